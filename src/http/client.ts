@@ -1,0 +1,215 @@
+/**
+ * A small HTTP/1.1 client over an injected connector. It knows nothing of
+ * Docker: it sends requests, parses responses, pools connections, applies
+ * timeouts and aborts, and reports each exchange. The same module runs
+ * unchanged in a Web Worker.
+ *
+ * @module
+ */
+
+import { DockerConnectionError } from "../errors.ts";
+import { Deadlines } from "./deadlines.ts";
+import { ConnectionPool } from "./pool.ts";
+import { Exchange, type ExchangeRecord, type ExchangeSettings, StaleConnectionError } from "./exchange.ts";
+import { type HeaderFields, type RequestBody, validateRequest } from "./request.ts";
+import { HttpResponse } from "./response.ts";
+import type { Connector } from "./transport.ts";
+
+/** Options of {@linkcode HttpClient}. */
+export interface HttpClientOptions {
+  /** Opens a new socket to the server. */
+  connect: Connector;
+  /** The address, for messages (`unix:///…`, `tcp://…`). */
+  host: string;
+  /** Value of the `Host` header. */
+  hostHeader: string;
+  /** Most concurrent counted requests. @default 16 */
+  maxConnections?: number;
+  /** Milliseconds an idle connection is kept for reuse; 0 disables keep-alive. @default 10000 */
+  keepAliveTimeout?: number;
+  /**
+   * Milliseconds to wait for a response head once the request is sent (an
+   * upload does not count); 0 = forever. @default 300000
+   */
+  headersTimeout?: number;
+  /** Milliseconds a body read may wait for bytes; 0 = forever. @default 300000 */
+  bodyTimeout?: number;
+  /** Largest response head in bytes. @default 65536 */
+  maxHeaderSize?: number;
+  /** Most response header fields. @default 256 */
+  maxHeaderCount?: number;
+  /** Called once per exchange when it ends. */
+  onRecord?: (record: ExchangeRecord) => void;
+}
+
+/** One request. */
+export interface HttpRequest {
+  /** Method, such as `GET`. */
+  method: string;
+  /** Request target: encoded path and query, starting with `/`. */
+  target: string;
+  /** Extra header fields (`Host` and framing headers are added). */
+  headers?: HeaderFields;
+  /** The body; a stream is sent chunked. */
+  body?: RequestBody;
+  /** Aborts the request or its body at any time, rejecting with the signal's reason. */
+  signal?: AbortSignal | undefined;
+  /** Asks to switch protocols (`Connection: Upgrade`, `Upgrade: <value>`). */
+  upgrade?: string;
+  /**
+   * A long-lived stream (follow logs, events, attach): not counted against
+   * `maxConnections` and not subject to the body timeout.
+   */
+  longLived?: boolean;
+  /** Whether a retry on a fresh connection is safe. @default true for GET, HEAD, PUT, DELETE, OPTIONS */
+  idempotent?: boolean;
+  /** Overrides the client's `headersTimeout` for this call. */
+  headersTimeout?: number;
+  /** Overrides the client's `bodyTimeout` for this call. */
+  bodyTimeout?: number;
+}
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]);
+
+/**
+ * Sends HTTP/1.1 requests over pooled connections.
+ *
+ * @example Ping a Docker engine
+ * ```ts ignore
+ * import { HttpClient } from "./client.ts";
+ * import { createConnector, parseHost } from "./transport.ts";
+ *
+ * const address = parseHost("unix:///var/run/docker.sock");
+ * const client = new HttpClient({
+ *   connect: createConnector(address, 5000), host: "unix:///var/run/docker.sock", hostHeader: "docker",
+ * });
+ * const response = await client.request({ method: "GET", target: "/_ping" });
+ * console.log(await response.text());
+ * client.close();
+ * ```
+ */
+export class HttpClient {
+  readonly #pool: ConnectionPool;
+  readonly #settings: ExchangeSettings;
+  readonly #hostHeader: string;
+
+  /** @param options Connector, limits, timeouts. */
+  constructor(options: HttpClientOptions) {
+    this.#hostHeader = options.hostHeader;
+    this.#pool = new ConnectionPool(options.connect, {
+      maxConnections: options.maxConnections ?? 16,
+      keepAliveTimeout: options.keepAliveTimeout ?? 10_000,
+    });
+    this.#settings = {
+      host: options.host,
+      headersTimeout: options.headersTimeout ?? 300_000,
+      bodyTimeout: options.bodyTimeout ?? 300_000,
+      maxHeaderSize: options.maxHeaderSize ?? 65_536,
+      maxHeaderCount: options.maxHeaderCount ?? 256,
+      onRecord: options.onRecord,
+      deadlines: new Deadlines(),
+    };
+  }
+
+  /** The server address, for messages. */
+  get host(): string {
+    return this.#settings.host;
+  }
+
+  /** The pool, for its counters. */
+  get pool(): ConnectionPool {
+    return this.#pool;
+  }
+
+  /**
+   * Sends a request and resolves once the response head has arrived; the
+   * body is read from the returned {@linkcode HttpResponse}.
+   *
+   * A pooled connection the server closed while idle is detected (closed
+   * or reset before any response byte) and the request is retried once on
+   * a new connection when it is idempotent and its body can be resent.
+   *
+   * @param request What to send.
+   * @returns The response.
+   * @throws {TypeError} On an invalid method, target or header.
+   * @throws The signal's reason when aborted; `DockerConnectionError`,
+   *   `DockerTimeoutError` or `DockerProtocolError` otherwise.
+   */
+  async request(request: HttpRequest): Promise<HttpResponse> {
+    const headers: HeaderFields = { Host: this.#hostHeader, ...request.headers };
+    if (request.upgrade !== undefined) {
+      headers["Connection"] = "Upgrade";
+      headers["Upgrade"] = request.upgrade;
+    }
+    validateRequest(request.method, request.target, headers);
+    const signal = request.signal;
+    signal?.throwIfAborted();
+    const longLived = request.longLived === true || request.upgrade !== undefined;
+    const counted = !longLived;
+    const exchange = new Exchange(
+      {
+        method: request.method,
+        target: request.target,
+        headers,
+        body: request.body,
+        signal,
+        expectUpgrade: request.upgrade !== undefined,
+      },
+      this.#settings,
+      this.#pool,
+      counted,
+      {
+        headers: request.headersTimeout ?? this.#settings.headersTimeout,
+        body: request.bodyTimeout ?? (longLived ? 0 : this.#settings.bodyTimeout),
+      },
+    );
+    let lease;
+    try {
+      lease = await this.#pool.acquire(counted, signal);
+    } catch (error) {
+      exchange.abandon(error);
+      throw error;
+    }
+    try {
+      await exchange.send(lease.connection, lease.reused);
+    } catch (error) {
+      const replayable = !(request.body instanceof ReadableStream);
+      const idempotent = request.idempotent ?? IDEMPOTENT.has(request.method);
+      if (!(error instanceof StaleConnectionError) || !replayable || !idempotent) {
+        throw exchange.fail(this.#unwrapStale(error, request));
+      }
+      // The connection went stale while pooled: one retry on a new one.
+      this.#pool.release(lease.connection, false, false);
+      let connection;
+      try {
+        connection = await this.#pool.open();
+      } catch (connectError) {
+        throw exchange.fail(connectError);
+      }
+      exchange.resetForRetry();
+      try {
+        await exchange.send(connection, false);
+      } catch (retryError) {
+        throw exchange.fail(this.#unwrapStale(retryError, request));
+      }
+    }
+    return new HttpResponse(exchange);
+  }
+
+  /** Closes every connection; pending and later requests fail. */
+  close(): void {
+    this.#pool.close();
+    this.#settings.deadlines.close();
+  }
+
+  /** A stale connection that cannot be retried is reported as a connection error. */
+  #unwrapStale(error: unknown, request: HttpRequest): unknown {
+    if (!(error instanceof StaleConnectionError)) return error;
+    const host = this.#settings.host;
+    return new DockerConnectionError(
+      `The Docker engine at ${host} closed the connection before answering ${request.method} ${request.target}`,
+      host,
+      { cause: error.cause ?? error },
+    );
+  }
+}

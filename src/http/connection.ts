@@ -1,0 +1,140 @@
+/**
+ * One engine connection with a push-back buffer. Reads never overwrite
+ * bytes handed out before, so the views that parsers slice from them stay
+ * valid after the next read (zero-copy bodies).
+ *
+ * @module
+ */
+
+/** Smallest read size; each request starts again from here. */
+const MIN_READ_SIZE = 16 * 1024;
+/** Largest read size; reached by doubling while reads fill the buffer. */
+const MAX_READ_SIZE = 256 * 1024;
+/** Reads are carved out of slabs of at least this size. */
+const SLAB_SIZE = 64 * 1024;
+
+/**
+ * A `Deno.Conn` with buffered reads, whole writes, a close that never
+ * throws, and the bookkeeping the pool needs.
+ */
+export class Connection {
+  /** The socket. */
+  readonly conn: Deno.Conn;
+  /** Total bytes read from the socket. */
+  bytesRead = 0;
+  /** Total bytes written to the socket. */
+  bytesWritten = 0;
+  /** Requests that completed on this connection (0 = fresh). */
+  uses = 0;
+  #pending: Uint8Array | null = null;
+  #readSize = MIN_READ_SIZE;
+  #slab = new Uint8Array(0);
+  #slabOffset = 0;
+  #closed = false;
+
+  /** @param conn An open socket. */
+  constructor(conn: Deno.Conn) {
+    this.conn = conn;
+  }
+
+  /** Whether {@linkcode Connection.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Starts a new request: reads start small again. */
+  resetReadSize(): void {
+    this.#readSize = MIN_READ_SIZE;
+  }
+
+  /**
+   * Reads the next bytes: pushed-back bytes first, else one socket read.
+   *
+   * Reads land in never-reused regions of a slab (a fresh slab once the
+   * current one runs low), so every returned view stays valid for as long
+   * as its holder keeps it, at one allocation per slab rather than per read.
+   * The read size doubles while reads fill it.
+   *
+   * @returns The bytes, or `null` at end of stream.
+   */
+  async read(): Promise<Uint8Array | null> {
+    const pending = this.#pending;
+    if (pending) {
+      this.#pending = null;
+      return pending;
+    }
+    const size = this.#readSize;
+    if (this.#slab.length - this.#slabOffset < size) {
+      this.#slab = new Uint8Array(Math.max(SLAB_SIZE, size));
+      this.#slabOffset = 0;
+    }
+    const start = this.#slabOffset;
+    const n = await this.conn.read(this.#slab.subarray(start, start + size));
+    if (n === null) return null;
+    this.#slabOffset = start + n;
+    this.bytesRead += n;
+    if (n === size && size < MAX_READ_SIZE) this.#readSize = size * 2;
+    return this.#slab.subarray(start, start + n);
+  }
+
+  /**
+   * Pushes bytes back so the next {@linkcode Connection.read} returns them.
+   *
+   * @param bytes Unconsumed bytes (prepended to any already pushed back).
+   */
+  unread(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    const pending = this.#pending;
+    if (!pending) {
+      this.#pending = bytes;
+      return;
+    }
+    const joined = new Uint8Array(bytes.length + pending.length);
+    joined.set(bytes);
+    joined.set(pending, bytes.length);
+    this.#pending = joined;
+  }
+
+  /** Whether bytes are waiting in the push-back buffer. */
+  get hasPending(): boolean {
+    return this.#pending !== null;
+  }
+
+  /** Takes the pushed-back bytes (for handing a connection over). */
+  takePending(): Uint8Array {
+    const pending = this.#pending ?? new Uint8Array(0);
+    this.#pending = null;
+    return pending;
+  }
+
+  /**
+   * Writes all of `bytes`.
+   *
+   * @param bytes What to send.
+   */
+  async write(bytes: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < bytes.length) {
+      offset += await this.conn.write(offset === 0 ? bytes : bytes.subarray(offset));
+    }
+    this.bytesWritten += bytes.length;
+  }
+
+  /** Half-closes the write side (sends EOF to the peer); reads continue. */
+  async closeWrite(): Promise<void> {
+    if (this.#closed) return;
+    await this.conn.closeWrite();
+  }
+
+  /** Closes the socket; safe to call more than once. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#pending = null;
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed by the peer or the runtime: nothing left to release.
+    }
+  }
+}

@@ -1,0 +1,548 @@
+/**
+ * One request/response exchange on one leased connection: writes the
+ * request, reads the head (skipping 1xx), reads the body by its framing,
+ * enforces timeouts and abort, and gives the connection back exactly once —
+ * pooled only when the body was read to its end.
+ *
+ * @module
+ */
+
+import {
+  DockerConnectionError,
+  DockerError,
+  DockerProtocolError,
+  DockerTimeoutError,
+  type DockerTimeoutPhase,
+} from "../errors.ts";
+import { ChunkedDecoder } from "./chunked.ts";
+import type { Connection } from "./connection.ts";
+import type { Deadline, Deadlines } from "./deadlines.ts";
+import type { ConnectionPool } from "./pool.ts";
+import { BodySourceError, type HeaderFields, type RequestBody, writeRequest } from "./request.ts";
+import {
+  type BodyFraming,
+  bodyFraming,
+  findHeadEnd,
+  type HeadLimits,
+  parseHead,
+  type ResponseHead,
+} from "./response_head.ts";
+
+/** What happened in one exchange, reported once when it ends. */
+export interface ExchangeRecord {
+  /** Request method. */
+  method: string;
+  /** Request target (path and query). */
+  target: string;
+  /** Request header fields as sent (callers redact before exposing). */
+  requestHeaders: HeaderFields;
+  /** Response status, when a head arrived. */
+  status: number | undefined;
+  /** `performance.timeOrigin + performance.now()` when the call began (ms). */
+  startTime: number;
+  /** Same clock, when the body ended, the call failed or the connection was handed over. */
+  endTime: number;
+  /** Bytes written to the socket (head and body). */
+  bytesSent: number;
+  /** Bytes read from the socket (head and body). */
+  bytesReceived: number;
+  /** Whether the connection had served an earlier request. */
+  reusedConnection: boolean;
+  /** Why the exchange failed or was cut short, if it did. */
+  error: unknown;
+}
+
+/** Settings an exchange needs from its client. */
+export interface ExchangeSettings extends HeadLimits {
+  /** Address for messages. */
+  host: string;
+  /** Milliseconds to wait for the response head once the request is sent; 0 = forever. */
+  headersTimeout: number;
+  /** Milliseconds a body read may idle; 0 = forever. */
+  bodyTimeout: number;
+  /** Reports the record when the exchange ends. */
+  onRecord: ((record: ExchangeRecord) => void) | undefined;
+  /** The client's timeout watchdog. */
+  deadlines: Deadlines;
+}
+
+/** Bodies up to this size are written before the head is read. */
+const RACE_THRESHOLD = 64 * 1024;
+
+/** The request side of an exchange. */
+export interface ExchangeRequest {
+  method: string;
+  target: string;
+  headers: HeaderFields;
+  body: RequestBody;
+  signal: AbortSignal | undefined;
+  expectUpgrade: boolean;
+}
+
+/** Marks "the pooled connection was closed before any response byte". */
+export class StaleConnectionError extends DockerError {
+  override name = "StaleConnectionError";
+}
+
+/** Internal state of one exchange; see {@linkcode HttpResponse} for the public face. */
+export class Exchange {
+  readonly request: ExchangeRequest;
+  readonly #settings: ExchangeSettings;
+  readonly #pool: ConnectionPool;
+  readonly #counted: boolean;
+  #connection: Connection | undefined;
+  #reused = false;
+  #startRead = 0;
+  #startWritten = 0;
+  readonly #startTime: number;
+  #head: ResponseHead | undefined;
+  #framing: BodyFraming = { kind: "none" };
+  #remaining = 0;
+  #decoder: ChunkedDecoder | undefined;
+  #reusable = true;
+  #bodyTimeout: number;
+  #headersTimeout: number;
+  #finished = false;
+  #failure: unknown;
+  #timedOut: DockerTimeoutError | undefined;
+  readonly #onAbort = () => this.#abort();
+
+  /**
+   * @param request What to send.
+   * @param settings Limits, timeouts and the record callback.
+   * @param pool Where the connection came from and goes back to.
+   * @param counted Whether the lease counts against the pool limit.
+   * @param timeouts Per-call overrides.
+   */
+  constructor(
+    request: ExchangeRequest,
+    settings: ExchangeSettings,
+    pool: ConnectionPool,
+    counted: boolean,
+    timeouts: { headers: number; body: number },
+  ) {
+    this.request = request;
+    this.#settings = settings;
+    this.#pool = pool;
+    this.#counted = counted;
+    this.#headersTimeout = timeouts.headers;
+    this.#bodyTimeout = timeouts.body;
+    this.#startTime = performance.timeOrigin + performance.now();
+    request.signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  /** The response head, once read. */
+  get head(): ResponseHead {
+    return this.#head!;
+  }
+
+  /** Whether the exchange has ended (body done, failed or handed over). */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /**
+   * Sends the request on a leased connection and reads the response head.
+   *
+   * @param connection The leased connection.
+   * @param reused Whether it served an earlier request.
+   * @throws {StaleConnectionError} When a reused connection closed before
+   *   answering (the caller may retry); other errors as they come.
+   */
+  async send(connection: Connection, reused: boolean): Promise<void> {
+    this.#connection = connection;
+    this.#reused = reused;
+    this.#startRead = connection.bytesRead;
+    this.#startWritten = connection.bytesWritten;
+    connection.resetReadSize();
+    if (this.request.signal?.aborted) this.#abort();
+    const { method, target, headers, body } = this.request;
+    const deadlines = this.#settings.deadlines;
+    const headersTimeout = this.#headersTimeout;
+    let deadline: Deadline | undefined;
+    // The wait for the head starts once the request is sent (as in undici):
+    // an upload slower than headersTimeout (build context, image load) is
+    // not a silent engine.
+    const armHeadDeadline = () => {
+      if (headersTimeout > 0) {
+        deadline = deadlines.arm(headersTimeout, () => this.#timeOut("headers", headersTimeout));
+      }
+    };
+    try {
+      const small = body === null || body === undefined || typeof body === "string" ||
+        (body instanceof Uint8Array && body.length <= RACE_THRESHOLD);
+      if (small) {
+        // Small requests are written in one go, then the head is read.
+        await writeRequest(connection, method, target, headers, body);
+        armHeadDeadline();
+        this.#head = await this.#readHead();
+      } else {
+        this.#head = await this.#sendLarge(connection, armHeadDeadline);
+      }
+    } catch (error) {
+      throw this.#mapError(error);
+    } finally {
+      deadlines.clear(deadline);
+    }
+    this.#framing = bodyFraming(this.#head, method);
+    if (this.#head.status === 101) {
+      if (!this.request.expectUpgrade) {
+        throw this.fail(
+          new DockerProtocolError("UNEXPECTED_UPGRADE", "Engine switched protocols unasked"),
+        );
+      }
+      return;
+    }
+    if (this.#head.headers.get("connection")?.toLowerCase().includes("close")) {
+      this.#reusable = false;
+    }
+    if (this.#framing.kind === "length") {
+      this.#remaining = this.#framing.length;
+      // An empty body is already read: give the connection back now, so a
+      // caller that only looks at the status does not hold it.
+      if (this.#remaining === 0) this.finish(undefined);
+    } else if (this.#framing.kind === "chunked") this.#decoder = new ChunkedDecoder();
+    else if (this.#framing.kind === "close") this.#reusable = false;
+    else this.finish(undefined);
+  }
+
+  /** Whether the response hands over the raw connection (101, or a legacy hijack). */
+  get upgraded(): boolean {
+    const head = this.#head;
+    if (!head || !this.request.expectUpgrade) return false;
+    return head.status === 101 || (head.status === 200 && this.#framing.kind === "close");
+  }
+
+  /**
+   * Ends the exchange and hands the raw connection over (after an upgrade).
+   *
+   * @returns The connection; pushed-back bytes are the first stream bytes.
+   */
+  takeConnection(): Connection {
+    const connection = this.#connection!;
+    this.#finished = true;
+    this.#removeAbortListener();
+    this.#pool.detach(connection, this.#counted);
+    this.#report(undefined);
+    return connection;
+  }
+
+  /**
+   * Reads the next decoded body pieces (views into read buffers, no copies).
+   *
+   * @returns One or more pieces, or `null` at the end of the body.
+   */
+  async readBatch(): Promise<Uint8Array[] | null> {
+    if (this.#finished) {
+      if (this.#failure !== undefined) throw this.#failure;
+      return null;
+    }
+    try {
+      switch (this.#framing.kind) {
+        case "length":
+          return await this.#readLength();
+        case "chunked":
+          return await this.#readChunked();
+        case "close": {
+          const piece = await this.#readSocket();
+          if (piece === null) {
+            this.finish(undefined);
+            return null;
+          }
+          return [piece];
+        }
+        default:
+          this.finish(undefined);
+          return null;
+      }
+    } catch (error) {
+      throw this.fail(this.#mapError(error));
+    }
+  }
+
+  async #readLength(): Promise<Uint8Array[] | null> {
+    if (this.#remaining === 0) {
+      this.finish(undefined);
+      return null;
+    }
+    let piece = await this.#readSocket();
+    if (piece === null) {
+      throw new DockerProtocolError(
+        "PREMATURE_CLOSE",
+        `Engine closed the connection with ${this.#remaining} body bytes still due`,
+      );
+    }
+    if (piece.length >= this.#remaining) {
+      if (piece.length > this.#remaining) this.#reusable = false;
+      piece = piece.subarray(0, this.#remaining);
+      this.#remaining = 0;
+      this.finish(undefined);
+    } else {
+      this.#remaining -= piece.length;
+    }
+    return [piece];
+  }
+
+  async #readChunked(): Promise<Uint8Array[] | null> {
+    const decoder = this.#decoder!;
+    const out: Uint8Array[] = [];
+    while (out.length === 0) {
+      if (decoder.done) {
+        this.finish(undefined);
+        return null;
+      }
+      const piece = await this.#readSocket();
+      if (piece === null) {
+        throw new DockerProtocolError(
+          "PREMATURE_CLOSE",
+          "Engine closed the connection inside a chunked body",
+        );
+      }
+      const consumed = decoder.decode(piece, out);
+      if (decoder.done) {
+        if (consumed < piece.length) this.#reusable = false;
+        this.finish(undefined);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Cancels the body: the connection is closed, never reused.
+   *
+   * @param reason Why, for the record.
+   */
+  cancel(reason: unknown): void {
+    if (this.#finished) return;
+    this.#reusable = false;
+    this.#connection?.close();
+    this.finish(reason ?? new DockerError("Response body cancelled"));
+  }
+
+  /**
+   * Ends the exchange with an error (closing the connection) and returns
+   * the error to throw.
+   *
+   * @param error The failure.
+   * @returns The same error.
+   */
+  fail(error: unknown): unknown {
+    if (!this.#finished) {
+      this.#reusable = false;
+      this.#connection?.close();
+      this.#failure = error;
+      this.finish(error);
+    }
+    return error;
+  }
+
+  /**
+   * Ends the exchange: the connection goes back to the pool (or is closed)
+   * and the record is reported. Runs once.
+   *
+   * @param error Why it ended early, if it did.
+   */
+  finish(error: unknown): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#removeAbortListener();
+    const connection = this.#connection;
+    if (connection) {
+      const reusable = error === undefined && this.#reusable && !connection.hasPending;
+      this.#pool.release(connection, reusable, this.#counted);
+    }
+    this.#report(error);
+  }
+
+  /**
+   * Ends an exchange that never got a connection (connect failed, aborted
+   * while queued).
+   *
+   * @param error Why.
+   */
+  abandon(error: unknown): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#removeAbortListener();
+    this.#report(error);
+  }
+
+  /** Prepares a retry on a new connection after a stale one. */
+  resetForRetry(): void {
+    this.#timedOut = undefined;
+  }
+
+  #report(error: unknown): void {
+    const onRecord = this.#settings.onRecord;
+    if (!onRecord) return;
+    const connection = this.#connection;
+    const record: ExchangeRecord = {
+      method: this.request.method,
+      target: this.request.target,
+      requestHeaders: this.request.headers,
+      status: this.#head?.status,
+      startTime: this.#startTime,
+      endTime: performance.timeOrigin + performance.now(),
+      bytesSent: connection ? connection.bytesWritten - this.#startWritten : 0,
+      bytesReceived: connection ? connection.bytesRead - this.#startRead : 0,
+      reusedConnection: this.#reused,
+      error,
+    };
+    try {
+      onRecord(record);
+    } catch {
+      // An observer must not break the call it observes.
+    }
+  }
+
+  /**
+   * Writes a large or streamed body while already reading: an engine may
+   * answer (an error) before the whole body is sent, and a stream body must
+   * not deadlock on that.
+   */
+  async #sendLarge(connection: Connection, armHeadDeadline: () => void): Promise<ResponseHead> {
+    const { method, target, headers, body } = this.request;
+    let written = false;
+    let waitingForHead = true;
+    const writing = writeRequest(connection, method, target, headers, body).then(() => {
+      written = true;
+      if (waitingForHead) armHeadDeadline();
+    });
+    const reading = this.#readHead();
+    // Both outcomes are consumed below; these keep the loser from being
+    // reported as unhandled.
+    writing.catch(() => {});
+    reading.catch(() => {});
+    try {
+      const head = await Promise.race([writing.then(() => reading), reading]);
+      // The engine answered before the body was all sent: the rest of the
+      // body would land in the next request, so never pool this connection.
+      if (!written) this.#reusable = false;
+      return head;
+    } finally {
+      waitingForHead = false;
+    }
+  }
+
+  async #readHead(): Promise<ResponseHead> {
+    const connection = this.#connection!;
+    const { maxHeaderSize } = this.#settings;
+    let buffer: Uint8Array = new Uint8Array(0);
+    let length = 0;
+    let scanned = 0;
+    while (true) {
+      const end = length > 0 ? findHeadEnd(buffer.subarray(0, length), Math.max(0, scanned - 3)) : -1;
+      if (end === -1) {
+        if (length > maxHeaderSize) throw headersTooLarge(maxHeaderSize);
+        scanned = length;
+        const piece = await connection.read();
+        if (piece === null) {
+          if (length === 0 && connection.bytesRead === this.#startRead && this.#reused) {
+            throw new StaleConnectionError("Pooled connection was closed by the engine");
+          }
+          throw new DockerProtocolError(
+            "PREMATURE_CLOSE",
+            length === 0
+              ? `Engine at ${this.#settings.host} closed the connection without answering`
+              : "Engine closed the connection inside the response head",
+          );
+        }
+        if (length === 0) {
+          buffer = piece;
+          length = piece.length;
+        } else {
+          if (length + piece.length > buffer.length || buffer.byteOffset !== 0) {
+            const grown = new Uint8Array(Math.max(buffer.length * 2, length + piece.length));
+            grown.set(buffer.subarray(0, length));
+            buffer = grown;
+          }
+          buffer.set(piece, length);
+          length += piece.length;
+        }
+        continue;
+      }
+      if (end > maxHeaderSize) throw headersTooLarge(maxHeaderSize);
+      const head = parseHead(buffer.subarray(0, end), this.#settings);
+      const rest = buffer.subarray(end, length);
+      if (head.status >= 100 && head.status < 200 && head.status !== 101) {
+        // Interim response (100 Continue, 102, 103): drop it, read on.
+        buffer = rest;
+        length = rest.length;
+        scanned = 0;
+        continue;
+      }
+      connection.unread(rest);
+      return head;
+    }
+  }
+
+  async #readSocket(): Promise<Uint8Array | null> {
+    const timeout = this.#bodyTimeout;
+    if (timeout <= 0) return await this.#connection!.read();
+    // Only time the engine, not the consumer: the deadline runs while a
+    // read is pending.
+    const deadlines = this.#settings.deadlines;
+    const deadline = deadlines.arm(timeout, () => this.#timeOut("body", timeout));
+    try {
+      return await this.#connection!.read();
+    } finally {
+      deadlines.clear(deadline);
+    }
+  }
+
+  #timeOut(phase: DockerTimeoutPhase, ms: number): void {
+    const what = phase === "headers" ? "no response headers" : "no body bytes";
+    this.#timedOut = new DockerTimeoutError(
+      `${this.request.method} ${this.request.target}: ${what} within ${ms} ms from ${this.#settings.host}`,
+      phase,
+      ms,
+    );
+    this.#connection?.close();
+  }
+
+  #abort(): void {
+    this.#reusable = false;
+    this.#connection?.close();
+    if (!this.#connection) return;
+    // A body nobody is reading still ends here, with the abort reason.
+    if (this.#head && !this.#finished) this.fail(this.request.signal!.reason);
+  }
+
+  #removeAbortListener(): void {
+    this.request.signal?.removeEventListener("abort", this.#onAbort);
+  }
+
+  /** Turns whatever a read or write threw into the error the caller sees. */
+  #mapError(error: unknown): unknown {
+    const signal = this.request.signal;
+    if (signal?.aborted) return signal.reason;
+    if (this.#timedOut) return this.#timedOut;
+    // The caller's own body stream failed: its error, not a connection error.
+    if (error instanceof BodySourceError) return error.error;
+    if (error instanceof DockerError) return error;
+    if (isStaleIoError(error) && this.#reused && this.#connection?.bytesRead === this.#startRead) {
+      return new StaleConnectionError("Pooled connection was reset by the engine", { cause: error });
+    }
+    const host = this.#settings.host;
+    const message = error instanceof Error ? error.message : String(error);
+    return new DockerConnectionError(
+      `Connection to the Docker engine at ${host} broke during ${this.request.method} ${this.request.target}: ${message}`,
+      host,
+      { cause: error },
+    );
+  }
+}
+
+function headersTooLarge(limit: number): DockerProtocolError {
+  return new DockerProtocolError(
+    "HEADERS_TOO_LARGE",
+    `Response head exceeds the ${limit}-byte limit (maxHeaderSize)`,
+  );
+}
+
+/** Errors that mean the peer closed a pooled connection under us. */
+function isStaleIoError(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.ConnectionAborted;
+}

@@ -1,0 +1,236 @@
+/**
+ * Keep-alive connection pool: a limit on concurrent requests with a FIFO
+ * queue, idle reuse (most recent first), idle expiry, and nothing pooled
+ * that still has unread bytes.
+ *
+ * @module
+ */
+
+import { DockerError } from "../errors.ts";
+import { Connection } from "./connection.ts";
+import type { Connector } from "./transport.ts";
+
+/** Options of {@linkcode ConnectionPool}. */
+export interface ConnectionPoolOptions {
+  /** Most connections busy at once for counted requests. */
+  maxConnections: number;
+  /** Milliseconds an idle connection is kept; 0 disables reuse. */
+  keepAliveTimeout: number;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (reason: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: () => void;
+}
+
+interface Idle {
+  connection: Connection;
+  /** `performance.now()` when it went idle. */
+  since: number;
+}
+
+/** A connection handed out by {@linkcode ConnectionPool.acquire}. */
+export interface Lease {
+  /** The connection to use. */
+  connection: Connection;
+  /** Whether it served a request before (and so may have gone stale). */
+  reused: boolean;
+}
+
+/**
+ * Hands out connections, at most `maxConnections` to counted requests.
+ * Long-lived streams (follow logs, events, attach) are not counted, so they
+ * can never starve ordinary calls or deadlock each other.
+ */
+export class ConnectionPool {
+  readonly #connect: Connector;
+  readonly #options: ConnectionPoolOptions;
+  readonly #idle: Idle[] = [];
+  readonly #waiters: Waiter[] = [];
+  readonly #open = new Set<Connection>();
+  #busy = 0;
+  #closed = false;
+
+  /**
+   * @param connect Opens a new socket.
+   * @param options Limits.
+   */
+  constructor(connect: Connector, options: ConnectionPoolOptions) {
+    this.#connect = connect;
+    this.#options = options;
+  }
+
+  /** Counted requests holding a connection now. */
+  get busy(): number {
+    return this.#busy;
+  }
+
+  /** Idle connections kept for reuse. */
+  get idle(): number {
+    return this.#idle.length;
+  }
+
+  /** Requests waiting for a slot. */
+  get queued(): number {
+    return this.#waiters.length;
+  }
+
+  /**
+   * Takes a connection: an idle one if any, else a new one.
+   *
+   * @param counted Whether the request counts against `maxConnections`.
+   * @param signal Abandons the wait for a slot when aborted.
+   * @returns The lease; give it back with {@linkcode ConnectionPool.release}.
+   * @throws {DockerError} When the pool is closed; the signal's reason when
+   *   aborted; connection errors from the connector.
+   */
+  async acquire(counted: boolean, signal: AbortSignal | undefined): Promise<Lease> {
+    if (this.#closed) throw new DockerError("Cannot send a request: the client is closed");
+    if (counted) {
+      if (this.#busy >= this.#options.maxConnections) await this.#wait(signal);
+      else this.#busy++;
+    }
+    this.#expireIdle();
+    const idle = this.#idle.pop();
+    if (idle) return { connection: idle.connection, reused: true };
+    try {
+      return { connection: await this.#openUnlessAborted(signal), reused: false };
+    } catch (error) {
+      if (counted) this.#freeSlot();
+      throw error;
+    }
+  }
+
+  /**
+   * Opens a connection, but rejects with the signal's reason as soon as it
+   * fires: a connect can take up to the connect timeout, and an abort must
+   * not wait for it. A connection that arrives after the abort is closed.
+   */
+  #openUnlessAborted(signal: AbortSignal | undefined): Promise<Connection> {
+    if (!signal) return this.open();
+    signal.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.open().then(
+        (connection) => {
+          signal.removeEventListener("abort", onAbort);
+          if (signal.aborted) this.#drop(connection);
+          else resolve(connection);
+        },
+        (error) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /**
+   * Opens a new connection that the pool tracks (closed by
+   * {@linkcode ConnectionPool.close}), without taking a slot.
+   *
+   * @returns The new connection.
+   */
+  async open(): Promise<Connection> {
+    const connection = new Connection(await this.#connect());
+    if (this.#closed) {
+      connection.close();
+      throw new DockerError("Cannot send a request: the client is closed");
+    }
+    this.#open.add(connection);
+    return connection;
+  }
+
+  /**
+   * Gives a connection back: pooled when reusable, else closed.
+   *
+   * @param connection The leased connection.
+   * @param reusable Whether the response was read to its end and the
+   *   connection may carry another request.
+   * @param counted Must match the `counted` passed to `acquire`.
+   */
+  release(connection: Connection, reusable: boolean, counted: boolean): void {
+    if (reusable && !this.#closed && !connection.closed && this.#options.keepAliveTimeout > 0) {
+      connection.uses++;
+      this.#expireIdle();
+      this.#idle.push({ connection, since: performance.now() });
+      if (this.#idle.length > this.#options.maxConnections) this.#drop(this.#idle.shift()!.connection);
+    } else {
+      this.#drop(connection);
+    }
+    if (counted) this.#freeSlot();
+  }
+
+  /**
+   * Stops tracking a connection without closing it (it was handed to the
+   * caller after an upgrade).
+   *
+   * @param connection The connection now owned by someone else.
+   * @param counted Must match the `counted` passed to `acquire`.
+   */
+  detach(connection: Connection, counted: boolean): void {
+    this.#open.delete(connection);
+    if (counted) this.#freeSlot();
+  }
+
+  /** Closes every connection, idle or busy, and rejects queued requests. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#idle.length = 0;
+    for (const connection of this.#open) connection.close();
+    this.#open.clear();
+    const error = new DockerError("Cannot send a request: the client is closed");
+    for (const waiter of this.#waiters.splice(0)) {
+      waiter.signal?.removeEventListener("abort", waiter.onAbort);
+      waiter.reject(error);
+    }
+  }
+
+  #wait(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve: () => {
+          signal?.removeEventListener("abort", waiter.onAbort);
+          resolve();
+        },
+        reject,
+        signal,
+        onAbort: () => {
+          const index = this.#waiters.indexOf(waiter);
+          if (index !== -1) this.#waiters.splice(index, 1);
+          reject(signal!.reason);
+        },
+      };
+      signal?.addEventListener("abort", waiter.onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Passes a freed slot to the first waiter, or returns it. */
+  #freeSlot(): void {
+    const next = this.#waiters.shift();
+    if (next) next.resolve();
+    else this.#busy--;
+  }
+
+  /**
+   * Closes idle connections older than `keepAliveTimeout`. Expiry is lazy
+   * (checked whenever a connection is taken or given back) so no timer runs
+   * per idle connection; an idle socket costs nothing while it waits.
+   */
+  #expireIdle(): void {
+    const oldest = performance.now() - this.#options.keepAliveTimeout;
+    while (this.#idle.length > 0 && this.#idle[0]!.since <= oldest) {
+      this.#drop(this.#idle.shift()!.connection);
+    }
+  }
+
+  #drop(connection: Connection): void {
+    this.#open.delete(connection);
+    connection.close();
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The response of an HTTP exchange: status and headers at once, the body
+ * read on demand — as bytes, text, JSON, a pull-based stream, or decoded
+ * batches for the stream decoders above.
+ *
+ * @module
+ */
+
+import { DockerProtocolError } from "../errors.ts";
+import type { Connection } from "./connection.ts";
+import type { Exchange } from "./exchange.ts";
+import type { HeaderMap } from "./response_head.ts";
+
+const decoder = new TextDecoder();
+
+/** A connection handed over after `101 Switching Protocols` (or a hijack). */
+export interface UpgradedConnection {
+  /** The raw connection; its first reads return any bytes that came with the head. */
+  connection: Connection;
+}
+
+/** A response whose head has arrived. */
+export class HttpResponse {
+  /** Status code. */
+  readonly status: number;
+  /** Reason phrase. */
+  readonly statusText: string;
+  /** Header fields. */
+  readonly headers: HeaderMap;
+  readonly #exchange: Exchange;
+
+  /** @param exchange The exchange whose head was read. */
+  constructor(exchange: Exchange) {
+    this.#exchange = exchange;
+    const head = exchange.head;
+    this.status = head.status;
+    this.statusText = head.statusText;
+    this.headers = head.headers;
+  }
+
+  /** Whether the engine switched protocols (attach, exec start, ...). */
+  get upgraded(): boolean {
+    return this.#exchange.upgraded;
+  }
+
+  /**
+   * Takes the raw connection after an upgrade.
+   *
+   * @returns The connection, now owned by the caller.
+   * @throws {TypeError} When the response is not an upgrade.
+   */
+  takeConnection(): UpgradedConnection {
+    if (!this.upgraded) throw new TypeError("Response is not an upgrade");
+    return { connection: this.#exchange.takeConnection() };
+  }
+
+  /**
+   * Reads the next body pieces. The views stay valid; no bytes are copied.
+   *
+   * @returns One or more pieces, or `null` at the end.
+   */
+  readBatch(): Promise<Uint8Array[] | null> {
+    return this.#exchange.readBatch();
+  }
+
+  /**
+   * Reads the whole body.
+   *
+   * @param limit Largest body accepted, in bytes.
+   * @returns The body (a view, not a copy, when it arrived in one piece).
+   * @throws {RangeError} When the body exceeds `limit` (the response is
+   *   cancelled and its connection closed).
+   */
+  async bytes(limit = Number.MAX_SAFE_INTEGER): Promise<Uint8Array> {
+    const pieces: Uint8Array[] = [];
+    let total = 0;
+    while (true) {
+      const batch = await this.#exchange.readBatch();
+      if (batch === null) break;
+      for (const piece of batch) {
+        total += piece.length;
+        pieces.push(piece);
+      }
+      if (total > limit) {
+        this.cancel(new RangeError(`Response body exceeds ${limit} bytes`));
+        throw new RangeError(`Response body exceeds ${limit} bytes`);
+      }
+    }
+    if (pieces.length === 1) return pieces[0]!;
+    const joined = new Uint8Array(total);
+    let offset = 0;
+    for (const piece of pieces) {
+      joined.set(piece, offset);
+      offset += piece.length;
+    }
+    return joined;
+  }
+
+  /**
+   * Reads the whole body as UTF-8 text.
+   *
+   * @param limit Largest body accepted, in bytes.
+   * @returns The text.
+   */
+  async text(limit?: number): Promise<string> {
+    return decoder.decode(await this.bytes(limit));
+  }
+
+  /**
+   * Reads the whole body as JSON.
+   *
+   * @returns The parsed value.
+   * @throws {DockerProtocolError} `INVALID_JSON` when it does not parse.
+   */
+  async json<T>(): Promise<T> {
+    const text = await this.text();
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new DockerProtocolError(
+        "INVALID_JSON",
+        `Engine sent invalid JSON: ${JSON.stringify(text.slice(0, 120))}`,
+      );
+    }
+  }
+
+  /**
+   * Reads and drops the body, so the connection can be reused.
+   */
+  async discard(): Promise<void> {
+    while (await this.#exchange.readBatch() !== null) {
+      // Nothing to keep.
+    }
+  }
+
+  /**
+   * The body as a pull-based stream: the socket is read only when the
+   * consumer reads, so a slow consumer slows the engine (backpressure).
+   * Cancelling the stream closes the connection.
+   *
+   * @returns The body stream.
+   */
+  stream(): ReadableStream<Uint8Array> {
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        const batch = await this.#exchange.readBatch();
+        if (batch === null) controller.close();
+        else for (const piece of batch) controller.enqueue(piece);
+      },
+      cancel: (reason) => this.cancel(reason),
+    }, { highWaterMark: 0 });
+  }
+
+  /**
+   * Stops reading: the connection is closed, never reused.
+   *
+   * @param reason Why, for the observer.
+   */
+  cancel(reason?: unknown): void {
+    this.#exchange.cancel(reason);
+  }
+
+  /** Whether the body has been read to its end (or the exchange ended otherwise). */
+  get finished(): boolean {
+    return this.#exchange.finished;
+  }
+}
