@@ -1,0 +1,410 @@
+/**
+ * The layer between resources and HTTP: builds safe paths and queries,
+ * prefixes the negotiated API version, maps error statuses to typed
+ * errors, and turns streaming bodies into typed `ReadableStream`s.
+ *
+ * Resources (containers, images, ...) only talk to {@linkcode ApiClient}.
+ *
+ * @module
+ */
+
+import {
+  DockerApiError,
+  DockerConflictError,
+  DockerError,
+  DockerNotFoundError,
+  DockerProtocolError,
+} from "../errors.ts";
+import type { HttpClient } from "../http/client.ts";
+import type { Connection } from "../http/connection.ts";
+import type { HeaderFields, RequestBody } from "../http/request.ts";
+import type { HttpResponse } from "../http/response.ts";
+
+/** Highest Engine API version berth speaks. */
+export const MAX_API_VERSION = "1.41";
+/** Lowest Engine API version berth supports. */
+export const MIN_API_VERSION = "1.24";
+
+/** A value in a query: `undefined`/`null` are left out, objects sent as JSON. */
+export type QueryValue = string | number | boolean | null | undefined | string[] | object;
+
+/** Query parameters by wire name. */
+export type Query = Record<string, QueryValue>;
+
+/** Every options type of a call extends this. */
+export interface RequestOptions {
+  /** Cancels the call (or its stream) at any time; it rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** One Engine API call. */
+export interface ApiCall {
+  /** HTTP method. */
+  method: "GET" | "HEAD" | "POST" | "PUT" | "DELETE";
+  /** Encoded path without version prefix, built with {@linkcode route}. */
+  path: string;
+  /** Query parameters. */
+  query?: Query;
+  /** A JSON body (serialised here). */
+  json?: unknown;
+  /** A raw body; a stream is sent chunked. */
+  body?: RequestBody;
+  /** Extra headers. */
+  headers?: HeaderFields;
+  /** Cancels the call. */
+  signal?: AbortSignal | undefined;
+  /** What is being done, for error messages: `stop container "web"`. */
+  action: string;
+  /** Whether to prefix `/v1.xx`. @default true */
+  versioned?: boolean;
+  /** A follow stream: no body timeout, not counted against the pool limit. */
+  longLived?: boolean;
+  /** Ask for a protocol switch (attach, exec start). */
+  upgrade?: boolean;
+  /** The `Upgrade` value asked for with `upgrade`. @default "tcp" */
+  upgradeProtocol?: string;
+  /** Whether a retry on a fresh connection is safe. */
+  idempotent?: boolean;
+  /** Per-call head timeout in ms. */
+  headersTimeout?: number;
+}
+
+/** Turns body pieces into items; the contract shared by the stream decoders. */
+export interface PieceDecoder<T> {
+  /** Decodes one piece, appending complete items to `out`. */
+  push(input: Uint8Array, out: T[]): void;
+  /** Called at the end of the body; appends what remains or throws if truncated. */
+  finish(out: T[]): void;
+}
+
+/**
+ * Encodes one path segment. Everything that could change the route (`/`,
+ * `?`, `#`, `%`, spaces) is percent-encoded; empty values and `.`/`..` are
+ * rejected before any I/O.
+ *
+ * @param value An id or name.
+ * @param what What it names, for the message (`container id`).
+ * @returns The encoded segment.
+ * @throws {TypeError} When empty, `.` or `..`, or not a string.
+ */
+export function segment(value: string, what: string): string {
+  if (typeof value !== "string" || value.trim() === "") {
+    throw new TypeError(`A ${what} is required (got ${JSON.stringify(value)})`);
+  }
+  if (value === "." || value === "..") {
+    throw new TypeError(`Invalid ${what} ${JSON.stringify(value)}`);
+  }
+  return encodeURIComponent(value);
+}
+
+/**
+ * Encodes an image reference for the engine's `{name:.*}` routes: each
+ * `/`-separated part is encoded and the slashes are kept.
+ *
+ * @param name Image reference such as `registry:5000/team/app:1.0`.
+ * @returns The encoded path part.
+ * @throws {TypeError} When empty or when a part is empty, `.` or `..`.
+ */
+export function imageSegment(name: string): string {
+  if (typeof name !== "string" || name.trim() === "") {
+    throw new TypeError(`An image name is required (got ${JSON.stringify(name)})`);
+  }
+  return name.split("/").map((part) => segment(part, "image name part")).join("/");
+}
+
+/**
+ * Builds a query string: booleans as `1`/`0`, arrays as repeated keys,
+ * objects as JSON (filters), `undefined`/`null` left out.
+ *
+ * @param query The parameters.
+ * @returns `?a=1&b=2`, or `""` when empty.
+ */
+export function encodeQuery(query: Query | undefined): string {
+  if (!query) return "";
+  const params = new URLSearchParams();
+  for (const key in query) {
+    const value = query[key];
+    if (value === undefined || value === null) continue;
+    if (typeof value === "boolean") params.append(key, value ? "1" : "0");
+    else if (typeof value === "string" || typeof value === "number") params.append(key, String(value));
+    else if (Array.isArray(value)) for (const item of value) params.append(key, String(item));
+    else params.append(key, JSON.stringify(value));
+  }
+  const text = params.toString();
+  return text ? `?${text}` : "";
+}
+
+/**
+ * Converts `Record<string, string[]>` filters (or already-JSON objects) to
+ * the wire form, leaving out empty filters.
+ *
+ * @param filters Filters such as `{ label: ["a=b"] }`.
+ * @returns The filters, or `undefined` when empty.
+ */
+export function filtersQuery(filters: Record<string, string[]> | undefined): object | undefined {
+  if (!filters) return undefined;
+  return Object.keys(filters).length ? filters : undefined;
+}
+
+/** Options of {@linkcode ApiClient}. */
+export interface ApiClientOptions {
+  /** A fixed API version such as `"1.41"`; when unset it is negotiated once. */
+  apiVersion?: string | undefined;
+}
+
+/**
+ * Sends Engine API calls through an {@linkcode HttpClient}.
+ */
+export class ApiClient {
+  readonly http: HttpClient;
+  readonly #fixedVersion: string | undefined;
+  #version: Promise<string> | undefined;
+
+  /**
+   * @param http The HTTP client.
+   * @param options Version settings.
+   */
+  constructor(http: HttpClient, options: ApiClientOptions = {}) {
+    this.http = http;
+    this.#fixedVersion = options.apiVersion;
+  }
+
+  /**
+   * The API version used for requests: the fixed one, or the lower of
+   * berth's maximum and the engine's `ApiVersion` (asked once, through
+   * `GET /version`; a failed attempt is retried by the next call).
+   *
+   * @param signal Cancels the negotiation request.
+   * @returns A version such as `"1.41"`.
+   */
+  apiVersion(signal?: AbortSignal): Promise<string> {
+    if (this.#fixedVersion) return Promise.resolve(this.#fixedVersion);
+    if (!this.#version) {
+      const attempt = this.#negotiate(signal);
+      this.#version = attempt;
+      attempt.catch(() => {
+        if (this.#version === attempt) this.#version = undefined;
+      });
+    }
+    return this.#version;
+  }
+
+  async #negotiate(signal?: AbortSignal): Promise<string> {
+    const version = await this.json<{ ApiVersion?: string; MinAPIVersion?: string }>({
+      method: "GET",
+      path: "/version",
+      versioned: false,
+      action: "negotiate the API version",
+      signal,
+    });
+    const engine = version.ApiVersion;
+    if (!engine || !/^\d+\.\d+$/.test(engine)) return MAX_API_VERSION;
+    if (compareVersions(engine, MIN_API_VERSION) < 0) {
+      throw new DockerError(
+        `Cannot use the engine: it speaks API ${engine}, berth needs at least ${MIN_API_VERSION}`,
+      );
+    }
+    return compareVersions(engine, MAX_API_VERSION) < 0 ? engine : MAX_API_VERSION;
+  }
+
+  /**
+   * Sends a call and checks its status.
+   *
+   * @param call What to send.
+   * @returns The response (status < 400); read or discard its body.
+   * @throws {DockerApiError} (or a 404/409 subclass) for error statuses.
+   */
+  async send(call: ApiCall): Promise<HttpResponse> {
+    const target = await this.#target(call);
+    let body = call.body;
+    let headers = call.headers;
+    if (call.json !== undefined) {
+      body = JSON.stringify(call.json);
+      headers = { "Content-Type": "application/json", ...headers };
+    }
+    const request: Parameters<HttpClient["request"]>[0] = { method: call.method, target };
+    if (headers) request.headers = headers;
+    if (body !== undefined) request.body = body;
+    if (call.signal) request.signal = call.signal;
+    if (call.upgrade) request.upgrade = call.upgradeProtocol ?? "tcp";
+    if (call.longLived) request.longLived = true;
+    if (call.idempotent !== undefined) request.idempotent = call.idempotent;
+    if (call.headersTimeout !== undefined) request.headersTimeout = call.headersTimeout;
+    const response = await this.http.request(request);
+    // 304 is an answer ("already started"); other 3xx are redirects the
+    // engine's router makes for odd paths, and berth never follows them.
+    if (response.status >= 400 || (response.status >= 300 && response.status !== 304)) {
+      throw await apiError(response, call, target);
+    }
+    return response;
+  }
+
+  /**
+   * Sends a call and parses its JSON body.
+   *
+   * @param call What to send.
+   * @returns The parsed body.
+   */
+  async json<T>(call: ApiCall): Promise<T> {
+    const response = await this.send(call);
+    return await response.json<T>();
+  }
+
+  /**
+   * Sends a call whose body does not matter.
+   *
+   * @param call What to send.
+   * @returns The status (204 and 304 tell "done" from "nothing to do").
+   */
+  async empty(call: ApiCall): Promise<number> {
+    const response = await this.send(call);
+    await response.discard();
+    return response.status;
+  }
+
+  /**
+   * Starts a streaming call now and returns its decoded items as a stream
+   * at once. The request is sent immediately (so an events stream sees
+   * what happens after this call), the socket is read only when the
+   * consumer reads, and an error status rejects the first read.
+   *
+   * @param call What to send.
+   * @param decoder Chooses the decoder once the response head is known.
+   * @returns The items.
+   */
+  stream<T>(
+    call: ApiCall,
+    decoder: (response: HttpResponse) => PieceDecoder<T> | Promise<PieceDecoder<T>>,
+  ): ReadableStream<T> {
+    const opened = (async () => {
+      const response = await this.send(call);
+      try {
+        return { response, decode: await decoder(response) };
+      } catch (error) {
+        response.cancel(error);
+        throw error;
+      }
+    })();
+    // Consumed by the first pull; this only keeps an unread failure from
+    // being reported as unhandled.
+    opened.catch(() => {});
+    let state: { response: HttpResponse; decode: PieceDecoder<T> } | undefined;
+    let out: T[] = [];
+    return new ReadableStream<T>({
+      pull: async (controller) => {
+        state ??= await opened;
+        try {
+          while (out.length === 0) {
+            const batch = await state.response.readBatch();
+            if (batch === null) {
+              state.decode.finish(out);
+              for (const item of out) controller.enqueue(item);
+              controller.close();
+              return;
+            }
+            for (const piece of batch) state.decode.push(piece, out);
+          }
+        } catch (error) {
+          // A decoder error leaves unread bytes: the connection cannot be reused.
+          state.response.cancel(error);
+          throw error;
+        }
+        const items = out;
+        out = [];
+        for (const item of items) controller.enqueue(item);
+      },
+      cancel: async (reason) => {
+        if (state) {
+          state.response.cancel(reason);
+          return;
+        }
+        try {
+          (await opened).response.cancel(reason);
+        } catch {
+          // The call failed before it started streaming: nothing to close.
+        }
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  /**
+   * Sends a call that asks to switch protocols (attach, exec start) and
+   * takes over the raw connection.
+   *
+   * @param call What to send (`upgrade` is implied).
+   * @returns The raw connection; its first reads return the bytes that
+   *   arrived with the response head.
+   * @throws {DockerProtocolError} `UNEXPECTED_UPGRADE` when the engine
+   *   answered with a body instead of switching.
+   */
+  async upgrade(call: ApiCall): Promise<Connection> {
+    const response = await this.send({ ...call, upgrade: true });
+    if (!response.upgraded) {
+      response.cancel();
+      throw new DockerProtocolError(
+        "UNEXPECTED_UPGRADE",
+        `Cannot ${call.action}: engine answered ${response.status} without switching protocols`,
+      );
+    }
+    return response.takeConnection().connection;
+  }
+
+  /** The engine address, for messages. */
+  get host(): string {
+    return this.http.host;
+  }
+
+  async #target(call: ApiCall): Promise<string> {
+    const query = encodeQuery(call.query);
+    if (call.versioned === false) return call.path + query;
+    const version = await this.apiVersion(call.signal);
+    return `/v${version}${call.path}${query}`;
+  }
+}
+
+/** Reads an error response and builds the typed error. */
+async function apiError(response: HttpResponse, call: ApiCall, target: string): Promise<DockerApiError> {
+  let text = "";
+  try {
+    text = await response.text(1 << 20);
+  } catch (error) {
+    if (call.signal?.aborted) throw call.signal.reason;
+    if (error instanceof DockerProtocolError) throw error;
+    // The status alone still tells what failed.
+  }
+  let message = text.trim();
+  const location = response.headers.get("location");
+  if (response.status < 400 && location !== null) {
+    message = `redirect to ${location} (berth does not follow redirects)`;
+  }
+  try {
+    const parsed = JSON.parse(text) as { message?: unknown };
+    if (typeof parsed.message === "string") message = parsed.message;
+  } catch {
+    // Not JSON: keep the text.
+  }
+  const options = {
+    status: response.status,
+    statusText: response.statusText,
+    method: call.method,
+    path: target,
+    engineMessage: message,
+    action: call.action,
+  };
+  if (response.status === 404) return new DockerNotFoundError(options);
+  if (response.status === 409) return new DockerConflictError(options);
+  return new DockerApiError(options);
+}
+
+/**
+ * Compares two `major.minor` versions.
+ *
+ * @param a A version.
+ * @param b A version.
+ * @returns Negative, zero or positive, like a sort comparator.
+ */
+export function compareVersions(a: string, b: string): number {
+  const [aMajor = 0, aMinor = 0] = a.split(".").map(Number);
+  const [bMajor = 0, bMinor = 0] = b.split(".").map(Number);
+  return aMajor - bMajor || aMinor - bMinor;
+}

@@ -1,0 +1,318 @@
+/**
+ * `docker.exec`: run extra processes in a running container.
+ *
+ * @module
+ */
+
+import { DockerError } from "../errors.ts";
+import { collectFrames } from "../stream/demux.ts";
+import type { ExecCreateBody, ExecInspectResponse, IdResponse } from "../types/mod.ts";
+import { type ApiClient, type RequestOptions, segment } from "./_client.ts";
+import { assertSize, type HijackedSession, hijackedSession } from "./_session.ts";
+
+/** Options of {@linkcode Exec.start} for an attached session. */
+export interface ExecStartOptions extends RequestOptions {
+  /** Whether the exec was created with `Tty: true` (output is then raw). @default false */
+  tty?: boolean;
+  /** Initial terminal size `[rows, columns]` for TTY sessions, set right after start. */
+  consoleSize?: [number, number];
+}
+
+/** Options of {@linkcode Exec.start} for a detached process. */
+export interface ExecStartDetachedOptions extends RequestOptions {
+  /** Run without attaching; the call returns once the process started. */
+  detach: true;
+  /** Whether the exec was created with `Tty: true`. @default false */
+  tty?: boolean;
+}
+
+/** An attached exec session: stdin, output, and terminal resize. */
+export interface ExecSession extends HijackedSession {
+  /** The exec instance id. */
+  readonly id: string;
+  /**
+   * Resizes the TTY (`POST /exec/{id}/resize`).
+   *
+   * @param rows Terminal height.
+   * @param columns Terminal width.
+   */
+  resize(rows: number, columns: number): Promise<void>;
+}
+
+/** Options of {@linkcode Exec.resize}. */
+export interface ExecResizeOptions extends RequestOptions {
+  /** Terminal height in rows. */
+  h: number;
+  /** Terminal width in columns. */
+  w: number;
+}
+
+/** Options of {@linkcode Exec.run}. */
+export interface ExecRunOptions extends RequestOptions {
+  /** Bytes or text for the process's stdin, then EOF. */
+  stdin?: Uint8Array | string | ReadableStream<Uint8Array>;
+  /** Extra environment, `KEY=value`. */
+  env?: string[];
+  /** Working directory inside the container. */
+  workingDir?: string;
+  /** User (`name`, `uid`, `uid:gid`). */
+  user?: string;
+  /** Run with extended privileges. @default false */
+  privileged?: boolean;
+  /** Allocate a TTY (stdout and stderr are then merged, raw). @default false */
+  tty?: boolean;
+}
+
+/** Result of {@linkcode Exec.run}. */
+export interface ExecRunResult {
+  /** The process's exit code. */
+  exitCode: number;
+  /** Everything it wrote to stdout. */
+  stdout: Uint8Array;
+  /** Everything it wrote to stderr (empty with a TTY). */
+  stderr: Uint8Array;
+}
+
+const encoder = new TextEncoder();
+
+/** Exec calls. Reach it as `docker.exec`. */
+export class Exec {
+  readonly #api: ApiClient;
+
+  /** @param api The API client of a {@linkcode Docker} instance. */
+  constructor(api: ApiClient) {
+    this.#api = api;
+  }
+
+  /**
+   * Sends `POST /containers/{id}/exec`: prepares a process in a running
+   * container (started with {@linkcode Exec.start}).
+   *
+   * @param containerId Container id or name.
+   * @param body Command, attach flags, TTY, environment, ...
+   * @param options `signal`.
+   * @returns `{ Id }` of the exec instance.
+   * @throws {TypeError} When `containerId` is empty.
+   * @throws {DockerNotFoundError} When no such container exists.
+   * @throws {DockerConflictError} When the container is not running or paused.
+   *
+   * @example Prepare a shell command
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { Id } = await docker.exec.create("web", { Cmd: ["ls", "/"], AttachStdout: true });
+   * console.log(Id);
+   * ```
+   */
+  create(containerId: string, body: ExecCreateBody, options: RequestOptions = {}): Promise<IdResponse> {
+    if (!body || !Array.isArray(body.Cmd) || body.Cmd.length === 0) {
+      throw new TypeError("An exec needs a non-empty Cmd");
+    }
+    return this.#api.json<IdResponse>({
+      method: "POST",
+      path: `/containers/${segment(containerId, "container id")}/exec`,
+      json: body,
+      signal: options.signal,
+      action: `create an exec in container "${containerId}"`,
+    });
+  }
+
+  /**
+   * Sends `POST /exec/{id}/start`. Detached, it returns once the process
+   * runs; otherwise the connection is hijacked and returned as a session:
+   * `writable` is stdin (close it to send EOF), `readable` the output.
+   *
+   * @param id Exec instance id.
+   * @param options `detach`, `tty`, `consoleSize`, `signal`.
+   * @returns Nothing when detached; the session otherwise.
+   * @throws {TypeError} When `id` is empty.
+   * @throws {DockerNotFoundError} When no such exec exists.
+   *
+   * @example Talk to `cat`
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { Id } = await docker.exec.create("web", {
+   *   Cmd: ["cat"], AttachStdin: true, AttachStdout: true, AttachStderr: true,
+   * });
+   * await using session = await docker.exec.start(Id);
+   * const writer = session.writable.getWriter();
+   * await writer.write(new TextEncoder().encode("hello\n"));
+   * await writer.close(); // EOF: cat exits after echoing
+   * for await (const frame of session.readable) console.log(new TextDecoder().decode(frame.data));
+   * ```
+   */
+  start(id: string, options: ExecStartDetachedOptions): Promise<void>;
+  start(id: string, options?: ExecStartOptions): Promise<ExecSession>;
+  async start(
+    id: string,
+    options: ExecStartOptions | ExecStartDetachedOptions = {},
+  ): Promise<ExecSession | void> {
+    const path = `/exec/${segment(id, "exec id")}/start`;
+    const tty = options.tty === true;
+    if ("detach" in options && options.detach) {
+      await this.#api.empty({
+        method: "POST",
+        path,
+        json: { Detach: true, Tty: tty },
+        signal: options.signal,
+        action: `start exec "${id}"`,
+      });
+      return;
+    }
+    const connection = await this.#api.upgrade({
+      method: "POST",
+      path,
+      json: { Detach: false, Tty: tty },
+      signal: options.signal,
+      action: `start exec "${id}"`,
+    });
+    const session = hijackedSession(connection, tty, this.#api.host);
+    const resize = (rows: number, columns: number) => this.resize(id, { h: rows, w: columns });
+    const consoleSize = (options as ExecStartOptions).consoleSize;
+    if (consoleSize) {
+      try {
+        await resize(consoleSize[0], consoleSize[1]);
+      } catch (error) {
+        session.close();
+        throw error;
+      }
+    }
+    return { ...session, id, resize };
+  }
+
+  /**
+   * Sends `POST /exec/{id}/resize`: sets the TTY size of a running exec.
+   *
+   * @param id Exec instance id.
+   * @param options `h` rows, `w` columns, `signal`.
+   * @throws {TypeError} When `id` is empty or the size is not positive.
+   * @throws {DockerNotFoundError} When no such exec exists.
+   *
+   * @example Match the local terminal
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { rows, columns } = Deno.consoleSize();
+   * await docker.exec.resize("3f2a…", { h: rows, w: columns });
+   * ```
+   */
+  async resize(id: string, options: ExecResizeOptions): Promise<void> {
+    assertSize(options.h, options.w);
+    await this.#api.empty({
+      method: "POST",
+      path: `/exec/${segment(id, "exec id")}/resize`,
+      query: { h: options.h, w: options.w },
+      signal: options.signal,
+      action: `resize exec "${id}"`,
+    });
+  }
+
+  /**
+   * Sends `GET /exec/{id}/json`: state and exit code of an exec.
+   *
+   * @param id Exec instance id.
+   * @param options `signal`.
+   * @returns `Running`, `ExitCode`, `Pid`, the process config, ...
+   * @throws {TypeError} When `id` is empty.
+   * @throws {DockerNotFoundError} When no such exec exists.
+   *
+   * @example Read an exit code
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { Running, ExitCode } = await docker.exec.inspect("3f2a…");
+   * console.log(Running, ExitCode);
+   * ```
+   */
+  inspect(id: string, options: RequestOptions = {}): Promise<ExecInspectResponse> {
+    return this.#api.json<ExecInspectResponse>({
+      method: "GET",
+      path: `/exec/${segment(id, "exec id")}/json`,
+      signal: options.signal,
+      action: `inspect exec "${id}"`,
+    });
+  }
+
+  /**
+   * Runs a command in a running container and returns its exit code and
+   * output: create, start attached, feed `stdin` then EOF, read the output
+   * to its end, then read the exit code (waiting for the engine to record it).
+   *
+   * @param containerId Container id or name.
+   * @param cmd The command and its arguments.
+   * @param options `stdin`, `env`, `workingDir`, `user`, `privileged`, `tty`, `signal`.
+   * @returns `{ exitCode, stdout, stderr }`.
+   * @throws {TypeError} When `containerId` or `cmd` is empty.
+   * @throws {DockerNotFoundError} When no such container exists.
+   * @throws {DockerConflictError} When the container is not running.
+   *
+   * @example Run a command and check it succeeded
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { exitCode, stdout } = await docker.exec.run("web", ["sh", "-c", "wc -c"], { stdin: "hello" });
+   * console.log(exitCode, new TextDecoder().decode(stdout)); // 0 "5\n"
+   * ```
+   */
+  async run(containerId: string, cmd: string[], options: ExecRunOptions = {}): Promise<ExecRunResult> {
+    const body: ExecCreateBody = {
+      Cmd: cmd,
+      AttachStdin: options.stdin !== undefined,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: options.tty === true,
+    };
+    if (options.env) body.Env = options.env;
+    if (options.workingDir) body.WorkingDir = options.workingDir;
+    if (options.user) body.User = options.user;
+    if (options.privileged) body.Privileged = true;
+    const signal = options.signal;
+    const { Id } = await this.create(containerId, body, signal ? { signal } : {});
+    const startOptions: ExecStartOptions = { tty: options.tty === true };
+    if (signal) startOptions.signal = signal;
+    await using session = await this.start(Id, startOptions);
+    const onAbort = () => session.close();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      const feeding = feed(session, options.stdin);
+      const output = collectFrames(session.readable);
+      const [, { stdout, stderr }] = await Promise.all([feeding, output]);
+      signal?.throwIfAborted();
+      return { exitCode: await this.#exitCode(Id, signal), stdout, stderr };
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      throw error;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Reads the exit code once the engine marks the exec as finished. */
+  async #exitCode(id: string, signal: AbortSignal | undefined): Promise<number> {
+    // The output has ended, so the process is gone; the engine records the
+    // exit code a moment later. Give it a minute at most.
+    const deadline = Date.now() + 60_000;
+    for (let delay = 5;; delay = Math.min(delay * 2, 200)) {
+      const state = await this.inspect(id, signal ? { signal } : {});
+      if (!state.Running && typeof state.ExitCode === "number") return state.ExitCode;
+      if (Date.now() > deadline) {
+        throw new DockerError(`Exec "${id}" ended its output but the engine still reports it running`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      signal?.throwIfAborted();
+    }
+  }
+}
+
+/** Writes stdin (if any), then sends EOF. */
+async function feed(session: HijackedSession, stdin: ExecRunOptions["stdin"]): Promise<void> {
+  if (stdin === undefined) return;
+  if (stdin instanceof ReadableStream) {
+    await stdin.pipeTo(session.writable);
+    return;
+  }
+  const writer = session.writable.getWriter();
+  await writer.write(typeof stdin === "string" ? encoder.encode(stdin) : stdin);
+  await writer.close();
+}

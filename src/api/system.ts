@@ -1,0 +1,236 @@
+/**
+ * `docker.system`: ping, version, info, events and disk usage.
+ *
+ * @module
+ */
+
+import { JsonLinesDecoder } from "../stream/json_lines.ts";
+import type { EventMessage, SystemDataUsageResponse, SystemInfo, SystemVersion } from "../types/mod.ts";
+import { type ApiClient, filtersQuery, type RequestOptions } from "./_client.ts";
+
+/** Options of {@linkcode System.ping}. */
+export interface SystemPingOptions extends RequestOptions {
+  /** `HEAD` asks for the headers only. @default "GET" */
+  method?: "GET" | "HEAD";
+}
+
+/** What {@linkcode System.pingInfo} learns from the `_ping` headers. */
+export interface SystemPingResult {
+  /** Highest API version the engine speaks (`Api-Version`). */
+  apiVersion: string | undefined;
+  /** `linux` or `windows` (`Ostype`). */
+  osType: string | undefined;
+  /** Whether experimental features are on (`Docker-Experimental`). */
+  experimental: boolean;
+  /** Default builder: `"1"` (classic) or `"2"` (BuildKit) (`Builder-Version`). */
+  builderVersion: string | undefined;
+  /** Swarm state, on engines that send `Swarm` (1.42+), such as `inactive`. */
+  swarm: string | undefined;
+}
+
+/** Options of {@linkcode System.events}. */
+export interface SystemEventsOptions extends RequestOptions {
+  /** Events since this time: a Date, Unix seconds, or a duration string such as `"10m"`. */
+  since?: Date | number | string;
+  /** Stop streaming at this time (the stream then ends); same forms as `since`. */
+  until?: Date | number | string;
+  /**
+   * Filters such as `{ type: ["container"], event: ["start"], label: ["app=web"] }`.
+   */
+  filters?: Record<string, string[]>;
+}
+
+/** Options of {@linkcode System.df}. */
+export interface SystemDataUsageOptions extends RequestOptions {
+  /** Object types to count (API 1.42+; ignored by older engines). */
+  type?: Array<"container" | "image" | "volume" | "build-cache">;
+}
+
+/**
+ * Converts a time option to the engine's form (Unix seconds, or a
+ * duration/timestamp string passed through).
+ *
+ * @param value A Date, Unix seconds, or a string.
+ * @returns The query value.
+ */
+export function timeQuery(value: Date | number | string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (value instanceof Date) return (value.getTime() / 1000).toFixed(3);
+  return String(value);
+}
+
+/** Engine-wide calls. Reach it as `docker.system`. */
+export class System {
+  readonly #api: ApiClient;
+
+  /** @param api The API client of a {@linkcode Docker} instance. */
+  constructor(api: ApiClient) {
+    this.#api = api;
+  }
+
+  /**
+   * Sends `GET /_ping` (or `HEAD`): checks that the engine answers.
+   *
+   * @param options `signal`, and `method`.
+   * @returns `"OK"` (`""` for `HEAD`).
+   * @throws {DockerConnectionError} When the engine cannot be reached.
+   *
+   * @example Check the engine is up
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * console.log(await docker.system.ping()); // "OK"
+   * ```
+   */
+  async ping(options: SystemPingOptions = {}): Promise<string> {
+    const response = await this.#api.send({
+      method: options.method ?? "GET",
+      path: "/_ping",
+      versioned: false,
+      signal: options.signal,
+      action: "ping the engine",
+    });
+    return await response.text();
+  }
+
+  /**
+   * Sends `GET /_ping` (or `HEAD`) and reads what its headers say about
+   * the engine.
+   *
+   * @param options `signal`, and `method`.
+   * @returns API version, OS type, experimental flag, builder version.
+   *
+   * @example Find the default builder
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { apiVersion, builderVersion } = await docker.system.pingInfo({ method: "HEAD" });
+   * console.log(apiVersion, builderVersion);
+   * ```
+   */
+  async pingInfo(options: SystemPingOptions = {}): Promise<SystemPingResult> {
+    const response = await this.#api.send({
+      method: options.method ?? "GET",
+      path: "/_ping",
+      versioned: false,
+      signal: options.signal,
+      action: "ping the engine",
+    });
+    await response.discard();
+    const header = (name: string) => response.headers.get(name) ?? undefined;
+    return {
+      apiVersion: header("api-version"),
+      osType: header("ostype"),
+      experimental: header("docker-experimental") === "true",
+      builderVersion: header("builder-version"),
+      swarm: header("swarm"),
+    };
+  }
+
+  /**
+   * Sends `GET /version`: engine, API and component versions.
+   *
+   * @param options `signal`.
+   * @returns The engine's version record.
+   *
+   * @example Print the engine version
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { Version, ApiVersion } = await docker.system.version();
+   * console.log(Version, ApiVersion);
+   * ```
+   */
+  version(options: RequestOptions = {}): Promise<SystemVersion> {
+    return this.#api.json<SystemVersion>({
+      method: "GET",
+      path: "/version",
+      signal: options.signal,
+      action: "read the engine version",
+    });
+  }
+
+  /**
+   * Sends `GET /info`: engine-wide information (counts, drivers, swarm, ...).
+   *
+   * @param options `signal`.
+   * @returns The engine's info record.
+   *
+   * @example Count running containers
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * console.log((await docker.system.info()).ContainersRunning);
+   * ```
+   */
+  info(options: RequestOptions = {}): Promise<SystemInfo> {
+    return this.#api.json<SystemInfo>({
+      method: "GET",
+      path: "/info",
+      signal: options.signal,
+      action: "read engine info",
+    });
+  }
+
+  /**
+   * Sends `GET /system/df`: disk usage of images, containers, volumes and
+   * build cache.
+   *
+   * @param options `signal`, `type`.
+   * @returns The usage record.
+   *
+   * @example Total image size
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * console.log((await docker.system.df()).LayersSize);
+   * ```
+   */
+  df(options: SystemDataUsageOptions = {}): Promise<SystemDataUsageResponse> {
+    return this.#api.json<SystemDataUsageResponse>({
+      method: "GET",
+      path: "/system/df",
+      query: { type: options.type },
+      signal: options.signal,
+      action: "read disk usage",
+    });
+  }
+
+  /**
+   * Sends `GET /events`: a live stream of engine events. The request is
+   * sent at once, so events after this call are seen even if reading
+   * starts later. The stream runs until `until`, cancel, or abort.
+   *
+   * @param options `since`, `until`, `filters`, `signal`.
+   * @returns The events, decoded from JSON lines.
+   *
+   * @example Watch container starts for ten seconds
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const events = docker.system.events({
+   *   filters: { type: ["container"], event: ["start"] },
+   *   signal: AbortSignal.timeout(10_000),
+   * });
+   * try {
+   *   for await (const event of events) console.log(event.Actor?.Attributes?.name);
+   * } catch (error) {
+   *   if ((error as Error).name !== "TimeoutError") throw error;
+   * }
+   * ```
+   */
+  events(options: SystemEventsOptions = {}): ReadableStream<EventMessage> {
+    return this.#api.stream<EventMessage>({
+      method: "GET",
+      path: "/events",
+      query: {
+        since: timeQuery(options.since),
+        until: timeQuery(options.until),
+        filters: filtersQuery(options.filters),
+      },
+      signal: options.signal,
+      longLived: true,
+      action: "stream engine events",
+    }, () => new JsonLinesDecoder<EventMessage>());
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * The per-client observer: one event per Engine API call, with secrets
+ * redacted before the observer sees anything.
+ *
+ * @module
+ */
+
+import type { ExchangeRecord } from "./http/exchange.ts";
+
+/** One finished call, as an observer sees it. */
+export interface DockerCallEvent {
+  /** Request method. */
+  method: string;
+  /** Request path with query, including the `/v1.xx` prefix. */
+  path: string;
+  /** Response status, or `undefined` when no response head arrived. */
+  status: number | undefined;
+  /** When the call began, in ms since the epoch (`performance.timeOrigin` based). */
+  startTime: number;
+  /** When the body ended, the call failed, or a hijacked connection was handed over. */
+  endTime: number;
+  /** `endTime - startTime`, in ms. */
+  duration: number;
+  /** Bytes written to the socket for this call. */
+  bytesSent: number;
+  /** Bytes read from the socket for this call. */
+  bytesReceived: number;
+  /** Request headers, with credentials replaced by `<redacted>`. */
+  requestHeaders: Record<string, string>;
+  /** Whether a pooled connection was reused. */
+  reusedConnection: boolean;
+  /** The error, if the call failed or its stream was cancelled. */
+  error: unknown;
+}
+
+/**
+ * Receives one {@linkcode DockerCallEvent} per call. It runs synchronously
+ * on the hot path, so keep it cheap; anything it throws is ignored.
+ */
+export type DockerObserver = (event: DockerCallEvent) => void;
+
+const SECRET_HEADERS = new Set(["x-registry-auth", "x-registry-config", "authorization"]);
+
+/** The text that replaces every secret. */
+export const REDACTED = "<redacted>";
+
+/**
+ * Copies headers with credentials replaced by `<redacted>`.
+ *
+ * @param headers Request headers as sent.
+ * @returns A redacted copy.
+ */
+export function redactHeaders(headers: Record<string, string>): Record<string, string> {
+  const copy: Record<string, string> = {};
+  for (const name in headers) {
+    copy[name] = SECRET_HEADERS.has(name.toLowerCase()) ? REDACTED : headers[name]!;
+  }
+  return copy;
+}
+
+/**
+ * Adapts an observer to the HTTP layer's exchange records.
+ *
+ * @param observer The user's observer.
+ * @returns The record callback.
+ */
+export function recordObserver(observer: DockerObserver): (record: ExchangeRecord) => void {
+  return (record) => {
+    observer({
+      method: record.method,
+      path: record.target,
+      status: record.status,
+      startTime: record.startTime,
+      endTime: record.endTime,
+      duration: record.endTime - record.startTime,
+      bytesSent: record.bytesSent,
+      bytesReceived: record.bytesReceived,
+      requestHeaders: redactHeaders(record.requestHeaders),
+      reusedConnection: record.reusedConnection,
+      error: record.error,
+    });
+  };
+}
