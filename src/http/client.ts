@@ -10,7 +10,12 @@
 import { DockerConnectionError } from "../errors.ts";
 import { Deadlines } from "./deadlines.ts";
 import { ConnectionPool } from "./pool.ts";
-import { Exchange, type ExchangeRecord, type ExchangeSettings, StaleConnectionError } from "./exchange.ts";
+import {
+  Exchange,
+  type ExchangeRecord,
+  type ExchangeSettings,
+  StaleConnectionError,
+} from "./exchange.ts";
 import { type HeaderFields, type RequestBody, validateRequest } from "./request.ts";
 import { HttpResponse } from "./response.ts";
 import type { Connector } from "./transport.ts";

@@ -316,7 +316,10 @@ export class Exchange {
     if (this.#finished) return;
     this.#reusable = false;
     this.#connection?.close();
-    this.finish(reason ?? new DockerError("Response body cancelled"));
+    const error = reason ?? new DockerError("Response body cancelled");
+    // A later read must not look like a clean end of the body.
+    this.#failure = error;
+    this.finish(error);
   }
 
   /**
@@ -431,7 +434,9 @@ export class Exchange {
     let length = 0;
     let scanned = 0;
     while (true) {
-      const end = length > 0 ? findHeadEnd(buffer.subarray(0, length), Math.max(0, scanned - 3)) : -1;
+      const end = length > 0
+        ? findHeadEnd(buffer.subarray(0, length), Math.max(0, scanned - 3))
+        : -1;
       if (end === -1) {
         if (length > maxHeaderSize) throw headersTooLarge(maxHeaderSize);
         scanned = length;
@@ -521,7 +526,9 @@ export class Exchange {
     if (error instanceof BodySourceError) return error.error;
     if (error instanceof DockerError) return error;
     if (isStaleIoError(error) && this.#reused && this.#connection?.bytesRead === this.#startRead) {
-      return new StaleConnectionError("Pooled connection was reset by the engine", { cause: error });
+      return new StaleConnectionError("Pooled connection was reset by the engine", {
+        cause: error,
+      });
     }
     const host = this.#settings.host;
     const message = error instanceof Error ? error.message : String(error);

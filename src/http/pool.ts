@@ -157,7 +157,9 @@ export class ConnectionPool {
       connection.uses++;
       this.#expireIdle();
       this.#idle.push({ connection, since: performance.now() });
-      if (this.#idle.length > this.#options.maxConnections) this.#drop(this.#idle.shift()!.connection);
+      if (this.#idle.length > this.#options.maxConnections) {
+        this.#drop(this.#idle.shift()!.connection);
+      }
     } else {
       this.#drop(connection);
     }

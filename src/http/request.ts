@@ -138,7 +138,10 @@ export async function writeRequest(
 }
 
 /** Sends a stream as chunks, one chunk per piece, then the last-chunk. */
-async function writeChunked(connection: Connection, body: ReadableStream<Uint8Array>): Promise<void> {
+async function writeChunked(
+  connection: Connection,
+  body: ReadableStream<Uint8Array>,
+): Promise<void> {
   const reader = body.getReader();
   try {
     while (true) {

@@ -162,7 +162,13 @@ function withTimeout(pending: Promise<Deno.Conn>, ms: number, host: string): Pro
     let late = false;
     const timer = setTimeout(() => {
       late = true;
-      reject(new DockerTimeoutError(`Cannot connect to ${host}: no connection within ${ms} ms`, "connect", ms));
+      reject(
+        new DockerTimeoutError(
+          `Cannot connect to ${host}: no connection within ${ms} ms`,
+          "connect",
+          ms,
+        ),
+      );
     }, ms);
     pending.then(
       (conn) => {
@@ -182,7 +188,11 @@ function withTimeout(pending: Promise<Deno.Conn>, ms: number, host: string): Pro
  * Maps a raw connect failure to a {@linkcode DockerConnectionError} with a
  * message that says what to check.
  */
-function connectionError(error: unknown, host: string, address: EngineAddress): DockerConnectionError {
+function connectionError(
+  error: unknown,
+  host: string,
+  address: EngineAddress,
+): DockerConnectionError {
   const unix = address.transport === "unix";
   let hint: string;
   if (error instanceof Deno.errors.NotCapable) {
@@ -197,12 +207,20 @@ function connectionError(error: unknown, host: string, address: EngineAddress): 
     hint = unix
       ? "permission denied on the socket; add the user to the docker group or use the rootless socket"
       : "permission denied";
-  } else if (error instanceof Deno.errors.InvalidData || /certificate|tls|handshake/i.test(String(error))) {
-    hint = `TLS handshake failed (${(error as Error).message}); check the CA, client certificate and key`;
+  } else if (
+    error instanceof Deno.errors.InvalidData || /certificate|tls|handshake/i.test(String(error))
+  ) {
+    hint = `TLS handshake failed (${
+      (error as Error).message
+    }); check the CA, client certificate and key`;
   } else {
     hint = error instanceof Error ? error.message : String(error);
   }
-  return new DockerConnectionError(`Cannot connect to the Docker engine at ${host}: ${hint}`, host, {
-    cause: error,
-  });
+  return new DockerConnectionError(
+    `Cannot connect to the Docker engine at ${host}: ${hint}`,
+    host,
+    {
+      cause: error,
+    },
+  );
 }

@@ -59,8 +59,11 @@ Deno.test("HttpClient does not reuse a connection whose body was cancelled unrea
     const response = await client.request({ method: "GET", target: "/big" });
     const batch = await response.readBatch();
     assert.ok(batch && batch.length > 0);
-    response.cancel();
+    const reason = new Error("stop");
+    response.cancel(reason);
     assert.equal(response.finished, true);
+    // A read after cancel is not a clean end of the body.
+    await assert.rejects(response.readBatch(), (error) => error === reason);
     const next = await client.request({ method: "GET", target: "/next" });
     assert.equal(await next.text(), "small");
     assert.equal(engine.connections, 2);

@@ -1,0 +1,649 @@
+import assert from "node:assert/strict";
+import {
+  DockerConnectionError,
+  DockerError,
+  DockerProtocolError,
+  DockerTimeoutError,
+} from "../../src/errors.ts";
+import { HttpClient, type HttpClientOptions } from "../../src/http/client.ts";
+import type { ExchangeRecord } from "../../src/http/exchange.ts";
+import { createConnector, parseHost } from "../../src/http/transport.ts";
+import {
+  type FakeConnection,
+  type FakeEngine,
+  httpResponse,
+  respondEach,
+  sleep,
+  startFakeEngine,
+  tappedConnector,
+  waitFor,
+  withDeadline,
+} from "../_fake_engine.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function newClient(engine: FakeEngine, options: Partial<HttpClientOptions> = {}): HttpClient {
+  return new HttpClient({
+    connect: createConnector(parseHost(engine.host), 1000),
+    host: engine.host,
+    hostHeader: "docker",
+    ...options,
+  });
+}
+
+/** Resolves with what `promise` rejected with; fails the test when it resolves. */
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  assert.fail("expected a rejection");
+}
+
+// ---------------------------------------------------------------------------
+// Stale pooled connections
+// ---------------------------------------------------------------------------
+
+/**
+ * An engine whose first connection answers one request and then closes
+ * while idle (as an engine restart or an idle timeout would); later
+ * connections answer everything with "<METHOD> <target>".
+ */
+async function idleClosingEngine(): Promise<{ engine: FakeEngine; idleClosed: Promise<void> }> {
+  const { promise: idleClosed, resolve } = Promise.withResolvers<void>();
+  const engine = await startFakeEngine(async (connection, index) => {
+    if (index > 0) {
+      return await respondEach((r) =>
+        r.method === "HEAD"
+          ? "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n"
+          : httpResponse(200, `${r.method} ${r.target}`)
+      )(connection, index);
+    }
+    await connection.readRequest();
+    await connection.write(httpResponse(200, "first"));
+    connection.close();
+    resolve();
+  });
+  return { engine, idleClosed };
+}
+
+for (const method of ["GET", "HEAD", "PUT", "DELETE"]) {
+  Deno.test(`HttpClient retries an idempotent ${method} once on a fresh connection after the pooled one went stale`, async () => {
+    const { engine, idleClosed } = await idleClosingEngine();
+    await using _ = engine;
+    const records: ExchangeRecord[] = [];
+    const client = newClient(engine, { onRecord: (record) => records.push(record) });
+    try {
+      assert.equal(
+        await (await client.request({ method: "GET", target: "/first" })).text(),
+        "first",
+      );
+      await idleClosed;
+      const body = method === "PUT" ? "replayable" : undefined;
+      const response = await client.request({
+        method,
+        target: "/second",
+        body,
+        signal: AbortSignal.timeout(2000),
+      });
+      assert.equal(response.status, 200);
+      assert.equal(await response.text(), method === "HEAD" ? "" : `${method} /second`);
+      assert.equal(engine.connections, 2);
+      // One record per call, the retry included, and it reports success.
+      assert.equal(records.length, 2);
+      assert.equal(records[1]!.error, undefined);
+      assert.equal(records[1]!.status, 200);
+      assert.equal(client.pool.busy, 0);
+    } finally {
+      client.close();
+    }
+  });
+}
+
+Deno.test("HttpClient does not retry a POST on a stale connection: DockerConnectionError", async () => {
+  const { engine, idleClosed } = await idleClosingEngine();
+  await using _ = engine;
+  const records: ExchangeRecord[] = [];
+  const client = newClient(engine, { onRecord: (record) => records.push(record) });
+  try {
+    await (await client.request({ method: "GET", target: "/first" })).discard();
+    await idleClosed;
+    const error = await rejection(
+      client.request({ method: "POST", target: "/containers/create", body: "{}" }),
+    );
+    assert.ok(error instanceof DockerConnectionError, String(error));
+    assert.equal(error.host, engine.host);
+    assert.match(error.message, /POST \/containers\/create/);
+    assert.equal(engine.connections, 1, "no second connection: not retried");
+    assert.equal(records.length, 2);
+    assert.equal(records[1]!.error, error);
+    assert.equal(records[1]!.reusedConnection, true);
+    assert.equal(client.pool.busy, 0);
+    // The client still works afterwards, on a new connection.
+    assert.equal(await (await client.request({ method: "GET", target: "/x" })).text(), "GET /x");
+    assert.equal(engine.connections, 2);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient retries a POST marked idempotent, but never a streamed body", async () => {
+  {
+    const { engine, idleClosed } = await idleClosingEngine();
+    await using _ = engine;
+    const client = newClient(engine);
+    try {
+      await (await client.request({ method: "GET", target: "/first" })).discard();
+      await idleClosed;
+      const response = await client.request({ method: "POST", target: "/p", idempotent: true });
+      assert.equal(await response.text(), "POST /p");
+    } finally {
+      client.close();
+    }
+  }
+  {
+    const { engine, idleClosed } = await idleClosingEngine();
+    await using _ = engine;
+    const client = newClient(engine);
+    try {
+      await (await client.request({ method: "GET", target: "/first" })).discard();
+      await idleClosed;
+      const body = ReadableStream.from([encoder.encode("once")]);
+      const error = await rejection(client.request({ method: "PUT", target: "/archive", body }));
+      assert.ok(error instanceof DockerConnectionError, String(error));
+      assert.equal(engine.connections, 1);
+    } finally {
+      client.close();
+    }
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Timeouts
+// ---------------------------------------------------------------------------
+
+/** An engine that reads a request, writes `answer` (if any), then waits for the client to hang up. */
+async function stallingEngine(
+  answer?: (connection: FakeConnection) => Promise<void>,
+): Promise<{ engine: FakeEngine; closedByClient: () => boolean; arrived: () => boolean }> {
+  let closed = false;
+  let arrived = false;
+  const engine = await startFakeEngine(async (connection) => {
+    await connection.readRequest();
+    arrived = true;
+    await answer?.(connection);
+    closed = await connection.waitForClientClose();
+  });
+  return { engine, closedByClient: () => closed, arrived: () => arrived };
+}
+
+Deno.test("HttpClient fails with DockerTimeoutError phase headers when no head arrives in time", async () => {
+  const { engine, closedByClient } = await stallingEngine();
+  await using _ = engine;
+  const records: ExchangeRecord[] = [];
+  const client = newClient(engine, { headersTimeout: 50, onRecord: (r) => records.push(r) });
+  try {
+    const started = performance.now();
+    const error = await rejection(client.request({ method: "GET", target: "/slow" }));
+    assert.ok(error instanceof DockerTimeoutError, String(error));
+    assert.equal(error.phase, "headers");
+    assert.equal(error.timeout, 50);
+    assert.match(error.message, /GET \/slow/);
+    assert.ok(performance.now() - started >= 45);
+    await waitFor(closedByClient);
+    assert.equal(records[0]!.error, error);
+    assert.equal(records[0]!.status, undefined);
+    assert.equal(client.pool.busy, 0);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient applies a per-call headersTimeout over the client default", async () => {
+  const { engine, closedByClient } = await stallingEngine();
+  await using _ = engine;
+  const client = newClient(engine);
+  try {
+    const error = await rejection(
+      client.request({ method: "GET", target: "/slow", headersTimeout: 20 }),
+    );
+    assert.ok(error instanceof DockerTimeoutError);
+    assert.equal(error.phase, "headers");
+    assert.equal(error.timeout, 20);
+    await waitFor(closedByClient);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient starts the headers timeout only once a slow upload is sent", async () => {
+  await using engine = await startFakeEngine(
+    respondEach((request) => httpResponse(200, String(request.body.length))),
+  );
+  const client = newClient(engine, { headersTimeout: 50 });
+  try {
+    let pulls = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (pulls++ === 5) return controller.close();
+        await sleep(30);
+        controller.enqueue(new Uint8Array(1000));
+      },
+    });
+    // About 150 ms of upload against a 50 ms headers timeout.
+    const response = await client.request({ method: "POST", target: "/images/load", body });
+    assert.equal(await response.text(), "5000");
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient fails with DockerTimeoutError phase body when the body stalls", async () => {
+  const { engine, closedByClient } = await stallingEngine(async (connection) => {
+    await connection.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345");
+  });
+  await using _ = engine;
+  const client = newClient(engine, { bodyTimeout: 50 });
+  try {
+    const response = await client.request({ method: "GET", target: "/body" });
+    assert.equal(response.status, 200);
+    const error = await rejection(response.bytes());
+    assert.ok(error instanceof DockerTimeoutError, String(error));
+    assert.equal(error.phase, "body");
+    assert.equal(error.timeout, 50);
+    await waitFor(closedByClient);
+    assert.equal(client.pool.busy, 0);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient exempts long-lived requests from the body timeout", async () => {
+  const slowStream = async (connection: FakeConnection) => {
+    await connection.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    await sleep(150);
+    await connection.write("5\r\nworld\r\n0\r\n\r\n").catch(() => {});
+  };
+  {
+    const { engine } = await stallingEngine(slowStream);
+    await using _ = engine;
+    const client = newClient(engine, { bodyTimeout: 30 });
+    try {
+      const response = await client.request({ method: "GET", target: "/logs", longLived: true });
+      assert.equal(await response.text(), "helloworld");
+    } finally {
+      client.close();
+    }
+  }
+  {
+    // The same stream without longLived times out: the exemption is real.
+    const { engine } = await stallingEngine(slowStream);
+    await using _ = engine;
+    const client = newClient(engine, { bodyTimeout: 30 });
+    try {
+      const response = await client.request({ method: "GET", target: "/logs" });
+      const error = await rejection(response.text());
+      assert.ok(error instanceof DockerTimeoutError);
+      assert.equal(error.phase, "body");
+    } finally {
+      client.close();
+    }
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Abort
+// ---------------------------------------------------------------------------
+
+Deno.test("HttpClient rejects with the signal's reason when aborted before the call, opening nothing", async () => {
+  await using engine = await startFakeEngine(respondEach(() => httpResponse(200, "ok")));
+  const client = newClient(engine);
+  try {
+    const reason = new Error("caller gave up");
+    const error = await rejection(
+      client.request({ method: "GET", target: "/x", signal: AbortSignal.abort(reason) }),
+    );
+    assert.equal(error, reason);
+    const controller = new AbortController();
+    controller.abort();
+    const defaultReason = await rejection(
+      client.request({ method: "GET", target: "/x", signal: controller.signal }),
+    );
+    assert.equal(defaultReason, controller.signal.reason);
+    assert.equal(engine.connections, 0);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient rejects with the signal's reason when aborted while waiting for the head", async () => {
+  const { engine, closedByClient, arrived } = await stallingEngine();
+  await using _ = engine;
+  const records: ExchangeRecord[] = [];
+  const client = newClient(engine, { onRecord: (r) => records.push(r) });
+  try {
+    const controller = new AbortController();
+    const reason = { why: "not an Error at all" };
+    const pending = client.request({ method: "GET", target: "/wait", signal: controller.signal });
+    await waitFor(arrived);
+    controller.abort(reason);
+    assert.equal(await rejection(pending), reason);
+    await waitFor(closedByClient);
+    assert.equal(records.length, 1);
+    assert.equal(records[0]!.error, reason);
+    assert.equal(client.pool.busy, 0);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient rejects a body stream with the signal's reason when aborted mid-body", async () => {
+  const answer = async (connection: FakeConnection) => {
+    await connection.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nfirst!\r\n");
+  };
+  // Aborted between reads.
+  {
+    const { engine, closedByClient } = await stallingEngine(answer);
+    await using _ = engine;
+    const client = newClient(engine);
+    try {
+      const controller = new AbortController();
+      const response = await client.request({
+        method: "GET",
+        target: "/logs",
+        signal: controller.signal,
+      });
+      const reader = response.stream().getReader();
+      assert.equal(decoder.decode((await reader.read()).value), "first!");
+      const reason = new Error("between reads");
+      controller.abort(reason);
+      assert.equal(await rejection(reader.read()), reason);
+      await waitFor(closedByClient);
+      assert.equal(client.pool.busy, 0);
+    } finally {
+      client.close();
+    }
+  }
+  // Aborted while a read is waiting on the socket.
+  {
+    const { engine, closedByClient } = await stallingEngine(answer);
+    await using _ = engine;
+    const client = newClient(engine);
+    try {
+      const controller = new AbortController();
+      const response = await client.request({
+        method: "GET",
+        target: "/logs",
+        signal: controller.signal,
+      });
+      const reader = response.stream().getReader();
+      assert.equal(decoder.decode((await reader.read()).value), "first!");
+      const reading = reader.read();
+      await sleep(10);
+      const reason = new Error("during a read");
+      controller.abort(reason);
+      assert.equal(await rejection(reading), reason);
+      await waitFor(closedByClient);
+    } finally {
+      client.close();
+    }
+  }
+});
+
+Deno.test("HttpClient rejects with the signal's reason when aborted while queued for a connection", async () => {
+  const { promise: release, resolve } = Promise.withResolvers<void>();
+  await using engine = await startFakeEngine(async (connection) => {
+    let request;
+    while ((request = await connection.readRequest())) {
+      if (request.target === "/hold") await release;
+      await connection.write(httpResponse(200, request.target));
+    }
+  });
+  const client = newClient(engine, { maxConnections: 1 });
+  try {
+    const holding = client.request({ method: "GET", target: "/hold" });
+    await waitFor(() => client.pool.busy === 1);
+    const controller = new AbortController();
+    const queued = client.request({ method: "GET", target: "/queued", signal: controller.signal });
+    await waitFor(() => client.pool.queued === 1);
+    const reason = new Error("tired of waiting");
+    controller.abort(reason);
+    assert.equal(await rejection(queued), reason);
+    assert.equal(client.pool.queued, 0);
+    resolve();
+    assert.equal(await (await holding).text(), "/hold");
+    assert.equal(
+      await (await client.request({ method: "GET", target: "/after" })).text(),
+      "/after",
+    );
+    assert.equal(engine.connections, 1, "the aborted request never opened a connection");
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient rejects with the signal's reason when aborted while connecting, closing the late socket", async () => {
+  await using engine = await startFakeEngine(async (connection) => {
+    await connection.waitForClientClose();
+  });
+  const real = createConnector(parseHost(engine.host), 1000);
+  const { promise: gate, resolve: openGate } = Promise.withResolvers<void>();
+  let connecting = 0;
+  const client = new HttpClient({
+    connect: async () => {
+      connecting++;
+      await gate;
+      return await real();
+    },
+    host: engine.host,
+    hostHeader: "docker",
+    maxConnections: 1,
+  });
+  try {
+    const controller = new AbortController();
+    const pending = client.request({ method: "GET", target: "/x", signal: controller.signal });
+    await waitFor(() => connecting === 1);
+    const reason = new Error("connect took too long");
+    controller.abort(reason);
+    // The deadline makes an abort that waits for the connect fail, not hang.
+    assert.equal(await rejection(withDeadline(pending, 1000, "abort while connecting")), reason);
+    // The slot is free again although the connect is still under way.
+    assert.equal(client.pool.busy, 0);
+    openGate();
+    // The socket that arrives late is closed, not leaked or pooled.
+    await waitFor(() => engine.connections === 1 && engine.open === 0);
+    assert.equal(client.pool.idle, 0);
+  } finally {
+    client.close();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Observer records
+// ---------------------------------------------------------------------------
+
+Deno.test("HttpClient reports one record per exchange with the bytes seen on the wire", async () => {
+  const wire: { read: number; written: number }[] = [];
+  await using engine = await startFakeEngine(async (connection) => {
+    let request;
+    while ((request = await connection.readRequest())) {
+      await connection.write(
+        httpResponse(request.method === "POST" ? 201 : 200, "x".repeat(request.body.length + 3)),
+      );
+      wire.push({ read: connection.bytesRead, written: connection.bytesWritten });
+    }
+  });
+  const records: ExchangeRecord[] = [];
+  const client = newClient(engine, { onRecord: (record) => records.push(record) });
+  try {
+    await (await client.request({ method: "GET", target: "/a?b=1" })).text();
+    await (await client.request({ method: "POST", target: "/c", body: "payload" })).text();
+    await (await client.request({ method: "GET", target: "/d", headers: { "X-Extra": "1" } }))
+      .text();
+    assert.equal(records.length, 3);
+    assert.deepEqual(records.map((r) => [r.method, r.target, r.status]), [
+      ["GET", "/a?b=1", 200],
+      ["POST", "/c", 201],
+      ["GET", "/d", 200],
+    ]);
+    assert.deepEqual(records.map((r) => r.reusedConnection), [false, true, true]);
+    let previous = { read: 0, written: 0 };
+    for (const [i, record] of records.entries()) {
+      assert.equal(record.bytesSent, wire[i]!.read - previous.read, `bytesSent of #${i}`);
+      assert.equal(
+        record.bytesReceived,
+        wire[i]!.written - previous.written,
+        `bytesReceived of #${i}`,
+      );
+      assert.equal(record.error, undefined);
+      assert.ok(record.endTime >= record.startTime);
+      previous = wire[i]!;
+    }
+    assert.equal(records[2]!.requestHeaders["X-Extra"], "1");
+    assert.equal(records[2]!.requestHeaders["Host"], "docker");
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient records the error of failed, cancelled and unconnectable exchanges", async () => {
+  await using engine = await startFakeEngine(async (connection) => {
+    let request;
+    while ((request = await connection.readRequest())) {
+      if (request.target === "/bad") {
+        await connection.write(
+          "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        return;
+      }
+      await connection.write(httpResponse(200, "y".repeat(100_000)));
+    }
+  });
+  const records: ExchangeRecord[] = [];
+  const client = newClient(engine, { onRecord: (record) => records.push(record) });
+  const missing = new HttpClient({
+    connect: createConnector(parseHost("unix:///nonexistent/berth/engine.sock"), 1000),
+    host: "unix:///nonexistent/berth/engine.sock",
+    hostHeader: "docker",
+    onRecord: (record) => records.push(record),
+  });
+  try {
+    const protocol = await rejection(client.request({ method: "GET", target: "/bad" }));
+    assert.ok(protocol instanceof DockerProtocolError);
+    assert.equal(records.length, 1);
+    assert.equal(records[0]!.error, protocol);
+    assert.equal(records[0]!.status, 200);
+
+    const response = await client.request({ method: "GET", target: "/big" });
+    const reason = new Error("enough");
+    response.cancel(reason);
+    assert.equal(records.length, 2);
+    assert.equal(records[1]!.error, reason);
+    response.cancel(new Error("again"));
+    assert.equal(records.length, 2, "a second cancel reports nothing");
+
+    const unconnectable = await rejection(missing.request({ method: "GET", target: "/_ping" }));
+    assert.ok(unconnectable instanceof DockerConnectionError);
+    assert.equal(records.length, 3);
+    assert.equal(records[2]!.error, unconnectable);
+    assert.equal(records[2]!.bytesSent, 0);
+    assert.equal(records[2]!.status, undefined);
+  } finally {
+    client.close();
+    missing.close();
+  }
+});
+
+Deno.test("HttpClient keeps working when onRecord throws", async () => {
+  await using engine = await startFakeEngine(respondEach(() => httpResponse(200, "fine")));
+  const client = newClient(engine, {
+    onRecord: () => {
+      throw new Error("observer bug");
+    },
+  });
+  try {
+    for (let i = 0; i < 2; i++) {
+      assert.equal(await (await client.request({ method: "GET", target: "/" })).text(), "fine");
+    }
+    assert.equal(engine.connections, 1);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient rejects requests after close with DockerError", async () => {
+  await using engine = await startFakeEngine(respondEach(() => httpResponse(200, "ok")));
+  const client = newClient(engine);
+  client.close();
+  await assert.rejects(client.request({ method: "GET", target: "/" }), DockerError);
+  assert.equal(engine.connections, 0);
+});
+
+// ---------------------------------------------------------------------------
+// Backpressure
+// ---------------------------------------------------------------------------
+
+Deno.test("HttpClient reads a 64 MiB chunked body only as fast as the consumer pulls", async () => {
+  const CHUNK = 64 * 1024;
+  const CHUNKS = 1024; // 64 MiB
+  const READ_AHEAD_LIMIT = 512 * 1024;
+  let serverDone = false;
+  await using engine = await startFakeEngine(async (connection) => {
+    let request;
+    while ((request = await connection.readRequest())) {
+      if (request.target !== "/export") {
+        await connection.write(httpResponse(200, "after"));
+        continue;
+      }
+      await connection.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+      const size = encoder.encode(`${CHUNK.toString(16)}\r\n`);
+      for (let i = 0; i < CHUNKS; i++) {
+        const chunk = new Uint8Array(size.length + CHUNK + 2);
+        chunk.set(size);
+        chunk.fill(i & 0xff, size.length, size.length + CHUNK);
+        chunk.set([13, 10], size.length + CHUNK);
+        await connection.write(chunk);
+      }
+      await connection.write("0\r\n\r\n");
+      serverDone = true;
+    }
+  });
+  const tap = tappedConnector(engine.host);
+  const client = new HttpClient({ connect: tap.connect, host: engine.host, hostHeader: "docker" });
+  try {
+    const response = await client.request({ method: "GET", target: "/export" });
+    const reader = response.stream().getReader();
+    let consumed = 0;
+    const pauses = [1, 16, 48].map((mib) => mib * 1024 * 1024);
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      // Spot-check content: every byte of chunk i is i & 0xff.
+      assert.equal(value[0], Math.floor(consumed / CHUNK) & 0xff);
+      assert.equal(
+        value[value.length - 1],
+        Math.floor((consumed + value.length - 1) / CHUNK) & 0xff,
+      );
+      consumed += value.length;
+      if (pauses.length > 0 && consumed >= pauses[0]!) {
+        pauses.shift();
+        const before = tap.bytesRead;
+        await sleep(100);
+        assert.equal(tap.bytesRead, before, "the client read while the consumer was paused");
+        assert.ok(
+          before - consumed < READ_AHEAD_LIMIT,
+          `read ahead ${before - consumed} bytes at ${consumed}`,
+        );
+        assert.equal(serverDone, false, "the engine must be held back by the socket");
+      }
+    }
+    assert.equal(consumed, CHUNK * CHUNKS);
+    assert.equal(pauses.length, 0);
+    assert.equal(await (await client.request({ method: "GET", target: "/next" })).text(), "after");
+    assert.equal(tap.opened, 1);
+  } finally {
+    client.close();
+  }
+});
