@@ -1,0 +1,81 @@
+/**
+ * The three `_ping` clients the round-trip benches compare: a raw socket
+ * floor (fixed request bytes, minimal parse), Deno's `fetch` over the same
+ * Unix socket, and berth.
+ *
+ * @module
+ */
+
+import { Docker } from "../mod.ts";
+
+const encoder = new TextEncoder();
+const PING = encoder.encode("GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n");
+
+/** One client that can ping repeatedly and be closed. */
+export interface PingClient {
+  name: string;
+  ping(): Promise<void>;
+  close(): void;
+}
+
+/**
+ * The floor: one kept-alive socket, the request as fixed bytes, and the
+ * least parsing that still finds the end of the response (`\r\n\r\nOK`).
+ */
+export async function rawClient(path: string): Promise<PingClient> {
+  const conn = await Deno.connect({ transport: "unix", path });
+  const buffer = new Uint8Array(4096);
+  return {
+    name: "raw socket floor",
+    async ping() {
+      await conn.write(PING);
+      let length = 0;
+      while (true) {
+        const n = await conn.read(buffer.subarray(length));
+        if (n === null) throw new Error("engine closed the floor connection");
+        length += n;
+        // Ends with CRLF CRLF "OK" (Content-Length: 2).
+        if (
+          length >= 6 && buffer[length - 2] === 79 && buffer[length - 1] === 75 &&
+          buffer[length - 3] === 10 && buffer[length - 4] === 13
+        ) return;
+      }
+    },
+    close: () => conn.close(),
+  };
+}
+
+/** Deno's fetch through a Unix-socket proxy transport. */
+export function fetchClient(path: string): PingClient {
+  const client = Deno.createHttpClient({ proxy: { transport: "unix", path } });
+  return {
+    name: "fetch (unix proxy)",
+    async ping() {
+      const response = await fetch("http://docker/_ping", { client });
+      await response.text();
+    },
+    close: () => client.close(),
+  };
+}
+
+/** berth's `system.ping()`. */
+export function berthClient(path: string, maxConnections = 16): PingClient {
+  const docker = new Docker({ host: `unix://${path}`, maxConnections });
+  return {
+    name: maxConnections === 16 ? "berth" : `berth (maxConnections ${maxConnections})`,
+    async ping() {
+      await docker.system.ping();
+    },
+    close: () => void docker.close(),
+  };
+}
+
+/** The socket path of `DOCKER_HOST` (or the default socket). */
+export function socketPath(): string {
+  const host = Deno.env.get("BERTH_TEST_HOST") ?? Deno.env.get("DOCKER_HOST") ??
+    "unix:///var/run/docker.sock";
+  if (!host.startsWith("unix://")) {
+    throw new Error(`The round-trip bench needs a unix socket, not ${host}`);
+  }
+  return host.slice("unix://".length);
+}

@@ -1,0 +1,243 @@
+import assert from "node:assert/strict";
+import {
+  collectFrames,
+  DockerApiError,
+  type DockerCallEvent,
+  DockerConflictError,
+  DockerConnectionError,
+  DockerError,
+  DockerNotFoundError,
+  type EventMessage,
+} from "../../mod.ts";
+import { TEST_LABELS, testDocker, testImage, text, uniqueName, withContainer } from "./_docker.ts";
+
+Deno.test("system.ping, version and info answer from the real engine", async () => {
+  await using docker = testDocker();
+  assert.equal(await docker.system.ping(), "OK");
+  const version = await docker.system.version();
+  assert.match(version.ApiVersion ?? "", /^1\.\d+$/);
+  assert.equal(await docker.apiVersion(), "1.41");
+  const info = await docker.system.info();
+  assert.equal(typeof info.ID, "string");
+  const ping = await docker.system.pingInfo({ method: "HEAD" });
+  assert.equal(ping.apiVersion, version.ApiVersion);
+  assert.equal(ping.osType, "linux");
+  const df = await docker.system.df();
+  assert.ok(Array.isArray(df.Images));
+});
+
+Deno.test("containers: create, start, wait, logs give exact stdout and stderr, remove", async () => {
+  await using docker = testDocker();
+  await withContainer(docker, {
+    Cmd: ["sh", "-c", "printf 'out1\\nout2\\n'; printf 'err1\\n' >&2; printf 'out3'; exit 3"],
+  }, async (id, name) => {
+    const listed = await docker.containers.list({ all: true, filters: { name: [name] } });
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0]!.Id, id);
+    assert.deepEqual(await docker.containers.start(id), { alreadyStarted: false });
+    const { StatusCode } = await docker.containers.wait(id);
+    assert.equal(StatusCode, 3);
+    const { stdout, stderr } = await collectFrames(docker.containers.logs(id));
+    assert.equal(text(stdout), "out1\nout2\nout3");
+    assert.equal(text(stderr), "err1\n");
+    const onlyErr = await collectFrames(docker.containers.logs(id, { stdout: false }));
+    assert.equal(onlyErr.stdout.length, 0);
+    assert.equal(text(onlyErr.stderr), "err1\n");
+    const inspected = await docker.containers.inspect(id);
+    assert.equal(inspected.State?.ExitCode, 3);
+    assert.equal(inspected.Config?.Labels?.["berth.test"], "1");
+  });
+});
+
+Deno.test("containers.logs of a TTY container is raw stdout", async () => {
+  await using docker = testDocker();
+  await withContainer(
+    docker,
+    { Tty: true, Cmd: ["sh", "-c", "echo tty-out; echo tty-err >&2"] },
+    async (id) => {
+      await docker.containers.start(id);
+      await docker.containers.wait(id);
+      const { stdout, stderr } = await collectFrames(docker.containers.logs(id));
+      assert.equal(text(stdout), "tty-out\r\ntty-err\r\n");
+      assert.equal(stderr.length, 0);
+    },
+  );
+});
+
+Deno.test("containers.logs demuxes 64 MiB of output with exact byte counts", async () => {
+  await using docker = testDocker();
+  const size = 64 * 1024 * 1024;
+  await withContainer(docker, {
+    Cmd: [
+      "sh",
+      "-c",
+      `head -c ${size} /dev/zero | tr '\\0' 'a'; head -c 1000 /dev/zero | tr '\\0' 'b' >&2`,
+    ],
+  }, async (id) => {
+    await docker.containers.start(id);
+    await docker.containers.wait(id);
+    let stdout = 0;
+    let stderr = 0;
+    let frames = 0;
+    let wrong = 0;
+    for await (const frame of docker.containers.logs(id, { tty: false })) {
+      frames++;
+      if (frame.stream === "stdout") {
+        stdout += frame.data.length;
+        if (frame.data[0] !== 97 || frame.data[frame.data.length - 1] !== 97) wrong++;
+      } else if (frame.stream === "stderr") stderr += frame.data.length;
+    }
+    assert.equal(stdout, size);
+    assert.equal(stderr, 1000);
+    assert.equal(wrong, 0);
+    // The engine stores output in 16 KiB log entries, one frame each.
+    assert.ok(frames >= size / 16384, `${frames} frames`);
+  });
+});
+
+Deno.test("system.events sees create, start and die of a labelled container", async () => {
+  await using docker = testDocker();
+  const marker = uniqueName("ev");
+  const controller = new AbortController();
+  const events = docker.system.events({
+    filters: { type: ["container"], label: [`berth.marker=${marker}`] },
+    signal: controller.signal,
+  });
+  const seen: string[] = [];
+  await withContainer(docker, { Cmd: ["true"], Labels: { "berth.marker": marker } }, async (id) => {
+    await docker.containers.start(id);
+    await docker.containers.wait(id);
+    const reader = events.getReader();
+    const deadline = setTimeout(
+      () => controller.abort(new Error("no die event within 20 s")),
+      20_000,
+    );
+    try {
+      while (!seen.includes("die")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        const event = value as EventMessage;
+        assert.equal(event.Actor?.ID, id);
+        seen.push(event.Action ?? "");
+      }
+    } finally {
+      clearTimeout(deadline);
+      await reader.cancel();
+    }
+  });
+  assert.deepEqual(seen.filter((a) => ["create", "start", "die"].includes(a)), [
+    "create",
+    "start",
+    "die",
+  ]);
+});
+
+Deno.test("errors: 404 is DockerNotFoundError, 409 DockerConflictError, empty id TypeError", async () => {
+  await using docker = testDocker();
+  const missing = uniqueName("missing");
+  await assert.rejects(docker.containers.inspect(missing), (error: unknown) => {
+    assert.ok(error instanceof DockerNotFoundError);
+    assert.equal(error.status, 404);
+    assert.match(
+      error.message,
+      new RegExp(`Cannot inspect container "${missing}": engine answered 404`),
+    );
+    assert.match(error.engineMessage, /No such container/);
+    return true;
+  });
+  await withContainer(docker, { Cmd: ["sleep", "30"] }, async (id, name) => {
+    await assert.rejects(
+      docker.containers.create({ Image: testImage(), Labels: TEST_LABELS }, { name }),
+      DockerConflictError,
+    );
+    await docker.containers.start(id);
+    assert.deepEqual(await docker.containers.start(id), { alreadyStarted: true });
+    await assert.rejects(docker.containers.remove(id), DockerConflictError);
+  });
+  assert.throws(() => docker.containers.inspect(""), TypeError);
+  assert.throws(() => docker.containers.logs(".."), TypeError);
+  // An id that tries to change the route stays one encoded segment; the
+  // engine's router answers a redirect, which berth reports, never follows.
+  await assert.rejects(docker.containers.inspect("a/../../info?x#y"), (error: unknown) => {
+    assert.ok(error instanceof DockerApiError);
+    assert.equal(error.status, 301);
+    assert.match(error.path, /\/containers\/a%2F..%2F..%2Finfo%3Fx%23y\/json$/);
+    return true;
+  });
+  await assert.rejects(docker.containers.inspect("x?all=1"), DockerNotFoundError);
+});
+
+Deno.test("an unreachable socket is a DockerConnectionError naming the path", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await using docker = testDocker({ host: `unix://${dir}/nope.sock` });
+    await assert.rejects(docker.system.ping(), (error: unknown) => {
+      assert.ok(error instanceof DockerConnectionError);
+      assert.ok(error instanceof DockerError);
+      assert.match(error.message, new RegExp(`${dir}/nope.sock`));
+      return true;
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("abort mid-stream rejects with the signal's reason and frees the connection", async () => {
+  await using docker = testDocker();
+  await withContainer(
+    docker,
+    { Cmd: ["sh", "-c", "while true; do echo tick; sleep 0.05; done"] },
+    async (id) => {
+      await docker.containers.start(id);
+      const controller = new AbortController();
+      const reason = new Error("enough");
+      const reader = docker.containers.logs(id, { follow: true, signal: controller.signal })
+        .getReader();
+      const first = await reader.read();
+      assert.equal(first.done, false);
+      controller.abort(reason);
+      await assert.rejects(
+        (async () => {
+          while (!(await reader.read()).done) { /* drain until the abort lands */ }
+        })(),
+        (error) => error === reason,
+      );
+      // The client still works afterwards.
+      assert.equal(await docker.system.ping(), "OK");
+    },
+  );
+});
+
+Deno.test("breaking out of a follow stream closes it; the client keeps working", async () => {
+  await using docker = testDocker();
+  await withContainer(
+    docker,
+    { Cmd: ["sh", "-c", "while true; do echo tick; sleep 0.05; done"] },
+    async (id) => {
+      await docker.containers.start(id);
+      let count = 0;
+      for await (const frame of docker.containers.logs(id, { follow: true })) {
+        assert.equal(text(frame.data), "tick\n");
+        if (++count === 3) break;
+      }
+      assert.equal(count, 3);
+      assert.equal(await docker.system.ping(), "OK");
+    },
+  );
+});
+
+Deno.test("observer sees each call with method, path, status, times and sizes", async () => {
+  const events: DockerCallEvent[] = [];
+  await using docker = testDocker({ observer: (event) => events.push(event) });
+  await docker.system.ping();
+  await docker.system.version();
+  await assert.rejects(docker.containers.inspect(uniqueName("nope")), DockerNotFoundError);
+  const ping = events.find((e) => e.path === "/_ping")!;
+  assert.equal(ping.method, "GET");
+  assert.equal(ping.status, 200);
+  assert.ok(ping.endTime >= ping.startTime);
+  assert.ok(ping.bytesSent > 0 && ping.bytesReceived > 0);
+  const failed = events.find((e) => e.status === 404)!;
+  assert.match(failed.path, /^\/v1\.41\/containers\//);
+  assert.ok(events.some((e) => e.reusedConnection));
+});

@@ -1,0 +1,57 @@
+/**
+ * `deno task bench`: runs every benchmark against an engine it provides
+ * (the one `DOCKER_HOST` or /var/run/docker.sock names when it answers,
+ * else a private one, as the test task does), and prints the tables the
+ * README's performance section is made of.
+ *
+ * - `bench/http_parser_bench.ts` (in memory, `Deno.bench` with a baseline),
+ *   and `bench/http_parser_throughput.ts` for GB/s;
+ * - `bench/roundtrip_report.ts`: `_ping` p50, CPU per call, 64 in flight;
+ * - `bench/logs_report.ts`: 256 MiB and 1M-line logs, MB/s and peak RSS.
+ *
+ * Pass report names to run only some: `deno task bench roundtrip logs`.
+ *
+ * @module
+ */
+
+import { ensureTestImage, pingEngine, type PrivateEngine, startPrivateEngine } from "./_engine.ts";
+
+const wanted = new Set(Deno.args.length ? Deno.args : ["parser", "roundtrip", "logs"]);
+
+async function run(args: string[], env: Record<string, string>): Promise<void> {
+  const { success } = await new Deno.Command(Deno.execPath(), {
+    args,
+    env,
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (!success) throw new Error(`deno ${args.join(" ")} failed`);
+}
+
+async function pickEngine(): Promise<{ host: string; engine?: PrivateEngine }> {
+  for (const host of [Deno.env.get("DOCKER_HOST"), "unix:///var/run/docker.sock"]) {
+    if (host?.startsWith("unix://") && await pingEngine(host)) return { host };
+  }
+  const engine = await startPrivateEngine(`${Deno.cwd()}/.berth/bench-engine-${Deno.pid}`);
+  return { host: engine.host, engine };
+}
+
+console.log(
+  `deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores, ${Deno.build.target}`,
+);
+if (wanted.has("parser")) {
+  await run(["bench", "--allow-all", "bench/http_parser_bench.ts"], {});
+  await run(["run", "--allow-all", "bench/http_parser_throughput.ts"], {});
+}
+if (wanted.has("roundtrip") || wanted.has("logs")) {
+  const { host, engine } = await pickEngine();
+  try {
+    const env = { BERTH_TEST_HOST: host, BERTH_TEST_IMAGE: await ensureTestImage(host) };
+    if (wanted.has("roundtrip")) {
+      await run(["run", "--allow-all", "bench/roundtrip_report.ts"], env);
+    }
+    if (wanted.has("logs")) await run(["run", "--allow-all", "bench/logs_report.ts"], env);
+  } finally {
+    await engine?.stop();
+  }
+}

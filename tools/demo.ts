@@ -1,0 +1,89 @@
+/**
+ * `deno task demo`: a short tour of berth. Uses the local engine
+ * (`DOCKER_HOST` or /var/run/docker.sock) when it answers; otherwise starts
+ * the same private engine the test task uses, and stops it at the end.
+ *
+ * @module
+ */
+
+import { collectFrames, Docker, DockerError } from "../mod.ts";
+import { ensureTestImage, pingEngine, type PrivateEngine, startPrivateEngine } from "./_engine.ts";
+
+const bold = (text: string) => `\x1b[1m${text}\x1b[0m`;
+const decoder = new TextDecoder();
+
+async function pickEngine(): Promise<{ host: string; engine?: PrivateEngine }> {
+  const candidates = [Deno.env.get("DOCKER_HOST"), "unix:///var/run/docker.sock"].filter((
+    h,
+  ): h is string => !!h);
+  for (const host of candidates) {
+    if (await pingEngine(host)) return { host };
+  }
+  console.log("No engine answered at", candidates.join(" or "), "— starting a private one…");
+  const dir = `${Deno.cwd()}/.berth/demo-engine-${Deno.pid}`;
+  const engine = await startPrivateEngine(dir);
+  return { host: engine.host, engine };
+}
+
+async function tour(host: string): Promise<void> {
+  const image = await ensureTestImage(host);
+  await using docker = new Docker({
+    host,
+    observer: (call) => {
+      if (Deno.env.get("BERTH_DEMO_TRACE")) {
+        console.log(
+          `  · ${call.method} ${call.path} → ${call.status} in ${call.duration.toFixed(1)} ms`,
+        );
+      }
+    },
+  });
+
+  console.log(bold("1. ping"), await docker.system.ping());
+  const version = await docker.system.version();
+  console.log(
+    bold("2. version"),
+    `engine ${version.Version}, API ${version.ApiVersion} (berth uses ${await docker
+      .apiVersion()})`,
+  );
+
+  console.log(bold("3. run a container"), `from ${image}`);
+  const { Id } = await docker.containers.create({
+    Image: image,
+    Cmd: [
+      "sh",
+      "-c",
+      "for i in 1 2 3; do echo \"hello from berth $i\"; sleep 0.2; done; echo 'and a warning' >&2",
+    ],
+    Labels: { "berth.demo": "1" },
+  });
+  try {
+    await docker.containers.start(Id);
+    console.log(bold("4. stream its logs as they come"));
+    for await (const frame of docker.containers.logs(Id, { follow: true })) {
+      const line = decoder.decode(frame.data).trimEnd();
+      console.log(`   ${frame.stream === "stderr" ? "err" : "out"} │ ${line}`);
+    }
+    const { StatusCode } = await docker.containers.wait(Id);
+    console.log(bold("5. exit code"), StatusCode);
+    const { stdout } = await collectFrames(docker.containers.logs(Id, { stderr: false }));
+    console.log(bold("6. stdout again, collected"), JSON.stringify(decoder.decode(stdout)));
+    const list = await docker.containers.list({ all: true, filters: { label: ["berth.demo=1"] } });
+    console.log(
+      bold("7. list"),
+      list.map((c) => `${c.Id?.slice(0, 12)} ${c.State} ${c.Status}`).join(", "),
+    );
+  } finally {
+    await docker.containers.remove(Id, { force: true });
+    console.log(bold("8. cleaned up"), Id.slice(0, 12));
+  }
+}
+
+const { host, engine } = await pickEngine();
+try {
+  await tour(host);
+} catch (error) {
+  console.error(error instanceof DockerError ? `${error.name}: ${error.message}` : error);
+  Deno.exitCode = 1;
+} finally {
+  await engine?.stop();
+}
