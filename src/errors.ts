@@ -229,7 +229,11 @@ export type DockerProtocolErrorCode =
   | "UNEXPECTED_UPGRADE"
   | "INVALID_FRAME"
   | "INVALID_JSON"
-  | "LINE_TOO_LONG";
+  | "LINE_TOO_LONG"
+  | "INVALID_TAR"
+  | "TAR_LIMIT_EXCEEDED"
+  | "INVALID_WEBSOCKET_FRAME"
+  | "WEBSOCKET_MESSAGE_TOO_LARGE";
 
 /**
  * The bytes the engine (or something pretending to be it) sent are not valid

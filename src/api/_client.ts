@@ -126,8 +126,9 @@ export function encodeQuery(query: Query | undefined): string {
     const value = query[key];
     if (value === undefined || value === null) continue;
     if (typeof value === "boolean") params.append(key, value ? "1" : "0");
-    else if (typeof value === "string" || typeof value === "number") params.append(key, String(value));
-    else if (Array.isArray(value)) for (const item of value) params.append(key, String(item));
+    else if (typeof value === "string" || typeof value === "number") {
+      params.append(key, String(value));
+    } else if (Array.isArray(value)) { for (const item of value) params.append(key, String(item)); }
     else params.append(key, JSON.stringify(value));
   }
   const text = params.toString();
@@ -363,7 +364,11 @@ export class ApiClient {
 }
 
 /** Reads an error response and builds the typed error. */
-async function apiError(response: HttpResponse, call: ApiCall, target: string): Promise<DockerApiError> {
+async function apiError(
+  response: HttpResponse,
+  call: ApiCall,
+  target: string,
+): Promise<DockerApiError> {
   let text = "";
   try {
     text = await response.text(1 << 20);

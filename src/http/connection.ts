@@ -8,8 +8,13 @@
 
 /** Smallest read size; each request starts again from here. */
 const MIN_READ_SIZE = 16 * 1024;
-/** Largest read size; reached by doubling while reads fill the buffer. */
-const MAX_READ_SIZE = 256 * 1024;
+/**
+ * Largest read size; reached by doubling while reads fill the buffer.
+ * Measured on a 256 MiB logs read: 256 KiB reads peaked ~35 MiB higher in
+ * RSS than 64 KiB reads (V8 frees the dropped buffers only when a GC runs,
+ * and fewer, larger buffers mean rarer GCs), for no throughput gain.
+ */
+const MAX_READ_SIZE = 64 * 1024;
 /** Reads are carved out of slabs of at least this size. */
 const SLAB_SIZE = 64 * 1024;
 

@@ -1,46 +1,71 @@
 /**
- * Docker's multiplexed stream format (logs, attach and exec of containers
- * without a TTY): each frame is an 8-byte header `[stream, 0, 0, 0, size
- * (uint32 big-endian)]` and `size` payload bytes. Stream 0 is stdin, 1
- * stdout, 2 stderr, 3 system errors.
+ * Docker's multiplexed stream format, used by the logs, attach and exec
+ * output of containers without a TTY: each frame is an 8-byte header
+ * `[stream, 0, 0, 0, size (uint32 big-endian)]` followed by `size` payload
+ * bytes. Stream 0 is stdin, 1 stdout, 2 stderr, 3 system errors.
  *
- * Frames that lie inside one input piece come out as views (no copy);
- * frames split across pieces are assembled once, up to `maxFrameSize`,
- * and larger ones are passed on in parts so memory stays bounded.
+ * Frames that lie inside one input piece come out as views (no copy).
+ * Frames split across pieces are assembled into one allocation, up to
+ * `maxFrameSize`; larger ones are passed on in parts so memory stays
+ * bounded.
  *
  * @module
  */
 
 import { DockerProtocolError, DockerStreamError } from "../errors.ts";
 
-/** Which stream a frame belongs to. */
+/** Which stream a frame belongs to; `system` carries engine errors. */
 export type StreamName = "stdin" | "stdout" | "stderr" | "system";
 
 /** One piece of container output. */
 export interface Frame {
-  /** The stream it was written to. */
+  /** The stream the bytes were written to. */
   stream: StreamName;
-  /** The bytes (a view into a read buffer; copy it to keep it long). */
+  /**
+   * The bytes. Usually a view into a read buffer that nothing else writes
+   * to; it stays valid, but keeps that buffer alive while you hold it.
+   */
   data: Uint8Array;
 }
 
 /** Options of {@linkcode FrameDecoder}. */
 export interface FrameDecoderOptions {
   /**
-   * Largest frame assembled into one {@linkcode Frame} when it arrives
-   * split; larger frames are emitted in parts. @default 1048576
+   * Largest frame, in payload bytes, that is assembled into one
+   * {@linkcode Frame} when it arrives split across pieces. A split frame
+   * over this size is emitted in parts (consecutive frames of the same
+   * stream) as its bytes arrive, so memory stays bounded.
+   *
+   * @default 1048576
    */
   maxFrameSize?: number;
 }
 
 const STREAMS: readonly StreamName[] = ["stdin", "stdout", "stderr", "system"];
+const HEADER_SIZE = 8;
+
+/** The error for a header that is not a frame header. */
+function invalidHeader(bytes: Uint8Array, at: number): DockerProtocolError {
+  const type = bytes[at]!;
+  const found = type > 3
+    ? `stream type ${type} (byte 0 must be 0-3)`
+    : `non-zero padding (bytes 1-3 are ${bytes[at + 1]}, ${bytes[at + 2]}, ${bytes[at + 3]})`;
+  return new DockerProtocolError(
+    "INVALID_FRAME",
+    `Invalid multiplexed-stream frame header: ${found}; the stream is probably not multiplexed (a TTY session?)`,
+  );
+}
 
 /**
- * Decodes multiplexed frames from pieces split anywhere.
+ * Decodes multiplexed frames from pieces of any size, split anywhere.
  *
- * @example Decode two frames
+ * After the first error the decoder is broken: every later call throws the
+ * same error.
+ *
+ * @example Decode two frames split inside a header
  * ```ts
- * import { FrameDecoder, type Frame } from "./demux.ts";
+ * import assert from "node:assert/strict";
+ * import { type Frame, FrameDecoder } from "@berth/docker";
  *
  * const bytes = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 2, 104, 105, 2, 0, 0, 0, 0, 0, 0, 1, 33]);
  * const frames: Frame[] = [];
@@ -48,118 +73,201 @@ const STREAMS: readonly StreamName[] = ["stdin", "stdout", "stderr", "system"];
  * decoder.push(bytes.subarray(0, 5), frames);
  * decoder.push(bytes.subarray(5), frames);
  * decoder.finish();
- * console.log(frames.map((f) => `${f.stream}:${new TextDecoder().decode(f.data)}`)); // ["stdout:hi", "stderr:!"]
+ * assert.deepEqual(
+ *   frames.map((frame) => `${frame.stream}:${new TextDecoder().decode(frame.data)}`),
+ *   ["stdout:hi", "stderr:!"],
+ * );
  * ```
  */
 export class FrameDecoder {
   readonly #maxFrameSize: number;
-  readonly #header = new Uint8Array(8);
+  readonly #header = new Uint8Array(HEADER_SIZE);
+  /** Bytes of a split header buffered so far (0 between frames). */
   #headerLength = 0;
-  #inFrame = false;
+  /** Stream of the frame in progress. */
   #stream: StreamName = "stdout";
+  /** Declared size of the frame in progress. */
+  #size = 0;
+  /** Payload bytes of the frame in progress still to come (0 between frames). */
   #remaining = 0;
+  /** Assembly buffer of a split frame up to `maxFrameSize`, once it has bytes. */
   #assembly: Uint8Array | null = null;
-  #filled = 0;
+  #failure: DockerProtocolError | undefined;
 
-  /** @param options Assembly limit. */
+  /**
+   * Creates a decoder positioned before the first frame header.
+   *
+   * @param options Assembly limit.
+   * @throws {RangeError} When `maxFrameSize` is not a non-negative integer.
+   */
   constructor(options: FrameDecoderOptions = {}) {
-    this.#maxFrameSize = options.maxFrameSize ?? 1_048_576;
+    const maxFrameSize = options.maxFrameSize ?? 1_048_576;
+    if (!Number.isSafeInteger(maxFrameSize) || maxFrameSize < 0) {
+      throw new RangeError(
+        `Cannot create FrameDecoder: maxFrameSize must be a non-negative integer, got ${maxFrameSize}`,
+      );
+    }
+    this.#maxFrameSize = maxFrameSize;
   }
 
   /**
-   * Decodes the next piece.
+   * Decodes the next piece. Zero-size frames are skipped.
    *
-   * @param input Bytes of the stream.
-   * @param out Receives complete frames (or parts of frames over `maxFrameSize`).
+   * @param input The next bytes of the stream.
+   * @param out Receives the frames completed by `input`: views of `input`
+   *   for frames inside it, one assembled copy for a split frame, or the
+   *   parts of a split frame over `maxFrameSize` as they arrive.
    * @throws {DockerProtocolError} `INVALID_FRAME` when a header is not a
-   *   Docker frame header (the stream is probably a raw TTY stream).
+   *   frame header (the stream is probably a raw TTY stream). Frames
+   *   decoded before the bad header are in `out`.
+   *
+   * @example Frames inside one piece are views
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { type Frame, FrameDecoder } from "@berth/docker";
+   *
+   * const input = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 3, 97, 98, 99]);
+   * const frames: Frame[] = [];
+   * new FrameDecoder().push(input, frames);
+   * assert.equal(frames[0]!.data.buffer, input.buffer);
+   * ```
    */
   push(input: Uint8Array, out: Frame[]): void {
+    if (this.#failure !== undefined) throw this.#failure;
     const length = input.length;
     let i = 0;
-    while (i < length) {
-      if (!this.#inFrame) {
-        let size: number;
-        if (this.#headerLength === 0 && length - i >= 8) {
-          size = this.#readHeader(input, i);
-          i += 8;
-        } else {
-          const take = Math.min(8 - this.#headerLength, length - i);
-          this.#header.set(input.subarray(i, i + take), this.#headerLength);
-          this.#headerLength += take;
-          i += take;
-          if (this.#headerLength < 8) return;
-          this.#headerLength = 0;
-          size = this.#readHeader(this.#header, 0);
-        }
-        if (size === 0) continue;
-        if (length - i >= size) {
-          out.push({ stream: this.#stream, data: input.subarray(i, i + size) });
-          i += size;
-          continue;
-        }
-        this.#inFrame = true;
-        this.#remaining = size;
-        this.#assembly = size <= this.#maxFrameSize ? new Uint8Array(size) : null;
-        this.#filled = 0;
-      }
-      const take = Math.min(this.#remaining, length - i);
-      const part = input.subarray(i, i + take);
+    if (this.#remaining > 0) {
+      i = this.#continueFrame(input, 0, out);
+      if (i === length) return;
+    }
+    if (this.#headerLength > 0) {
+      const header = this.#header;
+      const take = Math.min(HEADER_SIZE - this.#headerLength, length - i);
+      header.set(input.subarray(i, i + take), this.#headerLength);
+      this.#headerLength += take;
       i += take;
-      this.#remaining -= take;
-      const assembly = this.#assembly;
-      if (assembly) {
-        assembly.set(part, this.#filled);
-        this.#filled += take;
-        if (this.#remaining === 0) out.push({ stream: this.#stream, data: assembly });
+      if (this.#headerLength < HEADER_SIZE) return;
+      this.#headerLength = 0;
+      i = this.#startFrame(header, 0, input, i, out);
+    }
+    while (length - i >= HEADER_SIZE) {
+      // Inline fast path for the usual case: a whole frame inside `input`.
+      const type = input[i]!;
+      if (type > 3 || (input[i + 1]! | input[i + 2]! | input[i + 3]!) !== 0) {
+        throw (this.#failure = invalidHeader(input, i));
+      }
+      const size = input[i + 4]! * 0x1000000 +
+        ((input[i + 5]! << 16) | (input[i + 6]! << 8) | input[i + 7]!);
+      const start = i + HEADER_SIZE;
+      if (length - start >= size) {
+        if (size > 0) {
+          out.push({ stream: STREAMS[type]!, data: input.subarray(start, start + size) });
+        }
+        i = start + size;
       } else {
-        out.push({ stream: this.#stream, data: part });
+        i = this.#startFrame(input, i, input, start, out);
       }
-      if (this.#remaining === 0) {
-        this.#inFrame = false;
-        this.#assembly = null;
-      }
+    }
+    if (i < length) {
+      this.#header.set(input.subarray(i), 0);
+      this.#headerLength = length - i;
     }
   }
 
   /**
-   * Checks that the stream ended between frames.
+   * Checks that the stream ended between frames. Harmless to call again.
    *
-   * @throws {DockerProtocolError} `PREMATURE_CLOSE` when it ended inside a
-   *   header or a frame.
+   * @throws {DockerProtocolError} `PREMATURE_CLOSE` when the stream ended
+   *   inside a frame header or a frame payload, saying how many bytes were
+   *   missing.
+   *
+   * @example Detect a truncated frame
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { DockerProtocolError, FrameDecoder } from "@berth/docker";
+   *
+   * const decoder = new FrameDecoder();
+   * decoder.push(new Uint8Array([1, 0, 0, 0, 0, 0, 0, 9, 97]), []);
+   * assert.throws(() => decoder.finish(), DockerProtocolError);
+   * ```
    */
   finish(): void {
     if (this.#headerLength > 0) {
       throw new DockerProtocolError(
         "PREMATURE_CLOSE",
-        `Stream ended inside a frame header (${this.#headerLength} of 8 bytes)`,
+        `Stream ended inside a frame header: ${
+          HEADER_SIZE - this.#headerLength
+        } of ${HEADER_SIZE} bytes missing`,
       );
     }
-    if (this.#inFrame) {
+    if (this.#remaining > 0) {
       throw new DockerProtocolError(
         "PREMATURE_CLOSE",
-        `Stream ended inside a ${this.#stream} frame with ${this.#remaining} bytes missing`,
+        `Stream ended inside a ${this.#stream} frame: ${this.#remaining} of ${this.#size} bytes missing`,
       );
     }
   }
 
-  #readHeader(bytes: Uint8Array, at: number): number {
-    const type = bytes[at]!;
-    if (type > 3 || bytes[at + 1] !== 0 || bytes[at + 2] !== 0 || bytes[at + 3] !== 0) {
-      const shown = Array.from(bytes.subarray(at, at + 8), (b) => b.toString(16).padStart(2, "0")).join(" ");
-      throw new DockerProtocolError(
-        "INVALID_FRAME",
-        `Invalid multiplexed frame header [${shown}]: the stream is probably raw (a TTY session)`,
-      );
+  /**
+   * Reads the header at `header[at]` and starts its frame with the payload
+   * bytes of `input` from `i`.
+   *
+   * @returns The offset in `input` after what was consumed.
+   */
+  #startFrame(header: Uint8Array, at: number, input: Uint8Array, i: number, out: Frame[]): number {
+    const type = header[at]!;
+    if (type > 3 || (header[at + 1]! | header[at + 2]! | header[at + 3]!) !== 0) {
+      throw (this.#failure = invalidHeader(header, at));
     }
+    const size = header[at + 4]! * 0x1000000 +
+      ((header[at + 5]! << 16) | (header[at + 6]! << 8) | header[at + 7]!);
+    if (size === 0) return i;
     this.#stream = STREAMS[type]!;
-    return ((bytes[at + 4]! << 24) | (bytes[at + 5]! << 16) | (bytes[at + 6]! << 8) | bytes[at + 7]!) >>> 0;
+    this.#size = size;
+    this.#remaining = size;
+    return this.#continueFrame(input, i, out);
+  }
+
+  /**
+   * Feeds payload bytes of `input` from `i` to the frame in progress.
+   *
+   * @returns The offset in `input` after what was consumed.
+   */
+  #continueFrame(input: Uint8Array, i: number, out: Frame[]): number {
+    const available = input.length - i;
+    if (available === 0) return i;
+    const remaining = this.#remaining;
+    const take = available < remaining ? available : remaining;
+    const part = input.subarray(i, i + take);
+    this.#remaining = remaining - take;
+    const assembly = this.#assembly;
+    if (assembly !== null) {
+      assembly.set(part, this.#size - remaining);
+      if (this.#remaining === 0) {
+        this.#assembly = null;
+        out.push({ stream: this.#stream, data: assembly });
+      }
+    } else if (take === remaining || this.#size > this.#maxFrameSize) {
+      // All of the payload is here (nothing came before), or the frame is
+      // too large to assemble: pass the view on.
+      out.push({ stream: this.#stream, data: part });
+    } else {
+      // First bytes of a split frame: one allocation of exactly its size.
+      const buffer = new Uint8Array(this.#size);
+      buffer.set(part, 0);
+      this.#assembly = buffer;
+    }
+    return i + take;
   }
 }
 
 /**
- * Wraps a byte stream in a pull-based stream of items decoded by `push`.
- * The source is read only when the consumer reads; cancelling cancels it.
+ * Wraps a byte stream in a pull-based stream of the items a decoder makes
+ * of it. The source is read only when the consumer reads, and as often as
+ * needed to produce at least one item; cancelling cancels the source; source
+ * errors pass through unchanged. When decoding fails, the items decoded
+ * before the failure are delivered first, then the error, and the source is
+ * cancelled with that error.
  */
 function decodedStream<T>(
   body: ReadableStream<Uint8Array>,
@@ -167,103 +275,149 @@ function decodedStream<T>(
   finish: (out: T[]) => void,
 ): ReadableStream<T> {
   const reader = body.getReader();
+  let failure: { error: unknown } | undefined;
   return new ReadableStream<T>({
     pull: async (controller) => {
+      if (failure !== undefined) throw failure.error;
       const out: T[] = [];
-      while (out.length === 0) {
-        const { done, value } = await reader.read();
-        if (done) {
-          finish(out);
-          for (const item of out) controller.enqueue(item);
-          controller.close();
-          return;
+      let ended = false;
+      try {
+        while (out.length === 0) {
+          const { done, value } = await reader.read();
+          if (done) {
+            ended = true;
+            finish(out);
+            break;
+          }
+          try {
+            push(value, out);
+          } catch (error) {
+            reader.cancel(error).catch(() => {});
+            throw error;
+          }
         }
-        push(value, out);
+      } catch (error) {
+        if (out.length === 0) throw error;
+        failure = { error };
+        ended = false;
       }
       for (const item of out) controller.enqueue(item);
+      if (ended) controller.close();
     },
     cancel: (reason) => reader.cancel(reason),
   }, { highWaterMark: 0 });
 }
 
 /**
- * Demultiplexes a byte stream into frames.
+ * Demultiplexes a byte stream (logs, attach or exec output of a container
+ * without a TTY) into frames, pull-based: the source is read only as the
+ * frames are read.
  *
- * @param body A multiplexed byte stream.
+ * @param body The multiplexed byte stream.
  * @param options Assembly limit.
- * @returns The frames; cancelling it cancels `body`.
+ * @returns The frames. Cancelling it cancels `body`; errors of `body` come
+ *   through unchanged.
+ * @throws {RangeError} When `options.maxFrameSize` is invalid. Decoding
+ *   errors (`DockerProtocolError` `INVALID_FRAME`, `PREMATURE_CLOSE`) are
+ *   raised by the returned stream, after the frames decoded before them.
  *
  * @example Demux an in-memory stream
  * ```ts
- * import { demuxStream } from "./demux.ts";
+ * import assert from "node:assert/strict";
+ * import { demuxStream } from "@berth/docker";
  *
  * const body = ReadableStream.from([new Uint8Array([2, 0, 0, 0, 0, 0, 0, 2, 111, 107])]);
- * for await (const frame of demuxStream(body)) console.log(frame.stream, frame.data.length); // stderr 2
+ * const streams: string[] = [];
+ * for await (const frame of demuxStream(body)) streams.push(frame.stream);
+ * assert.deepEqual(streams, ["stderr"]);
  * ```
  */
-export function demuxStream(body: ReadableStream<Uint8Array>, options?: FrameDecoderOptions): ReadableStream<Frame> {
+export function demuxStream(
+  body: ReadableStream<Uint8Array>,
+  options?: FrameDecoderOptions,
+): ReadableStream<Frame> {
   const decoder = new FrameDecoder(options);
-  return decodedStream<Frame>(body, (input, out) => decoder.push(input, out), () => decoder.finish());
+  return decodedStream<Frame>(
+    body,
+    (input, out) => decoder.push(input, out),
+    () => decoder.finish(),
+  );
 }
 
 /**
- * Passes a raw (TTY) byte stream through as stdout frames.
+ * Passes a raw byte stream (the output of a container with a TTY) through
+ * as stdout frames, pull-based. Empty pieces are skipped.
  *
- * @param body The raw stream.
- * @returns One stdout frame per piece.
+ * @param body The raw byte stream.
+ * @returns One stdout frame per non-empty piece, its `data` the piece
+ *   itself. Cancelling it cancels `body`.
  *
  * @example Wrap raw output
  * ```ts
- * import { rawStream } from "./demux.ts";
+ * import assert from "node:assert/strict";
+ * import { rawStream } from "@berth/docker";
  *
  * const body = ReadableStream.from([new TextEncoder().encode("$ ")]);
- * for await (const frame of rawStream(body)) console.log(frame.stream); // stdout
+ * for await (const frame of rawStream(body)) assert.equal(frame.stream, "stdout");
  * ```
  */
 export function rawStream(body: ReadableStream<Uint8Array>): ReadableStream<Frame> {
-  return decodedStream<Frame>(body, (data, out) => void out.push({ stream: "stdout", data }), () => {});
+  return decodedStream<Frame>(body, (data, out) => {
+    if (data.length > 0) out.push({ stream: "stdout", data });
+  }, () => {});
 }
 
 /**
- * Reads frames to the end and joins them per stream.
+ * Reads frames to the end and joins the bytes of each stream (stdin frames
+ * are ignored).
  *
  * @param frames Frames, such as `docker.containers.logs(id)`.
- * @returns All stdout bytes and all stderr bytes.
- * @throws {DockerStreamError} When a system-error frame arrives.
+ * @returns All stdout bytes and all stderr bytes, each in one new array of
+ *   exactly its length.
+ * @throws {DockerStreamError} When a system-error frame arrives; its text is
+ *   the message, and the frame stream is cancelled.
  *
  * @example Collect output
  * ```ts
- * import { collectFrames, type Frame } from "./demux.ts";
+ * import assert from "node:assert/strict";
+ * import { collectFrames, type Frame } from "@berth/docker";
  *
+ * const encoder = new TextEncoder();
  * const frames: Frame[] = [
- *   { stream: "stdout", data: new TextEncoder().encode("a") },
- *   { stream: "stderr", data: new TextEncoder().encode("b") },
- *   { stream: "stdout", data: new TextEncoder().encode("c") },
+ *   { stream: "stdout", data: encoder.encode("a") },
+ *   { stream: "stderr", data: encoder.encode("b") },
+ *   { stream: "stdout", data: encoder.encode("c") },
  * ];
  * const { stdout, stderr } = await collectFrames(ReadableStream.from(frames));
- * console.log(new TextDecoder().decode(stdout), new TextDecoder().decode(stderr)); // "ac" "b"
+ * assert.equal(new TextDecoder().decode(stdout), "ac");
+ * assert.equal(new TextDecoder().decode(stderr), "b");
  * ```
  */
 export async function collectFrames(
   frames: ReadableStream<Frame> | AsyncIterable<Frame>,
 ): Promise<{ stdout: Uint8Array; stderr: Uint8Array }> {
-  const parts: Record<"stdout" | "stderr", Uint8Array[]> = { stdout: [], stderr: [] };
+  const stdout: Uint8Array[] = [];
+  const stderr: Uint8Array[] = [];
   for await (const frame of frames) {
-    if (frame.stream === "system") throw new DockerStreamError(new TextDecoder().decode(frame.data));
-    if (frame.stream === "stdout" || frame.stream === "stderr") parts[frame.stream].push(frame.data);
+    if (frame.stream === "stdout") stdout.push(frame.data);
+    else if (frame.stream === "stderr") stderr.push(frame.data);
+    else if (frame.stream === "system") {
+      const message = new TextDecoder().decode(frame.data).trimEnd();
+      throw new DockerStreamError(message || "Engine sent an empty system-error frame");
+    }
   }
-  return { stdout: join(parts.stdout), stderr: join(parts.stderr) };
+  return { stdout: join(stdout), stderr: join(stderr) };
 }
 
+/** Joins parts into one new array of exactly their total length. */
 function join(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
   let total = 0;
   for (const part of parts) total += part.length;
-  const out = new Uint8Array(total);
+  const joined = new Uint8Array(total);
   let offset = 0;
   for (const part of parts) {
-    out.set(part, offset);
+    joined.set(part, offset);
     offset += part.length;
   }
-  return out;
+  return joined;
 }
