@@ -331,13 +331,11 @@ export class ChunkedDecoder {
         case DATA_CR:
         case DATA_LF: {
           const byte = input[i++]!;
-          const wanted = state === DATA_CR ? CR : LF;
-          if (byte !== wanted) {
+          if (byte !== (state === DATA_CR ? CR : LF)) {
+            const wanted = state === DATA_CR ? "CRLF" : "LF after CR";
             throw new DockerProtocolError(
               "INVALID_CHUNK_DELIMITER",
-              `Chunk data is followed by ${showByte(byte)} instead of ${
-                state === DATA_CR ? "CRLF" : "LF after CR"
-              }`,
+              `Chunk data is followed by ${showByte(byte)} instead of ${wanted}`,
             );
           }
           state = state === DATA_CR ? DATA_LF : SIZE;

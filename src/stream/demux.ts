@@ -193,11 +193,10 @@ export class FrameDecoder {
    */
   finish(): void {
     if (this.#headerLength > 0) {
+      const missing = HEADER_SIZE - this.#headerLength;
       throw new DockerProtocolError(
         "PREMATURE_CLOSE",
-        `Stream ended inside a frame header: ${
-          HEADER_SIZE - this.#headerLength
-        } of ${HEADER_SIZE} bytes missing`,
+        `Stream ended inside a frame header: ${missing} of ${HEADER_SIZE} bytes missing`,
       );
     }
     if (this.#remaining > 0) {

@@ -42,7 +42,7 @@ const EXCERPT_LENGTH = 120;
 function tooLong(limit: number, length: number): DockerProtocolError {
   return new DockerProtocolError(
     "LINE_TOO_LONG",
-    `A JSON line exceeds ${limit} bytes (${length} bytes without its end yet)`,
+    `A JSON line exceeds ${limit} bytes (${length} bytes so far)`,
   );
 }
 
