@@ -241,3 +241,16 @@ Deno.test("observer sees each call with method, path, status, times and sizes", 
   assert.match(failed.path, /^\/v1\.41\/containers\//);
   assert.ok(events.some((e) => e.reusedConnection));
 });
+
+Deno.test("a stream call returns at once; an HTTP error rejects its first read", async () => {
+  await using docker = testDocker();
+  const missing = uniqueName("nolog");
+  const stream = docker.containers.logs(missing, { tty: false });
+  assert.ok(stream instanceof ReadableStream);
+  const reader = stream.getReader();
+  await assert.rejects(reader.read(), (error: unknown) => {
+    assert.ok(error instanceof DockerNotFoundError);
+    assert.match(error.message, new RegExp(`Cannot read logs of container "${missing}"`));
+    return true;
+  });
+});
