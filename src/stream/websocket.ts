@@ -1,0 +1,585 @@
+/**
+ * WebSocket (RFC 6455) client framing over a connection that was already
+ * upgraded, as for `GET /containers/{id}/attach/ws`. The HTTP handshake is
+ * the caller's: {@linkcode webSocketKey} makes the `Sec-WebSocket-Key` and
+ * {@linkcode webSocketAccept} the `Sec-WebSocket-Accept` to expect; then
+ * {@linkcode webSocketSession} speaks frames over the raw bytes.
+ *
+ * Client frames are masked with a fresh random key each; server frames must
+ * not be. Fragmented messages are joined (up to `maxMessageSize`), pings are
+ * answered, pongs ignored, and the close handshake is followed. No
+ * extensions or subprotocols are negotiated, so any reserved bit is an
+ * error.
+ *
+ * @module
+ */
+
+import { DockerError, DockerProtocolError, DockerStreamError } from "../errors.ts";
+
+/**
+ * A raw, already-upgraded byte connection (a berth `Connection` fits).
+ *
+ * `read` must not reuse the memory of bytes it returned before (messages
+ * that lie in one read are passed on as views of it), and `close` must make
+ * a pending `read` resolve `null` or reject.
+ */
+export interface ByteDuplex {
+  /** Next bytes received, or `null` at end of stream. */
+  read(): Promise<Uint8Array | null>;
+  /** Sends all of `bytes`; resolves once they are handed to the socket. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Closes the connection; safe to call more than once. */
+  close(): void;
+}
+
+/** One message received from the server. */
+export interface WebSocketMessage {
+  /**
+   * The frame type the server chose. Docker sends container output as text
+   * frames whatever the bytes, so text data is not checked to be UTF-8.
+   */
+  type: "text" | "binary";
+  /** The message's bytes. */
+  data: Uint8Array;
+}
+
+/** Options of {@linkcode webSocketSession}. */
+export interface WebSocketSessionOptions {
+  /** Largest message (all fragments together) accepted, in bytes. @default 16777216 */
+  maxMessageSize?: number;
+}
+
+/** A WebSocket client session returned by {@linkcode webSocketSession}. */
+export interface WebSocketSession {
+  /**
+   * Messages from the server. Ends when the server's close frame arrives
+   * (with code 1000, 1001 or none; other codes error it with a
+   * {@linkcode DockerStreamError}), or after {@linkcode WebSocketSession.close}.
+   * Cancelling it closes the session.
+   */
+  readable: ReadableStream<WebSocketMessage>;
+  /**
+   * Messages to the server, one frame each: strings as text frames, bytes
+   * as binary frames. Closing it sends a close frame (code 1000) while
+   * `readable` goes on until the server's close frame, which makes it a
+   * half-close: Docker treats it as end of stdin and keeps sending output.
+   * Aborting it closes the session.
+   */
+  writable: WritableStream<Uint8Array | string>;
+  /**
+   * Sends a close frame (unless one was sent, or a write is stuck in
+   * progress) and closes the connection at once; `readable` ends and
+   * `writable` errors. Never rejects for I/O failures; safe to call more
+   * than once and unbound (`const { close } = session` works).
+   */
+  close(code?: number, reason?: string): Promise<void>;
+}
+
+const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+const EMPTY = new Uint8Array(0);
+/** Payloads up to this size go out in one write with their header. */
+const WRITE_PIECE = 64 * 1024;
+
+const OP_CONTINUATION = 0x0;
+const OP_TEXT = 0x1;
+const OP_BINARY = 0x2;
+const OP_CLOSE = 0x8;
+const OP_PING = 0x9;
+const OP_PONG = 0xa;
+
+function base64(bytes: Uint8Array): string {
+  let text = "";
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return btoa(text);
+}
+
+/**
+ * Makes a `Sec-WebSocket-Key` for the upgrade request: 16 random bytes,
+ * base64-encoded.
+ *
+ * @returns A new 24-character key.
+ *
+ * @example Make a key
+ * ```ts
+ * import { webSocketKey } from "./websocket.ts";
+ *
+ * const key = webSocketKey();
+ * console.log(key.length); // 24
+ * ```
+ */
+export function webSocketKey(): string {
+  return base64(crypto.getRandomValues(new Uint8Array(16)));
+}
+
+/**
+ * Computes the `Sec-WebSocket-Accept` a server must answer for `key`:
+ * base64 of the SHA-1 of the key and the RFC 6455 GUID.
+ *
+ * @param key The `Sec-WebSocket-Key` that was sent.
+ * @returns The expected `Sec-WebSocket-Accept` value.
+ *
+ * @example The RFC 6455 sample
+ * ```ts
+ * import { webSocketAccept } from "./websocket.ts";
+ *
+ * console.log(await webSocketAccept("dGhlIHNhbXBsZSBub25jZQ==")); // "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+ * ```
+ */
+export async function webSocketAccept(key: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(key + GUID));
+  return base64(new Uint8Array(digest));
+}
+
+function frameError(message: string): DockerProtocolError {
+  return new DockerProtocolError("INVALID_WEBSOCKET_FRAME", message);
+}
+
+/** Close codes a peer may send (RFC 6455 §7.4, IANA registry). */
+function isValidCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+    (code >= 3000 && code <= 4999);
+}
+
+interface FrameHeader {
+  fin: boolean;
+  opcode: number;
+  length: number;
+}
+
+/** Reads frames from the duplex: header bytes copied when split, payloads as views when whole. */
+class FrameReader {
+  readonly #duplex: ByteDuplex;
+  #chunk: Uint8Array = EMPTY;
+  #eof = false;
+
+  constructor(duplex: ByteDuplex) {
+    this.#duplex = duplex;
+  }
+
+  async #fill(): Promise<boolean> {
+    while (this.#chunk.length === 0) {
+      if (this.#eof) return false;
+      const bytes = await this.#duplex.read();
+      if (bytes === null) {
+        this.#eof = true;
+        return false;
+      }
+      this.#chunk = bytes;
+    }
+    return true;
+  }
+
+  /** Exactly `n` bytes; `null` when the stream ended before the first one (if `boundary`). */
+  async take(n: number, what: string, boundary = false): Promise<Uint8Array | null> {
+    if (n === 0) return EMPTY;
+    if (!(await this.#fill())) {
+      if (boundary) return null;
+      throw new DockerProtocolError(
+        "PREMATURE_CLOSE",
+        `WebSocket connection ended inside a frame's ${what}`,
+      );
+    }
+    if (this.#chunk.length >= n) {
+      const out = this.#chunk.subarray(0, n);
+      this.#chunk = this.#chunk.subarray(n);
+      return out;
+    }
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      if (!(await this.#fill())) {
+        throw new DockerProtocolError(
+          "PREMATURE_CLOSE",
+          `WebSocket connection ended inside a frame's ${what} (${filled} of ${n} bytes)`,
+        );
+      }
+      const take = Math.min(n - filled, this.#chunk.length);
+      out.set(this.#chunk.subarray(0, take), filled);
+      this.#chunk = this.#chunk.subarray(take);
+      filled += take;
+    }
+    return out;
+  }
+
+  /** The next frame header, or `null` at a clean end of stream. */
+  async header(): Promise<FrameHeader | null> {
+    const head = await this.take(2, "header", true);
+    if (head === null) return null;
+    const b0 = head[0]!;
+    const b1 = head[1]!;
+    if (b0 & 0x70) throw frameError(`WebSocket frame has reserved bits set (0x${b0.toString(16)})`);
+    if (b1 & 0x80) throw frameError("WebSocket server sent a masked frame");
+    const fin = (b0 & 0x80) !== 0;
+    const opcode = b0 & 0x0f;
+    let length = b1 & 0x7f;
+    if (length === 126) {
+      const ext = (await this.take(2, "length"))!;
+      length = (ext[0]! << 8) | ext[1]!;
+    } else if (length === 127) {
+      const ext = (await this.take(8, "length"))!;
+      const high = ((ext[0]! << 24) | (ext[1]! << 16) | (ext[2]! << 8) | ext[3]!) >>> 0;
+      const low = ((ext[4]! << 24) | (ext[5]! << 16) | (ext[6]! << 8) | ext[7]!) >>> 0;
+      if (high & 0x80000000) {
+        throw frameError("WebSocket frame length has its most significant bit set");
+      }
+      length = high * 2 ** 32 + low;
+    }
+    if (opcode >= 0x8) {
+      if (opcode !== OP_CLOSE && opcode !== OP_PING && opcode !== OP_PONG) {
+        throw frameError(`WebSocket frame has reserved control opcode 0x${opcode.toString(16)}`);
+      }
+      if (!fin) throw frameError("WebSocket control frame is fragmented");
+      if (length > 125) {
+        throw frameError(`WebSocket control frame is ${length} bytes (at most 125)`);
+      }
+    } else if (opcode > OP_BINARY) {
+      throw frameError(`WebSocket frame has reserved data opcode 0x${opcode.toString(16)}`);
+    }
+    return { fin, opcode, length };
+  }
+}
+
+function join(parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+function closePayload(code: number, reason: string): Uint8Array {
+  const text = new TextEncoder().encode(reason);
+  const out = new Uint8Array(2 + text.length);
+  out[0] = code >> 8;
+  out[1] = code & 0xff;
+  out.set(text, 2);
+  return out;
+}
+
+/** One session's state; {@linkcode webSocketSession} exposes its parts. */
+class Session {
+  readonly #duplex: ByteDuplex;
+  readonly #reader: FrameReader;
+  readonly #maxMessageSize: number;
+  #writeChain: Promise<void> = Promise.resolve();
+  #writing = 0;
+  #closeSent = false;
+  #closed = false;
+  /** Set by {@linkcode Session.close}: read failures after it are the close, not errors. */
+  #closedLocally = false;
+  #pulling = false;
+  #readableDone = false;
+  #readableController: ReadableStreamDefaultController<WebSocketMessage> | null = null;
+  #writableController: WritableStreamDefaultController | null = null;
+  readonly readable: ReadableStream<WebSocketMessage>;
+  readonly writable: WritableStream<Uint8Array | string>;
+
+  constructor(duplex: ByteDuplex, maxMessageSize: number) {
+    this.#duplex = duplex;
+    this.#reader = new FrameReader(duplex);
+    this.#maxMessageSize = maxMessageSize;
+    this.readable = new ReadableStream<WebSocketMessage>({
+      start: (controller) => {
+        this.#readableController = controller;
+      },
+      pull: async (controller) => {
+        this.#pulling = true;
+        try {
+          const message = await this.#nextMessage();
+          if (this.#readableDone) return;
+          if (message) {
+            controller.enqueue(message);
+          } else {
+            this.#readableDone = true;
+            controller.close();
+          }
+        } catch (error) {
+          if (this.#readableDone) return;
+          this.#readableDone = true;
+          if (this.#closedLocally) {
+            // Our own close interrupted the read.
+            controller.close();
+            return;
+          }
+          const failure = error instanceof DockerError || error instanceof TypeError
+            ? error
+            : new DockerError(
+              `WebSocket read failed: ${error instanceof Error ? error.message : error}`,
+              { cause: error },
+            );
+          await this.#fail(failure);
+          controller.error(failure);
+        } finally {
+          this.#pulling = false;
+        }
+      },
+      cancel: async () => {
+        this.#readableDone = true;
+        await this.close();
+      },
+    }, { highWaterMark: 0 });
+    this.writable = new WritableStream<Uint8Array | string>({
+      start: (controller) => {
+        this.#writableController = controller;
+      },
+      write: async (chunk) => {
+        if (this.#closeSent || this.#closed) throw new DockerError("WebSocket session is closed");
+        if (typeof chunk === "string") await this.#send(OP_TEXT, new TextEncoder().encode(chunk));
+        else if (chunk instanceof Uint8Array) await this.#send(OP_BINARY, chunk);
+        else throw new TypeError("A WebSocket message must be a string or a Uint8Array");
+      },
+      close: async () => {
+        if (this.#closeSent || this.#closed) return;
+        this.#closeSent = true;
+        await this.#send(OP_CLOSE, closePayload(1000, "")).catch(() => {});
+      },
+      abort: async () => {
+        await this.close();
+      },
+    });
+  }
+
+  /** Reads frames until a whole message, answering control frames; `null` at the end. */
+  async #nextMessage(): Promise<WebSocketMessage | null> {
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    let type: WebSocketMessage["type"] | null = null;
+    while (true) {
+      const header = await this.#reader.header();
+      if (header === null) {
+        if (this.#closeSent) return null;
+        throw new DockerProtocolError(
+          "PREMATURE_CLOSE",
+          type === null
+            ? "WebSocket connection ended without a close frame"
+            : "WebSocket connection ended inside a fragmented message",
+        );
+      }
+      const { fin, opcode, length } = header;
+      if (opcode >= 0x8) {
+        const payload = (await this.#reader.take(length, "payload"))!;
+        if (opcode === OP_PING) {
+          if (!this.#closeSent) await this.#send(OP_PONG, payload).catch(() => {});
+          continue;
+        }
+        if (opcode === OP_PONG) continue;
+        return this.#onClose(payload);
+      }
+      if (opcode === OP_CONTINUATION) {
+        if (type === null) {
+          throw frameError("WebSocket continuation frame without a message to continue");
+        }
+      } else {
+        if (type !== null) throw frameError("WebSocket data frame inside a fragmented message");
+        type = opcode === OP_TEXT ? "text" : "binary";
+      }
+      if (total + length > this.#maxMessageSize) {
+        throw new DockerProtocolError(
+          "WEBSOCKET_MESSAGE_TOO_LARGE",
+          `WebSocket message is over maxMessageSize (${this.#maxMessageSize} bytes)`,
+        );
+      }
+      const payload = (await this.#reader.take(length, "payload"))!;
+      if (payload.length > 0) parts.push(payload);
+      total += payload.length;
+      if (fin) return { type, data: parts.length === 0 ? new Uint8Array(0) : join(parts, total) };
+    }
+  }
+
+  /** Handles the server's close frame: replies, closes, ends or errors the readable. */
+  async #onClose(payload: Uint8Array): Promise<null> {
+    let code = 1005;
+    let reason = "";
+    if (payload.length === 1) throw frameError("WebSocket close frame has a 1-byte payload");
+    if (payload.length >= 2) {
+      code = (payload[0]! << 8) | payload[1]!;
+      if (!isValidCloseCode(code)) {
+        throw frameError(`WebSocket close frame has invalid code ${code}`);
+      }
+      reason = new TextDecoder().decode(payload.subarray(2));
+    }
+    if (!this.#closeSent) {
+      this.#closeSent = true;
+      // Echo the code, unless a write is stuck: then just close.
+      if (this.#writing === 0) {
+        await this.#send(OP_CLOSE, code === 1005 ? EMPTY : closePayload(code, "")).catch(() => {});
+      }
+    }
+    this.#shutdown();
+    if (code !== 1000 && code !== 1001 && code !== 1005) {
+      throw new DockerStreamError(
+        `WebSocket closed by the engine with code ${code}${reason ? `: ${reason}` : ""}`,
+        { code, message: reason },
+      );
+    }
+    return null;
+  }
+
+  /** Sends one masked frame; frames never interleave. */
+  #send(opcode: number, payload: Uint8Array): Promise<void> {
+    this.#writing++;
+    const run = this.#writeChain.then(() => this.#writeFrame(opcode, payload));
+    this.#writeChain = run.catch(() => {});
+    return run.finally(() => this.#writing--);
+  }
+
+  async #writeFrame(opcode: number, payload: Uint8Array): Promise<void> {
+    if (this.#closed) throw new DockerError("WebSocket session is closed");
+    const length = payload.length;
+    const extra = length < 126 ? 0 : length < 65536 ? 2 : 8;
+    const headerLength = 2 + extra + 4;
+    const first = Math.min(length, WRITE_PIECE);
+    const out = new Uint8Array(headerLength + first);
+    out[0] = 0x80 | opcode;
+    if (extra === 0) {
+      out[1] = 0x80 | length;
+    } else if (extra === 2) {
+      out[1] = 0x80 | 126;
+      out[2] = length >> 8;
+      out[3] = length & 0xff;
+    } else {
+      out[1] = 0x80 | 127;
+      const high = Math.floor(length / 2 ** 32);
+      out[2] = high >>> 24;
+      out[3] = (high >>> 16) & 0xff;
+      out[4] = (high >>> 8) & 0xff;
+      out[5] = high & 0xff;
+      out[6] = length >>> 24;
+      out[7] = (length >>> 16) & 0xff;
+      out[8] = (length >>> 8) & 0xff;
+      out[9] = length & 0xff;
+    }
+    const key = crypto.getRandomValues(new Uint8Array(4));
+    out.set(key, headerLength - 4);
+    for (let i = 0; i < first; i++) out[headerLength + i] = payload[i]! ^ key[i & 3]!;
+    try {
+      await this.#duplex.write(out);
+      // WRITE_PIECE is a multiple of 4, so the key index restarts at 0 each piece.
+      for (let offset = first; offset < length; offset += WRITE_PIECE) {
+        const piece = payload.subarray(offset, offset + WRITE_PIECE);
+        const masked = new Uint8Array(piece.length);
+        for (let i = 0; i < piece.length; i++) masked[i] = piece[i]! ^ key[i & 3]!;
+        await this.#duplex.write(masked);
+      }
+    } catch (error) {
+      if (error instanceof DockerError) throw error;
+      throw new DockerError(
+        `WebSocket write failed: ${error instanceof Error ? error.message : error}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  /** On a protocol error: best-effort close frame with the matching code, then shut down. */
+  async #fail(error: unknown): Promise<void> {
+    if (
+      !this.#closeSent && error instanceof DockerProtocolError && error.code !== "PREMATURE_CLOSE"
+    ) {
+      this.#closeSent = true;
+      const code = error.code === "WEBSOCKET_MESSAGE_TOO_LARGE" ? 1009 : 1002;
+      if (this.#writing === 0) await this.#send(OP_CLOSE, closePayload(code, "")).catch(() => {});
+    }
+    this.#closeSent = true;
+    this.#shutdown();
+  }
+
+  /** Closes the connection; errors the writable; ends the readable unless a read is in flight. */
+  #shutdown(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#duplex.close();
+    } catch {
+      // A duplex that throws on close is closed enough.
+    }
+    try {
+      this.#writableController?.error(new DockerError("WebSocket session is closed"));
+    } catch {
+      // Already closed or errored.
+    }
+    if (!this.#pulling && !this.#readableDone) {
+      this.#readableDone = true;
+      try {
+        this.#readableController?.close();
+      } catch {
+        // Already closed.
+      }
+    }
+  }
+
+  close = async (code = 1000, reason = ""): Promise<void> => {
+    if (!isValidCloseCode(code) || (code >= 1004 && code <= 1006) || code === 1015) {
+      throw new RangeError(`WebSocket close code ${code} cannot be sent`);
+    }
+    const payload = closePayload(code, reason);
+    if (payload.length > 125) throw new RangeError("WebSocket close reason is over 123 bytes");
+    if (this.#closed) return;
+    this.#closedLocally = true;
+    if (!this.#closeSent) {
+      this.#closeSent = true;
+      if (this.#writing === 0) await this.#send(OP_CLOSE, payload).catch(() => {});
+    }
+    this.#shutdown();
+  };
+}
+
+/**
+ * Runs a WebSocket client session over an upgraded connection.
+ *
+ * Reading is pull-based: the connection is read only while `readable` is
+ * being read, so a slow consumer slows the server down. Memory is bounded by
+ * one read plus the message being assembled (at most `maxMessageSize`).
+ * Writes go out one frame per chunk, masked, never interleaved with pongs or
+ * close frames.
+ *
+ * @param duplex The upgraded connection (leftover bytes read after the 101
+ *   response must come first from its `read`).
+ * @param options Message size limit.
+ * @returns `readable`, `writable` and `close`.
+ * @throws {RangeError} At once, when `maxMessageSize` is not a positive integer.
+ * @throws {DockerProtocolError} Through `readable`: `INVALID_WEBSOCKET_FRAME`
+ *   for a masked server frame, reserved bits or opcodes, a malformed
+ *   control or continuation frame; `WEBSOCKET_MESSAGE_TOO_LARGE` past
+ *   `maxMessageSize`; `PREMATURE_CLOSE` when the connection ends without a
+ *   close frame. A close frame is sent (1002 or 1009) and the connection
+ *   closed first.
+ * @throws {DockerStreamError} Through `readable`, when the server closes with
+ *   a code other than 1000, 1001 or none.
+ *
+ * @example Read a message and answer the close handshake
+ * ```ts
+ * import { type ByteDuplex, webSocketSession } from "./websocket.ts";
+ *
+ * // A server that sends the text "hi", then a close frame with code 1000.
+ * const incoming = [new Uint8Array([0x81, 2, 104, 105, 0x88, 2, 0x03, 0xe8])];
+ * const sent: Uint8Array[] = [];
+ * const duplex: ByteDuplex = {
+ *   read: () => Promise.resolve(incoming.shift() ?? null),
+ *   write: (bytes) => Promise.resolve(void sent.push(bytes.slice())),
+ *   close: () => {},
+ * };
+ * const session = webSocketSession(duplex);
+ * for await (const message of session.readable) {
+ *   console.log(message.type, new TextDecoder().decode(message.data)); // text hi
+ * }
+ * console.log(sent[0]![0] === 0x88); // true: our close reply
+ * ```
+ */
+export function webSocketSession(
+  duplex: ByteDuplex,
+  options: WebSocketSessionOptions = {},
+): WebSocketSession {
+  const maxMessageSize = options.maxMessageSize ?? 16 * 1024 * 1024;
+  if (!Number.isSafeInteger(maxMessageSize) || maxMessageSize <= 0) {
+    throw new RangeError(
+      `webSocketSession: maxMessageSize must be a positive integer (got ${maxMessageSize})`,
+    );
+  }
+  const session = new Session(duplex, maxMessageSize);
+  return { readable: session.readable, writable: session.writable, close: session.close };
+}
