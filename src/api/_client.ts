@@ -15,10 +15,14 @@ import {
   DockerNotFoundError,
   DockerProtocolError,
 } from "../errors.ts";
-import type { HttpClient } from "../http/client.ts";
+import type { HttpClient, HttpRequest } from "../http/client.ts";
 import type { Connection } from "../http/connection.ts";
 import type { HeaderFields, RequestBody } from "../http/request.ts";
 import type { HttpResponse } from "../http/response.ts";
+import type { WorkerPool } from "../worker/pool.ts";
+import type { DecoderSpec, WireRequest } from "../worker/protocol.ts";
+
+export type { DecoderSpec } from "../worker/protocol.ts";
 
 /** Highest Engine API version berth speaks. */
 export const MAX_API_VERSION = "1.41";
@@ -35,6 +39,20 @@ export type Query = Record<string, QueryValue>;
 export interface RequestOptions {
   /** Cancels the call (or its stream) at any time; it rejects with the signal's reason. */
   signal?: AbortSignal;
+}
+
+/** Options of every streaming call (logs, events, stats, progress, tar downloads). */
+export interface StreamOptions extends RequestOptions {
+  /**
+   * Run this stream in a Web Worker: the worker owns the connection and does
+   * the HTTP parsing, chunk decoding, demultiplexing and JSON decoding, and
+   * hands the items over with transferred buffers. The stream looks the same
+   * either way (same item type, errors, backpressure, cancellation).
+   * `false` keeps it on this thread even when the client runs streams in
+   * workers by default. Streams that cannot run in a worker ignore it.
+   * @default the client's `workers` setting (off unless `workers` is given)
+   */
+  worker?: boolean;
 }
 
 /** One Engine API call. */
@@ -67,6 +85,12 @@ export interface ApiCall {
   idempotent?: boolean;
   /** Per-call head timeout in ms. */
   headersTimeout?: number;
+  /**
+   * For {@linkcode ApiClient.stream} given a decoder spec: run the stream in
+   * a worker (`true`), on this thread (`false`), or as the client's
+   * `workers` setting says (unset).
+   */
+  worker?: boolean | undefined;
 }
 
 /** Turns body pieces into items; the contract shared by the stream decoders. */
@@ -151,6 +175,13 @@ export function filtersQuery(filters: Record<string, string[]> | undefined): obj
 export interface ApiClientOptions {
   /** A fixed API version such as `"1.41"`; when unset it is negotiated once. */
   apiVersion?: string | undefined;
+  /**
+   * The worker pool that runs streams off the main thread (its workers start
+   * lazily, on the first stream that uses one).
+   */
+  workers?: WorkerPool | undefined;
+  /** Whether streams use {@linkcode ApiClientOptions.workers} unless a call says `worker: false`. @default false */
+  workersByDefault?: boolean | undefined;
 }
 
 /**
@@ -159,15 +190,19 @@ export interface ApiClientOptions {
 export class ApiClient {
   readonly http: HttpClient;
   readonly #fixedVersion: string | undefined;
+  readonly #workers: WorkerPool | undefined;
+  readonly #workersByDefault: boolean;
   #version: Promise<string> | undefined;
 
   /**
    * @param http The HTTP client.
-   * @param options Version settings.
+   * @param options Version settings and the worker pool.
    */
   constructor(http: HttpClient, options: ApiClientOptions = {}) {
     this.http = http;
     this.#fixedVersion = options.apiVersion;
+    this.#workers = options.workers;
+    this.#workersByDefault = options.workersByDefault === true;
   }
 
   /**
@@ -216,6 +251,14 @@ export class ApiClient {
    * @throws {DockerApiError} (or a 404/409 subclass) for error statuses.
    */
   async send(call: ApiCall): Promise<HttpResponse> {
+    const request = await this.#request(call);
+    const response = await this.http.request(request);
+    if (isErrorStatus(response.status)) throw await apiError(response, call, request.target);
+    return response;
+  }
+
+  /** Builds the HTTP request of a call (the version prefix may need a negotiation first). */
+  async #request(call: ApiCall): Promise<HttpRequest> {
     const target = await this.#target(call);
     let body = call.body;
     let headers = call.headers;
@@ -223,7 +266,7 @@ export class ApiClient {
       body = JSON.stringify(call.json);
       headers = { "Content-Type": "application/json", ...headers };
     }
-    const request: Parameters<HttpClient["request"]>[0] = { method: call.method, target };
+    const request: HttpRequest = { method: call.method, target };
     if (headers) request.headers = headers;
     if (body !== undefined) request.body = body;
     if (call.signal) request.signal = call.signal;
@@ -231,13 +274,27 @@ export class ApiClient {
     if (call.longLived) request.longLived = true;
     if (call.idempotent !== undefined) request.idempotent = call.idempotent;
     if (call.headersTimeout !== undefined) request.headersTimeout = call.headersTimeout;
-    const response = await this.http.request(request);
-    // 304 is an answer ("already started"); other 3xx are redirects the
-    // engine's router makes for odd paths, and berth never follows them.
-    if (response.status >= 400 || (response.status >= 300 && response.status !== 304)) {
-      throw await apiError(response, call, target);
+    return request;
+  }
+
+  /** The request of a call in the form a worker takes (no signal: it stays on this side). */
+  async #wireRequest(call: ApiCall): Promise<WireRequest> {
+    const request = await this.#request(call);
+    let body = request.body;
+    // A view would drag its whole backing buffer across: send just its bytes.
+    if (body instanceof Uint8Array && body.byteLength !== body.buffer.byteLength) {
+      body = body.slice();
     }
-    return response;
+    return {
+      method: request.method,
+      target: request.target,
+      action: call.action,
+      headers: request.headers,
+      body,
+      longLived: request.longLived,
+      idempotent: request.idempotent,
+      headersTimeout: request.headersTimeout,
+    };
   }
 
   /**
@@ -267,16 +324,33 @@ export class ApiClient {
    * Starts a streaming call now and returns its decoded items as a stream
    * at once. The request is sent immediately (so an events stream sees
    * what happens after this call), the socket is read only when the
-   * consumer reads, and an error status rejects the first read.
+   * consumer reads, and an error status rejects the first read. When a
+   * decoder fails, the items decoded before the failure are delivered
+   * first, then the error.
+   *
+   * With a `spec`, the stream runs in a worker of the client's pool when
+   * `call.worker` is `true`, or unset and the client runs streams in
+   * workers by default: the worker sends the request on its own
+   * connection, rebuilds the decoder from the spec, and the returned
+   * stream is the same (item type, errors, backpressure, cancellation and
+   * `signal`). Without a spec or a pool it runs here.
    *
    * @param call What to send.
    * @param decoder Chooses the decoder once the response head is known.
+   * @param spec The same decoder, described for a worker; a promise when
+   *   it depends on something still being fetched (a container's TTY mode).
    * @returns The items.
    */
   stream<T>(
     call: ApiCall,
     decoder: (response: HttpResponse) => PieceDecoder<T> | Promise<PieceDecoder<T>>,
+    spec?: DecoderSpec | Promise<DecoderSpec>,
   ): ReadableStream<T> {
+    const workers = this.#workers;
+    if (spec !== undefined && workers !== undefined && (call.worker ?? this.#workersByDefault)) {
+      const request = this.#wireRequest(call);
+      return workers.stream<T>(request, spec, call.signal);
+    }
     const opened = (async () => {
       const response = await this.send(call);
       try {
@@ -290,10 +364,12 @@ export class ApiClient {
     // being reported as unhandled.
     opened.catch(() => {});
     let state: { response: HttpResponse; decode: PieceDecoder<T> } | undefined;
-    let out: T[] = [];
+    let failure: { error: unknown } | undefined;
     return new ReadableStream<T>({
       pull: async (controller) => {
+        if (failure) throw failure.error;
         state ??= await opened;
+        const out: T[] = [];
         try {
           while (out.length === 0) {
             const batch = await state.response.readBatch();
@@ -308,11 +384,11 @@ export class ApiClient {
         } catch (error) {
           // A decoder error leaves unread bytes: the connection cannot be reused.
           state.response.cancel(error);
-          throw error;
+          if (out.length === 0) throw error;
+          // Deliver what was decoded before the failure; the next read fails.
+          failure = { error };
         }
-        const items = out;
-        out = [];
-        for (const item of items) controller.enqueue(item);
+        for (const item of out) controller.enqueue(item);
       },
       cancel: async (reason) => {
         if (state) {
@@ -363,10 +439,31 @@ export class ApiClient {
   }
 }
 
-/** Reads an error response and builds the typed error. */
-async function apiError(
+/**
+ * Whether a status is an error for berth: 4xx and 5xx, and redirects (the
+ * engine's router answers odd paths with them; berth never follows). 304 is
+ * an answer ("already started").
+ *
+ * @param status The response status.
+ * @returns `true` when the call failed.
+ */
+export function isErrorStatus(status: number): boolean {
+  return status >= 400 || (status >= 300 && status !== 304);
+}
+
+/**
+ * Reads an error response and builds the typed error (404 →
+ * {@linkcode DockerNotFoundError}, 409 → {@linkcode DockerConflictError}).
+ *
+ * @param response The error response; its body is read (up to 1 MiB).
+ * @param call What was sent: `method`, `action`, and `signal` (an abort
+ *   while reading rethrows its reason).
+ * @param target The request target as sent.
+ * @returns The error to throw.
+ */
+export async function apiError(
   response: HttpResponse,
-  call: ApiCall,
+  call: { method: string; action: string; signal?: AbortSignal | undefined },
   target: string,
 ): Promise<DockerApiError> {
   let text = "";

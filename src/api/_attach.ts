@@ -1,0 +1,254 @@
+/**
+ * Attaching to a container's main process: over a hijacked HTTP connection
+ * (`POST /containers/{id}/attach`) or over a WebSocket
+ * (`GET /containers/{id}/attach/ws`). The methods on {@linkcode Containers}
+ * document the calls; this module holds the work.
+ *
+ * @module
+ */
+
+import { DockerProtocolError } from "../errors.ts";
+import type { Connection } from "../http/connection.ts";
+import type { HttpResponse } from "../http/response.ts";
+import { webSocketAccept, webSocketKey, webSocketSession } from "../stream/websocket.ts";
+import { type ApiCall, type ApiClient, type RequestOptions, segment } from "./_client.ts";
+import { type HijackedSession, hijackedSession } from "./_session.ts";
+
+/** Options of {@linkcode Containers.attach}. */
+export interface ContainerAttachOptions extends RequestOptions {
+  /**
+   * Send the session's `writable` to the process's stdin. The container
+   * needs `OpenStdin: true`; with `StdinOnce: true` (and no TTY) closing
+   * `writable` closes the process's stdin, so `cat` sees EOF. @default false
+   */
+  stdin?: boolean;
+  /** Receive stdout. @default true */
+  stdout?: boolean;
+  /** Receive stderr. @default true */
+  stderr?: boolean;
+  /** Stream output from now on (until the process ends or the session closes). @default true */
+  stream?: boolean;
+  /** First replay the output logged so far. @default false */
+  logs?: boolean;
+  /**
+   * Key sequence that detaches the session (TTY only), such as
+   * `ctrl-p,ctrl-q` or `ctrl-x,x`. The engine only looks for it in stdin
+   * reads of a single byte.
+   * @default the engine's, `ctrl-p,ctrl-q`
+   */
+  detachKeys?: string;
+  /**
+   * Whether the container has a TTY (output is then raw, not multiplexed).
+   * When unset berth asks the engine, concurrently with the attach request.
+   */
+  tty?: boolean;
+}
+
+/** An attached session with a container's main process. */
+export interface ContainerAttachSession extends HijackedSession {
+  /** The container id or name the session is attached to. */
+  readonly id: string;
+  /**
+   * Resizes the container's TTY (`POST /containers/{id}/resize`).
+   *
+   * @param rows Terminal height.
+   * @param columns Terminal width.
+   */
+  resize(rows: number, columns: number): Promise<void>;
+}
+
+/** Options of {@linkcode Containers.attachWebSocket}. */
+export interface ContainerAttachWebSocketOptions extends RequestOptions {
+  /** First replay the output logged so far. @default false */
+  logs?: boolean;
+  /** Stream output from now on. @default true */
+  stream?: boolean;
+  /** Key sequence that detaches the session (TTY only), such as `ctrl-p,ctrl-q`. */
+  detachKeys?: string;
+}
+
+/**
+ * A WebSocket session with a container's main process. The engine attaches
+ * stdin, stdout and stderr; output arrives raw (stdout and stderr are not
+ * told apart over a WebSocket).
+ */
+export interface ContainerWebSocketSession extends AsyncDisposable {
+  /**
+   * The process's output: the payload of each message the engine sends.
+   * Ends when the engine closes the WebSocket (the process ended or the
+   * session was closed).
+   */
+  readonly readable: ReadableStream<Uint8Array>;
+  /**
+   * The process's stdin: strings go as text messages, bytes as binary
+   * messages. Closing it sends a close frame, which the engine takes as
+   * end of stdin while output keeps arriving.
+   */
+  readonly writable: WritableStream<Uint8Array | string>;
+  /** Sends a close frame and closes the connection; never rejects. */
+  close(): Promise<void>;
+}
+
+/** Takes over the connection of a response that should have switched protocols. */
+function takeUpgraded(response: HttpResponse, call: ApiCall): Connection {
+  if (!response.upgraded) {
+    response.cancel();
+    throw new DockerProtocolError(
+      "UNEXPECTED_UPGRADE",
+      `Cannot ${call.action}: engine answered ${response.status} without switching protocols`,
+    );
+  }
+  return response.takeConnection().connection;
+}
+
+/**
+ * Ties a session to the call's signal: an abort before this point closes
+ * the connection and throws the reason; a later abort closes the session.
+ *
+ * @returns The function that stops listening.
+ */
+function closeOnAbort(
+  signal: AbortSignal | undefined,
+  connection: Connection,
+  close: () => unknown,
+): () => void {
+  if (!signal) return () => {};
+  if (signal.aborted) {
+    connection.close();
+    throw signal.reason;
+  }
+  signal.addEventListener("abort", close, { once: true });
+  return () => signal.removeEventListener("abort", close);
+}
+
+/**
+ * `POST /containers/{id}/attach`, hijacked.
+ *
+ * @param api The API client.
+ * @param id Container id or name.
+ * @param options Streams, `tty`, `signal`.
+ * @param lookupTty Asks the engine whether the container has a TTY.
+ * @param resize Resizes the container's TTY.
+ * @returns The session.
+ */
+export async function attach(
+  api: ApiClient,
+  id: string,
+  options: ContainerAttachOptions,
+  lookupTty: () => Promise<boolean>,
+  resize: (rows: number, columns: number) => Promise<void>,
+): Promise<ContainerAttachSession> {
+  const call: ApiCall = {
+    method: "POST",
+    path: `/containers/${segment(id, "container id")}/attach`,
+    query: {
+      stdin: options.stdin ?? false,
+      stdout: options.stdout ?? true,
+      stderr: options.stderr ?? true,
+      stream: options.stream ?? true,
+      logs: options.logs ?? false,
+      detachKeys: options.detachKeys,
+    },
+    upgrade: true,
+    signal: options.signal,
+    action: `attach to container "${id}"`,
+  };
+  const tty = options.tty !== undefined ? Promise.resolve(options.tty) : lookupTty();
+  tty.catch(() => {});
+  const response = await api.send(call);
+  const connection = takeUpgraded(response, call);
+  let raw: boolean;
+  try {
+    // API 1.42+ engines label multiplexed output; 1.41 calls both kinds raw.
+    const multiplexed = (response.headers.get("content-type") ?? "").includes("multiplexed-stream");
+    raw = !multiplexed && await tty;
+  } catch (error) {
+    connection.close();
+    throw error;
+  }
+  const session = hijackedSession(connection, raw, api.host);
+  const stopListening = closeOnAbort(options.signal, connection, () => session.close());
+  const close = () => {
+    stopListening();
+    session.close();
+  };
+  return {
+    ...session,
+    id,
+    resize,
+    close,
+    [Symbol.asyncDispose]: () => {
+      close();
+      return Promise.resolve();
+    },
+  };
+}
+
+/**
+ * `GET /containers/{id}/attach/ws`: the WebSocket handshake (key sent,
+ * `Sec-WebSocket-Accept` checked), then the session.
+ *
+ * @param api The API client.
+ * @param id Container id or name.
+ * @param options `logs`, `stream`, `detachKeys`, `signal`.
+ * @returns The session.
+ */
+export async function attachWebSocket(
+  api: ApiClient,
+  id: string,
+  options: ContainerAttachWebSocketOptions,
+): Promise<ContainerWebSocketSession> {
+  const key = webSocketKey();
+  const expected = webSocketAccept(key);
+  const call: ApiCall = {
+    method: "GET",
+    path: `/containers/${segment(id, "container id")}/attach/ws`,
+    query: {
+      logs: options.logs ?? false,
+      stream: options.stream ?? true,
+      detachKeys: options.detachKeys,
+    },
+    headers: { "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13" },
+    upgrade: true,
+    upgradeProtocol: "websocket",
+    signal: options.signal,
+    action: `attach to container "${id}" over a WebSocket`,
+  };
+  const response = await api.send(call);
+  if (response.status !== 101) {
+    response.cancel();
+    throw new DockerProtocolError(
+      "UNEXPECTED_UPGRADE",
+      `Cannot ${call.action}: engine answered ${response.status} instead of 101 Switching Protocols`,
+    );
+  }
+  const connection = takeUpgraded(response, call);
+  const accept = response.headers.get("sec-websocket-accept");
+  if (accept !== await expected) {
+    connection.close();
+    throw new DockerProtocolError(
+      "INVALID_HEADER",
+      `Cannot ${call.action}: the engine answered Sec-WebSocket-Accept ${
+        JSON.stringify(accept)
+      }, which does not match the key sent`,
+    );
+  }
+  const session = webSocketSession(connection);
+  const stopListening = closeOnAbort(options.signal, connection, () => session.close());
+  const close = () => {
+    stopListening();
+    return session.close();
+  };
+  // Messages become their payloads; pulled one at a time, so the socket is
+  // read only as fast as the consumer reads.
+  const messages = session.readable.getReader();
+  const readable = new ReadableStream<Uint8Array>({
+    pull: async (controller) => {
+      const { done, value } = await messages.read();
+      if (done) controller.close();
+      else controller.enqueue(value.data);
+    },
+    cancel: (reason) => messages.cancel(reason),
+  }, { highWaterMark: 0 });
+  return { readable, writable: session.writable, close, [Symbol.asyncDispose]: close };
+}

@@ -1,0 +1,218 @@
+/**
+ * `containers.attach`, `containers.attachWebSocket` and `containers.resize`
+ * against the real test engine: byte-exact stdin round trips through `cat`
+ * with and without a TTY, half-close, terminal size, WebSocket echo.
+ */
+
+import assert from "node:assert/strict";
+import { type ContainerAttachSession, DockerNotFoundError, type Frame } from "../../mod.ts";
+import { testDocker, text, uniqueName, withContainer } from "./_docker.ts";
+
+const encoder = new TextEncoder();
+
+/** Bytes 0..255, then `size` random bytes. */
+function payload(size: number): Uint8Array {
+  const bytes = new Uint8Array(256 + size);
+  for (let i = 0; i < 256; i++) bytes[i] = i;
+  for (let offset = 256; offset < bytes.length; offset += 65_536) {
+    crypto.getRandomValues(bytes.subarray(offset, Math.min(offset + 65_536, bytes.length)));
+  }
+  return bytes;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** Reads frames until `done(stdout so far)` holds or the stream ends; keeps the reader usable. */
+async function readUntil(
+  reader: ReadableStreamDefaultReader<Frame>,
+  done: (stdout: Uint8Array) => boolean,
+): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let stdout: Uint8Array = new Uint8Array(0);
+  while (!done(stdout)) {
+    const { value, done: ended } = await reader.read();
+    if (ended) break;
+    if (value.stream === "stdout") {
+      parts.push(value.data.slice());
+      stdout = concat(parts);
+    }
+  }
+  return stdout;
+}
+
+/** Writes `bytes` in pieces of at most 64 KiB. */
+async function writeAll(
+  session: ContainerAttachSession,
+  bytes: Uint8Array,
+): Promise<WritableStreamDefaultWriter<Uint8Array>> {
+  const writer = session.writable.getWriter();
+  for (let offset = 0; offset < bytes.length; offset += 65_536) {
+    await writer.write(bytes.subarray(offset, offset + 65_536));
+  }
+  return writer;
+}
+
+Deno.test("containers.attach round-trips stdin through cat byte-exact without a TTY; EOF ends cat, later output arrives", async () => {
+  await using docker = testDocker();
+  const body = {
+    Cmd: ["sh", "-c", "cat; echo after-eof; echo err-after-eof >&2"],
+    OpenStdin: true,
+    StdinOnce: true,
+    AttachStdin: true,
+  };
+  await withContainer(docker, body, async (id) => {
+    await using session = await docker.containers.attach(id, { stdin: true });
+    assert.equal(session.id, id);
+    await docker.containers.start(id);
+    const input = payload(1 << 20);
+    const stdout: Uint8Array[] = [];
+    const stderr: Uint8Array[] = [];
+    const reading = (async () => {
+      for await (const frame of session.readable) {
+        (frame.stream === "stderr" ? stderr : stdout).push(frame.data.slice());
+      }
+    })();
+    const writer = await writeAll(session, input);
+    await writer.close(); // half-close: cat sees EOF, output keeps flowing
+    await reading;
+    const expected = concat([input, encoder.encode("after-eof\n")]);
+    const got = concat(stdout);
+    assert.equal(got.length, expected.length);
+    assert.ok(got.every((byte, i) => byte === expected[i]), "stdout differs from stdin");
+    assert.equal(text(concat(stderr)), "err-after-eof\n");
+    assert.equal((await docker.containers.wait(id)).StatusCode, 0);
+  });
+});
+
+Deno.test("containers.attach round-trips raw bytes through a TTY (stty raw -echo)", async () => {
+  await using docker = testDocker();
+  const input = payload(1 << 20);
+  const script = `stty raw -echo -iexten; printf READY; head -c ${input.length}; printf DONE`;
+  await withContainer(docker, {
+    Cmd: ["sh", "-c", script],
+    Tty: true,
+    OpenStdin: true,
+    StdinOnce: true,
+  }, async (id) => {
+    // An unusual detach sequence: the engine only checks it on 1-byte reads, but be sure.
+    await using session = await docker.containers.attach(id, {
+      stdin: true,
+      detachKeys: "ctrl-x,ctrl-y,ctrl-z,ctrl-x,ctrl-y,ctrl-z",
+    });
+    await docker.containers.start(id);
+    const reader = session.readable.getReader();
+    const ready = await readUntil(reader, (out) => text(out).includes("READY"));
+    assert.equal(text(ready), "READY"); // no echo, nothing before
+    const rest: Uint8Array[] = [];
+    const reading = (async () => {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        assert.equal(value.stream, "stdout");
+        rest.push(value.data.slice());
+      }
+    })();
+    const writer = await writeAll(session, input);
+    await reading; // head exits after the last byte; the session ends with the container
+    writer.releaseLock();
+    const got = concat(rest);
+    const expected = concat([input, encoder.encode("DONE")]);
+    assert.equal(got.length, expected.length);
+    assert.ok(got.every((byte, i) => byte === expected[i]), "TTY output differs from input");
+    assert.equal((await docker.containers.wait(id)).StatusCode, 0);
+  });
+});
+
+Deno.test("containers.resize of a TTY is seen by stty size inside the container", async () => {
+  await using docker = testDocker();
+  const body = { Cmd: ["sh", "-c", "stty size; read line; stty size"], Tty: true, OpenStdin: true };
+  await withContainer(docker, body, async (id) => {
+    await using session = await docker.containers.attach(id, { stdin: true });
+    await docker.containers.start(id);
+    const reader = session.readable.getReader();
+    await readUntil(reader, (out) => text(out).includes("\n"));
+    await session.resize(33, 111);
+    await docker.containers.resize(id, { h: 34, w: 112 });
+    const writer = session.writable.getWriter();
+    await writer.write(encoder.encode("\n"));
+    writer.releaseLock();
+    const output = text(await readUntil(reader, (out) => text(out).includes("34 112")));
+    assert.match(output, /34 112/);
+  });
+});
+
+Deno.test("containers.attach asks the engine for the TTY mode when not given, and replays logs", async () => {
+  await using docker = testDocker();
+  await withContainer(docker, { Cmd: ["sh", "-c", "echo tty-line"], Tty: true }, async (id) => {
+    await docker.containers.start(id);
+    await docker.containers.wait(id);
+    // logs without stream: the engine replays what was logged, then ends.
+    await using session = await docker.containers.attach(id, { logs: true, stream: false });
+    const chunks: string[] = [];
+    for await (const frame of session.readable) {
+      assert.equal(frame.stream, "stdout");
+      chunks.push(text(frame.data));
+    }
+    assert.equal(chunks.join(""), "tty-line\r\n");
+  });
+});
+
+Deno.test("containers.attach: a signal abort closes the session", async () => {
+  await using docker = testDocker();
+  await withContainer(docker, { Cmd: ["sleep", "60"] }, async (id) => {
+    const controller = new AbortController();
+    await using session = await docker.containers.attach(id, { signal: controller.signal });
+    await docker.containers.start(id);
+    const reading = (async () => {
+      for await (const _ of session.readable) { /* nothing is printed */ }
+    })();
+    controller.abort();
+    await reading; // ends: the connection is closed
+  });
+});
+
+Deno.test("containers.attachWebSocket sends text and bytes to cat and reads the echo; closing writable is EOF", async () => {
+  await using docker = testDocker();
+  await withContainer(docker, { Cmd: ["cat"], OpenStdin: true, StdinOnce: true }, async (id) => {
+    await using ws = await docker.containers.attachWebSocket(id, { stream: true });
+    await docker.containers.start(id);
+    const writer = ws.writable.getWriter();
+    const reader = ws.readable.getReader();
+    const received: Uint8Array[] = [];
+    const readUntilText = async (wanted: string) => {
+      while (!text(concat(received)).includes(wanted)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        received.push(value.slice());
+      }
+      return text(concat(received));
+    };
+    await writer.write("hello websocket\n");
+    assert.equal(await readUntilText("hello websocket\n"), "hello websocket\n");
+    received.length = 0;
+    await writer.write(encoder.encode("bytes too\n"));
+    assert.equal(await readUntilText("bytes too\n"), "bytes too\n");
+    // A close frame is end of stdin: cat exits and the engine ends the session.
+    await writer.close();
+    assert.deepEqual(await reader.read(), { done: true, value: undefined });
+    assert.equal((await docker.containers.wait(id)).StatusCode, 0);
+  });
+});
+
+Deno.test("containers.attach and attachWebSocket reject a missing container with DockerNotFoundError", async () => {
+  await using docker = testDocker();
+  const missing = uniqueName("missing");
+  await assert.rejects(() => docker.containers.attach(missing), DockerNotFoundError);
+  await assert.rejects(() => docker.containers.attach(missing, { tty: true }), DockerNotFoundError);
+  await assert.rejects(() => docker.containers.attachWebSocket(missing), DockerNotFoundError);
+  await assert.rejects(async () => await docker.containers.attach(""), TypeError);
+  await assert.rejects(async () => await docker.containers.attachWebSocket(""), TypeError);
+});
