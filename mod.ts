@@ -2,8 +2,9 @@
  * berth: a Docker Engine API client for Deno.
  *
  * A hand-written HTTP/1.1 client over the engine's Unix socket (or TCP,
- * TLS), typed resources (`docker.containers`, `docker.system`, ...),
- * bounded-memory streams with backpressure, and typed errors.
+ * TLS), typed resources (`docker.containers`, `docker.images`,
+ * `docker.system`, ...), bounded-memory streams with backpressure, and
+ * typed errors.
  *
  * @example Run a container and print its output
  * ```ts ignore
@@ -27,11 +28,64 @@ export * from "./src/errors.ts";
 export { REDACTED, redactHeaders } from "./src/observer.ts";
 export type { DockerCallEvent, DockerObserver } from "./src/observer.ts";
 export type { RequestOptions } from "./src/api/_client.ts";
+export type { HijackedSession } from "./src/api/_session.ts";
+export type { TlsOptions } from "./src/http/transport.ts";
+
+// Resources
 export * from "./src/api/containers.ts";
+export type {
+  ContainerAttachOptions,
+  ContainerAttachSession,
+  ContainerAttachWebSocketOptions,
+} from "./src/api/_attach.ts";
+export * from "./src/api/exec.ts";
+export * from "./src/api/images.ts";
+export * from "./src/api/networks.ts";
+export * from "./src/api/volumes.ts";
 export * from "./src/api/system.ts";
+export * from "./src/api/distribution.ts";
+export * from "./src/api/plugins.ts";
+export * from "./src/api/swarm.ts";
+export * from "./src/api/nodes.ts";
+export * from "./src/api/services.ts";
+export * from "./src/api/tasks.ts";
+export * from "./src/api/secrets.ts";
+export * from "./src/api/configs.ts";
+
+// Registry credentials and connection setup
+export {
+  CredentialStore,
+  encodeAuthHeader,
+  encodeRegistryConfig,
+  parseImageReference,
+  registryOfImage,
+} from "./src/auth.ts";
+export type { CredentialsOption, ImageReferenceParts, RegistryAuth } from "./src/auth.ts";
+export * from "./src/connection_config.ts";
+
+// Streams
 export * from "./src/stream/demux.ts";
 export * from "./src/stream/json_lines.ts";
+export { ProgressStream } from "./src/stream/progress.ts";
+export type {
+  ImageImportResult,
+  ImageLoadEvent,
+  ImageLoadResult,
+  ImagePullResult,
+  ImagePushAux,
+  ImagePushEvent,
+  ImagePushResult,
+  ProgressStreamOptions,
+} from "./src/stream/progress.ts";
+export * from "./src/stream/tar.ts";
+export { extractTar, UnsafeArchiveError } from "./src/stream/extract.ts";
+export type {
+  ExtractLinkPolicy,
+  ExtractOptions,
+  ExtractTarOptions,
+  ExtractTarResult,
+  UnsafeArchiveReason,
+} from "./src/stream/extract.ts";
+
+// Engine API v1.41 models
 export type * from "./src/types/mod.ts";
-export type { TlsOptions } from "./src/http/transport.ts";
-export * from "./src/api/exec.ts";
-export type { HijackedSession } from "./src/api/_session.ts";

@@ -6,9 +6,22 @@
  */
 
 import { ApiClient } from "./api/_client.ts";
+import { Configs } from "./api/configs.ts";
 import { Containers } from "./api/containers.ts";
+import { Distribution } from "./api/distribution.ts";
 import { Exec } from "./api/exec.ts";
+import { Images } from "./api/images.ts";
+import { Networks } from "./api/networks.ts";
+import { Nodes } from "./api/nodes.ts";
+import { Plugins } from "./api/plugins.ts";
+import { Secrets } from "./api/secrets.ts";
+import { Services } from "./api/services.ts";
+import { Swarm } from "./api/swarm.ts";
 import { System } from "./api/system.ts";
+import { Tasks } from "./api/tasks.ts";
+import { Volumes } from "./api/volumes.ts";
+import { type CredentialsOption, resolveCredentials } from "./auth.ts";
+import { dockerFromEnv, type DockerFromEnvOptions } from "./connection_config.ts";
 import { HttpClient } from "./http/client.ts";
 import { createConnector, formatHost, parseHost, type TlsOptions } from "./http/transport.ts";
 import { type DockerObserver, recordObserver } from "./observer.ts";
@@ -44,6 +57,13 @@ export interface DockerOptions {
   maxHeaderSize?: number;
   /** Called once per Engine API call, with credentials redacted. */
   observer?: DockerObserver;
+  /**
+   * Registry credentials for pulls, pushes, builds and plugins when a call
+   * gives no `auth`: a {@linkcode CredentialStore}, or `"docker-config"` to
+   * read the Docker CLI's config (`auths`, `credsStore`, `credHelpers`).
+   * @default none: anonymous pulls
+   */
+  credentials?: CredentialsOption;
 }
 
 /**
@@ -65,10 +85,32 @@ export class Docker implements AsyncDisposable {
   readonly host: string;
   /** Containers: create, start, logs, wait, remove, ... */
   readonly containers: Containers;
-  /** Engine-wide calls: ping, version, info, events, disk usage. */
-  readonly system: System;
+  /** Images: pull, push, build, import, load, tag, inspect, ... */
+  readonly images: Images;
   /** Extra processes in running containers: create, start (attached or detached), run. */
   readonly exec: Exec;
+  /** Networks: create, connect, disconnect, inspect, prune, ... */
+  readonly networks: Networks;
+  /** Volumes: create, inspect, list, remove, prune. */
+  readonly volumes: Volumes;
+  /** Engine-wide calls: ping, version, info, events, disk usage, auth. */
+  readonly system: System;
+  /** Registry queries through the engine. */
+  readonly distribution: Distribution;
+  /** Managed plugins: create, install, enable, push, ... */
+  readonly plugins: Plugins;
+  /** Swarm membership: init, join, leave, update, unlock. */
+  readonly swarm: Swarm;
+  /** Swarm nodes. */
+  readonly nodes: Nodes;
+  /** Swarm services, with their logs. */
+  readonly services: Services;
+  /** Swarm tasks, with their logs. */
+  readonly tasks: Tasks;
+  /** Swarm secrets. */
+  readonly secrets: Secrets;
+  /** Swarm configs. */
+  readonly configs: Configs;
   readonly #http: HttpClient;
   readonly #api: ApiClient;
 
@@ -87,16 +129,54 @@ export class Docker implements AsyncDisposable {
       hostHeader: address.transport === "unix" ? "docker" : `${address.hostname}:${address.port}`,
     };
     if (options.maxConnections !== undefined) httpOptions.maxConnections = options.maxConnections;
-    if (options.keepAliveTimeout !== undefined) httpOptions.keepAliveTimeout = options.keepAliveTimeout;
+    if (options.keepAliveTimeout !== undefined) {
+      httpOptions.keepAliveTimeout = options.keepAliveTimeout;
+    }
     if (options.headersTimeout !== undefined) httpOptions.headersTimeout = options.headersTimeout;
     if (options.bodyTimeout !== undefined) httpOptions.bodyTimeout = options.bodyTimeout;
     if (options.maxHeaderSize !== undefined) httpOptions.maxHeaderSize = options.maxHeaderSize;
     if (options.observer) httpOptions.onRecord = recordObserver(options.observer);
     this.#http = new HttpClient(httpOptions);
     this.#api = new ApiClient(this.#http, { apiVersion: options.apiVersion });
+    const credentials = { credentials: resolveCredentials(options.credentials) };
     this.containers = new Containers(this.#api);
-    this.system = new System(this.#api);
+    this.images = new Images(this.#api, credentials);
     this.exec = new Exec(this.#api);
+    this.networks = new Networks(this.#api);
+    this.volumes = new Volumes(this.#api);
+    this.system = new System(this.#api);
+    this.distribution = new Distribution(this.#api, credentials);
+    this.plugins = new Plugins(this.#api, credentials);
+    this.swarm = new Swarm(this.#api);
+    this.nodes = new Nodes(this.#api);
+    this.services = new Services(this.#api);
+    this.tasks = new Tasks(this.#api);
+    this.secrets = new Secrets(this.#api);
+    this.configs = new Configs(this.#api);
+  }
+
+  /**
+   * Creates a client the way the docker CLI picks its engine: explicit
+   * options, then `DOCKER_HOST` (with `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`),
+   * `DOCKER_CONTEXT`, the config's `currentContext`, the default socket;
+   * `DOCKER_API_VERSION` is honoured. Nothing prompts for permissions:
+   * what Deno may not read is skipped and named in the error if connecting
+   * then fails. The connection is checked before the client is returned.
+   *
+   * @param options Overrides, `check: false` to skip the connection check, `signal`.
+   * @returns A connected client.
+   * @throws {DockerConnectionError} When no candidate engine answers; the
+   *   message lists what was tried and the permission flags that would help.
+   *
+   * @example Connect like the docker CLI
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = await Docker.fromEnv();
+   * console.log(docker.host);
+   * ```
+   */
+  static fromEnv(options: DockerFromEnvOptions = {}): Promise<Docker> {
+    return dockerFromEnv(options);
   }
 
   /**

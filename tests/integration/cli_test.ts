@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { testDocker, testEnv, testImage, uniqueName } from "./_docker.ts";
+
+const CLI = new URL("../../examples/berth.ts", import.meta.url).pathname;
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the example CLI as a subprocess against the test engine. */
+async function berth(args: string[], stdin?: string): Promise<CliResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", CLI, "--host", testEnv().host, ...args],
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+Deno.test("berth CLI: run returns the container's exit code and output, --rm removes it", async () => {
+  const name = uniqueName("cli");
+  const result = await berth([
+    "run",
+    "--rm",
+    "--name",
+    name,
+    testImage(),
+    "sh",
+    "-c",
+    "echo out; echo err >&2; exit 3",
+  ]);
+  assert.equal(result.code, 3);
+  assert.equal(result.stdout, "out\n");
+  assert.equal(result.stderr, "err\n");
+  await using docker = testDocker();
+  assert.equal((await docker.containers.list({ all: true, filters: { name: [name] } })).length, 0);
+});
+
+Deno.test("berth CLI: engine failures exit 125 with one clean line; usage errors exit 2", async () => {
+  const missing = await berth(["run", "--rm", `${uniqueName("noimage")}:1`, "true"]);
+  assert.equal(missing.code, 125);
+  assert.match(
+    missing.stderr,
+    /^berth: Cannot create a container: engine answered 404 Not Found: No such image/,
+  );
+  assert.equal(missing.stderr.trim().split("\n").length, 1);
+  const unknown = await berth(["frobnicate"]);
+  assert.equal(unknown.code, 2);
+  const badFlag = await berth(["ps", "--nope"]);
+  assert.equal(badFlag.code, 2);
+  const noContainer = await berth(["logs", uniqueName("nobody")]);
+  assert.equal(noContainer.code, 1);
+  assert.match(noContainer.stderr, /No such container/);
+});
+
+Deno.test("berth CLI: ps, logs, exec with stdin and exit code, system df", async () => {
+  await using docker = testDocker();
+  const name = uniqueName("cli");
+  const started = await berth([
+    "run",
+    "-d",
+    "--name",
+    name,
+    testImage(),
+    "sh",
+    "-c",
+    "echo ready; sleep 60",
+  ]);
+  assert.equal(started.code, 0);
+  const id = started.stdout.trim();
+  try {
+    const ps = await berth(["ps"]);
+    assert.equal(ps.code, 0);
+    assert.match(ps.stdout, /^CONTAINER ID\s+IMAGE/);
+    assert.ok(ps.stdout.includes(name));
+    for (let i = 0; i < 50 && !(await berth(["logs", id])).stdout.includes("ready"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal((await berth(["logs", id])).stdout, "ready\n");
+    const cat = await berth(["exec", "-i", id, "cat"], "through stdin\n");
+    assert.equal(cat.code, 0);
+    assert.equal(cat.stdout, "through stdin\n");
+    const failing = await berth(["exec", id, "sh", "-c", "exit 4"]);
+    assert.equal(failing.code, 4);
+    const df = await berth(["system", "df"]);
+    assert.equal(df.code, 0);
+    assert.match(df.stdout, /^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\nImages\s+\d+/);
+  } finally {
+    await docker.containers.remove(id || name, { force: true }).catch(() => {});
+  }
+});
