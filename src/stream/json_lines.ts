@@ -9,6 +9,7 @@
  * @module
  */
 
+import { decodedStream } from "./_decoded_stream.ts";
 import { DockerProtocolError, DockerStreamError } from "../errors.ts";
 
 /** Options of {@linkcode JsonLinesDecoder}. */
@@ -278,37 +279,9 @@ export function jsonLinesStream<T = unknown>(
   options?: JsonLinesDecoderOptions,
 ): ReadableStream<T> {
   const decoder = new JsonLinesDecoder<T>(options);
-  const reader = body.getReader();
-  // Same shape as demux.ts's stream wrapper (kept private to each module).
-  let failure: { error: unknown } | undefined;
-  return new ReadableStream<T>({
-    pull: async (controller) => {
-      if (failure !== undefined) throw failure.error;
-      const out: T[] = [];
-      let ended = false;
-      try {
-        while (out.length === 0) {
-          const { done, value } = await reader.read();
-          if (done) {
-            ended = true;
-            decoder.finish(out);
-            break;
-          }
-          try {
-            decoder.push(value, out);
-          } catch (error) {
-            reader.cancel(error).catch(() => {});
-            throw error;
-          }
-        }
-      } catch (error) {
-        if (out.length === 0) throw error;
-        failure = { error };
-        ended = false;
-      }
-      for (const item of out) controller.enqueue(item);
-      if (ended) controller.close();
-    },
-    cancel: (reason) => reader.cancel(reason),
-  }, { highWaterMark: 0 });
+  return decodedStream<T>(
+    body,
+    (input, out) => decoder.push(input, out),
+    (out) => decoder.finish(out),
+  );
 }
