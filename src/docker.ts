@@ -149,7 +149,7 @@ export class Docker implements AsyncDisposable {
     this.plugins = new Plugins(this.#api, credentials);
     this.swarm = new Swarm(this.#api);
     this.nodes = new Nodes(this.#api);
-    this.services = new Services(this.#api);
+    this.services = new Services(this.#api, credentials);
     this.tasks = new Tasks(this.#api);
     this.secrets = new Secrets(this.#api);
     this.configs = new Configs(this.#api);

@@ -1,0 +1,296 @@
+/**
+ * `docker.configs`: list, create, inspect, update and remove swarm configs
+ * (manager only): non-config files for services, such as configuration files.
+ *
+ * @module
+ */
+
+import { DockerProtocolError } from "../errors.ts";
+import type { Config, ConfigSpec } from "../types/mod.ts";
+import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
+
+// Re-exported so this module documents on its own (`deno doc --lint`);
+// mod.ts exports the same bindings.
+export type { RequestOptions } from "./_client.ts";
+export type { Config, ConfigCreateBody, ConfigSpec, ConfigUpdateBody } from "../types/swarm.ts";
+export type { Driver, ObjectVersion } from "../types/common.ts";
+
+/** Options of {@linkcode Configs.list}. */
+export interface ConfigListOptions extends RequestOptions {
+  /**
+   * Filters such as `{ label: ["app=web"] }`, `{ name: ["nginx.conf"] }`,
+   * `{ names: [...] }` (exact names) or `{ id: [...] }`.
+   */
+  filters?: Record<string, string[]>;
+}
+
+/**
+ * What {@linkcode Configs.create} takes: a {@linkcode ConfigSpec} whose
+ * `Data` is the content itself, not base64 (berth encodes it).
+ */
+export interface ConfigCreateSpec extends Omit<ConfigSpec, "Data"> {
+  /** Name of the config, unique in the swarm. */
+  Name: string;
+  /** The config's content: text (sent as UTF-8) or bytes, at most 500 KiB. */
+  Data: string | Uint8Array;
+}
+
+/** Options of {@linkcode Configs.create}. */
+export interface ConfigCreateOptions extends RequestOptions {}
+
+/** Result of {@linkcode Configs.create}. */
+export interface ConfigCreateResult {
+  /** Id of the new config. */
+  ID: string;
+}
+
+/** Options of {@linkcode Configs.inspect}. */
+export interface ConfigInspectOptions extends RequestOptions {}
+
+/** Options of {@linkcode Configs.update}. */
+export interface ConfigUpdateOptions extends RequestOptions {
+  /**
+   * The config's current `Version.Index`, from {@linkcode Configs.inspect}.
+   * The engine refuses the update when the config changed since.
+   */
+  version: number;
+}
+
+/** Options of {@linkcode Configs.remove}. */
+export interface ConfigRemoveOptions extends RequestOptions {}
+
+/**
+ * Swarm config calls. Reach it as `docker.configs`. Every call needs a
+ * swarm manager; elsewhere the engine answers 503 ({@linkcode DockerApiError}).
+ */
+export class Configs {
+  readonly #api: ApiClient;
+
+  /**
+   * Creates the namespace; use `docker.configs` rather than calling this.
+   *
+   * @param api The API client of a {@linkcode Docker} instance.
+   */
+  constructor(api: ApiClient) {
+    this.#api = api;
+  }
+
+  /**
+   * Sends `GET /configs`: lists configs, with their data (base64).
+   *
+   * @param options `filters`, `signal`.
+   * @returns One record per config.
+   * @throws {DockerApiError} With 503 when the engine is not a swarm manager.
+   *
+   * @example List the configs of one app
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const configs = await docker.configs.list({ filters: { label: ["app=web"] } });
+   * console.log(configs.map((s) => s.Spec?.Name));
+   * ```
+   */
+  async list(options: ConfigListOptions = {}): Promise<Config[]> {
+    const list = await this.#api.json<Config[] | null>({
+      method: "GET",
+      path: "/configs",
+      query: { filters: filtersQuery(options.filters) },
+      signal: options.signal,
+      action: "list configs",
+    });
+    return list ?? [];
+  }
+
+  /**
+   * Sends `POST /configs/create`: stores a config in the swarm. `Data` is
+   * the content itself; berth base64-encodes it for the wire.
+   *
+   * @param spec `Name`, `Data`, `Labels`, `Templating`.
+   * @param options `signal`.
+   * @returns `{ ID }`.
+   * @throws {TypeError} When `spec` is not an object, `Name` is empty, or
+   *   `Data` is neither a string nor a `Uint8Array`.
+   * @throws {DockerConflictError} When a config of that name exists.
+   * @throws {DockerApiError} With 400 when the data is empty or too large,
+   *   503 when the engine is not a swarm manager.
+   *
+   * @example Store a configuration file
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { ID } = await docker.configs.create({
+   *   Name: "nginx.conf",
+   *   Data: await Deno.readFile("nginx.conf"),
+   *   Labels: { app: "web" },
+   * });
+   * console.log(ID);
+   * ```
+   */
+  async create(
+    spec: ConfigCreateSpec,
+    options: ConfigCreateOptions = {},
+  ): Promise<ConfigCreateResult> {
+    if (!spec || typeof spec !== "object") {
+      throw new TypeError("A config spec object is required");
+    }
+    segment(spec.Name, "config name");
+    const action = `create config "${spec.Name}"`;
+    const { Data, ...rest } = spec;
+    const body: ConfigSpec = Data === undefined
+      ? rest
+      : { ...rest, Data: base64Data(Data, action) };
+    const result = await this.#api.json<{ ID?: string; Id?: string }>({
+      method: "POST",
+      path: "/configs/create",
+      json: body,
+      signal: options.signal,
+      action,
+    });
+    // The spec documents `Id`; engines send `ID`.
+    const id = result.ID ?? result.Id;
+    if (typeof id !== "string" || id === "") {
+      throw new DockerProtocolError(
+        "INVALID_JSON",
+        `Cannot ${action}: the engine's answer has no ID`,
+      );
+    }
+    return { ID: id };
+  }
+
+  /**
+   * Sends `GET /configs/{id}`: a config's spec and version. `Spec.Data`
+   * is the content in base64.
+   *
+   * @param id Config id or name.
+   * @param options `signal`.
+   * @returns The config.
+   * @throws {TypeError} When `id` is empty.
+   * @throws {DockerNotFoundError} When no such config exists.
+   * @throws {DockerApiError} With 503 when the engine is not a swarm manager.
+   *
+   * @example Read a config's labels
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { Spec } = await docker.configs.inspect("nginx.conf");
+   * console.log(Spec?.Labels);
+   * ```
+   */
+  inspect(id: string, options: ConfigInspectOptions = {}): Promise<Config> {
+    return this.#api.json<Config>({
+      method: "GET",
+      path: `/configs/${segment(id, "config id")}`,
+      signal: options.signal,
+      action: `inspect config "${id}"`,
+    });
+  }
+
+  /**
+   * Sends `POST /configs/{id}/update`: changes a config's labels. Only
+   * `Labels` may change; send the rest of the `Spec` from
+   * {@linkcode Configs.inspect} unchanged (`Data` as the engine gave it,
+   * in base64, or left out).
+   *
+   * @param id Config id or name.
+   * @param spec The spec with its new labels.
+   * @param options `version` (required), `signal`.
+   * @throws {TypeError} When `id` is empty, `spec` is not an object or
+   *   `version` is missing.
+   * @throws {RangeError} When `version` is not a non-negative integer.
+   * @throws {DockerNotFoundError} When no such config exists.
+   * @throws {DockerApiError} With 400 when anything but the labels changes;
+   *   500 ("update out of sequence") when the config changed since `version`.
+   *
+   * @example Add a label
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { Spec, Version } = await docker.configs.inspect("nginx.conf");
+   * await docker.configs.update("nginx.conf", {
+   *   ...Spec,
+   *   Labels: { ...Spec?.Labels, reviewed: "yes" },
+   * }, { version: Version?.Index ?? 0 });
+   * ```
+   */
+  async update(id: string, spec: ConfigSpec, options: ConfigUpdateOptions): Promise<void> {
+    const path = `/configs/${segment(id, "config id")}/update`;
+    const action = `update config "${id}"`;
+    if (!spec || typeof spec !== "object") {
+      throw new TypeError(`Cannot ${action}: a spec object is required`);
+    }
+    const version = versionQuery(options?.version, action);
+    await this.#api.empty({
+      method: "POST",
+      path,
+      query: { version },
+      json: spec,
+      signal: options.signal,
+      action,
+    });
+  }
+
+  /**
+   * Sends `DELETE /configs/{id}`: removes a config.
+   *
+   * @param id Config id or name.
+   * @param options `signal`.
+   * @throws {TypeError} When `id` is empty.
+   * @throws {DockerNotFoundError} When no such config exists.
+   * @throws {DockerApiError} With 400 when a service still uses it.
+   *
+   * @example Remove a config
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * await docker.configs.remove("nginx.conf");
+   * ```
+   */
+  async remove(id: string, options: ConfigRemoveOptions = {}): Promise<void> {
+    await this.#api.empty({
+      method: "DELETE",
+      path: `/configs/${segment(id, "config id")}`,
+      signal: options.signal,
+      action: `remove config "${id}"`,
+    });
+  }
+}
+
+/**
+ * Base64-encodes a secret's or config's content (text as UTF-8) for the
+ * wire. (The same helper as in secrets.ts; each resource module stays
+ * self-contained.)
+ *
+ * @throws {TypeError} When `data` is neither a string nor a `Uint8Array`.
+ */
+function base64Data(data: unknown, action: string): string {
+  let bytes: Uint8Array;
+  if (typeof data === "string") bytes = new TextEncoder().encode(data);
+  else if (data instanceof Uint8Array) bytes = data;
+  else throw new TypeError(`Cannot ${action}: Data must be a string or a Uint8Array`);
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+/**
+ * Checks the `version` of a versioned update (the object's `Version.Index`).
+ * (The same check as in swarm.ts; each resource module stays self-contained.)
+ *
+ * @throws {TypeError} When it is not a number.
+ * @throws {RangeError} When it is not a non-negative safe integer.
+ */
+function versionQuery(version: unknown, action: string): number {
+  if (typeof version !== "number") {
+    throw new TypeError(
+      `Cannot ${action}: options.version (the object's Version.Index) is required`,
+    );
+  }
+  if (!Number.isSafeInteger(version) || version < 0) {
+    throw new RangeError(
+      `Cannot ${action}: version must be a non-negative integer (got ${version})`,
+    );
+  }
+  return version;
+}

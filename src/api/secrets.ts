@@ -1,0 +1,297 @@
+/**
+ * `docker.secrets`: list, create, inspect, update and remove swarm secrets
+ * (manager only). The engine never gives a secret's data back.
+ *
+ * @module
+ */
+
+import { DockerProtocolError } from "../errors.ts";
+import type { Secret, SecretSpec } from "../types/mod.ts";
+import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
+
+// Re-exported so this module documents on its own (`deno doc --lint`);
+// mod.ts exports the same bindings.
+export type { RequestOptions } from "./_client.ts";
+export type { Secret, SecretCreateBody, SecretSpec, SecretUpdateBody } from "../types/swarm.ts";
+export type { Driver, ObjectVersion } from "../types/common.ts";
+
+/** Options of {@linkcode Secrets.list}. */
+export interface SecretListOptions extends RequestOptions {
+  /**
+   * Filters such as `{ label: ["app=web"] }`, `{ name: ["db-password"] }`,
+   * `{ names: [...] }` (exact names) or `{ id: [...] }`.
+   */
+  filters?: Record<string, string[]>;
+}
+
+/**
+ * What {@linkcode Secrets.create} takes: a {@linkcode SecretSpec} whose
+ * `Data` is the secret itself, not base64 (berth encodes it).
+ */
+export interface SecretCreateSpec extends Omit<SecretSpec, "Data"> {
+  /** Name of the secret, unique in the swarm. */
+  Name: string;
+  /**
+   * The secret's content: text (sent as UTF-8) or bytes, at most 500 KiB.
+   * Leave it out when `Driver` loads the secret from an external store.
+   */
+  Data?: string | Uint8Array;
+}
+
+/** Options of {@linkcode Secrets.create}. */
+export interface SecretCreateOptions extends RequestOptions {}
+
+/** Result of {@linkcode Secrets.create}. */
+export interface SecretCreateResult {
+  /** Id of the new secret. */
+  ID: string;
+}
+
+/** Options of {@linkcode Secrets.inspect}. */
+export interface SecretInspectOptions extends RequestOptions {}
+
+/** Options of {@linkcode Secrets.update}. */
+export interface SecretUpdateOptions extends RequestOptions {
+  /**
+   * The secret's current `Version.Index`, from {@linkcode Secrets.inspect}.
+   * The engine refuses the update when the secret changed since.
+   */
+  version: number;
+}
+
+/** Options of {@linkcode Secrets.remove}. */
+export interface SecretRemoveOptions extends RequestOptions {}
+
+/**
+ * Swarm secret calls. Reach it as `docker.secrets`. Every call needs a
+ * swarm manager; elsewhere the engine answers 503 ({@linkcode DockerApiError}).
+ */
+export class Secrets {
+  readonly #api: ApiClient;
+
+  /**
+   * Creates the namespace; use `docker.secrets` rather than calling this.
+   *
+   * @param api The API client of a {@linkcode Docker} instance.
+   */
+  constructor(api: ApiClient) {
+    this.#api = api;
+  }
+
+  /**
+   * Sends `GET /secrets`: lists secrets (without their data).
+   *
+   * @param options `filters`, `signal`.
+   * @returns One record per secret.
+   * @throws {DockerApiError} With 503 when the engine is not a swarm manager.
+   *
+   * @example List the secrets of one app
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const secrets = await docker.secrets.list({ filters: { label: ["app=web"] } });
+   * console.log(secrets.map((s) => s.Spec?.Name));
+   * ```
+   */
+  async list(options: SecretListOptions = {}): Promise<Secret[]> {
+    const list = await this.#api.json<Secret[] | null>({
+      method: "GET",
+      path: "/secrets",
+      query: { filters: filtersQuery(options.filters) },
+      signal: options.signal,
+      action: "list secrets",
+    });
+    return list ?? [];
+  }
+
+  /**
+   * Sends `POST /secrets/create`: stores a secret in the swarm. `Data` is
+   * the content itself; berth base64-encodes it for the wire.
+   *
+   * @param spec `Name`, `Data`, `Labels`, `Driver`, `Templating`.
+   * @param options `signal`.
+   * @returns `{ ID }`.
+   * @throws {TypeError} When `spec` is not an object, `Name` is empty, or
+   *   `Data` is neither a string nor a `Uint8Array`.
+   * @throws {DockerConflictError} When a secret of that name exists.
+   * @throws {DockerApiError} With 400 when the data is empty or too large,
+   *   503 when the engine is not a swarm manager.
+   *
+   * @example Store a password
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { ID } = await docker.secrets.create({
+   *   Name: "db-password",
+   *   Data: Deno.env.get("DB_PASSWORD")!,
+   *   Labels: { app: "web" },
+   * });
+   * console.log(ID);
+   * ```
+   */
+  async create(
+    spec: SecretCreateSpec,
+    options: SecretCreateOptions = {},
+  ): Promise<SecretCreateResult> {
+    if (!spec || typeof spec !== "object") {
+      throw new TypeError("A secret spec object is required");
+    }
+    segment(spec.Name, "secret name");
+    const action = `create secret "${spec.Name}"`;
+    const { Data, ...rest } = spec;
+    const body: SecretSpec = Data === undefined
+      ? rest
+      : { ...rest, Data: base64Data(Data, action) };
+    const result = await this.#api.json<{ ID?: string; Id?: string }>({
+      method: "POST",
+      path: "/secrets/create",
+      json: body,
+      signal: options.signal,
+      action,
+    });
+    // The spec documents `Id`; engines send `ID`.
+    const id = result.ID ?? result.Id;
+    if (typeof id !== "string" || id === "") {
+      throw new DockerProtocolError(
+        "INVALID_JSON",
+        `Cannot ${action}: the engine's answer has no ID`,
+      );
+    }
+    return { ID: id };
+  }
+
+  /**
+   * Sends `GET /secrets/{id}`: a secret's spec (without its data) and version.
+   *
+   * @param id Secret id or name.
+   * @param options `signal`.
+   * @returns The secret.
+   * @throws {TypeError} When `id` is empty.
+   * @throws {DockerNotFoundError} When no such secret exists.
+   * @throws {DockerApiError} With 503 when the engine is not a swarm manager.
+   *
+   * @example Read a secret's labels
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { Spec } = await docker.secrets.inspect("db-password");
+   * console.log(Spec?.Labels);
+   * ```
+   */
+  inspect(id: string, options: SecretInspectOptions = {}): Promise<Secret> {
+    return this.#api.json<Secret>({
+      method: "GET",
+      path: `/secrets/${segment(id, "secret id")}`,
+      signal: options.signal,
+      action: `inspect secret "${id}"`,
+    });
+  }
+
+  /**
+   * Sends `POST /secrets/{id}/update`: changes a secret's labels. Only
+   * `Labels` may change; send the rest of the `Spec` from
+   * {@linkcode Secrets.inspect} unchanged (and no `Data`).
+   *
+   * @param id Secret id or name.
+   * @param spec The spec with its new labels.
+   * @param options `version` (required), `signal`.
+   * @throws {TypeError} When `id` is empty, `spec` is not an object or
+   *   `version` is missing.
+   * @throws {RangeError} When `version` is not a non-negative integer.
+   * @throws {DockerNotFoundError} When no such secret exists.
+   * @throws {DockerApiError} With 400 when anything but the labels changes;
+   *   500 ("update out of sequence") when the secret changed since `version`.
+   *
+   * @example Add a label
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { Spec, Version } = await docker.secrets.inspect("db-password");
+   * await docker.secrets.update("db-password", {
+   *   ...Spec,
+   *   Labels: { ...Spec?.Labels, rotated: "2024-05" },
+   * }, { version: Version?.Index ?? 0 });
+   * ```
+   */
+  async update(id: string, spec: SecretSpec, options: SecretUpdateOptions): Promise<void> {
+    const path = `/secrets/${segment(id, "secret id")}/update`;
+    const action = `update secret "${id}"`;
+    if (!spec || typeof spec !== "object") {
+      throw new TypeError(`Cannot ${action}: a spec object is required`);
+    }
+    const version = versionQuery(options?.version, action);
+    await this.#api.empty({
+      method: "POST",
+      path,
+      query: { version },
+      json: spec,
+      signal: options.signal,
+      action,
+    });
+  }
+
+  /**
+   * Sends `DELETE /secrets/{id}`: removes a secret.
+   *
+   * @param id Secret id or name.
+   * @param options `signal`.
+   * @throws {TypeError} When `id` is empty.
+   * @throws {DockerNotFoundError} When no such secret exists.
+   * @throws {DockerApiError} With 400 when a service still uses it.
+   *
+   * @example Remove a secret
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * await docker.secrets.remove("db-password");
+   * ```
+   */
+  async remove(id: string, options: SecretRemoveOptions = {}): Promise<void> {
+    await this.#api.empty({
+      method: "DELETE",
+      path: `/secrets/${segment(id, "secret id")}`,
+      signal: options.signal,
+      action: `remove secret "${id}"`,
+    });
+  }
+}
+
+/**
+ * Base64-encodes a secret's or config's content (text as UTF-8) for the
+ * wire. (The same helper as in configs.ts; each resource module stays
+ * self-contained.)
+ *
+ * @throws {TypeError} When `data` is neither a string nor a `Uint8Array`.
+ */
+function base64Data(data: unknown, action: string): string {
+  let bytes: Uint8Array;
+  if (typeof data === "string") bytes = new TextEncoder().encode(data);
+  else if (data instanceof Uint8Array) bytes = data;
+  else throw new TypeError(`Cannot ${action}: Data must be a string or a Uint8Array`);
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+/**
+ * Checks the `version` of a versioned update (the object's `Version.Index`).
+ * (The same check as in swarm.ts; each resource module stays self-contained.)
+ *
+ * @throws {TypeError} When it is not a number.
+ * @throws {RangeError} When it is not a non-negative safe integer.
+ */
+function versionQuery(version: unknown, action: string): number {
+  if (typeof version !== "number") {
+    throw new TypeError(
+      `Cannot ${action}: options.version (the object's Version.Index) is required`,
+    );
+  }
+  if (!Number.isSafeInteger(version) || version < 0) {
+    throw new RangeError(
+      `Cannot ${action}: version must be a non-negative integer (got ${version})`,
+    );
+  }
+  return version;
+}
