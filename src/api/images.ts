@@ -1,0 +1,1034 @@
+/**
+ * `docker.images`: list, inspect, history, pull, push, tag, remove, search,
+ * prune, commit, import, save (`get`) and load.
+ *
+ * Pull, push, import and load answer with a {@linkcode ProgressStream}: a
+ * stream of typed progress events that is also a promise of the result, so
+ * `await docker.images.pull(ref)` resolves once the image exists and
+ * rejects on an `error` line (see `src/stream/progress.ts`).
+ *
+ * Registry credentials (`X-Registry-Auth`) come from the call's `auth`
+ * option, else from the client's {@linkcode CredentialStore}; they never
+ * appear in errors (engine messages are scrubbed of them) or observer events.
+ *
+ * @module
+ */
+
+import {
+  authSecrets,
+  type CredentialStore,
+  encodeAuthHeader,
+  parseImageReference,
+  type RegistryAuth,
+  registryKey,
+  registryOfImage,
+} from "../auth.ts";
+import {
+  DockerApiError,
+  DockerConflictError,
+  DockerError,
+  DockerNotFoundError,
+  DockerStreamError,
+} from "../errors.ts";
+import { REDACTED } from "../observer.ts";
+import { JsonLinesDecoder } from "../stream/json_lines.ts";
+import {
+  type ImageImportResult,
+  type ImageLoadEvent,
+  type ImageLoadResult,
+  type ImagePullResult,
+  type ImagePushEvent,
+  type ImagePushResult,
+  importCollector,
+  loadCollector,
+  type ProgressCollector,
+  ProgressStream,
+  pullCollector,
+  pushCollector,
+} from "../stream/progress.ts";
+import type {
+  BuildInfo,
+  ContainerConfig,
+  CreateImageInfo,
+  IdResponse,
+  ImageDeleteResponseItem,
+  ImageHistoryResponseItem,
+  ImageInspect,
+  ImagePruneResponse,
+  ImageSearchResponseItem,
+  ImageSummary,
+} from "../types/mod.ts";
+import {
+  type ApiCall,
+  type ApiClient,
+  filtersQuery,
+  imageSegment,
+  type PieceDecoder,
+  type RequestOptions,
+  segment,
+} from "./_client.ts";
+
+import {
+  type BuildCachePruneOptions,
+  type BuildCachePruneResult,
+  buildImage,
+  type ImageBuildContext,
+  type ImageBuildOptions,
+  type ImageBuildResult,
+  pruneBuildCache,
+} from "./_build.ts";
+
+export type {
+  BuildCachePruneOptions,
+  BuildCachePruneResult,
+  ImageBuildContext,
+  ImageBuildOptions,
+  ImageBuildRemoteContext,
+  ImageBuildResult,
+  ImageBuildUlimit,
+} from "./_build.ts";
+
+// Re-exported so this module documents on its own (`deno doc --lint`);
+// mod.ts exports the same bindings.
+export type { RequestOptions } from "./_client.ts";
+export type { CredentialStore, RegistryAuth } from "../auth.ts";
+export type * from "../types/images.ts";
+export type { ContainerConfig } from "../types/containers.ts";
+export type {
+  ErrorDetail,
+  GraphDriverData,
+  HealthConfig,
+  IdResponse,
+  ProgressDetail,
+} from "../types/common.ts";
+export { ProgressStream } from "../stream/progress.ts";
+export type {
+  ImageImportResult,
+  ImageLoadEvent,
+  ImageLoadResult,
+  ImagePullResult,
+  ImagePushAux,
+  ImagePushEvent,
+  ImagePushResult,
+  ProgressCollector,
+  ProgressStreamOptions,
+} from "../stream/progress.ts";
+
+/** Options of the {@linkcode Images} namespace. */
+export interface ImagesOptions {
+  /**
+   * Where pulls and pushes find registry credentials when a call has no
+   * `auth` option. @default none (anonymous pulls, pushes with empty credentials)
+   */
+  credentials?: CredentialStore | undefined;
+}
+
+/** Options every progress call (pull, push, import, load) takes. */
+export interface ImageProgressOptions<TEvent> extends RequestOptions {
+  /** Called with every progress event, whether or not the stream is read. */
+  onProgress?: (event: TEvent) => void;
+}
+
+/** Options of {@linkcode Images.list}. */
+export interface ImageListOptions extends RequestOptions {
+  /** Include intermediate images (without tags, parents of others). @default false */
+  all?: boolean;
+  /**
+   * Filters such as `{ reference: ["busybox:*"] }`, `{ label: ["app=web"] }`,
+   * `{ dangling: ["true"] }`, `{ before: ["app:1"] }`, `{ since: ["app:1"] }`.
+   */
+  filters?: Record<string, string[]>;
+  /** Fill `RepoDigests`. @default false */
+  digests?: boolean;
+}
+
+/** Options of {@linkcode Images.inspect}. */
+export interface ImageInspectOptions extends RequestOptions {}
+
+/** Options of {@linkcode Images.history}. */
+export interface ImageHistoryOptions extends RequestOptions {}
+
+/** Options of {@linkcode Images.pull}. */
+export interface ImagePullOptions extends ImageProgressOptions<CreateImageInfo> {
+  /**
+   * The tag or digest to pull, overriding the one in the reference.
+   * @default the reference's tag or digest, else `latest`
+   */
+  tag?: string;
+  /** Pull every tag of the repository (the reference must then have no tag). @default false */
+  allTags?: boolean;
+  /** Platform such as `linux/arm64` (`os[/arch[/variant]]`). */
+  platform?: string;
+  /**
+   * Credentials for the image's registry; `false` sends none even when the
+   * client has a credential store. @default the client's store, if any
+   */
+  auth?: RegistryAuth | false;
+}
+
+/** Options of {@linkcode Images.push}. */
+export interface ImagePushOptions extends ImageProgressOptions<ImagePushEvent> {
+  /**
+   * The tag to push, overriding the one in the name.
+   * @default the name's tag, else `latest`
+   */
+  tag?: string;
+  /** Push every local tag of the repository (the name must then have no tag). @default false */
+  allTags?: boolean;
+  /**
+   * Credentials for the image's registry; `false` sends empty credentials
+   * even when the client has a credential store. @default the client's store, if any
+   */
+  auth?: RegistryAuth | false;
+}
+
+/** Options of {@linkcode Images.tag}. */
+export interface ImageTagOptions extends RequestOptions {
+  /** The new tag; may also be given in `repo` as `repo:tag`. @default "latest" */
+  tag?: string;
+}
+
+/** Options of {@linkcode Images.remove}. */
+export interface ImageRemoveOptions extends RequestOptions {
+  /** Remove the image even when stopped containers use it or it has other tags. @default false */
+  force?: boolean;
+  /** Keep untagged parent images. @default false */
+  noprune?: boolean;
+}
+
+/** Options of {@linkcode Images.search}. */
+export interface ImageSearchOptions extends RequestOptions {
+  /** Most results to return. */
+  limit?: number;
+  /** Filters such as `{ "is-official": ["true"] }` or `{ stars: ["3"] }`. */
+  filters?: Record<string, string[]>;
+}
+
+/** Options of {@linkcode Images.prune}. */
+export interface ImagePruneOptions extends RequestOptions {
+  /**
+   * Filters such as `{ label: ["project=demo"] }`, `{ until: ["24h"] }`, or
+   * `{ dangling: ["false"] }` (every unused image, not only untagged ones).
+   * Without filters every dangling unused image is removed.
+   */
+  filters?: Record<string, string[]>;
+}
+
+/** Result of {@linkcode Images.prune}. */
+export interface ImagePruneResult extends ImagePruneResponse {
+  /** Images untagged and deleted (always an array). */
+  ImagesDeleted: ImageDeleteResponseItem[];
+  /** Bytes reclaimed. */
+  SpaceReclaimed: number;
+}
+
+/** Options of {@linkcode Images.commit}. */
+export interface ImageCommitOptions extends RequestOptions {
+  /** Repository of the new image, such as `team/app` (may include `:tag`). */
+  repo?: string;
+  /** Tag of the new image. */
+  tag?: string;
+  /** Commit message. */
+  comment?: string;
+  /** Author, such as `Jane <jane@example.com>`. */
+  author?: string;
+  /** Pause the container while committing. @default true (engine default) */
+  pause?: boolean;
+  /** Dockerfile instructions to apply, such as `['CMD ["/app"]', "ENV MODE=prod"]`. */
+  changes?: string[];
+  /** Container configuration for the image (the body), such as `{ Labels }`. */
+  config?: ContainerConfig;
+}
+
+/** Options of {@linkcode Images.import}. */
+export interface ImageImportOptions extends ImageProgressOptions<CreateImageInfo> {
+  /** Repository for the image, such as `team/app` (may include `:tag`). Untagged when left out. */
+  repo?: string;
+  /** Tag for the image. */
+  tag?: string;
+  /**
+   * Dockerfile instructions to apply: `CMD`, `ENTRYPOINT`, `ENV`, `EXPOSE`,
+   * `LABEL`, `ONBUILD`, `USER`, `VOLUME`, `WORKDIR`, such as `['CMD ["/x"]']`.
+   */
+  changes?: string[];
+  /** Commit message of the image. */
+  message?: string;
+  /** Platform such as `linux/amd64`. */
+  platform?: string;
+}
+
+/** Options of {@linkcode Images.get}. */
+export interface ImageGetOptions extends RequestOptions {}
+
+/** Options of {@linkcode Images.load}. */
+export interface ImageLoadOptions extends ImageProgressOptions<ImageLoadEvent> {
+  /** Ask the engine for no per-layer progress (only the `Loaded image` lines). @default false */
+  quiet?: boolean;
+}
+
+/** A tar archive to upload: a byte stream (sent chunked) or bytes. */
+export type ImageArchive = ReadableStream<Uint8Array> | Uint8Array;
+
+/** Passes body pieces on as they are. */
+function bytesDecoder(): PieceDecoder<Uint8Array> {
+  return { push: (input, out) => void out.push(input), finish: () => {} };
+}
+
+/** Throws a TypeError for an empty or non-string value, before any I/O. */
+function required(value: unknown, what: string): asserts value is string {
+  if (typeof value !== "string" || value.trim() === "") {
+    throw new TypeError(`A ${what} is required (got ${JSON.stringify(value)})`);
+  }
+}
+
+/** Checks an optional list of strings. */
+function stringList(value: unknown, what: string): void {
+  if (value === undefined) return;
+  if (!Array.isArray(value) || value.some((item) => typeof item !== "string")) {
+    throw new TypeError(`${what} must be an array of strings`);
+  }
+}
+
+/** Checks a tar body. */
+function archive(value: unknown, what: string): asserts value is ImageArchive {
+  if (!(value instanceof ReadableStream) && !(value instanceof Uint8Array)) {
+    throw new TypeError(`${what} must be a ReadableStream<Uint8Array> or a Uint8Array`);
+  }
+}
+
+/**
+ * Rebuilds an error whose text contains a secret (a registry that echoes
+ * what it was sent) with each secret replaced by `<redacted>`; the original
+ * is dropped, not kept as `cause`. Other errors pass unchanged.
+ */
+function scrub(error: unknown, secrets: readonly string[], action: string): unknown {
+  if (secrets.length === 0 || !(error instanceof Error)) return error;
+  const has = (text: string | undefined) =>
+    typeof text === "string" && secrets.some((secret) => text.includes(secret));
+  const clean = (text: string) =>
+    secrets.reduce((out, secret) => out.split(secret).join(REDACTED), text);
+  if (error instanceof DockerStreamError) {
+    if (!has(error.message) && !has(error.detail?.message)) return error;
+    const detail = error.detail === undefined ? undefined : { ...error.detail };
+    if (detail?.message !== undefined) detail.message = clean(detail.message);
+    return new DockerStreamError(clean(error.message), detail);
+  }
+  if (error instanceof DockerApiError) {
+    if (!has(error.message) && !has(error.path)) return error;
+    const Class = error instanceof DockerNotFoundError
+      ? DockerNotFoundError
+      : error instanceof DockerConflictError
+      ? DockerConflictError
+      : DockerApiError;
+    return new Class({
+      status: error.status,
+      statusText: error.statusText,
+      method: error.method,
+      path: clean(error.path),
+      engineMessage: clean(error.engineMessage),
+      action,
+    });
+  }
+  if (has(error.message) || has(error.stack)) {
+    return new DockerError(clean(error.message));
+  }
+  return error;
+}
+
+/** Image calls. Reach it as `docker.images`. */
+export class Images {
+  readonly #api: ApiClient;
+  readonly #credentials: CredentialStore | undefined;
+
+  /**
+   * Creates the namespace; use `docker.images` rather than calling this.
+   *
+   * @param api The API client of a {@linkcode Docker} instance.
+   * @param options `credentials`: the client's credential store.
+   */
+  constructor(api: ApiClient, options: ImagesOptions = {}) {
+    this.#api = api;
+    this.#credentials = options.credentials;
+  }
+
+  /**
+   * Sends `GET /images/json`: lists local images.
+   *
+   * @param options `all`, `filters`, `digests`, `signal`.
+   * @returns The images (always an array).
+   *
+   * @example List the tags of one repository
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const images = await docker.images.list({ filters: { reference: ["busybox"] } });
+   * console.log(images.flatMap((image) => image.RepoTags ?? []));
+   * ```
+   */
+  async list(options: ImageListOptions = {}): Promise<ImageSummary[]> {
+    const images = await this.#api.json<ImageSummary[] | null>({
+      method: "GET",
+      path: "/images/json",
+      query: { all: options.all, filters: filtersQuery(options.filters), digests: options.digests },
+      signal: options.signal,
+      action: "list images",
+    });
+    return images ?? [];
+  }
+
+  /**
+   * Sends `GET /images/{name}/json`: everything the engine knows about an image.
+   *
+   * @param name Image name, `name:tag`, digest reference or id.
+   * @param options `signal`.
+   * @returns The image.
+   * @throws {TypeError} When `name` is empty.
+   * @throws {DockerNotFoundError} When no such image exists.
+   *
+   * @example Read an image's command
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { Id, Config } = await docker.images.inspect("busybox:latest");
+   * console.log(Id, Config?.Cmd);
+   * ```
+   */
+  inspect(name: string, options: ImageInspectOptions = {}): Promise<ImageInspect> {
+    return this.#api.json<ImageInspect>({
+      method: "GET",
+      path: `/images/${imageSegment(name)}/json`,
+      signal: options.signal,
+      action: `inspect image "${name}"`,
+    });
+  }
+
+  /**
+   * Sends `GET /images/{name}/history`: the layers of an image, newest first.
+   *
+   * @param name Image name or id.
+   * @param options `signal`.
+   * @returns The layers (always an array).
+   * @throws {TypeError} When `name` is empty.
+   * @throws {DockerNotFoundError} When no such image exists.
+   *
+   * @example Print how an image was built
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * for (const layer of await docker.images.history("busybox")) console.log(layer.CreatedBy);
+   * ```
+   */
+  async history(
+    name: string,
+    options: ImageHistoryOptions = {},
+  ): Promise<ImageHistoryResponseItem[]> {
+    const layers = await this.#api.json<ImageHistoryResponseItem[] | null>({
+      method: "GET",
+      path: `/images/${imageSegment(name)}/history`,
+      signal: options.signal,
+      action: `read history of image "${name}"`,
+    });
+    return layers ?? [];
+  }
+
+  /**
+   * Sends `POST /images/create?fromImage=…&tag=…`: pulls an image from its
+   * registry. The returned stream is also a promise: `await` it to wait
+   * until the image exists, or iterate it for typed progress events (see
+   * {@linkcode ProgressStream}). The request is sent at once (after the
+   * credential lookup).
+   *
+   * A reference without tag or digest pulls `latest` (as `docker pull`);
+   * `allTags` pulls every tag.
+   *
+   * @param ref Image reference such as `busybox`, `ghcr.io/team/app:1.0` or `app@sha256:…`.
+   * @param options `tag`, `allTags`, `platform`, `auth`, `onProgress`, `signal`.
+   * @returns The progress events; as a promise, `{ image, digest, status }`.
+   * @throws {TypeError} When `ref` is empty or malformed, or `auth` is not
+   *   credentials (synchronously).
+   * @throws {DockerNotFoundError} Through the stream: no such repository or
+   *   tag, or no access to it.
+   * @throws {DockerStreamError} Through the stream: the engine reported an
+   *   error after the pull started.
+   * @throws {DockerError} Through the stream: credentials could not be read.
+   *
+   * @example Pull and wait
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { digest } = await docker.images.pull("busybox:latest");
+   * console.log(digest);
+   * ```
+   *
+   * @example Show the progress of each layer
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * for await (const event of docker.images.pull("alpine:3.20")) {
+   *   if (event.id && event.progressDetail?.total) {
+   *     console.log(event.id, event.status, event.progressDetail.current, "/", event.progressDetail.total);
+   *   }
+   * }
+   * ```
+   */
+  pull(
+    ref: string,
+    options: ImagePullOptions = {},
+  ): ProgressStream<CreateImageInfo, ImagePullResult> {
+    const parts = parseImageReference(ref);
+    if (options.tag !== undefined) required(options.tag, "tag");
+    if (options.allTags && (parts.tag !== undefined || parts.digest !== undefined || options.tag)) {
+      throw new TypeError(
+        `Cannot pull every tag of "${ref}": give a repository without tag or digest`,
+      );
+    }
+    if (options.auth) encodeAuthHeader(options.auth); // checks it before any I/O
+    const tag = options.allTags ? undefined : options.tag ?? parts.digest ?? parts.tag ?? "latest";
+    const image = tag === undefined
+      ? parts.repository
+      : `${parts.repository}${tag.includes(":") ? "@" : ":"}${tag}`;
+    const action = `pull image "${image}"`;
+    return this.#progress<CreateImageInfo, ImagePullResult>(
+      async (secrets) => {
+        const auth = await this.#auth(ref, options.auth, options.signal);
+        secrets.push(...authSecrets(auth));
+        const call: ApiCall = {
+          method: "POST",
+          path: "/images/create",
+          query: { fromImage: parts.repository, tag, platform: options.platform },
+          signal: options.signal,
+          action,
+        };
+        if (auth) call.headers = { "X-Registry-Auth": encodeAuthHeader(auth) };
+        return call;
+      },
+      pullCollector(image),
+      action,
+      options.onProgress,
+    );
+  }
+
+  /**
+   * Sends `POST /images/{name}/push?tag=…`: pushes a local image to the
+   * registry its name points to (tag it first with {@linkcode Images.tag}).
+   * `X-Registry-Auth` is always sent (the engine requires it): the call's
+   * `auth`, else the client's store, else empty credentials. The returned
+   * stream is also a promise of the pushed digest.
+   *
+   * @param name Image name such as `registry.example.com/team/app:1.0`;
+   *   without tag, `latest` (or every tag with `allTags`).
+   * @param options `tag`, `allTags`, `auth`, `onProgress`, `signal`.
+   * @returns The progress events; as a promise, `{ digest, size, tag }`.
+   * @throws {TypeError} When `name` is empty, has a digest, or `auth` is
+   *   not credentials (synchronously).
+   * @throws {DockerStreamError} Through the stream: no such local image
+   *   (`An image does not exist locally with the tag: …`), or the registry
+   *   refused (such as `unauthorized: authentication required`) or failed.
+   *
+   * @example Push to a private registry
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * await docker.images.tag("app:dev", "registry.example.com/team/app", { tag: "1.0" });
+   * const { digest } = await docker.images.push("registry.example.com/team/app:1.0", {
+   *   auth: { username: "me", password: Deno.env.get("REGISTRY_PASSWORD")! },
+   * });
+   * console.log(digest);
+   * ```
+   */
+  push(
+    name: string,
+    options: ImagePushOptions = {},
+  ): ProgressStream<ImagePushEvent, ImagePushResult> {
+    const parts = parseImageReference(name);
+    if (parts.digest !== undefined) {
+      throw new TypeError(`Cannot push "${name}": push a tag, not a digest`);
+    }
+    if (options.tag !== undefined) required(options.tag, "tag");
+    if (options.allTags && (parts.tag !== undefined || options.tag)) {
+      throw new TypeError(`Cannot push every tag of "${name}": give a repository without tag`);
+    }
+    if (options.auth) encodeAuthHeader(options.auth);
+    const tag = options.allTags ? undefined : options.tag ?? parts.tag ?? "latest";
+    const image = tag === undefined ? parts.repository : `${parts.repository}:${tag}`;
+    const action = `push image "${image}"`;
+    const path = `/images/${imageSegment(parts.repository)}/push`;
+    return this.#progress<ImagePushEvent, ImagePushResult>(
+      async (secrets) => {
+        const auth = await this.#auth(name, options.auth, options.signal);
+        secrets.push(...authSecrets(auth));
+        return {
+          method: "POST",
+          path,
+          query: { tag },
+          headers: { "X-Registry-Auth": encodeAuthHeader(auth ?? {}) },
+          signal: options.signal,
+          action,
+        };
+      },
+      pushCollector(),
+      action,
+      options.onProgress,
+    );
+  }
+
+  /**
+   * Sends `POST /images/{name}/tag?repo=…&tag=…`: adds a name to an image.
+   * An existing tag of that name moves to this image.
+   *
+   * @param name Source image name or id.
+   * @param repo Target repository, such as `registry.example.com/team/app`,
+   *   or `repo:tag`.
+   * @param options `tag`, `signal`.
+   * @throws {TypeError} When `name` or `repo` is empty, or a tag is given twice.
+   * @throws {DockerNotFoundError} When no such image exists.
+   * @throws {DockerApiError} When the target is not a valid reference (400).
+   *
+   * @example Tag for a registry
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * await docker.images.tag("busybox:latest", "registry.example.com/tools/busybox", { tag: "1" });
+   * ```
+   */
+  async tag(name: string, repo: string, options: ImageTagOptions = {}): Promise<void> {
+    const path = `/images/${imageSegment(name)}/tag`;
+    const target = parseImageReference(repo);
+    if (target.digest !== undefined) {
+      throw new TypeError(`Cannot tag "${name}" as "${repo}": a tag cannot be a digest`);
+    }
+    if (options.tag !== undefined) required(options.tag, "tag");
+    if (target.tag !== undefined && options.tag !== undefined) {
+      throw new TypeError(
+        `Cannot tag "${name}": the tag is given both in "${repo}" and as an option`,
+      );
+    }
+    const tag = options.tag ?? target.tag;
+    await this.#api.empty({
+      method: "POST",
+      path,
+      query: { repo: target.repository, tag },
+      signal: options.signal,
+      action: `tag image "${name}" as "${target.repository}${tag === undefined ? "" : `:${tag}`}"`,
+    });
+  }
+
+  /**
+   * Sends `DELETE /images/{name}`: removes a tag, and the image once no tag
+   * is left, with its untagged parents (unless `noprune`).
+   *
+   * @param name Image name or id.
+   * @param options `force`, `noprune`, `signal`.
+   * @returns What was untagged and deleted (always an array).
+   * @throws {TypeError} When `name` is empty.
+   * @throws {DockerNotFoundError} When no such image exists.
+   * @throws {DockerConflictError} When a container uses it (running, or
+   *   stopped without `force`), or an id names an image with several tags.
+   *
+   * @example Remove an image
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * for (const item of await docker.images.remove("app:old", { force: true })) {
+   *   console.log(item.Untagged ?? item.Deleted);
+   * }
+   * ```
+   */
+  async remove(name: string, options: ImageRemoveOptions = {}): Promise<ImageDeleteResponseItem[]> {
+    const items = await this.#api.json<ImageDeleteResponseItem[] | null>({
+      method: "DELETE",
+      path: `/images/${imageSegment(name)}`,
+      query: { force: options.force, noprune: options.noprune },
+      signal: options.signal,
+      action: `remove image "${name}"`,
+    });
+    return items ?? [];
+  }
+
+  /**
+   * Sends `GET /images/search?term=…`: searches Docker Hub (the engine
+   * asks it, so the engine needs Internet access).
+   *
+   * @param term What to search for.
+   * @param options `limit`, `filters`, `signal`.
+   * @returns The matching repositories (always an array).
+   * @throws {TypeError} When `term` is empty.
+   * @throws {RangeError} When `limit` is not a positive integer.
+   * @throws {DockerApiError} When the engine cannot reach Docker Hub.
+   *
+   * @example Find official images
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const found = await docker.images.search("redis", { limit: 5, filters: { "is-official": ["true"] } });
+   * console.log(found.map((item) => item.name));
+   * ```
+   */
+  async search(term: string, options: ImageSearchOptions = {}): Promise<ImageSearchResponseItem[]> {
+    required(term, "search term");
+    if (
+      options.limit !== undefined && !(Number.isSafeInteger(options.limit) && options.limit > 0)
+    ) {
+      throw new RangeError(`A search limit must be a positive integer (got ${options.limit})`);
+    }
+    const results = await this.#api.json<ImageSearchResponseItem[] | null>({
+      method: "GET",
+      path: "/images/search",
+      query: { term, limit: options.limit, filters: filtersQuery(options.filters) },
+      signal: options.signal,
+      action: `search images for "${term}"`,
+    });
+    return results ?? [];
+  }
+
+  /**
+   * Sends `POST /images/prune`: removes unused images that match the
+   * filters. Without filters that is every dangling (untagged) unused image
+   * on the engine, so pass a label filter to stay within your own.
+   *
+   * @param options `filters`, `signal`.
+   * @returns What was deleted (always an array) and the bytes reclaimed.
+   *
+   * @example Remove unused images of one project
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { ImagesDeleted, SpaceReclaimed } = await docker.images.prune({
+   *   filters: { label: ["project=demo"] },
+   * });
+   * console.log(ImagesDeleted.length, SpaceReclaimed);
+   * ```
+   */
+  async prune(options: ImagePruneOptions = {}): Promise<ImagePruneResult> {
+    const result = await this.#api.json<ImagePruneResponse>({
+      method: "POST",
+      path: "/images/prune",
+      query: { filters: filtersQuery(options.filters) },
+      signal: options.signal,
+      action: "prune images",
+    });
+    return {
+      ...result,
+      ImagesDeleted: result.ImagesDeleted ?? [],
+      SpaceReclaimed: result.SpaceReclaimed ?? 0,
+    };
+  }
+
+  /**
+   * Sends `POST /commit?container=…`: makes an image of a container's
+   * current filesystem (`docker commit`). No head timeout applies: a large
+   * container takes a while.
+   *
+   * @param container Container id or name.
+   * @param options `repo`, `tag`, `comment`, `author`, `pause`, `changes`, `config`, `signal`.
+   * @returns `{ Id }` of the new image.
+   * @throws {TypeError} When `container` is empty, or `changes` is not a list of strings.
+   * @throws {DockerNotFoundError} When no such container exists.
+   *
+   * @example Save a container's changes as an image
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { Id } = await docker.images.commit("web", {
+   *   repo: "team/web", tag: "snapshot", changes: ['CMD ["/app"]'],
+   * });
+   * console.log(Id);
+   * ```
+   */
+  commit(container: string, options: ImageCommitOptions = {}): Promise<IdResponse> {
+    segment(container, "container id");
+    stringList(options.changes, "changes");
+    if (options.config !== undefined && (!options.config || typeof options.config !== "object")) {
+      throw new TypeError("A commit config must be an object");
+    }
+    return this.#api.json<IdResponse>({
+      method: "POST",
+      path: "/commit",
+      query: {
+        container,
+        repo: options.repo,
+        tag: options.tag,
+        comment: options.comment,
+        author: options.author,
+        pause: options.pause,
+        changes: options.changes,
+      },
+      json: options.config ?? {},
+      signal: options.signal,
+      headersTimeout: 0,
+      action: `commit container "${container}"`,
+    });
+  }
+
+  /**
+   * Sends `POST /images/create?fromSrc=-` with a tar archive of a root
+   * filesystem as the body (or `fromSrc=<url>` to let the engine download
+   * it): makes a one-layer image (`docker import`). The returned stream is
+   * also a promise of the new image's id. No head timeout applies.
+   *
+   * @param source The tar archive (a stream is sent chunked, never buffered),
+   *   or a `URL` the engine fetches.
+   * @param options `repo`, `tag`, `changes`, `message`, `platform`, `onProgress`, `signal`.
+   * @returns The progress events; as a promise, `{ id }`.
+   * @throws {TypeError} When `source` is not a stream, bytes or URL, or
+   *   `changes` is not a list of strings (synchronously).
+   * @throws {DockerApiError} Through the stream: the archive is not a valid tar.
+   *
+   * @example Import a root filesystem archive
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * using file = await Deno.open("rootfs.tar");
+   * const { id } = await docker.images.import(file.readable, {
+   *   repo: "team/base", tag: "1", changes: ['CMD ["/bin/sh"]'], message: "from rootfs.tar",
+   * });
+   * console.log(id);
+   * ```
+   */
+  import(
+    source: ImageArchive | URL,
+    options: ImageImportOptions = {},
+  ): ProgressStream<CreateImageInfo, ImageImportResult> {
+    const url = source instanceof URL;
+    if (!url) archive(source, "An image import source");
+    stringList(options.changes, "changes");
+    const action = options.repo ? `import image "${options.repo}"` : "import an image";
+    const call: ApiCall = {
+      method: "POST",
+      path: "/images/create",
+      query: {
+        fromSrc: url ? source.href : "-",
+        repo: options.repo,
+        tag: options.tag,
+        message: options.message,
+        changes: options.changes,
+        platform: options.platform,
+      },
+      signal: options.signal,
+      headersTimeout: 0,
+      action,
+    };
+    if (!url) {
+      call.body = source;
+      call.headers = { "Content-Type": "application/x-tar" };
+    }
+    return this.#progress<CreateImageInfo, ImageImportResult>(
+      () => Promise.resolve(call),
+      importCollector(),
+      action,
+      options.onProgress,
+    );
+  }
+
+  /**
+   * Sends `GET /images/{name}/get` (one image) or `GET
+   * /images/get?names=…` (several): the images with their layers, config
+   * and tags as a tar archive (`docker save`), which {@linkcode Images.load}
+   * takes back. The stream is returned at once; an error status rejects the
+   * first read. Read it to its end or cancel it. No head timeout applies
+   * (the engine assembles the archive before sending).
+   *
+   * @param names An image name or id, or several.
+   * @param options `signal`.
+   * @returns The tar archive (with `manifest.json` at its root).
+   * @throws {TypeError} When a name is empty or the list is empty (synchronously).
+   * @throws {DockerNotFoundError} Through the stream: an image does not exist.
+   *
+   * @example Save an image to a file
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * using file = await Deno.create("busybox.tar");
+   * await docker.images.get("busybox:latest").pipeTo(file.writable);
+   * ```
+   */
+  get(names: string | string[], options: ImageGetOptions = {}): ReadableStream<Uint8Array> {
+    let call: ApiCall;
+    if (Array.isArray(names)) {
+      if (names.length === 0) throw new TypeError("At least one image name is required");
+      for (const name of names) required(name, "image name");
+      call = {
+        method: "GET",
+        path: "/images/get",
+        query: { names },
+        signal: options.signal,
+        headersTimeout: 0,
+        action: `save images ${names.map((name) => `"${name}"`).join(", ")}`,
+      };
+    } else {
+      call = {
+        method: "GET",
+        path: `/images/${imageSegment(names)}/get`,
+        signal: options.signal,
+        headersTimeout: 0,
+        action: `save image "${names}"`,
+      };
+    }
+    return this.#api.stream<Uint8Array>(call, bytesDecoder);
+  }
+
+  /**
+   * Sends `POST /images/load?quiet=…` with a tar archive as made by
+   * {@linkcode Images.get} (`docker load`). The returned stream is also a
+   * promise of the loaded names. No head timeout applies.
+   *
+   * @param source The tar archive (a stream is sent chunked, never buffered).
+   * @param options `quiet`, `onProgress`, `signal`.
+   * @returns The progress events; as a promise, `{ images }` (`name:tag`,
+   *   or ids for untagged images).
+   * @throws {TypeError} When `source` is not a stream or bytes (synchronously).
+   * @throws {DockerStreamError} Through the stream: the archive is not a valid image archive.
+   *
+   * @example Load a saved image
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * using file = await Deno.open("busybox.tar");
+   * const { images } = await docker.images.load(file.readable);
+   * console.log(images); // ["busybox:latest"]
+   * ```
+   */
+  load(
+    source: ImageArchive,
+    options: ImageLoadOptions = {},
+  ): ProgressStream<ImageLoadEvent, ImageLoadResult> {
+    archive(source, "An image archive");
+    const call: ApiCall = {
+      method: "POST",
+      path: "/images/load",
+      // The engine's default is quiet: ask explicitly.
+      query: { quiet: options.quiet ?? false },
+      body: source,
+      headers: { "Content-Type": "application/x-tar" },
+      signal: options.signal,
+      headersTimeout: 0,
+      action: "load images",
+    };
+    return this.#progress<ImageLoadEvent, ImageLoadResult>(
+      () => Promise.resolve(call),
+      loadCollector(),
+      "load images",
+      options.onProgress,
+    );
+  }
+
+  /** The credentials for `ref`: the call's, else the client store's. */
+  async #auth(
+    ref: string,
+    explicit: RegistryAuth | false | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<RegistryAuth | undefined> {
+    if (explicit === false) return undefined;
+    const found = explicit ??
+      await this.#credentials?.forImage(ref, signal ? { signal } : {});
+    if (!found) return undefined;
+    if (found.serveraddress) return found;
+    return { ...found, serveraddress: registryKey(registryOfImage(ref)) };
+  }
+
+  /** Starts a JSON-lines progress call once `prepare` built it. */
+  #progress<TEvent, TResult>(
+    prepare: (secrets: string[]) => Promise<ApiCall>,
+    collector: ProgressCollector<TEvent, TResult>,
+    action: string,
+    onProgress: ((event: TEvent) => void) | undefined,
+  ): ProgressStream<TEvent, TResult> {
+    const secrets: string[] = [];
+    const source = prepare(secrets).then((call) =>
+      this.#api.stream<TEvent>(call, () => new JsonLinesDecoder<TEvent>())
+    );
+    return new ProgressStream<TEvent, TResult>(source, collector, {
+      onProgress,
+      action,
+      mapError: (error) => scrub(error, secrets, action),
+    });
+  }
+
+  /**
+   * Sends `POST /build`: builds an image with the classic builder, like
+   * `docker build`. The context is a directory (packed as a tar stream
+   * while it is sent, honouring its `.dockerignore` like the docker CLI;
+   * the Dockerfile and `.dockerignore` are always sent), a tar archive
+   * (stream or bytes, possibly compressed), or `{ remote }` (a Git
+   * repository or URL the engine fetches).
+   *
+   * The returned {@linkcode ProgressStream} yields the build's events
+   * (`stream` text such as `Step 1/5 : FROM busybox`, pull `status` and
+   * `progressDetail` of `FROM` images, the `aux` record with the image id)
+   * and is also a promise of `{ imageId, tags }`; a failing step rejects it
+   * with a {@linkcode DockerStreamError} carrying the engine's message. The
+   * request is sent at once (after the credential lookup and the context
+   * check). No head or idle timeout applies: a silent `RUN` may take long.
+   *
+   * Credentials for `FROM` images go in `X-Registry-Config`: `auth`, else
+   * every credential of the client's store (as `docker build` does).
+   *
+   * Only the classic builder is supported: BuildKit (`version: "2"`) needs
+   * the `/session` gRPC protocol, which berth does not speak yet. Aborting
+   * `signal`, cancelling the stream or breaking out of `for await` closes
+   * the connection, and the classic builder stops the build (BuildKit's
+   * `POST /build/cancel` does not apply to it).
+   *
+   * @param context A directory (path or `file:` URL), a tar archive, or `{ remote }`.
+   * @param options `dockerfile`, `tags`, `buildArgs`, `labels`, `target`,
+   *   `networkMode`, `noCache`, `pull`, `rm`, `forceRm`, `platform`,
+   *   `extraHosts`, `cacheFrom`, resource limits, `quiet`, `excludes`,
+   *   `auth`, `onProgress`, `signal`.
+   * @returns The build events; as a promise, `{ imageId, tags }`.
+   * @throws {TypeError} Synchronously, for a malformed context or option
+   *   (`version: "2"` included); through the stream, when the directory
+   *   does not exist or is not a directory.
+   * @throws {RangeError} Synchronously, for a negative or fractional limit.
+   * @throws {DockerStreamError} Through the stream: a step failed (such as
+   *   `The command '/bin/sh -c exit 3' returned a non-zero code: 3`), or a
+   *   `FROM` image could not be pulled.
+   * @throws {DockerApiError} Through the stream: the engine refused the
+   *   build (such as `Cannot locate specified Dockerfile`).
+   *
+   * @example Build a directory and tag it
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { imageId } = await docker.images.build("./app", {
+   *   tags: ["app:dev"],
+   *   buildArgs: { VERSION: "1.2.3" },
+   * });
+   * console.log(imageId);
+   * ```
+   *
+   * @example Print the build output as it comes
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * for await (const event of docker.images.build("./app", { target: "test" })) {
+   *   if (event.stream) Deno.stdout.writeSync(new TextEncoder().encode(event.stream));
+   * }
+   * ```
+   */
+  build(
+    context: ImageBuildContext,
+    options: ImageBuildOptions = {},
+  ): ProgressStream<BuildInfo, ImageBuildResult> {
+    return buildImage(this.#api, context, options, this.#credentials);
+  }
+
+  /**
+   * Sends `POST /build/prune`: removes build cache (`docker builder prune`).
+   *
+   * @param options `keepStorage`, `all`, `filters`, `signal`.
+   * @returns `{ CachesDeleted, SpaceReclaimed }` (`CachesDeleted` always an array).
+   * @throws {RangeError} When `keepStorage` is negative or fractional.
+   * @throws {DockerApiError} For an unknown filter.
+   *
+   * @example Remove build cache unused for a day
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { SpaceReclaimed } = await docker.images.pruneBuildCache({ filters: { until: ["24h"] } });
+   * console.log(`${SpaceReclaimed} bytes reclaimed`);
+   * ```
+   */
+  pruneBuildCache(options: BuildCachePruneOptions = {}): Promise<BuildCachePruneResult> {
+    return pruneBuildCache(this.#api, options);
+  }
+}
