@@ -27,7 +27,7 @@ export * from "./src/docker.ts";
 export * from "./src/errors.ts";
 export { REDACTED, redactHeaders } from "./src/observer.ts";
 export type { DockerCallEvent, DockerObserver } from "./src/observer.ts";
-export type { RequestOptions } from "./src/api/_client.ts";
+export type { DecoderSpec, RequestOptions, StreamOptions } from "./src/api/_client.ts";
 export type { HijackedSession } from "./src/api/_session.ts";
 export type { TlsOptions } from "./src/http/transport.ts";
 
@@ -55,12 +55,20 @@ export * from "./src/api/configs.ts";
 // Registry credentials and connection setup
 export {
   CredentialStore,
+  DOCKER_HUB_KEY,
   encodeAuthHeader,
   encodeRegistryConfig,
   parseImageReference,
+  registryKey,
   registryOfImage,
 } from "./src/auth.ts";
-export type { CredentialsOption, ImageReferenceParts, RegistryAuth } from "./src/auth.ts";
+export type {
+  CredentialLookupOptions,
+  CredentialsOption,
+  DockerConfigStoreOptions,
+  ImageReferenceParts,
+  RegistryAuth,
+} from "./src/auth.ts";
 export * from "./src/connection_config.ts";
 
 // Streams
@@ -86,6 +94,20 @@ export type {
   ExtractTarResult,
   UnsafeArchiveReason,
 } from "./src/stream/extract.ts";
+
+// Build contexts
+export { cleanPath, DockerignoreMatcher, parseDockerignore } from "./src/build/dockerignore.ts";
+export type { DockerignoreMatch } from "./src/build/dockerignore.ts";
+export { packContext } from "./src/build/context.ts";
+export type { PackContextOptions } from "./src/build/context.ts";
+
+// Terminal rendering of progress (used by the examples and the CLI)
+export { humanSize, ProgressBars } from "./src/terminal/progress_bars.ts";
+export type {
+  ProgressBarEvent,
+  ProgressBarsOptions,
+  ProgressOutput,
+} from "./src/terminal/progress_bars.ts";
 
 // Engine API v1.41 models
 export type * from "./src/types/mod.ts";

@@ -1,0 +1,608 @@
+/**
+ * Image builds with the classic builder (`POST /build`) and build cache
+ * pruning (`POST /build/prune`). The methods on `Images` (`build`,
+ * `pruneBuildCache`) document the calls; this module holds the work.
+ *
+ * ## Builders
+ *
+ * Only the classic builder (`version=1`) is supported. BuildKit
+ * (`version=2`) does not read the context from the request body: the
+ * engine pulls files, secrets and credentials from the client over a
+ * `POST /session` connection that speaks gRPC over HTTP/2 (filesync, auth
+ * and secrets services), and reports progress as `moby.buildkit.trace`
+ * protobuf records. berth does not implement that session yet.
+ *
+ * ## Cancelling
+ *
+ * Aborting the call's `signal`, cancelling the returned stream, or breaking
+ * out of a `for await` closes the connection; the classic builder notices
+ * and stops the build (the container of a running `RUN` step is removed).
+ * `POST /build/cancel` is not sent: it only reaches BuildKit builds, by the
+ * `buildid` a session-backed build registers.
+ *
+ * @module
+ */
+
+import {
+  authSecrets,
+  type CredentialStore,
+  encodeRegistryConfig,
+  type RegistryAuth,
+} from "../auth.ts";
+import { contextDockerfile, packContext } from "../build/context.ts";
+import {
+  DockerApiError,
+  DockerConflictError,
+  DockerError,
+  DockerNotFoundError,
+  DockerStreamError,
+} from "../errors.ts";
+import { REDACTED } from "../observer.ts";
+import { JsonLinesDecoder } from "../stream/json_lines.ts";
+import { type ProgressCollector, ProgressStream } from "../stream/progress.ts";
+import type { BuildCachePruneResponse, BuildInfo } from "../types/mod.ts";
+import {
+  type ApiCall,
+  type ApiClient,
+  filtersQuery,
+  type Query,
+  type RequestOptions,
+} from "./_client.ts";
+
+// Re-exported so this module documents on its own (`deno doc --lint`).
+export type { BuildCachePruneResponse, BuildInfo, ImageID } from "../types/images.ts";
+export type { ErrorDetail, ProgressDetail } from "../types/common.ts";
+export type { RequestOptions } from "./_client.ts";
+export type { RegistryAuth } from "../auth.ts";
+export type { ProgressCollector, ProgressStream } from "../stream/progress.ts";
+
+/** A remote build context: the engine fetches it itself. */
+export interface ImageBuildRemoteContext {
+  /**
+   * A Git repository (`https://github.com/org/repo.git#branch:subdir`,
+   * `git@…`), a URL of a tar archive (optionally compressed), or a URL of a
+   * plain Dockerfile. Sent as the `remote` query parameter.
+   */
+  remote: string;
+}
+
+/**
+ * What to build from:
+ *
+ * - a directory (a path, or a `file:` URL), packed on the fly and filtered
+ *   by its `.dockerignore` (see `packContext`);
+ * - a tar archive, as a byte stream (sent chunked, never buffered) or bytes,
+ *   possibly gzip/bzip2/xz compressed (the engine detects it);
+ * - `{ remote }`: a Git repository or URL the engine fetches itself.
+ */
+export type ImageBuildContext =
+  | string
+  | URL
+  | ReadableStream<Uint8Array>
+  | Uint8Array
+  | ImageBuildRemoteContext;
+
+/** A ulimit for the build's containers. */
+export interface ImageBuildUlimit {
+  /** Name such as `nofile` or `nproc`. */
+  Name: string;
+  /** Soft limit. */
+  Soft: number;
+  /** Hard limit. */
+  Hard: number;
+}
+
+/** Options of `Images.build`. */
+export interface ImageBuildOptions extends RequestOptions {
+  /**
+   * Path of the Dockerfile inside the context. For a directory context it
+   * may also be an absolute path inside the directory; it is sent even
+   * when `.dockerignore` excludes it.
+   * @default "Dockerfile"
+   */
+  dockerfile?: string;
+  /** Names for the image, such as `["app:1.0", "registry.example.com/app:1.0"]` (`t`). */
+  tags?: string[];
+  /** Values of the Dockerfile's `ARG`s (`buildargs`). */
+  buildArgs?: Record<string, string>;
+  /** Labels to set on the image (`labels`). */
+  labels?: Record<string, string>;
+  /** The stage of a multi-stage Dockerfile to build up to (`target`). @default the last stage */
+  target?: string;
+  /**
+   * Network for `RUN` steps: `bridge`, `host`, `none`, `container:<id>`,
+   * or a network name (`networkmode`). @default "default"
+   */
+  networkMode?: string;
+  /** Do not use the build cache (`nocache`). @default false */
+  noCache?: boolean;
+  /** Always pull the `FROM` images, even when present (`pull`). @default false */
+  pull?: boolean;
+  /** Remove intermediate containers after a successful build (`rm`). @default true */
+  rm?: boolean;
+  /** Always remove intermediate containers, even after a failure (`forcerm`). @default false */
+  forceRm?: boolean;
+  /** Platform such as `linux/arm64` (`platform`). @default the engine's */
+  platform?: string;
+  /** Extra `/etc/hosts` lines for `RUN` steps, as `host:ip` (`extrahosts`). */
+  extraHosts?: string[];
+  /** Images whose layers may serve as cache (`cachefrom`). */
+  cacheFrom?: string[];
+  /** Memory limit of `RUN` steps in bytes (`memory`). */
+  memory?: number;
+  /** Memory plus swap limit in bytes; -1 for unlimited swap (`memswap`). */
+  memorySwap?: number;
+  /** Relative CPU weight (`cpushares`). */
+  cpuShares?: number;
+  /** CPUs `RUN` steps may use, such as `0-3` or `0,1` (`cpusetcpus`). */
+  cpusetCpus?: string;
+  /** Memory nodes `RUN` steps may use, such as `0-1` (`cpusetmems`). */
+  cpusetMems?: string;
+  /** CPU CFS period in microseconds (`cpuperiod`). */
+  cpuPeriod?: number;
+  /** CPU CFS quota in microseconds per period (`cpuquota`). */
+  cpuQuota?: number;
+  /** Size of `/dev/shm` in bytes (`shmsize`). */
+  shmSize?: number;
+  /** Parent cgroup of the build's containers (`cgroupparent`). */
+  cgroupParent?: string;
+  /** Ulimits of the build's containers (`ulimits`). */
+  ulimits?: ImageBuildUlimit[];
+  /**
+   * Ask for no build output: the engine then only sends the image id (`q`).
+   * @default false
+   */
+  quiet?: boolean;
+  /**
+   * Builder: only `"1"` (the classic builder) is supported; BuildKit
+   * (`"2"`) needs the `/session` gRPC protocol, which berth does not speak
+   * yet. @default the engine's default for the API (the classic builder)
+   */
+  version?: "1";
+  /**
+   * For a directory context: patterns to use instead of its `.dockerignore`
+   * (same syntax). The Dockerfile and `.dockerignore` are still sent.
+   */
+  excludes?: string[];
+  /**
+   * Credentials by registry for pulling `FROM` images, sent as
+   * `X-Registry-Config`: keys are registry hosts (`registry.example.com:5000`)
+   * or `https://index.docker.io/v1/` for Docker Hub. `false` sends none even
+   * when the client has a credential store.
+   * @default every credential of the client's store, if it has one (as `docker build` does)
+   */
+  auth?: Record<string, RegistryAuth> | false;
+  /** Called with every progress event, whether or not the stream is read. */
+  onProgress?: (event: BuildInfo) => void;
+}
+
+/** Result of `Images.build`. */
+export interface ImageBuildResult {
+  /** Id of the built image, such as `sha256:…` (from the engine's `aux` record). */
+  imageId: string;
+  /**
+   * The names the engine reports it tagged (`Successfully tagged …`),
+   * normalised (`app` → `app:latest`); the requested `tags` when the
+   * engine printed none (`quiet`).
+   */
+  tags: string[];
+}
+
+/** Result of `Images.pruneBuildCache`. */
+export interface BuildCachePruneResult extends BuildCachePruneResponse {
+  /** Ids of the cache records removed (always an array). */
+  CachesDeleted: string[];
+  /** Bytes reclaimed. */
+  SpaceReclaimed: number;
+}
+
+/** Options of `Images.pruneBuildCache`. */
+export interface BuildCachePruneOptions extends RequestOptions {
+  /** Bytes of cache to keep (`keep-storage`). @default 0 */
+  keepStorage?: number;
+  /** Remove all cache, not only unused (dangling) entries (`all`). @default false */
+  all?: boolean;
+  /**
+   * Filters such as `{ until: ["24h"] }`, `{ type: ["regular"] }`,
+   * `{ inuse: ["false"] }`, `{ shared: ["true"] }`, `{ id: ["…"] }`.
+   */
+  filters?: Record<string, string[]>;
+}
+
+const STRING_OPTIONS = [
+  "dockerfile",
+  "target",
+  "networkMode",
+  "platform",
+  "cpusetCpus",
+  "cpusetMems",
+  "cgroupParent",
+] as const;
+
+const INTEGER_OPTIONS = [
+  "memory",
+  "memorySwap",
+  "cpuShares",
+  "cpuPeriod",
+  "cpuQuota",
+  "shmSize",
+] as const;
+
+function stringArray(value: unknown, what: string): void {
+  if (value === undefined) return;
+  if (!Array.isArray(value) || value.some((item) => typeof item !== "string" || item === "")) {
+    throw new TypeError(`${what} must be an array of non-empty strings`);
+  }
+}
+
+function stringRecord(value: unknown, what: string): void {
+  if (value === undefined) return;
+  if (
+    value === null || typeof value !== "object" || Array.isArray(value) ||
+    Object.values(value).some((item) => typeof item !== "string")
+  ) {
+    throw new TypeError(`${what} must be an object of strings`);
+  }
+}
+
+/** Checks the options before any I/O. */
+function checkOptions(options: ImageBuildOptions): void {
+  for (const key of STRING_OPTIONS) {
+    const value = options[key];
+    if (value !== undefined && (typeof value !== "string" || value === "")) {
+      throw new TypeError(`The ${key} option must be a non-empty string`);
+    }
+  }
+  for (const key of INTEGER_OPTIONS) {
+    const value = options[key];
+    const min = key === "memorySwap" ? -1 : 0;
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < min)) {
+      throw new RangeError(
+        `The ${key} option must be an integer of at least ${min} (got ${value})`,
+      );
+    }
+  }
+  stringArray(options.tags, "tags");
+  stringArray(options.extraHosts, "extraHosts");
+  stringArray(options.cacheFrom, "cacheFrom");
+  stringArray(options.excludes, "excludes");
+  stringRecord(options.buildArgs, "buildArgs");
+  stringRecord(options.labels, "labels");
+  if (options.ulimits !== undefined && !Array.isArray(options.ulimits)) {
+    throw new TypeError("ulimits must be an array of { Name, Soft, Hard }");
+  }
+  if (options.version !== undefined && options.version !== "1") {
+    const version = options.version as unknown;
+    throw new TypeError(
+      version === "2"
+        ? "BuildKit builds (version 2) are not supported yet: they need the /session gRPC " +
+          "protocol; use the classic builder (version 1)"
+        : `Unknown builder version ${JSON.stringify(version)}; only "1" is supported`,
+    );
+  }
+  if (options.auth !== undefined && options.auth !== false) {
+    encodeRegistryConfig(options.auth); // checks the credentials before any I/O
+  }
+}
+
+/** The wire query of a build. */
+function buildQuery(
+  options: ImageBuildOptions,
+  dockerfile: string | undefined,
+  remote: string | undefined,
+): Query {
+  return {
+    dockerfile,
+    t: options.tags,
+    remote,
+    q: options.quiet,
+    nocache: options.noCache,
+    cachefrom: options.cacheFrom,
+    pull: options.pull,
+    rm: options.rm,
+    forcerm: options.forceRm,
+    memory: options.memory,
+    memswap: options.memorySwap,
+    cpushares: options.cpuShares,
+    cpusetcpus: options.cpusetCpus,
+    cpusetmems: options.cpusetMems,
+    cpuperiod: options.cpuPeriod,
+    cpuquota: options.cpuQuota,
+    shmsize: options.shmSize,
+    cgroupparent: options.cgroupParent,
+    ulimits: options.ulimits,
+    buildargs: options.buildArgs,
+    labels: options.labels,
+    networkmode: options.networkMode,
+    platform: options.platform,
+    target: options.target,
+    extrahosts: options.extraHosts,
+    version: options.version,
+  };
+}
+
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * Collects a build's result: the image id from the `aux` record (with
+ * `quiet`, the id the engine prints instead; before API 1.30, the short id
+ * of `Successfully built`), and the names of the closing `Successfully
+ * tagged` lines. Output of `RUN` steps that looks like those lines is not
+ * taken for them: only the trailer after the last step counts.
+ *
+ * @param requested The tags asked for, reported when the engine prints none.
+ * @param quiet Whether the build was asked for with `quiet` (`q=1`).
+ * @returns The collector; `finish` throws a {@linkcode DockerError} when no
+ *   image id was reported.
+ *
+ * @example Collect from build lines
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { buildCollector } from "./_build.ts";
+ *
+ * const id = "sha256:" + "a".repeat(64);
+ * const collector = buildCollector(["app"]);
+ * collector.push({ stream: "Step 1/1 : FROM busybox" });
+ * collector.push({ stream: "\n" });
+ * collector.push({ aux: { ID: id } });
+ * collector.push({ stream: "Successfully built aaaaaaaaaaaa\n" });
+ * collector.push({ stream: "Successfully tagged app:latest\n" });
+ * assert.deepEqual(collector.finish(), { imageId: id, tags: ["app:latest"] });
+ * ```
+ *
+ * @example Output of a step that looks like the trailer is not taken for it
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { buildCollector } from "./_build.ts";
+ *
+ * const collector = buildCollector(["app:1"]);
+ * collector.push({ stream: "Successfully built 0123456789ab\nSuccessfully tagged fake:1\n" });
+ * collector.push({ stream: "sha256:" + "b".repeat(64) + "\n" });
+ * collector.push({ stream: " ---> 1a2b3c4d5e6f\n" });
+ * collector.push({ stream: "Successfully built 1a2b3c4d5e6f\n" });
+ * assert.deepEqual(collector.finish(), { imageId: "1a2b3c4d5e6f", tags: ["app:1"] });
+ * ```
+ */
+export function buildCollector(
+  requested: readonly string[] = [],
+  quiet = false,
+): ProgressCollector<BuildInfo, ImageBuildResult> {
+  let auxId: string | undefined;
+  let printedId: string | undefined;
+  /** The short id of the last `Successfully built`, while only tag lines followed it. */
+  let shortId: string | undefined;
+  let tags: string[] = [];
+  let partial = "";
+  const line = (text: string) => {
+    const trimmed = text.trim();
+    let match: RegExpExecArray | null;
+    if ((match = /^Successfully built ([0-9a-f]+)$/.exec(trimmed))) {
+      shortId = match[1];
+      tags = [];
+    } else if (shortId !== undefined && (match = /^Successfully tagged (\S+)$/.exec(trimmed))) {
+      tags.push(match[1]!);
+    } else if (quiet && IMAGE_ID.test(trimmed)) {
+      printedId = trimmed;
+    } else if (trimmed !== "") {
+      // More output: what came before was not the closing trailer.
+      shortId = undefined;
+      tags = [];
+    }
+  };
+  return {
+    push(event) {
+      if (!event || typeof event !== "object") return;
+      const id = event.aux?.ID;
+      if (typeof id === "string" && id !== "") auxId = id;
+      if (typeof event.stream !== "string") return;
+      const lines = (partial + event.stream).split("\n");
+      partial = lines.pop()!;
+      for (const text of lines) line(text);
+    },
+    finish() {
+      if (partial !== "") line(partial);
+      partial = "";
+      const imageId = auxId ?? printedId ?? shortId;
+      if (imageId === undefined) {
+        throw new DockerError("Cannot build an image: the engine did not report the image id");
+      }
+      return { imageId, tags: tags.length > 0 ? tags : [...requested] };
+    },
+  };
+}
+
+/** Replaces secrets in an error's text; the original is dropped, not kept as `cause`. */
+function scrub(error: unknown, secrets: readonly string[]): unknown {
+  if (secrets.length === 0 || !(error instanceof Error)) return error;
+  const has = (text: string | undefined) =>
+    typeof text === "string" && secrets.some((secret) => text.includes(secret));
+  const clean = (text: string) =>
+    secrets.reduce((out, secret) => out.split(secret).join(REDACTED), text);
+  if (error instanceof DockerStreamError) {
+    if (!has(error.message) && !has(error.detail?.message)) return error;
+    const detail = error.detail === undefined ? undefined : { ...error.detail };
+    if (detail?.message !== undefined) detail.message = clean(detail.message);
+    return new DockerStreamError(clean(error.message), detail);
+  }
+  if (error instanceof DockerApiError) {
+    if (!has(error.message) && !has(error.path)) return error;
+    const Class = error instanceof DockerNotFoundError
+      ? DockerNotFoundError
+      : error instanceof DockerConflictError
+      ? DockerConflictError
+      : DockerApiError;
+    return new Class({
+      status: error.status,
+      statusText: error.statusText,
+      method: error.method,
+      path: clean(error.path),
+      engineMessage: clean(error.engineMessage),
+      action: "build an image",
+    });
+  }
+  return has(error.message) || has(error.stack) ? new DockerError(clean(error.message)) : error;
+}
+
+function isRemote(context: unknown): context is ImageBuildRemoteContext {
+  return typeof context === "object" && context !== null && !(context instanceof URL) &&
+    !(context instanceof Uint8Array) && !(context instanceof ReadableStream) &&
+    typeof (context as { remote?: unknown }).remote === "string";
+}
+
+/**
+ * `POST /build`: builds an image with the classic builder and returns its
+ * progress as a {@linkcode ProgressStream} that is also a promise of
+ * `{ imageId, tags }`. See `Images.build` for the full contract.
+ *
+ * @param api The API client.
+ * @param context A directory, a tar archive (stream or bytes), or `{ remote }`.
+ * @param options Build options, credentials, `onProgress`, `signal`.
+ * @param credentials The client's credential store, used when `auth` is unset.
+ * @returns The progress events; as a promise, the image id and tags.
+ * @throws {TypeError} Synchronously, for a malformed context or option
+ *   (including `version: "2"`); through the stream, when a directory
+ *   context is not a directory.
+ * @throws {RangeError} Synchronously, for a negative or fractional limit.
+ *
+ * @example Build a directory
+ * ```ts ignore
+ * import { buildImage } from "./_build.ts";
+ * import type { ApiClient } from "./_client.ts";
+ *
+ * declare const api: ApiClient;
+ * const { imageId } = await buildImage(api, "./app", { tags: ["app:dev"] });
+ * console.log(imageId);
+ * ```
+ */
+export function buildImage(
+  api: ApiClient,
+  context: ImageBuildContext,
+  options: ImageBuildOptions = {},
+  credentials?: CredentialStore,
+): ProgressStream<BuildInfo, ImageBuildResult> {
+  checkOptions(options);
+  let directory: string | URL | undefined;
+  let body: ReadableStream<Uint8Array> | Uint8Array | undefined;
+  let remote: string | undefined;
+  if (typeof context === "string") {
+    if (context === "") throw new TypeError('A build context directory is required (got "")');
+    directory = context;
+  } else if (context instanceof URL) {
+    if (context.protocol !== "file:") {
+      throw new TypeError(
+        `A build context URL must be a file: URL; use { remote: "${context.href}" } for a remote context`,
+      );
+    }
+    directory = context;
+  } else if (context instanceof ReadableStream || context instanceof Uint8Array) {
+    body = context;
+  } else if (isRemote(context)) {
+    if (context.remote.trim() === "") throw new TypeError("A remote build context URL is required");
+    remote = context.remote;
+  } else {
+    throw new TypeError(
+      "A build context must be a directory path, a file: URL, a tar archive " +
+        "(ReadableStream<Uint8Array> or Uint8Array) or { remote }",
+    );
+  }
+  if (options.excludes !== undefined && directory === undefined) {
+    throw new TypeError("The excludes option only applies to a directory context");
+  }
+
+  const secrets: string[] = [];
+  const action = options.tags?.length
+    ? `build image ${options.tags.map((tag) => `"${tag}"`).join(", ")}`
+    : "build an image";
+  const source = (async () => {
+    let dockerfile = options.dockerfile;
+    if (directory !== undefined) {
+      const packOptions: Parameters<typeof packContext>[1] = {};
+      if (options.dockerfile !== undefined) packOptions.dockerfile = options.dockerfile;
+      if (options.excludes !== undefined) packOptions.excludes = options.excludes;
+      body = await packContext(directory, packOptions);
+      if (dockerfile !== undefined) dockerfile = contextDockerfile(directory, dockerfile);
+    }
+    const headers: Record<string, string> = {};
+    if (options.auth !== false) {
+      let map: Record<string, RegistryAuth> | undefined;
+      try {
+        map = options.auth ??
+          (await credentials?.all(options.signal ? { signal: options.signal } : {}));
+      } catch (error) {
+        // The context will never be sent: release it (nothing of a directory is open yet).
+        if (body instanceof ReadableStream) await body.cancel(error).catch(() => {});
+        throw error;
+      }
+      if (map && Object.keys(map).length > 0) {
+        for (const auth of Object.values(map)) secrets.push(...authSecrets(auth));
+        const header = encodeRegistryConfig(map);
+        secrets.push(header);
+        headers["X-Registry-Config"] = header;
+      }
+    }
+    const call: ApiCall = {
+      method: "POST",
+      path: "/build",
+      query: buildQuery(options, dockerfile, remote),
+      headers,
+      signal: options.signal,
+      action,
+      longLived: true,
+      headersTimeout: 0,
+    };
+    if (body !== undefined) {
+      call.body = body;
+      headers["Content-Type"] = "application/x-tar";
+    }
+    return api.stream<BuildInfo>(call, () => new JsonLinesDecoder<BuildInfo>());
+  })();
+  return new ProgressStream<BuildInfo, ImageBuildResult>(
+    source,
+    buildCollector(options.tags, options.quiet),
+    {
+      onProgress: options.onProgress,
+      action,
+      mapError: (error) => scrub(error, secrets),
+    },
+  );
+}
+
+/**
+ * `POST /build/prune`: removes build cache.
+ *
+ * @param api The API client.
+ * @param options `keepStorage`, `all`, `filters`, `signal`.
+ * @returns The ids removed (always an array) and the bytes reclaimed.
+ * @throws {RangeError} When `keepStorage` is negative or fractional.
+ *
+ * @example Remove cache older than a day
+ * ```ts ignore
+ * import { pruneBuildCache } from "./_build.ts";
+ * import type { ApiClient } from "./_client.ts";
+ *
+ * declare const api: ApiClient;
+ * const { SpaceReclaimed } = await pruneBuildCache(api, { filters: { until: ["24h"] } });
+ * console.log(SpaceReclaimed);
+ * ```
+ */
+export async function pruneBuildCache(
+  api: ApiClient,
+  options: BuildCachePruneOptions = {},
+): Promise<BuildCachePruneResult> {
+  const keep = options.keepStorage;
+  if (keep !== undefined && (!Number.isSafeInteger(keep) || keep < 0)) {
+    throw new RangeError(`keepStorage must be a whole number of bytes (got ${keep})`);
+  }
+  const response = await api.json<BuildCachePruneResponse | null>({
+    method: "POST",
+    path: "/build/prune",
+    query: { "keep-storage": keep, all: options.all, filters: filtersQuery(options.filters) },
+    signal: options.signal,
+    action: "prune the build cache",
+  });
+  return {
+    ...response,
+    CachesDeleted: response?.CachesDeleted ?? [],
+    SpaceReclaimed: response?.SpaceReclaimed ?? 0,
+  };
+}

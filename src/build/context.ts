@@ -1,0 +1,308 @@
+/**
+ * Build contexts from a directory: the directory is walked and packed as a
+ * tar stream while the engine reads it, honouring its `.dockerignore` the
+ * way the docker CLI does.
+ *
+ * Nothing is buffered: directories are listed one at a time, and a file is
+ * opened only when the archive reaches it and read chunk by chunk as the
+ * request body is sent.
+ *
+ * @module
+ */
+
+import { DockerError } from "../errors.ts";
+import { type TarEntry, tarStream } from "../stream/tar.ts";
+import { cleanPath, DockerignoreMatcher, parseDockerignore } from "./dockerignore.ts";
+
+/** Options of {@linkcode packContext}. */
+export interface PackContextOptions {
+  /**
+   * Path of the Dockerfile, relative to the context directory (or absolute,
+   * inside it). It is sent even when `.dockerignore` excludes it, as the
+   * docker CLI does (the engine leaves it out of `COPY` and `ADD`).
+   *
+   * @default "Dockerfile"
+   */
+  dockerfile?: string;
+  /**
+   * Patterns to use instead of the context's `.dockerignore` file, with the
+   * same syntax (see {@linkcode DockerignoreMatcher}). `[]` sends everything.
+   * The Dockerfile and `.dockerignore` are sent whatever the patterns say.
+   *
+   * @default the patterns of `<directory>/.dockerignore`, if it exists
+   */
+  excludes?: readonly string[];
+}
+
+/**
+ * Turns the `dockerfile` option of a directory context into the path the
+ * engine looks for inside the archive.
+ *
+ * @param directory The context directory (a path or a `file:` URL).
+ * @param dockerfile The option as given: relative to the directory, or
+ *   absolute inside it.
+ * @returns A clean relative path such as `Dockerfile` or `docker/Dockerfile.dev`.
+ * @throws {TypeError} When it is empty or outside the context.
+ *
+ * @example Resolve an absolute Dockerfile path
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { contextDockerfile } from "./context.ts";
+ *
+ * assert.equal(contextDockerfile("/src/app", "/src/app/docker/Dockerfile"), "docker/Dockerfile");
+ * assert.equal(contextDockerfile("/src/app", "./Dockerfile.dev"), "Dockerfile.dev");
+ * assert.equal(contextDockerfile("/src/app", undefined), "Dockerfile");
+ * ```
+ */
+export function contextDockerfile(directory: string | URL, dockerfile: string | undefined): string {
+  const root = rootPath(directory);
+  if (dockerfile === undefined) return "Dockerfile";
+  if (typeof dockerfile !== "string" || dockerfile.trim() === "") {
+    throw new TypeError(`A Dockerfile path is required (got ${JSON.stringify(dockerfile)})`);
+  }
+  let path = dockerfile;
+  if (path.startsWith("/")) {
+    const prefix = root === "/" ? "/" : `${root}/`;
+    if (!path.startsWith(prefix)) {
+      throw new TypeError(
+        `The Dockerfile ${JSON.stringify(dockerfile)} must be inside the build context ${
+          JSON.stringify(root)
+        }`,
+      );
+    }
+    path = path.slice(prefix.length);
+  }
+  const cleaned = cleanPath(path);
+  if (cleaned === "." || cleaned === ".." || cleaned.startsWith("../")) {
+    throw new TypeError(
+      `The Dockerfile ${JSON.stringify(dockerfile)} must be a file inside the build context`,
+    );
+  }
+  return cleaned;
+}
+
+/** Escapes the pattern characters of a literal path, for an exception line. */
+function literalPattern(path: string): string {
+  return path.replace(/[*?[\]\\]/g, (char) => `\\${char}`);
+}
+
+/** Orders names by code point (UTF-8 byte order, as Go sorts directory entries). */
+function compareNames(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+/** The context directory as a path without a trailing slash. */
+function rootPath(directory: string | URL): string {
+  let path: string;
+  if (directory instanceof URL) {
+    if (directory.protocol !== "file:") {
+      throw new TypeError(`A build context directory must be a file: URL (got ${directory.href})`);
+    }
+    path = decodeURIComponent(directory.pathname);
+  } else if (typeof directory === "string" && directory !== "") {
+    path = directory;
+  } else {
+    throw new TypeError(
+      `A build context directory is required (got ${JSON.stringify(directory)})`,
+    );
+  }
+  return path.length > 1 ? path.replace(/\/+$/, "") || "/" : path;
+}
+
+/**
+ * A file's contents, opened at the first read and cut at `size` bytes (so
+ * a file that grows while it is sent still fits its header).
+ */
+function fileBody(path: string, name: string, size: number): ReadableStream<Uint8Array> {
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    pull: async (controller) => {
+      reader ??= (await Deno.open(path)).readable.getReader();
+      const { done, value } = await reader.read();
+      if (done) {
+        throw new DockerError(
+          `Cannot send the build context: "${name}" shrank while it was read (${sent} of ${size} bytes)`,
+        );
+      }
+      const chunk = sent + value.length > size ? value.subarray(0, size - sent) : value;
+      sent += chunk.length;
+      controller.enqueue(chunk);
+      if (sent === size) {
+        await reader.cancel();
+        controller.close();
+      }
+    },
+    cancel: async (reason) => {
+      await reader?.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** What the walk needs besides the current directory. */
+interface Walk {
+  root: string;
+  matcher: DockerignoreMatcher | undefined;
+  /** `dev:ino` of files already sent, for hard links. */
+  inodes: Map<string, string>;
+}
+
+/** One entry of the archive from its `lstat`, or `undefined` for sockets, FIFOs and devices. */
+async function entryOf(
+  walk: Walk,
+  path: string,
+  name: string,
+  info: Deno.FileInfo,
+): Promise<TarEntry | undefined> {
+  const mode = (info.mode ?? (info.isDirectory ? 0o755 : 0o644)) & 0o7777;
+  const entry: TarEntry = { name, mode };
+  if (info.mtime) entry.mtime = info.mtime;
+  if (info.isDirectory) {
+    entry.type = "directory";
+  } else if (info.isSymlink) {
+    entry.type = "symlink";
+    entry.linkname = await Deno.readLink(path);
+  } else if (info.isFile) {
+    if (info.nlink !== null && info.nlink > 1 && info.ino !== null) {
+      const key = `${info.dev}:${info.ino}`;
+      const first = walk.inodes.get(key);
+      if (first !== undefined) {
+        entry.type = "hardlink";
+        entry.linkname = first;
+        return entry;
+      }
+      walk.inodes.set(key, name);
+    }
+    entry.size = info.size;
+    if (info.size > 0) entry.body = fileBody(path, name, info.size);
+  } else {
+    return undefined;
+  }
+  return entry;
+}
+
+/**
+ * Walks one directory depth-first in name order, yielding what is not
+ * excluded. An excluded directory is only entered when an exception could
+ * re-include something inside it.
+ */
+async function* walkDirectory(
+  walk: Walk,
+  relative: string,
+  parent: readonly boolean[] | undefined,
+): AsyncGenerator<TarEntry> {
+  const directory = relative === "" ? walk.root : `${walk.root}/${relative}`;
+  const names: string[] = [];
+  for await (const item of Deno.readDir(directory)) names.push(item.name);
+  names.sort(compareNames);
+  for (const base of names) {
+    const name = relative === "" ? base : `${relative}/${base}`;
+    const path = walk.root === "/" ? `/${name}` : `${walk.root}/${name}`;
+    const info = await Deno.lstat(path);
+    const decision = walk.matcher?.match(name, parent);
+    if (decision?.excluded) {
+      if (info.isDirectory && walk.matcher!.mayIncludeUnder(name)) {
+        yield* walkDirectory(walk, name, decision.state);
+      }
+      continue;
+    }
+    const entry = await entryOf(walk, path, name, info);
+    if (entry) yield entry;
+    if (info.isDirectory) yield* walkDirectory(walk, name, decision?.state);
+  }
+}
+
+/**
+ * Packs a directory as a build context: a tar stream produced while it is
+ * read, with the directory's contents at the archive root.
+ *
+ * - `.dockerignore` (or `excludes`) is honoured with Docker's semantics;
+ *   an excluded directory is not walked unless an exception could match
+ *   inside it. `.dockerignore` and the Dockerfile are always sent, even
+ *   when excluded, as the docker CLI does.
+ * - Entries come depth-first in name order (byte order, as Go sorts), so
+ *   the same tree always gives the same archive.
+ * - Permission bits and modification times (whole seconds) are kept;
+ *   owners are written as 0:0, as the docker CLI does.
+ * - Symlinks are sent as symlinks, never followed, even when they point
+ *   outside the context; a file with several names in the context is sent
+ *   once and then as hard links.
+ * - Sockets, FIFOs and devices are left out.
+ *
+ * The directory is checked and `.dockerignore` read before this returns;
+ * the rest happens as the stream is read. A file that cannot be read, or
+ * that shrinks while it is read, errors the stream (which fails the build
+ * request); cancelling the stream closes the open file.
+ *
+ * @param directory The context directory (a path or a `file:` URL).
+ * @param options The Dockerfile's path and replacement exclude patterns.
+ * @returns The tar archive.
+ * @throws {TypeError} When `directory` is not a directory (or does not
+ *   exist), when the Dockerfile path leaves the context, or for a
+ *   malformed `.dockerignore` pattern.
+ *
+ * @example Pack a directory and list what would be sent
+ * ```ts ignore
+ * import { packContext } from "./context.ts";
+ * import { readTar } from "../stream/tar.ts";
+ *
+ * for await (const entry of readTar(await packContext("./app"))) {
+ *   console.log(entry.type, entry.name);
+ *   await entry.body.cancel();
+ * }
+ * ```
+ */
+export async function packContext(
+  directory: string | URL,
+  options: PackContextOptions = {},
+): Promise<ReadableStream<Uint8Array>> {
+  const root = rootPath(directory);
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(root);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new TypeError(`The build context ${JSON.stringify(root)} does not exist`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  if (!info.isDirectory) {
+    throw new TypeError(`The build context ${JSON.stringify(root)} is not a directory`);
+  }
+  const dockerfile = contextDockerfile(root, options.dockerfile);
+
+  let patterns: string[];
+  if (options.excludes !== undefined) {
+    patterns = [...options.excludes];
+  } else {
+    try {
+      patterns = parseDockerignore(
+        await Deno.readTextFile(root === "/" ? "/.dockerignore" : `${root}/.dockerignore`),
+      );
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      patterns = [];
+    }
+  }
+  let matcher: DockerignoreMatcher | undefined;
+  if (patterns.length > 0) {
+    matcher = new DockerignoreMatcher(patterns);
+    // The engine needs both files; it leaves them out of COPY and ADD itself.
+    const keep: string[] = [];
+    if (matcher.matches(".dockerignore")) keep.push("!.dockerignore");
+    if (matcher.matches(dockerfile)) keep.push(`!${literalPattern(dockerfile)}`);
+    if (keep.length > 0) matcher = new DockerignoreMatcher([...patterns, ...keep]);
+  }
+
+  const walk: Walk = { root, matcher, inodes: new Map() };
+  return tarStream(walkDirectory(walk, "", undefined));
+}
