@@ -36,12 +36,18 @@ export interface HijackedSession extends AsyncDisposable {
  * @param host The engine address, for messages.
  * @returns The session.
  */
-export function hijackedSession(connection: Connection, tty: boolean, host: string): HijackedSession {
+export function hijackedSession(
+  connection: Connection,
+  tty: boolean,
+  host: string,
+): HijackedSession {
   const decoder = tty ? undefined : new FrameDecoder();
   let writeClosed = false;
   const broke = (error: unknown) =>
     new DockerConnectionError(
-      `Attached session with the engine at ${host} broke: ${error instanceof Error ? error.message : error}`,
+      `Attached session with the engine at ${host} broke: ${
+        error instanceof Error ? error.message : error
+      }`,
       host,
       { cause: error },
     );

@@ -79,7 +79,11 @@ const encoder = new TextEncoder();
 export class Exec {
   readonly #api: ApiClient;
 
-  /** @param api The API client of a {@linkcode Docker} instance. */
+  /**
+   * Builds the namespace; reach it through a {@linkcode Docker} client.
+   *
+   * @param api The API client of a {@linkcode Docker} instance.
+   */
   constructor(api: ApiClient) {
     this.#api = api;
   }
@@ -104,7 +108,11 @@ export class Exec {
    * console.log(Id);
    * ```
    */
-  create(containerId: string, body: ExecCreateBody, options: RequestOptions = {}): Promise<IdResponse> {
+  create(
+    containerId: string,
+    body: ExecCreateBody,
+    options: RequestOptions = {},
+  ): Promise<IdResponse> {
     if (!body || !Array.isArray(body.Cmd) || body.Cmd.length === 0) {
       throw new TypeError("An exec needs a non-empty Cmd");
     }
@@ -143,6 +151,26 @@ export class Exec {
    * ```
    */
   start(id: string, options: ExecStartDetachedOptions): Promise<void>;
+  /**
+   * Sends `POST /exec/{id}/start` and hijacks the connection: the returned
+   * session's `writable` is stdin (close it to send EOF), `readable` the
+   * output, `resize()` sets the TTY size.
+   *
+   * @param id Exec instance id.
+   * @param options `tty`, `consoleSize`, `signal`.
+   * @returns The attached session.
+   * @throws {TypeError} When `id` is empty.
+   * @throws {DockerNotFoundError} When no such exec exists.
+   *
+   * @example Run `ls` attached
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { Id } = await docker.exec.create("web", { Cmd: ["ls"], AttachStdout: true });
+   * await using session = await docker.exec.start(Id);
+   * for await (const frame of session.readable) console.log(new TextDecoder().decode(frame.data));
+   * ```
+   */
   start(id: string, options?: ExecStartOptions): Promise<ExecSession>;
   async start(
     id: string,
@@ -255,7 +283,11 @@ export class Exec {
    * console.log(exitCode, new TextDecoder().decode(stdout)); // 0 "5\n"
    * ```
    */
-  async run(containerId: string, cmd: string[], options: ExecRunOptions = {}): Promise<ExecRunResult> {
+  async run(
+    containerId: string,
+    cmd: string[],
+    options: ExecRunOptions = {},
+  ): Promise<ExecRunResult> {
     const body: ExecCreateBody = {
       Cmd: cmd,
       AttachStdin: options.stdin !== undefined,
@@ -297,7 +329,9 @@ export class Exec {
       const state = await this.inspect(id, signal ? { signal } : {});
       if (!state.Running && typeof state.ExitCode === "number") return state.ExitCode;
       if (Date.now() > deadline) {
-        throw new DockerError(`Exec "${id}" ended its output but the engine still reports it running`);
+        throw new DockerError(
+          `Exec "${id}" ended its output but the engine still reports it running`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
       signal?.throwIfAborted();

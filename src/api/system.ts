@@ -4,9 +4,22 @@
  * @module
  */
 
+import { DockerApiError, DockerConflictError, DockerNotFoundError } from "../errors.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
-import type { EventMessage, SystemDataUsageResponse, SystemInfo, SystemVersion } from "../types/mod.ts";
-import { type ApiClient, filtersQuery, type RequestOptions } from "./_client.ts";
+import type {
+  AuthConfig,
+  EventMessage,
+  SystemAuthResponse,
+  SystemDataUsageResponse,
+  SystemInfo,
+  SystemVersion,
+} from "../types/mod.ts";
+import {
+  type ApiClient,
+  filtersQuery,
+  type RequestOptions,
+  type StreamOptions,
+} from "./_client.ts";
 
 /** Options of {@linkcode System.ping}. */
 export interface SystemPingOptions extends RequestOptions {
@@ -29,7 +42,7 @@ export interface SystemPingResult {
 }
 
 /** Options of {@linkcode System.events}. */
-export interface SystemEventsOptions extends RequestOptions {
+export interface SystemEventsOptions extends StreamOptions {
   /** Events since this time: a Date, Unix seconds, or a duration string such as `"10m"`. */
   since?: Date | number | string;
   /** Stop streaming at this time (the stream then ends); same forms as `since`. */
@@ -45,6 +58,9 @@ export interface SystemDataUsageOptions extends RequestOptions {
   /** Object types to count (API 1.42+; ignored by older engines). */
   type?: Array<"container" | "image" | "volume" | "build-cache">;
 }
+
+/** Options of {@linkcode System.auth}. */
+export interface SystemAuthOptions extends RequestOptions {}
 
 /**
  * Converts a time option to the engine's form (Unix seconds, or a
@@ -63,7 +79,11 @@ export function timeQuery(value: Date | number | string | undefined): string | u
 export class System {
   readonly #api: ApiClient;
 
-  /** @param api The API client of a {@linkcode Docker} instance. */
+  /**
+   * Builds the namespace; reach it through a {@linkcode Docker} client.
+   *
+   * @param api The API client of a {@linkcode Docker} instance.
+   */
   constructor(api: ApiClient) {
     this.#api = api;
   }
@@ -201,7 +221,8 @@ export class System {
    * sent at once, so events after this call are seen even if reading
    * starts later. The stream runs until `until`, cancel, or abort.
    *
-   * @param options `since`, `until`, `filters`, `signal`.
+   * @param options `since`, `until`, `filters`, `signal`, `worker` (decode
+   *   in a worker thread).
    * @returns The events, decoded from JSON lines.
    *
    * @example Watch container starts for ten seconds
@@ -220,17 +241,101 @@ export class System {
    * ```
    */
   events(options: SystemEventsOptions = {}): ReadableStream<EventMessage> {
-    return this.#api.stream<EventMessage>({
-      method: "GET",
-      path: "/events",
-      query: {
-        since: timeQuery(options.since),
-        until: timeQuery(options.until),
-        filters: filtersQuery(options.filters),
+    return this.#api.stream<EventMessage>(
+      {
+        method: "GET",
+        path: "/events",
+        query: {
+          since: timeQuery(options.since),
+          until: timeQuery(options.until),
+          filters: filtersQuery(options.filters),
+        },
+        signal: options.signal,
+        longLived: true,
+        action: "stream engine events",
+        worker: options.worker,
       },
-      signal: options.signal,
-      longLived: true,
-      action: "stream engine events",
-    }, () => new JsonLinesDecoder<EventMessage>());
+      () => new JsonLinesDecoder<EventMessage>(),
+      { kind: "json" },
+    );
   }
+
+  /**
+   * Sends `POST /auth`: asks the engine to check registry credentials
+   * (`docker login`). The credentials travel in the request body only; they
+   * never appear in an error's message, `engineMessage`, `path` or `cause`.
+   *
+   * @param authConfig `username`, `password`, `serveraddress` (Docker Hub
+   *   when left out), `email`.
+   * @param options `signal`.
+   * @returns `{ Status }` such as `"Login Succeeded"`, and an
+   *   `IdentityToken` when the registry issues one (use it instead of the
+   *   password from then on).
+   * @throws {TypeError} When `authConfig` is not an object.
+   * @throws {DockerApiError} When the registry refuses the credentials (the
+   *   engine answers 401, or 500 on older engines) or cannot be reached.
+   *
+   * @example Check credentials before a push
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { Status } = await docker.system.auth({
+   *   username: "me",
+   *   password: Deno.env.get("REGISTRY_PASSWORD")!,
+   *   serveraddress: "registry.example.com",
+   * });
+   * console.log(Status); // "Login Succeeded"
+   * ```
+   */
+  async auth(authConfig: AuthConfig, options: SystemAuthOptions = {}): Promise<SystemAuthResponse> {
+    if (!authConfig || typeof authConfig !== "object") {
+      throw new TypeError("Registry credentials (an AuthConfig object) are required");
+    }
+    const registry = authConfig.serveraddress
+      ? `registry "${authConfig.serveraddress}"`
+      : "Docker Hub";
+    const action = `log in to ${registry}`;
+    try {
+      return await this.#api.json<SystemAuthResponse>({
+        method: "POST",
+        path: "/auth",
+        json: authConfig,
+        signal: options.signal,
+        action,
+      });
+    } catch (error) {
+      throw redactSecrets(error, [authConfig.password], action);
+    }
+  }
+}
+
+/**
+ * Rebuilds an engine error whose text contains one of `secrets` (a registry
+ * that echoes what it was sent), with each secret replaced by `<redacted>`.
+ * Other errors are returned as they are: berth never puts a request body in
+ * a message.
+ */
+function redactSecrets(
+  error: unknown,
+  secrets: Array<string | undefined>,
+  action: string,
+): unknown {
+  if (!(error instanceof DockerApiError)) return error;
+  const present = secrets.filter((s): s is string => typeof s === "string" && s.length > 0);
+  if (!present.some((s) => error.message.includes(s))) return error;
+  let engineMessage = error.engineMessage;
+  for (const secret of present) engineMessage = engineMessage.split(secret).join("<redacted>");
+  const Class = error instanceof DockerNotFoundError
+    ? DockerNotFoundError
+    : error instanceof DockerConflictError
+    ? DockerConflictError
+    : DockerApiError;
+  return new Class({
+    status: error.status,
+    statusText: error.statusText,
+    method: error.method,
+    path: error.path,
+    engineMessage,
+    action,
+  });
 }
