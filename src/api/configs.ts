@@ -8,6 +8,7 @@
 import { DockerProtocolError } from "../errors.ts";
 import type { Config, ConfigSpec } from "../types/mod.ts";
 import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
+import { base64Data, versionQuery } from "./_swarm.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
 // mod.ts exports the same bindings.
@@ -253,44 +254,4 @@ export class Configs {
       action: `remove config "${id}"`,
     });
   }
-}
-
-/**
- * Base64-encodes a secret's or config's content (text as UTF-8) for the
- * wire. (The same helper as in secrets.ts; each resource module stays
- * self-contained.)
- *
- * @throws {TypeError} When `data` is neither a string nor a `Uint8Array`.
- */
-function base64Data(data: unknown, action: string): string {
-  let bytes: Uint8Array;
-  if (typeof data === "string") bytes = new TextEncoder().encode(data);
-  else if (data instanceof Uint8Array) bytes = data;
-  else throw new TypeError(`Cannot ${action}: Data must be a string or a Uint8Array`);
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}
-
-/**
- * Checks the `version` of a versioned update (the object's `Version.Index`).
- * (The same check as in swarm.ts; each resource module stays self-contained.)
- *
- * @throws {TypeError} When it is not a number.
- * @throws {RangeError} When it is not a non-negative safe integer.
- */
-function versionQuery(version: unknown, action: string): number {
-  if (typeof version !== "number") {
-    throw new TypeError(
-      `Cannot ${action}: options.version (the object's Version.Index) is required`,
-    );
-  }
-  if (!Number.isSafeInteger(version) || version < 0) {
-    throw new RangeError(
-      `Cannot ${action}: version must be a non-negative integer (got ${version})`,
-    );
-  }
-  return version;
 }

@@ -7,6 +7,7 @@
 
 import type { Node, NodeSpec } from "../types/mod.ts";
 import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
+import { versionQuery } from "./_swarm.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
 // mod.ts exports the same bindings.
@@ -192,25 +193,4 @@ export class Nodes {
       action: `remove node "${id}"`,
     });
   }
-}
-
-/**
- * Checks the `version` of a versioned update (the object's `Version.Index`).
- * (The same check as in swarm.ts; each resource module stays self-contained.)
- *
- * @throws {TypeError} When it is not a number.
- * @throws {RangeError} When it is not a non-negative safe integer.
- */
-function versionQuery(version: unknown, action: string): number {
-  if (typeof version !== "number") {
-    throw new TypeError(
-      `Cannot ${action}: options.version (the object's Version.Index) is required`,
-    );
-  }
-  if (!Number.isSafeInteger(version) || version < 0) {
-    throw new RangeError(
-      `Cannot ${action}: version must be a non-negative integer (got ${version})`,
-    );
-  }
-  return version;
 }

@@ -23,6 +23,7 @@ import type {
 import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
 import { frameDecoder } from "./_frames.ts";
 import { timeQuery } from "./system.ts";
+import { versionQuery } from "./_swarm.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
 // mod.ts exports the same bindings.
@@ -488,25 +489,4 @@ function scrub(error: unknown, secrets: readonly string[], action: string): unkn
     engineMessage: clean(error.engineMessage),
     action,
   });
-}
-
-/**
- * Checks the `version` of a versioned update (the object's `Version.Index`).
- * (The same check as in swarm.ts; each resource module stays self-contained.)
- *
- * @throws {TypeError} When it is not a number.
- * @throws {RangeError} When it is not a non-negative safe integer.
- */
-function versionQuery(version: unknown, action: string): number {
-  if (typeof version !== "number") {
-    throw new TypeError(
-      `Cannot ${action}: options.version (the object's Version.Index) is required`,
-    );
-  }
-  if (!Number.isSafeInteger(version) || version < 0) {
-    throw new RangeError(
-      `Cannot ${action}: version must be a non-negative integer (got ${version})`,
-    );
-  }
-  return version;
 }

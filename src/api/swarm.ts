@@ -18,6 +18,7 @@ import type {
   SwarmUnlockkeyResponse,
 } from "../types/mod.ts";
 import type { ApiClient, RequestOptions } from "./_client.ts";
+import { versionQuery } from "./_swarm.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
 // mod.ts exports the same bindings. The generated model named `Swarm` is
@@ -371,24 +372,4 @@ export class Swarm {
       action: "unlock the swarm",
     });
   }
-}
-
-/**
- * Checks the `version` of a versioned update (the object's `Version.Index`).
- *
- * @throws {TypeError} When it is not a number.
- * @throws {RangeError} When it is not a non-negative safe integer.
- */
-function versionQuery(version: unknown, action: string): number {
-  if (typeof version !== "number") {
-    throw new TypeError(
-      `Cannot ${action}: options.version (the object's Version.Index) is required`,
-    );
-  }
-  if (!Number.isSafeInteger(version) || version < 0) {
-    throw new RangeError(
-      `Cannot ${action}: version must be a non-negative integer (got ${version})`,
-    );
-  }
-  return version;
 }
