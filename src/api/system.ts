@@ -43,7 +43,7 @@ export interface SystemPingResult {
 
 /** Options of {@linkcode System.events}. */
 export interface SystemEventsOptions extends StreamOptions {
-  /** Events since this time: a Date, Unix seconds, or a duration string such as `"10m"`. */
+  /** Events since this time: a Date, Unix seconds, a duration such as `"10m"` (before now), or an RFC 3339 timestamp. */
   since?: Date | number | string;
   /** Stop streaming at this time (the stream then ends); same forms as `since`. */
   until?: Date | number | string;
@@ -63,16 +63,34 @@ export interface SystemDataUsageOptions extends RequestOptions {
 export interface SystemAuthOptions extends RequestOptions {}
 
 /**
- * Converts a time option to the engine's form (Unix seconds, or a
- * duration/timestamp string passed through).
+ * Converts a time option to what the engine accepts: Unix seconds. API 1.41
+ * engines answer 500 to anything else, so (like the docker CLI) berth
+ * converts durations (`"10m"`: that long before now) and timestamps
+ * (RFC 3339 or anything `Date.parse` reads) itself.
  *
- * @param value A Date, Unix seconds, or a string.
- * @returns The query value.
+ * @param value A Date, Unix seconds, a duration (`ms`, `s`, `m`, `h`), or a timestamp.
+ * @returns Unix seconds as text, or `undefined`.
+ * @throws {TypeError} When a string is none of those.
  */
 export function timeQuery(value: Date | number | string | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (value instanceof Date) return (value.getTime() / 1000).toFixed(3);
-  return String(value);
+  if (typeof value === "number") return String(value);
+  if (/^\d+(\.\d+)?$/.test(value)) return value;
+  const duration = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value);
+  if (duration) {
+    const unit = { ms: 0.001, s: 1, m: 60, h: 3600 }[duration[2] as "ms" | "s" | "m" | "h"];
+    return (Date.now() / 1000 - Number(duration[1]) * unit).toFixed(3);
+  }
+  const time = Date.parse(value);
+  if (Number.isNaN(time)) {
+    throw new TypeError(
+      `Invalid time ${
+        JSON.stringify(value)
+      }: use a Date, Unix seconds, a duration like "10m", or an RFC 3339 timestamp`,
+    );
+  }
+  return (time / 1000).toFixed(3);
 }
 
 /** Engine-wide calls. Reach it as `docker.system`. */

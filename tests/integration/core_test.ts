@@ -254,3 +254,25 @@ Deno.test("a stream call returns at once; an HTTP error rejects its first read",
     return true;
   });
 });
+
+Deno.test("time options accept Dates, seconds, durations and RFC 3339, as the engine needs seconds", async () => {
+  await using docker = testDocker();
+  await withContainer(docker, { Cmd: ["sh", "-c", "echo one"] }, async (id) => {
+    await docker.containers.start(id);
+    await docker.containers.wait(id);
+    for (
+      const since of ["10m", new Date(Date.now() - 600_000).toISOString(), Date.now() / 1000 - 600]
+    ) {
+      const { stdout } = await collectFrames(docker.containers.logs(id, { since, tty: false }));
+      assert.equal(text(stdout), "one\n", `since ${since}`);
+    }
+    const { stdout } = await collectFrames(docker.containers.logs(id, { until: "1h", tty: false }));
+    assert.equal(text(stdout), "");
+    const events: unknown[] = [];
+    for await (const event of docker.system.events({ since: "1m", until: "0s" })) {
+      events.push(event);
+    }
+    assert.ok(events.length > 0);
+  });
+  assert.throws(() => docker.containers.logs("x", { since: "yesterday-ish" }), TypeError);
+});
