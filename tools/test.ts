@@ -9,8 +9,9 @@
  * `BERTH_PRIVATE_ENGINE=1`, or when `CI` is set and we are root (destructive
  * and swarm tests need an engine of their own).
  *
- * Extra arguments go to `deno test` (flags and/or paths; default path
- * `tests/`), e.g. `deno task test tests/integration/harness_test.ts` or
+ * Extra arguments go to `deno test` (flags and/or paths; by default every
+ * test under `tests/` plus the runnable doc examples of `src/` and
+ * `mod.ts`), e.g. `deno task test tests/integration/harness_test.ts` or
  * `deno task test --filter ping`.
  *
  * Environment for the tests: `BERTH_TEST_HOST`, `BERTH_TEST_IMAGE`,
@@ -349,10 +350,10 @@ function testArgs(extra: string[]): string[] {
     if (VALUE_FLAGS.has(arg)) i++;
     else if (!arg.startsWith("-")) hasPath = true;
   }
-  const defaultPath = Deno.cwd() === ROOT
-    ? "tests/"
-    : relative(Deno.cwd(), join(ROOT, "tests")) + "/";
-  const paths = hasPath ? [] : [defaultPath];
+  const at = (path: string) => Deno.cwd() === ROOT ? path : relative(Deno.cwd(), join(ROOT, path));
+  // By default: every test file, and the runnable examples in the library's
+  // docs (`--doc`; examples marked `ts ignore` need an engine and are skipped).
+  const paths = hasPath ? [] : ["--doc", at("tests") + "/", at("src") + "/", at("mod.ts")];
   // Modules run one after another (they share one engine). That is deno's
   // default; note that `--parallel=false` would NOT say so: deno 2.9 reads any
   // `--parallel` as "on".
