@@ -18,6 +18,19 @@ const MAX_READ_SIZE = 64 * 1024;
 /** Reads are carved out of slabs of at least this size. */
 const SLAB_SIZE = 64 * 1024;
 
+/** Whether every read gets a buffer of its own; see {@linkcode useExclusiveReadBuffers}. */
+let exclusiveReads = false;
+
+/**
+ * Makes every later read (of every connection in this thread) land in a
+ * buffer of its own rather than in a shared slab. A stream worker calls it
+ * once: it transfers the buffers of completed reads to the main thread while
+ * the next read is in flight, which would detach a slab under that read.
+ */
+export function useExclusiveReadBuffers(): void {
+  exclusiveReads = true;
+}
+
 /**
  * A `Deno.Conn` with buffered reads, whole writes, a close that never
  * throws, and the bookkeeping the pool needs.
@@ -58,7 +71,8 @@ export class Connection {
    * Reads land in never-reused regions of a slab (a fresh slab once the
    * current one runs low), so every returned view stays valid for as long
    * as its holder keeps it, at one allocation per slab rather than per read.
-   * The read size doubles while reads fill it.
+   * The read size doubles while reads fill it. A slab whose buffer has been
+   * transferred away (detached) is replaced at the next read.
    *
    * @returns The bytes, or `null` at end of stream.
    */
@@ -69,8 +83,13 @@ export class Connection {
       return pending;
     }
     const size = this.#readSize;
-    if (this.#slab.length - this.#slabOffset < size) {
-      this.#slab = new Uint8Array(Math.max(SLAB_SIZE, size));
+    // A slab whose buffer was transferred (a worker posts read buffers to
+    // the main thread) is detached: its length reads 0 and `subarray`
+    // throws, so it is replaced like a full one.
+    if (
+      exclusiveReads || this.#slab.buffer.detached || this.#slab.length - this.#slabOffset < size
+    ) {
+      this.#slab = new Uint8Array(exclusiveReads ? size : Math.max(SLAB_SIZE, size));
       this.#slabOffset = 0;
     }
     const start = this.#slabOffset;

@@ -1,0 +1,309 @@
+/**
+ * Runs streams (logs, events, stats, progress, tar downloads) in Web
+ * Workers, so that HTTP parsing, chunk decoding, demultiplexing and JSON
+ * decoding happen off the main thread. Each worker owns its own connections
+ * to the engine; items come back as transferred buffers (byte items) or
+ * structured clones (JSON values), and the stream the caller reads is the
+ * same as without a worker.
+ *
+ * Workers start lazily, on the first stream that needs one, up to `size`;
+ * each new stream goes to the least busy worker (a new one while all are
+ * busy and fewer than `size` run). A worker idle for `idleTimeout` ms is
+ * stopped, so a client that is never closed does not keep the process
+ * alive forever; {@linkcode WorkerPool.close} stops them all at once and
+ * fails the streams still open.
+ *
+ * Each worker has its own connection pool: with `size` workers, up to
+ * `(size + 1) × maxConnections` ordinary requests may be in flight.
+ *
+ * ## Permissions, JSR and `deno compile`
+ *
+ * A worker inherits the permissions of the main thread (it connects to the
+ * engine socket itself). The worker module is found with the static
+ * `new URL("./worker.ts", import.meta.url)`, which resolves in a local
+ * checkout and from JSR alike. `deno compile` does not follow that URL, so
+ * the module must be embedded with `--include`:
+ *
+ * ```sh
+ * # berth in a local checkout (the path as seen from where deno runs):
+ * deno compile --allow-all --include src/worker/worker.ts main.ts
+ * # berth from JSR: the module's URL, same version as the import
+ * deno compile --allow-all \
+ *   --include https://jsr.io/@berth/docker/<version>/src/worker/worker.ts main.ts
+ * ```
+ *
+ * Without it a compiled program fails its first worker stream ("Module not
+ * found", a `DockerError` from the stream); streams without workers keep
+ * working.
+ *
+ * @module
+ */
+
+import { DockerConnectionError, DockerError } from "../errors.ts";
+import {
+  type DecoderSpec,
+  deserializeError,
+  type ExchangeRecord,
+  type MainMessage,
+  type TlsOptions,
+  type WireRequest,
+  type WorkerMessage,
+  type WorkerSettings,
+} from "./protocol.ts";
+import { RemoteStream } from "./remote_stream.ts";
+
+/** Options of {@linkcode WorkerPool}: how many workers, and the connection settings they copy. */
+export interface WorkerPoolOptions {
+  /** Most workers running at once (at least 1). */
+  size: number;
+  /** Engine address as the client formats it (`unix:///…`, `tcp://…`, `https://…`). */
+  host: string;
+  /** TLS material (PEM text), as given to the client. */
+  tls?: TlsOptions | undefined;
+  /** Milliseconds to wait for a connection. @default 30000 */
+  connectTimeout?: number | undefined;
+  /** Most concurrent ordinary requests per worker. @default 16 */
+  maxConnections?: number | undefined;
+  /** Milliseconds an idle connection is kept. @default 10000 */
+  keepAliveTimeout?: number | undefined;
+  /** Milliseconds to wait for response headers; 0 = forever. @default 300000 */
+  headersTimeout?: number | undefined;
+  /** Milliseconds a body may go without bytes; 0 = forever (follow streams are exempt). @default 300000 */
+  bodyTimeout?: number | undefined;
+  /** Largest response head in bytes. @default 65536 */
+  maxHeaderSize?: number | undefined;
+  /** Receives the workers' exchange records (the client's observer). */
+  onRecord?: ((record: ExchangeRecord) => void) | undefined;
+  /** Milliseconds a worker without streams lives on; 0 = until closed. @default 10000 */
+  idleTimeout?: number | undefined;
+}
+
+/** One running worker and the streams it carries. */
+interface Slot {
+  readonly worker: Worker;
+  readonly streams: Map<number, RemoteStream<unknown>>;
+  idleTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/**
+ * A lazily started pool of stream workers, shared by one client.
+ *
+ * @example Run a logs stream in a worker
+ * ```ts ignore
+ * import { WorkerPool } from "./pool.ts";
+ *
+ * const pool = new WorkerPool({ size: 2, host: "unix:///var/run/docker.sock" });
+ * const logs = pool.stream<Uint8Array>(
+ *   Promise.resolve({ method: "GET", target: "/v1.41/containers/web/export", action: "export" }),
+ *   { kind: "bytes" },
+ * );
+ * for await (const piece of logs) console.log(piece.length);
+ * pool.close();
+ * ```
+ */
+export class WorkerPool {
+  readonly #size: number;
+  readonly #settings: WorkerSettings;
+  readonly #onRecord: ((record: ExchangeRecord) => void) | undefined;
+  readonly #idleTimeout: number;
+  readonly #slots: Slot[] = [];
+  #nextId = 1;
+  #closed = false;
+
+  /**
+   * Creates the pool; no worker starts until the first stream.
+   *
+   * @param options Size, connection settings, observer, idle timeout.
+   * @throws {RangeError} When `size` is not a positive integer.
+   */
+  constructor(options: WorkerPoolOptions) {
+    if (!Number.isSafeInteger(options.size) || options.size < 1) {
+      throw new RangeError(
+        `Cannot create the worker pool: size must be a positive integer, got ${options.size}`,
+      );
+    }
+    this.#size = options.size;
+    this.#onRecord = options.onRecord;
+    this.#idleTimeout = options.idleTimeout ?? 10_000;
+    this.#settings = {
+      host: options.host,
+      tls: options.tls,
+      connectTimeout: options.connectTimeout ?? 30_000,
+      maxConnections: options.maxConnections,
+      keepAliveTimeout: options.keepAliveTimeout,
+      headersTimeout: options.headersTimeout,
+      bodyTimeout: options.bodyTimeout,
+      maxHeaderSize: options.maxHeaderSize,
+      records: options.onRecord !== undefined,
+    };
+  }
+
+  /** Most workers running at once. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Workers running now. */
+  get workers(): number {
+    return this.#slots.length;
+  }
+
+  /** Streams open in the workers now. */
+  get streams(): number {
+    let count = 0;
+    for (const slot of this.#slots) count += slot.streams.size;
+    return count;
+  }
+
+  /**
+   * Starts a stream in a worker and returns it at once. The request is
+   * sent by the worker as soon as `request` resolves; reading the body
+   * starts with the first read of the returned stream and then stays at
+   * most one window (`STREAM_WINDOW`) ahead of the reader.
+   *
+   * @typeParam T The item type the spec produces.
+   * @param request The request, with its target already versioned.
+   * @param spec The decoder, or a promise of it (sent when it resolves).
+   * @param signal Cancels the stream; it then fails with the signal's reason.
+   * @returns The items, as the same stream type as without a worker.
+   */
+  stream<T>(
+    request: Promise<WireRequest>,
+    spec: DecoderSpec | Promise<DecoderSpec>,
+    signal?: AbortSignal,
+  ): ReadableStream<T> {
+    const id = this.#nextId++;
+    if (this.#closed || signal?.aborted) {
+      // Nothing to start: the first read fails, as on this thread.
+      request.catch(() => {});
+      if (spec instanceof Promise) spec.catch(() => {});
+      const error = signal?.aborted
+        ? signal.reason
+        : new DockerError("Cannot send a request: the client is closed");
+      return new ReadableStream<T>({
+        pull: () => {
+          throw error;
+        },
+      }, { highWaterMark: 0 });
+    }
+    const slot = this.#pick();
+    let released = false;
+    const remote = new RemoteStream<T>(
+      id,
+      {
+        post: (message: MainMessage, transfer?: Transferable[]) => {
+          slot.worker.postMessage(message, transfer ?? []);
+        },
+        release: () => {
+          if (released) return;
+          released = true;
+          slot.streams.delete(id);
+          this.#armIdle(slot);
+        },
+      },
+      request,
+      spec,
+      signal,
+    );
+    if (!released) slot.streams.set(id, remote as RemoteStream<unknown>);
+    return remote.readable;
+  }
+
+  /**
+   * Stops every worker at once (their sockets close with them) and fails
+   * the streams still open with a {@linkcode DockerConnectionError}. Later
+   * streams fail too. Safe to call more than once.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const error = new DockerConnectionError(
+      `Connection to the Docker engine at ${this.#settings.host} was closed: the client was closed`,
+      this.#settings.host,
+    );
+    for (const slot of this.#slots.splice(0)) this.#stopSlot(slot, error);
+  }
+
+  /** The least busy worker; a new one while all are busy and fewer than `size` run. */
+  #pick(): Slot {
+    let best: Slot | undefined;
+    for (const slot of this.#slots) {
+      if (!best || slot.streams.size < best.streams.size) best = slot;
+    }
+    if (!best || (best.streams.size > 0 && this.#slots.length < this.#size)) best = this.#spawn();
+    if (best.idleTimer !== undefined) {
+      clearTimeout(best.idleTimer);
+      best.idleTimer = undefined;
+    }
+    return best;
+  }
+
+  #spawn(): Slot {
+    // A static URL: `deno compile --include src/worker/worker.ts` embeds it.
+    const worker = new Worker(new URL("./worker.ts", import.meta.url), {
+      type: "module",
+      name: "berth-stream-worker",
+    });
+    const slot: Slot = { worker, streams: new Map(), idleTimer: undefined };
+    worker.onmessage = (event: MessageEvent<WorkerMessage>) => this.#receive(slot, event.data);
+    worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      this.#crash(slot, new DockerError(`A stream worker failed: ${event.message}`));
+    };
+    worker.onmessageerror = () => {
+      this.#crash(slot, new DockerError("A stream worker sent a message that could not be read"));
+    };
+    const init: MainMessage = { type: "init", settings: this.#settings };
+    worker.postMessage(init);
+    this.#slots.push(slot);
+    return slot;
+  }
+
+  #receive(slot: Slot, message: WorkerMessage): void {
+    if (message.type === "record") {
+      const { error, ...rest } = message.record;
+      try {
+        this.#onRecord?.({
+          ...rest,
+          error: error === undefined ? undefined : deserializeError(error),
+        });
+      } catch {
+        // An observer must not break the stream it observes.
+      }
+      return;
+    }
+    // Streams already counted out (ended, failed) drop late messages.
+    slot.streams.get(message.id)?.receive(message);
+  }
+
+  /** A worker died: its streams fail, it leaves the pool. */
+  #crash(slot: Slot, error: DockerError): void {
+    const index = this.#slots.indexOf(slot);
+    if (index !== -1) this.#slots.splice(index, 1);
+    this.#stopSlot(slot, error);
+  }
+
+  #stopSlot(slot: Slot, error: unknown): void {
+    if (slot.idleTimer !== undefined) clearTimeout(slot.idleTimer);
+    slot.idleTimer = undefined;
+    slot.worker.terminate();
+    for (const stream of [...slot.streams.values()]) stream.fail(error);
+    slot.streams.clear();
+  }
+
+  /** Stops a worker that stays without streams for `idleTimeout` ms. */
+  #armIdle(slot: Slot): void {
+    if (slot.streams.size > 0 || this.#idleTimeout <= 0 || this.#closed) return;
+    if (slot.idleTimer !== undefined) clearTimeout(slot.idleTimer);
+    const timer = setTimeout(() => {
+      slot.idleTimer = undefined;
+      if (slot.streams.size > 0) return;
+      const index = this.#slots.indexOf(slot);
+      if (index !== -1) this.#slots.splice(index, 1);
+      slot.worker.terminate();
+    }, this.#idleTimeout);
+    // The timer alone must not keep the process alive.
+    Deno.unrefTimer(timer);
+    slot.idleTimer = timer;
+  }
+}

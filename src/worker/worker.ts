@@ -1,0 +1,459 @@
+/**
+ * Entry of a stream worker (started by `WorkerPool`). It owns its own HTTP
+ * client and connections; for each stream it sends the request, maps an
+ * error status to the typed error, rebuilds the decoder from its
+ * `DecoderSpec`, and sends the items batch by batch: JSON values as
+ * structured clones, byte items as transferred buffers. Reading starts with
+ * the reader's first read and stops whenever the bytes sent but not yet
+ * consumed reach the main side's credit (a `STREAM_WINDOW`), so a slow
+ * consumer stops the socket reads here (backpressure across the boundary).
+ *
+ * Not for direct use: see `src/worker/pool.ts`.
+ *
+ * @module
+ */
+
+import { apiError, isErrorStatus, type PieceDecoder } from "../api/_client.ts";
+import { frameDecoder } from "../api/_frames.ts";
+import { DockerError } from "../errors.ts";
+import { HttpClient, type HttpClientOptions } from "../http/client.ts";
+import { useExclusiveReadBuffers } from "../http/connection.ts";
+import type { HttpResponse } from "../http/response.ts";
+import { createConnector, parseHost } from "../http/transport.ts";
+import type { Frame } from "../stream/demux.ts";
+import { JsonLinesDecoder } from "../stream/json_lines.ts";
+import {
+  type BatchKind,
+  type BatchMessage,
+  type DecoderSpec,
+  type MainMessage,
+  type OpenMessage,
+  serializeError,
+  type WorkerMessage,
+  type WorkerSettings,
+} from "./protocol.ts";
+
+/** The parts of the worker global scope used here (typed without the worker lib). */
+interface WorkerScope {
+  onmessage: ((event: MessageEvent<MainMessage>) => void) | null;
+  postMessage(message: WorkerMessage, transfer?: Transferable[]): void;
+}
+
+/**
+ * Pieces of one buffer up to this many bytes, using at most a quarter of
+ * it, are copied into a compact buffer instead of transferring it: a few
+ * bytes (an event, a log line) would otherwise carry a whole read buffer
+ * (up to 64 KiB) across and keep it alive on the main thread.
+ */
+const COPY_LIMIT = 16 * 1024;
+
+/**
+ * Coalescing. Every message costs both threads a wake-up and a dispatch
+ * (measured: ~40-100 µs of CPU in all, more than demultiplexing a 16 KiB
+ * read), and an engine that writes logs in 16 KiB entries is read in reads
+ * of that size. So a stream that sent a batch less than `QUIET_MS` ago
+ * (a busy one) holds what it reads, for at most `FLUSH_MS`, or until
+ * `COALESCE_BYTES` are held; a quiet stream (events, a log line now and
+ * then) sends each batch at once, with no added latency.
+ */
+const COALESCE_BYTES = 128 * 1024;
+const QUIET_MS = 4;
+const FLUSH_MS = 1;
+
+const STREAM_CODE: Record<Frame["stream"], number> = { stdin: 0, stdout: 1, stderr: 2, system: 3 };
+
+/** Thrown in the worker when the main side could not choose the decoder. */
+class SpecFailed extends Error {}
+
+interface Opened {
+  response: HttpResponse;
+  decoder: PieceDecoder<unknown>;
+  kind: BatchKind;
+}
+
+interface StreamState {
+  readonly id: number;
+  readonly abort: AbortController;
+  readonly opened: Promise<Opened>;
+  response: HttpResponse | undefined;
+  resolveSpec: (spec: DecoderSpec) => void;
+  rejectSpec: (error: unknown) => void;
+  /** Bytes the stream may still read and send before the main side grants more. */
+  credit: number;
+  /** Wakes a reader loop that waits for credit. */
+  wake: (() => void) | undefined;
+  /** The reader loop, once the first pull started it. */
+  running: Promise<void> | undefined;
+  /** Cancelled: nothing more is read or sent. */
+  closed: boolean;
+  /** Items read but not sent yet (coalescing), and the body bytes they account for. */
+  held: unknown[];
+  heldBytes: number;
+  /** When the last batch was sent (`performance.now()`). */
+  lastPost: number;
+  /** Sends the held items when the stream goes quiet. */
+  flushTimer: ReturnType<typeof setTimeout> | undefined;
+  kind: BatchKind;
+}
+
+const scope = globalThis as unknown as WorkerScope;
+// Read buffers are transferred while the next read is in flight.
+useExclusiveReadBuffers();
+const streams = new Map<number, StreamState>();
+let client: HttpClient | undefined;
+
+/** Builds the HTTP client from the settings the main side sent. */
+function init(settings: WorkerSettings): void {
+  const address = parseHost(settings.host, settings.tls);
+  const options: HttpClientOptions = {
+    connect: createConnector(address, settings.connectTimeout),
+    host: settings.host,
+    hostHeader: address.transport === "unix"
+      ? "docker"
+      : hostHeader(address.hostname, address.port),
+  };
+  if (settings.maxConnections !== undefined) options.maxConnections = settings.maxConnections;
+  if (settings.keepAliveTimeout !== undefined) options.keepAliveTimeout = settings.keepAliveTimeout;
+  if (settings.headersTimeout !== undefined) options.headersTimeout = settings.headersTimeout;
+  if (settings.bodyTimeout !== undefined) options.bodyTimeout = settings.bodyTimeout;
+  if (settings.maxHeaderSize !== undefined) options.maxHeaderSize = settings.maxHeaderSize;
+  if (settings.records) {
+    options.onRecord = (record) => {
+      const error = record.error === undefined ? undefined : serializeError(record.error);
+      scope.postMessage({ type: "record", record: { ...record, error } });
+    };
+  }
+  client = new HttpClient(options);
+}
+
+function hostHeader(hostname: string, port: number): string {
+  return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+}
+
+/** Rebuilds the decoder a spec describes. */
+function buildDecoder(spec: DecoderSpec, response: HttpResponse): Opened {
+  switch (spec.kind) {
+    case "json": {
+      const options: ConstructorParameters<typeof JsonLinesDecoder>[0] = {};
+      if (spec.maxLineSize !== undefined) options.maxLineSize = spec.maxLineSize;
+      if (spec.errorLines !== undefined) options.errorLines = spec.errorLines;
+      return { response, decoder: new JsonLinesDecoder(options), kind: "values" };
+    }
+    case "frames":
+      return {
+        response,
+        decoder: frameDecoder(response, spec.tty) as PieceDecoder<unknown>,
+        kind: "frames",
+      };
+    case "bytes":
+      return {
+        response,
+        decoder: { push: (input, out) => void out.push(input), finish: () => {} },
+        kind: "bytes",
+      };
+    default:
+      throw new TypeError(`Unknown decoder spec ${JSON.stringify(spec)}`);
+  }
+}
+
+function open(message: OpenMessage): void {
+  const abort = new AbortController();
+  let resolveSpec!: (spec: DecoderSpec) => void;
+  let rejectSpec!: (error: unknown) => void;
+  const spec = new Promise<DecoderSpec>((resolve, reject) => {
+    resolveSpec = resolve;
+    rejectSpec = reject;
+  });
+  spec.catch(() => {});
+  if (message.spec !== undefined) resolveSpec(message.spec);
+  const state: StreamState = {
+    id: message.id,
+    abort,
+    opened: undefined as unknown as Promise<Opened>,
+    response: undefined,
+    resolveSpec,
+    rejectSpec,
+    credit: 0,
+    wake: undefined,
+    running: undefined,
+    closed: false,
+    held: [],
+    heldBytes: 0,
+    lastPost: -Infinity,
+    flushTimer: undefined,
+    kind: "values",
+  };
+  const { request } = message;
+  (state as { opened: Promise<Opened> }).opened = (async () => {
+    if (!client) throw new DockerError("Stream worker used before init");
+    const response = await client.request({
+      method: request.method,
+      target: request.target,
+      headers: request.headers ?? {},
+      body: request.body,
+      signal: abort.signal,
+      longLived: request.longLived === true,
+      ...(request.idempotent !== undefined ? { idempotent: request.idempotent } : {}),
+      ...(request.headersTimeout !== undefined ? { headersTimeout: request.headersTimeout } : {}),
+    });
+    state.response = response;
+    if (isErrorStatus(response.status)) {
+      throw await apiError(
+        response,
+        { method: request.method, action: request.action, signal: abort.signal },
+        request.target,
+      );
+    }
+    try {
+      return buildDecoder(await spec, response);
+    } catch (error) {
+      response.cancel(error);
+      throw error;
+    }
+  })();
+  // Consumed by the first pull; this only keeps an unread failure quiet.
+  state.opened.catch(() => {});
+  streams.set(message.id, state);
+}
+
+/** Adds credit from a `pull`; the first one starts the reader loop. */
+function grant(state: StreamState, credit: number): void {
+  state.credit += credit;
+  if (!state.running) state.running = run(state);
+  else state.wake?.();
+}
+
+/**
+ * The reader loop of one stream: reads a batch (at least one item, or the
+ * end) and sends it, or holds it to send with the next ones, and goes on
+ * while the main side's credit lasts. Reads land in buffers of their own
+ * (`useExclusiveReadBuffers`), so a batch can be sent, its buffers
+ * transferred, while the next read is in flight.
+ */
+async function run(state: StreamState): Promise<void> {
+  let opened: Opened;
+  try {
+    opened = await state.opened;
+  } catch (error) {
+    if (!state.closed) finish(state, error);
+    return;
+  }
+  const { response, decoder, kind } = opened;
+  state.kind = kind;
+  while (!state.closed) {
+    if (state.credit <= 0) {
+      // The main side gives credit back only for what it has received.
+      flush(state);
+      await new Promise<void>((resolve) => state.wake = resolve);
+      state.wake = undefined;
+      continue;
+    }
+    // Not `state.held`: a flush during the read replaces that array.
+    const out: unknown[] = [];
+    let bytes = 0;
+    let done = false;
+    try {
+      while (out.length === 0) {
+        const batch = await response.readBatch();
+        if (state.closed) return;
+        if (batch === null) {
+          decoder.finish(out);
+          done = true;
+          break;
+        }
+        for (const piece of batch) {
+          bytes += piece.byteLength;
+          decoder.push(piece, out);
+        }
+      }
+    } catch (error) {
+      // A cancel closed the socket under the read: nobody waits for this.
+      if (state.closed) return;
+      // Unread bytes remain: the connection cannot be reused.
+      response.cancel(error);
+      hold(state, out, bytes);
+      finish(state, error);
+      return;
+    }
+    state.credit -= bytes;
+    hold(state, out, bytes);
+    if (done) {
+      streams.delete(state.id);
+      flush(state, true);
+      return;
+    }
+    const now = performance.now();
+    if (state.heldBytes >= COALESCE_BYTES || now - state.lastPost >= QUIET_MS) flush(state);
+    else state.flushTimer ??= setTimeout(() => flush(state), FLUSH_MS);
+  }
+}
+
+/** Adds what one read produced to the held items. */
+function hold(state: StreamState, out: unknown[], bytes: number): void {
+  const held = state.held;
+  for (let i = 0; i < out.length; i++) held.push(out[i]);
+  state.heldBytes += bytes;
+}
+
+/** Sends the held items (if any, or the end). */
+function flush(state: StreamState, done = false, error?: unknown): void {
+  if (state.flushTimer !== undefined) {
+    clearTimeout(state.flushTimer);
+    state.flushTimer = undefined;
+  }
+  if (state.closed || (state.held.length === 0 && !done && error === undefined)) return;
+  const out = state.held;
+  const message: BatchMessage = {
+    type: "batch",
+    id: state.id,
+    kind: state.kind,
+    done,
+    bytes: state.heldBytes,
+  };
+  if (error !== undefined) {
+    message.error = error instanceof SpecFailed ? "local" : serializeError(error);
+  }
+  state.held = [];
+  state.heldBytes = 0;
+  state.lastPost = performance.now();
+  post(message, out);
+}
+
+/** Ends a stream with an error, after the items held so far. */
+function finish(state: StreamState, error: unknown): void {
+  streams.delete(state.id);
+  flush(state, false, error);
+}
+
+/** Posts a batch, packing byte items into transferred buffers. */
+function post(message: BatchMessage, out: unknown[]): void {
+  if (message.kind === "values") {
+    message.values = out;
+    send(message);
+    return;
+  }
+  const frames = message.kind === "frames";
+  const count = out.length;
+  const layout = new Uint32Array(count * 4);
+  // Bytes of each distinct buffer the items point into.
+  const used = new Map<ArrayBuffer, number>();
+  for (let i = 0; i < count; i++) {
+    const data = frames ? (out[i] as Frame).data : out[i] as Uint8Array;
+    const buffer = data.buffer as ArrayBuffer;
+    used.set(buffer, (used.get(buffer) ?? 0) + data.byteLength);
+  }
+  const buffers: ArrayBuffer[] = [];
+  const index = new Map<ArrayBuffer, number>();
+  // Small pieces of a large buffer are copied together into one buffer.
+  let compact: Uint8Array | undefined;
+  let compactOffset = 0;
+  let compactIndex = -1;
+  let compactSize = 0;
+  for (const [buffer, bytes] of used) {
+    if (bytes <= COPY_LIMIT && bytes * 4 <= buffer.byteLength) compactSize += bytes;
+    else {
+      index.set(buffer, buffers.length);
+      buffers.push(buffer);
+    }
+  }
+  if (compactSize > 0) {
+    compact = new Uint8Array(compactSize);
+    compactIndex = buffers.length;
+    buffers.push(compact.buffer as ArrayBuffer);
+  }
+  for (let i = 0; i < count; i++) {
+    const item = out[i];
+    const data = frames ? (item as Frame).data : item as Uint8Array;
+    const at = i * 4;
+    layout[at] = frames ? STREAM_CODE[(item as Frame).stream] : 0;
+    const bufferIndex = index.get(data.buffer as ArrayBuffer);
+    if (bufferIndex !== undefined) {
+      layout[at + 1] = bufferIndex;
+      layout[at + 2] = data.byteOffset;
+    } else {
+      compact!.set(data, compactOffset);
+      layout[at + 1] = compactIndex;
+      layout[at + 2] = compactOffset;
+      compactOffset += data.byteLength;
+    }
+    layout[at + 3] = data.byteLength;
+  }
+  message.layout = layout;
+  message.buffers = buffers;
+  send(message, [layout.buffer, ...buffers]);
+}
+
+/**
+ * Posts a batch. Should it not be cloneable (a bug, not an input: JSON
+ * values always are), the stream fails with that error instead of the
+ * worker, which would take its other streams down with it.
+ */
+function send(message: BatchMessage, transfer: Transferable[] = []): void {
+  try {
+    scope.postMessage(message, transfer);
+  } catch (error) {
+    const state = streams.get(message.id);
+    if (state) {
+      state.closed = true;
+      state.abort.abort(error);
+      streams.delete(message.id);
+    }
+    scope.postMessage({
+      type: "batch",
+      id: message.id,
+      kind: "values",
+      done: false,
+      bytes: message.bytes,
+      error: serializeError(error),
+    });
+  }
+}
+
+/** Stops a stream: aborts its request or closes its socket, then acknowledges. */
+async function cancel(id: number): Promise<void> {
+  const state = streams.get(id);
+  if (state) {
+    streams.delete(id);
+    state.closed = true;
+    const reason = new DockerError("Stream cancelled by its reader");
+    state.rejectSpec(reason);
+    state.abort.abort(reason);
+    state.response?.cancel(reason);
+    if (state.flushTimer !== undefined) clearTimeout(state.flushTimer);
+    state.held = [];
+    state.wake?.();
+    // A read in flight ends now (its socket is closed); wait for the loop so
+    // that `closed` means nothing more happens on that socket.
+    await state.running;
+  }
+  scope.postMessage({ type: "closed", id });
+}
+
+scope.onmessage = (event) => {
+  const message = event.data;
+  switch (message.type) {
+    case "init":
+      init(message.settings);
+      break;
+    case "open":
+      open(message);
+      break;
+    case "spec":
+      streams.get(message.id)?.resolveSpec(message.spec);
+      break;
+    case "specFailed":
+      streams.get(message.id)?.rejectSpec(new SpecFailed());
+      break;
+    case "pull":
+      // A stream that already ended may still get credit sent before its
+      // last batch arrived: nothing to do then.
+      {
+        const state = streams.get(message.id);
+        if (state) grant(state, message.credit);
+      }
+      break;
+    case "cancel":
+      cancel(message.id);
+      break;
+  }
+};
