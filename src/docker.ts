@@ -22,6 +22,7 @@ import { Tasks } from "./api/tasks.ts";
 import { Volumes } from "./api/volumes.ts";
 import { type CredentialsOption, resolveCredentials } from "./auth.ts";
 import { dockerFromEnv, type DockerFromEnvOptions } from "./connection_config.ts";
+import { WorkerPool } from "./worker/pool.ts";
 import { HttpClient } from "./http/client.ts";
 import { createConnector, formatHost, parseHost, type TlsOptions } from "./http/transport.ts";
 import { type DockerObserver, recordObserver } from "./observer.ts";
@@ -64,6 +65,15 @@ export interface DockerOptions {
    * @default none: anonymous pulls
    */
   credentials?: CredentialsOption;
+  /**
+   * Run stream calls (logs, events, stats, progress, tar downloads) in up to
+   * `size` Web Workers, each with its own connection, so parsing and
+   * decoding happen off this thread. A call's `worker: false` keeps it here;
+   * without this option a call's `worker: true` still uses one worker.
+   * Workers start on first use, stop after 10 s idle and on `close()`.
+   * @default off
+   */
+  workers?: { size: number };
 }
 
 /**
@@ -113,6 +123,7 @@ export class Docker implements AsyncDisposable {
   readonly configs: Configs;
   readonly #http: HttpClient;
   readonly #api: ApiClient;
+  readonly #workers: WorkerPool;
 
   /**
    * Creates a client. No connection is opened until the first call.
@@ -137,7 +148,18 @@ export class Docker implements AsyncDisposable {
     if (options.maxHeaderSize !== undefined) httpOptions.maxHeaderSize = options.maxHeaderSize;
     if (options.observer) httpOptions.onRecord = recordObserver(options.observer);
     this.#http = new HttpClient(httpOptions);
-    this.#api = new ApiClient(this.#http, { apiVersion: options.apiVersion });
+    // Creating the pool starts no worker: they start on the first stream.
+    this.#workers = new WorkerPool({
+      ...options,
+      host: this.host,
+      size: options.workers?.size ?? 1,
+      onRecord: httpOptions.onRecord,
+    });
+    this.#api = new ApiClient(this.#http, {
+      apiVersion: options.apiVersion,
+      workers: this.#workers,
+      workersByDefault: options.workers !== undefined,
+    });
     const credentials = { credentials: resolveCredentials(options.credentials) };
     this.containers = new Containers(this.#api);
     this.images = new Images(this.#api, credentials);
@@ -191,10 +213,11 @@ export class Docker implements AsyncDisposable {
   }
 
   /**
-   * Closes every connection, idle or busy: streams still open fail, later
-   * calls reject. Safe to call more than once.
+   * Closes every connection, idle or busy, and stops the stream workers:
+   * streams still open fail, later calls reject. Safe to call more than once.
    */
   close(): Promise<void> {
+    this.#workers.close();
     this.#http.close();
     return Promise.resolve();
   }

@@ -47,6 +47,7 @@ import {
   filtersQuery,
   type Query,
   type RequestOptions,
+  type StreamOptions,
 } from "./_client.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`).
@@ -93,7 +94,7 @@ export interface ImageBuildUlimit {
 }
 
 /** Options of `Images.build`. */
-export interface ImageBuildOptions extends RequestOptions {
+export interface ImageBuildOptions extends StreamOptions {
   /**
    * Path of the Dockerfile inside the context. For a directory context it
    * may also be an absolute path inside the directory; it is sent even
@@ -554,7 +555,8 @@ export function buildImage(
       call.body = body;
       headers["Content-Type"] = "application/x-tar";
     }
-    return api.stream<BuildInfo>(call, () => new JsonLinesDecoder<BuildInfo>());
+    call.worker = options.worker;
+    return api.stream<BuildInfo>(call, () => new JsonLinesDecoder<BuildInfo>(), { kind: "json" });
   })();
   return new ProgressStream<BuildInfo, ImageBuildResult>(
     source,

@@ -7,7 +7,7 @@
 
 import { type Frame, FrameDecoder } from "../stream/demux.ts";
 import type { HttpResponse } from "../http/response.ts";
-import type { PieceDecoder } from "./_client.ts";
+import type { ApiCall, ApiClient, PieceDecoder } from "./_client.ts";
 
 /**
  * Picks the decoder for a container output stream: the `Content-Type` of
@@ -32,4 +32,26 @@ export function frameDecoder(response: HttpResponse, tty: boolean): PieceDecoder
     push: (input, out) => decoder.push(input, out),
     finish: () => decoder.finish(),
   };
+}
+
+/**
+ * Streams container output (container, service or task logs): demuxed
+ * frames, or raw stdout frames when `tty` resolves true. The TTY lookup may
+ * run while the request does; in a worker the same choice is made there.
+ *
+ * @param api The API client.
+ * @param call The logs call (its `worker` flag picks the thread).
+ * @param tty Whether the output is raw.
+ * @returns The frames.
+ */
+export function outputStream(
+  api: ApiClient,
+  call: ApiCall,
+  tty: Promise<boolean>,
+): ReadableStream<Frame> {
+  return api.stream<Frame>(
+    call,
+    async (response) => frameDecoder(response, await tty),
+    tty.then((raw) => ({ kind: "frames", tty: raw })),
+  );
 }

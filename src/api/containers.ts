@@ -44,12 +44,13 @@ import {
 } from "./_attach.ts";
 import {
   type ApiClient,
+  bytesDecoder,
   filtersQuery,
-  type PieceDecoder,
   type RequestOptions,
   segment,
+  type StreamOptions,
 } from "./_client.ts";
-import { frameDecoder } from "./_frames.ts";
+import { outputStream } from "./_frames.ts";
 import { assertSize } from "./_session.ts";
 import { timeQuery } from "./system.ts";
 
@@ -118,7 +119,7 @@ export interface ContainerWaitOptions extends RequestOptions {
 }
 
 /** Options of {@linkcode Containers.logs}. */
-export interface ContainerLogsOptions extends RequestOptions {
+export interface ContainerLogsOptions extends StreamOptions {
   /** Keep streaming new output until the container stops. @default false */
   follow?: boolean;
   /** Include stdout. @default true */
@@ -161,7 +162,7 @@ export interface ContainerTopOptions extends RequestOptions {
 export interface ContainerChangesOptions extends RequestOptions {}
 
 /** Options of {@linkcode Containers.export}. */
-export interface ContainerExportOptions extends RequestOptions {}
+export interface ContainerExportOptions extends StreamOptions {}
 
 /** Options of {@linkcode Containers.stats}. */
 export interface ContainerStatsOptions extends RequestOptions {
@@ -178,7 +179,7 @@ export interface ContainerStatsOptions extends RequestOptions {
 }
 
 /** Options of {@linkcode Containers.statsStream}. */
-export interface ContainerStatsStreamOptions extends RequestOptions {}
+export interface ContainerStatsStreamOptions extends StreamOptions {}
 
 /** Options of {@linkcode Containers.resize}. */
 export interface ContainerResizeOptions extends RequestOptions {
@@ -296,11 +297,6 @@ export interface ContainerRunResult {
   stdout: Uint8Array;
   /** What it wrote to stderr (empty with a TTY); empty without `logs`. */
   stderr: Uint8Array;
-}
-
-/** Passes body pieces through unchanged. */
-function bytesDecoder(): PieceDecoder<Uint8Array> {
-  return { push: (input, out) => void out.push(input), finish: () => {} };
 }
 
 /** Head timeout for a stop or restart: past the grace period, or none when unknown. */
@@ -515,7 +511,7 @@ export class Containers {
         c.Config?.Tty === true
       );
     tty.catch(() => {});
-    return this.#api.stream<Frame>({
+    return outputStream(this.#api, {
       method: "GET",
       path,
       query: {
@@ -529,8 +525,9 @@ export class Containers {
       },
       signal: options.signal,
       longLived: options.follow === true,
+      worker: options.worker,
       action: `read logs of container "${id}"`,
-    }, async (response) => frameDecoder(response, await tty));
+    }, tty);
   }
 
   /**
@@ -640,12 +637,17 @@ export class Containers {
    * ```
    */
   export(id: string, options: ContainerExportOptions = {}): ReadableStream<Uint8Array> {
-    return this.#api.stream<Uint8Array>({
-      method: "GET",
-      path: `/containers/${segment(id, "container id")}/export`,
-      signal: options.signal,
-      action: `export container "${id}"`,
-    }, bytesDecoder);
+    return this.#api.stream<Uint8Array>(
+      {
+        method: "GET",
+        path: `/containers/${segment(id, "container id")}/export`,
+        signal: options.signal,
+        worker: options.worker,
+        action: `export container "${id}"`,
+      },
+      bytesDecoder,
+      { kind: "bytes" },
+    );
   }
 
   /**
@@ -710,14 +712,19 @@ export class Containers {
     id: string,
     options: ContainerStatsStreamOptions = {},
   ): ReadableStream<ContainerStats> {
-    return this.#api.stream<ContainerStats>({
-      method: "GET",
-      path: `/containers/${segment(id, "container id")}/stats`,
-      query: { stream: true },
-      signal: options.signal,
-      longLived: true,
-      action: `stream stats of container "${id}"`,
-    }, () => new JsonLinesDecoder<ContainerStats>());
+    return this.#api.stream<ContainerStats>(
+      {
+        method: "GET",
+        path: `/containers/${segment(id, "container id")}/stats`,
+        query: { stream: true },
+        signal: options.signal,
+        longLived: true,
+        worker: options.worker,
+        action: `stream stats of container "${id}"`,
+      },
+      () => new JsonLinesDecoder<ContainerStats>(),
+      { kind: "json" },
+    );
   }
 
   /**

@@ -61,11 +61,12 @@ import type {
 import {
   type ApiCall,
   type ApiClient,
+  bytesDecoder,
   filtersQuery,
   imageSegment,
-  type PieceDecoder,
   type RequestOptions,
   segment,
+  type StreamOptions,
 } from "./_client.ts";
 
 import {
@@ -124,7 +125,7 @@ export interface ImagesOptions {
 }
 
 /** Options every progress call (pull, push, import, load) takes. */
-export interface ImageProgressOptions<TEvent> extends RequestOptions {
+export interface ImageProgressOptions<TEvent> extends StreamOptions {
   /** Called with every progress event, whether or not the stream is read. */
   onProgress?: (event: TEvent) => void;
 }
@@ -258,7 +259,7 @@ export interface ImageImportOptions extends ImageProgressOptions<CreateImageInfo
 }
 
 /** Options of {@linkcode Images.get}. */
-export interface ImageGetOptions extends RequestOptions {}
+export interface ImageGetOptions extends StreamOptions {}
 
 /** Options of {@linkcode Images.load}. */
 export interface ImageLoadOptions extends ImageProgressOptions<ImageLoadEvent> {
@@ -268,11 +269,6 @@ export interface ImageLoadOptions extends ImageProgressOptions<ImageLoadEvent> {
 
 /** A tar archive to upload: a byte stream (sent chunked) or bytes. */
 export type ImageArchive = ReadableStream<Uint8Array> | Uint8Array;
-
-/** Passes body pieces on as they are. */
-function bytesDecoder(): PieceDecoder<Uint8Array> {
-  return { push: (input, out) => void out.push(input), finish: () => {} };
-}
 
 /** Throws a TypeError for an empty or non-string value, before any I/O. */
 function required(value: unknown, what: string): asserts value is string {
@@ -504,7 +500,7 @@ export class Images {
       },
       pullCollector(image),
       action,
-      options.onProgress,
+      options,
     );
   }
 
@@ -568,7 +564,7 @@ export class Images {
       },
       pushCollector(),
       action,
-      options.onProgress,
+      options,
     );
   }
 
@@ -816,7 +812,7 @@ export class Images {
       () => Promise.resolve(call),
       importCollector(),
       action,
-      options.onProgress,
+      options,
     );
   }
 
@@ -864,7 +860,8 @@ export class Images {
         action: `save image "${names}"`,
       };
     }
-    return this.#api.stream<Uint8Array>(call, bytesDecoder);
+    call.worker = options.worker;
+    return this.#api.stream<Uint8Array>(call, bytesDecoder, { kind: "bytes" });
   }
 
   /**
@@ -908,7 +905,7 @@ export class Images {
       () => Promise.resolve(call),
       loadCollector(),
       "load images",
-      options.onProgress,
+      options,
     );
   }
 
@@ -931,14 +928,18 @@ export class Images {
     prepare: (secrets: string[]) => Promise<ApiCall>,
     collector: ProgressCollector<TEvent, TResult>,
     action: string,
-    onProgress: ((event: TEvent) => void) | undefined,
+    options: { onProgress?: ((event: TEvent) => void) | undefined; worker?: boolean | undefined },
   ): ProgressStream<TEvent, TResult> {
     const secrets: string[] = [];
     const source = prepare(secrets).then((call) =>
-      this.#api.stream<TEvent>(call, () => new JsonLinesDecoder<TEvent>())
+      this.#api.stream<TEvent>(
+        { ...call, worker: options.worker },
+        () => new JsonLinesDecoder<TEvent>(),
+        { kind: "json" },
+      )
     );
     return new ProgressStream<TEvent, TResult>(source, collector, {
-      onProgress,
+      onProgress: options.onProgress,
       action,
       mapError: (error) => scrub(error, secrets, action),
     });

@@ -20,8 +20,14 @@ import type {
   ServiceSpec,
   ServiceUpdateResponse,
 } from "../types/mod.ts";
-import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
-import { frameDecoder } from "./_frames.ts";
+import {
+  type ApiClient,
+  filtersQuery,
+  type RequestOptions,
+  segment,
+  type StreamOptions,
+} from "./_client.ts";
+import { outputStream } from "./_frames.ts";
 import { timeQuery } from "./system.ts";
 import { versionQuery } from "./_swarm.ts";
 
@@ -147,7 +153,7 @@ export interface ServicesOptions {
 }
 
 /** Options of {@linkcode Services.logs}. */
-export interface ServiceLogsOptions extends RequestOptions {
+export interface ServiceLogsOptions extends StreamOptions {
   /** Keep streaming new output. @default false */
   follow?: boolean;
   /** Include stdout. @default true */
@@ -431,7 +437,7 @@ export class Services {
         s.Spec?.TaskTemplate?.ContainerSpec?.TTY === true
       );
     tty.catch(() => {});
-    return this.#api.stream<Frame>({
+    return outputStream(this.#api, {
       method: "GET",
       path,
       query: {
@@ -445,8 +451,9 @@ export class Services {
       },
       signal: options.signal,
       longLived: options.follow === true,
+      worker: options.worker,
       action: `read logs of service "${id}"`,
-    }, async (response) => frameDecoder(response, await tty));
+    }, tty);
   }
 
   /** The credentials to send for a spec's image, checked before any I/O. */

@@ -7,8 +7,14 @@
 
 import type { Frame } from "../stream/demux.ts";
 import type { Task } from "../types/mod.ts";
-import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
-import { frameDecoder } from "./_frames.ts";
+import {
+  type ApiClient,
+  filtersQuery,
+  type RequestOptions,
+  segment,
+  type StreamOptions,
+} from "./_client.ts";
+import { outputStream } from "./_frames.ts";
 import { timeQuery } from "./system.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
@@ -57,7 +63,7 @@ export interface TaskListOptions extends RequestOptions {
 export interface TaskInspectOptions extends RequestOptions {}
 
 /** Options of {@linkcode Tasks.logs}. */
-export interface TaskLogsOptions extends RequestOptions {
+export interface TaskLogsOptions extends StreamOptions {
   /** Keep streaming new output. @default false */
   follow?: boolean;
   /** Include stdout. @default true */
@@ -186,7 +192,7 @@ export class Tasks {
         t.Spec?.ContainerSpec?.TTY === true
       );
     tty.catch(() => {});
-    return this.#api.stream<Frame>({
+    return outputStream(this.#api, {
       method: "GET",
       path,
       query: {
@@ -200,7 +206,8 @@ export class Tasks {
       },
       signal: options.signal,
       longLived: options.follow === true,
+      worker: options.worker,
       action: `read logs of task "${id}"`,
-    }, async (response) => frameDecoder(response, await tty));
+    }, tty);
   }
 }
