@@ -43,7 +43,14 @@
  * @module
  */
 
-import { DockerError } from "./errors.ts";
+import {
+  DockerApiError,
+  DockerConflictError,
+  DockerError,
+  DockerNotFoundError,
+  DockerStreamError,
+} from "./errors.ts";
+import { REDACTED } from "./observer.ts";
 
 /**
  * Credentials for one registry, as the engine takes them (JSON field names
@@ -216,6 +223,67 @@ export function authSecrets(auth: RegistryAuth | undefined): string[] {
     // Not encodable: it was never sent either.
   }
   return secrets.filter((secret) => secret.length >= 4);
+}
+
+/**
+ * Rebuilds an error whose text contains a secret (a registry or engine that
+ * echoes what it was sent), with each secret replaced by `<redacted>`. The
+ * error is rebuilt rather than edited so its `stack`, which holds the
+ * original message, goes too; the original is not kept as `cause`. API
+ * errors keep their class and status; other errors pass unchanged.
+ *
+ * @param error What a call threw.
+ * @param secrets Passwords and tokens that must not appear (empty ones are ignored).
+ * @returns The same error, or a scrubbed copy.
+ *
+ * @example Scrub an echoed password
+ * ```ts
+ * import { scrubSecrets } from "./auth.ts";
+ * import { DockerStreamError } from "./errors.ts";
+ *
+ * const error = scrubSecrets(new DockerStreamError("bad password hunter2"), ["hunter2"]);
+ * console.log((error as Error).message); // "bad password <redacted>"
+ * ```
+ */
+export function scrubSecrets(error: unknown, secrets: readonly (string | undefined)[]): unknown {
+  const present = secrets.filter((secret): secret is string => !!secret);
+  if (present.length === 0 || !(error instanceof Error)) return error;
+  const has = (text: string | undefined) =>
+    typeof text === "string" && present.some((secret) => text.includes(secret));
+  const clean = (text: string) =>
+    present.reduce((out, secret) => out.split(secret).join(REDACTED), text);
+  if (
+    !has(error.message) && !has(error.stack) &&
+    !(error instanceof DockerStreamError && has(error.detail?.message))
+  ) {
+    return error;
+  }
+  if (error instanceof DockerStreamError) {
+    const detail = error.detail === undefined ? undefined : { ...error.detail };
+    if (detail?.message !== undefined) detail.message = clean(detail.message);
+    return new DockerStreamError(clean(error.message), detail);
+  }
+  if (error instanceof DockerApiError) {
+    const Class = error instanceof DockerNotFoundError
+      ? DockerNotFoundError
+      : error instanceof DockerConflictError
+      ? DockerConflictError
+      : DockerApiError;
+    // The message is "Cannot <action>: engine answered …": keep the action.
+    const end = error.message.indexOf(": engine answered ");
+    const action = error.message.startsWith("Cannot ") && end > 0
+      ? clean(error.message.slice("Cannot ".length, end))
+      : undefined;
+    return new Class({
+      status: error.status,
+      statusText: error.statusText,
+      method: error.method,
+      path: clean(error.path),
+      engineMessage: clean(error.engineMessage),
+      ...(action === undefined ? {} : { action }),
+    });
+  }
+  return new DockerError(clean(error.message));
 }
 
 // ---------------------------------------------------------------------------

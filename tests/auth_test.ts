@@ -16,8 +16,9 @@ import {
   registryKey,
   registryOfImage,
   resolveCredentials,
+  scrubSecrets,
 } from "../src/auth.ts";
-import { DockerError } from "../src/errors.ts";
+import { DockerError, DockerNotFoundError, DockerStreamError } from "../src/errors.ts";
 
 const PASSWORD = "pa55w0rd-«secret»?>>~";
 
@@ -519,4 +520,41 @@ Deno.test("CredentialStore names the missing Deno permission instead of promptin
     await run(["--allow-env=DOCKER_CONFIG,HOME", read, "--allow-run=docker-credential-berth-perm"]),
     "ok",
   );
+});
+
+Deno.test("scrubSecrets rebuilds errors without the secret, keeping class, status and action", () => {
+  const secret = "s3cr3t-pw";
+  const api = new DockerNotFoundError({
+    status: 404,
+    statusText: "Not Found",
+    method: "GET",
+    path: `/distribution/x/json?token=${secret}`,
+    engineMessage: `no such thing for ${secret}`,
+    action: 'inspect image "x" in its registry',
+  });
+  const clean = scrubSecrets(api, [secret, undefined, ""]) as DockerNotFoundError;
+  assert.ok(clean instanceof DockerNotFoundError);
+  assert.equal(clean.status, 404);
+  assert.match(clean.message, /^Cannot inspect image "x" in its registry: engine answered 404/);
+  for (
+    const text of [
+      clean.message,
+      clean.stack ?? "",
+      clean.path,
+      clean.engineMessage,
+      JSON.stringify(clean),
+    ]
+  ) {
+    assert.ok(!text.includes(secret), text);
+  }
+  const stream = scrubSecrets(
+    new DockerStreamError(`denied ${secret}`, { code: 1, message: secret }),
+    [secret],
+  );
+  assert.ok(stream instanceof DockerStreamError);
+  assert.equal(stream.detail?.message, "<redacted>");
+  assert.ok(!(stream.stack ?? "").includes(secret));
+  const untouched = new DockerStreamError("nothing secret here");
+  assert.equal(scrubSecrets(untouched, [secret]), untouched);
+  assert.equal(scrubSecrets("not an error", [secret]), "not an error");
 });

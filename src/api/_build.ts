@@ -28,16 +28,10 @@ import {
   type CredentialStore,
   encodeRegistryConfig,
   type RegistryAuth,
+  scrubSecrets,
 } from "../auth.ts";
 import { contextDockerfile, packContext } from "../build/context.ts";
-import {
-  DockerApiError,
-  DockerConflictError,
-  DockerError,
-  DockerNotFoundError,
-  DockerStreamError,
-} from "../errors.ts";
-import { REDACTED } from "../observer.ts";
+import { DockerError } from "../errors.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
 import { type ProgressCollector, ProgressStream } from "../stream/progress.ts";
 import type { BuildCachePruneResponse, BuildInfo } from "../types/mod.ts";
@@ -412,38 +406,6 @@ export function buildCollector(
   };
 }
 
-/** Replaces secrets in an error's text; the original is dropped, not kept as `cause`. */
-function scrub(error: unknown, secrets: readonly string[]): unknown {
-  if (secrets.length === 0 || !(error instanceof Error)) return error;
-  const has = (text: string | undefined) =>
-    typeof text === "string" && secrets.some((secret) => text.includes(secret));
-  const clean = (text: string) =>
-    secrets.reduce((out, secret) => out.split(secret).join(REDACTED), text);
-  if (error instanceof DockerStreamError) {
-    if (!has(error.message) && !has(error.detail?.message)) return error;
-    const detail = error.detail === undefined ? undefined : { ...error.detail };
-    if (detail?.message !== undefined) detail.message = clean(detail.message);
-    return new DockerStreamError(clean(error.message), detail);
-  }
-  if (error instanceof DockerApiError) {
-    if (!has(error.message) && !has(error.path)) return error;
-    const Class = error instanceof DockerNotFoundError
-      ? DockerNotFoundError
-      : error instanceof DockerConflictError
-      ? DockerConflictError
-      : DockerApiError;
-    return new Class({
-      status: error.status,
-      statusText: error.statusText,
-      method: error.method,
-      path: clean(error.path),
-      engineMessage: clean(error.engineMessage),
-      action: "build an image",
-    });
-  }
-  return has(error.message) || has(error.stack) ? new DockerError(clean(error.message)) : error;
-}
-
 function isRemote(context: unknown): context is ImageBuildRemoteContext {
   return typeof context === "object" && context !== null && !(context instanceof URL) &&
     !(context instanceof Uint8Array) && !(context instanceof ReadableStream) &&
@@ -564,7 +526,7 @@ export function buildImage(
     {
       onProgress: options.onProgress,
       action,
-      mapError: (error) => scrub(error, secrets),
+      mapError: (error) => scrubSecrets(error, secrets),
     },
   );
 }

@@ -6,7 +6,13 @@
  * @module
  */
 
-import { authSecrets, type CredentialStore, encodeAuthHeader, type RegistryAuth } from "../auth.ts";
+import {
+  authSecrets,
+  type CredentialStore,
+  encodeAuthHeader,
+  type RegistryAuth,
+  scrubSecrets,
+} from "../auth.ts";
 import type { DistributionInspect } from "../types/mod.ts";
 import { type ApiClient, imageSegment, type RequestOptions } from "./_client.ts";
 
@@ -90,25 +96,4 @@ export class Distribution {
       throw scrubSecrets(error, authSecrets(auth));
     }
   }
-}
-
-/**
- * Replaces any credential an engine message might echo with `<redacted>`,
- * in place.
- */
-function scrubSecrets(error: unknown, secrets: string[]): unknown {
-  if (secrets.length === 0 || !(error instanceof Error)) return error;
-  if (!secrets.some((secret) => error.message.includes(secret))) return error;
-  const scrub = (text: string) =>
-    secrets.reduce((out, secret) => out.replaceAll(secret, "<redacted>"), text);
-  Object.defineProperty(error, "message", {
-    value: scrub(error.message),
-    writable: true,
-    configurable: true,
-  });
-  const record = error as unknown as Record<string, unknown>;
-  if (typeof record.engineMessage === "string") {
-    Object.defineProperty(error, "engineMessage", { value: scrub(record.engineMessage) });
-  }
-  return error;
 }

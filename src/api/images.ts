@@ -22,15 +22,8 @@ import {
   type RegistryAuth,
   registryKey,
   registryOfImage,
+  scrubSecrets,
 } from "../auth.ts";
-import {
-  DockerApiError,
-  DockerConflictError,
-  DockerError,
-  DockerNotFoundError,
-  DockerStreamError,
-} from "../errors.ts";
-import { REDACTED } from "../observer.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
 import {
   type ImageImportResult,
@@ -290,45 +283,6 @@ function archive(value: unknown, what: string): asserts value is ImageArchive {
   if (!(value instanceof ReadableStream) && !(value instanceof Uint8Array)) {
     throw new TypeError(`${what} must be a ReadableStream<Uint8Array> or a Uint8Array`);
   }
-}
-
-/**
- * Rebuilds an error whose text contains a secret (a registry that echoes
- * what it was sent) with each secret replaced by `<redacted>`; the original
- * is dropped, not kept as `cause`. Other errors pass unchanged.
- */
-function scrub(error: unknown, secrets: readonly string[], action: string): unknown {
-  if (secrets.length === 0 || !(error instanceof Error)) return error;
-  const has = (text: string | undefined) =>
-    typeof text === "string" && secrets.some((secret) => text.includes(secret));
-  const clean = (text: string) =>
-    secrets.reduce((out, secret) => out.split(secret).join(REDACTED), text);
-  if (error instanceof DockerStreamError) {
-    if (!has(error.message) && !has(error.detail?.message)) return error;
-    const detail = error.detail === undefined ? undefined : { ...error.detail };
-    if (detail?.message !== undefined) detail.message = clean(detail.message);
-    return new DockerStreamError(clean(error.message), detail);
-  }
-  if (error instanceof DockerApiError) {
-    if (!has(error.message) && !has(error.path)) return error;
-    const Class = error instanceof DockerNotFoundError
-      ? DockerNotFoundError
-      : error instanceof DockerConflictError
-      ? DockerConflictError
-      : DockerApiError;
-    return new Class({
-      status: error.status,
-      statusText: error.statusText,
-      method: error.method,
-      path: clean(error.path),
-      engineMessage: clean(error.engineMessage),
-      action,
-    });
-  }
-  if (has(error.message) || has(error.stack)) {
-    return new DockerError(clean(error.message));
-  }
-  return error;
 }
 
 /** Image calls. Reach it as `docker.images`. */
@@ -941,7 +895,7 @@ export class Images {
     return new ProgressStream<TEvent, TResult>(source, collector, {
       onProgress: options.onProgress,
       action,
-      mapError: (error) => scrub(error, secrets, action),
+      mapError: (error) => scrubSecrets(error, secrets),
     });
   }
 

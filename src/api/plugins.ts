@@ -11,7 +11,13 @@
  * @module
  */
 
-import { authSecrets, type CredentialStore, encodeAuthHeader, type RegistryAuth } from "../auth.ts";
+import {
+  authSecrets,
+  type CredentialStore,
+  encodeAuthHeader,
+  type RegistryAuth,
+  scrubSecrets,
+} from "../auth.ts";
 import type { HeaderFields, RequestBody } from "../http/request.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
 import { type ProgressCollector, ProgressStream } from "../stream/progress.ts";
@@ -643,34 +649,6 @@ function pushCollector(): ProgressCollector<PluginProgressMessage, PluginPushRes
       return result;
     },
   };
-}
-
-/**
- * Replaces any credential an engine message might echo with `<redacted>`
- * (in the message and the stream error's detail), in place.
- */
-function scrubSecrets(error: unknown, secrets: string[]): unknown {
-  if (secrets.length === 0 || !(error instanceof Error)) return error;
-  const scrub = (text: string) =>
-    secrets.reduce((out, secret) => out.replaceAll(secret, "<redacted>"), text);
-  if (secrets.some((secret) => error.message.includes(secret))) {
-    Object.defineProperty(error, "message", {
-      value: scrub(error.message),
-      writable: true,
-      configurable: true,
-    });
-    const record = error as unknown as Record<string, unknown>;
-    if (typeof record.engineMessage === "string") {
-      Object.defineProperty(error, "engineMessage", { value: scrub(record.engineMessage) });
-    }
-    const detail = record.detail as { message?: unknown } | undefined;
-    if (detail && typeof detail.message === "string") {
-      Object.defineProperty(error, "detail", {
-        value: { ...detail, message: scrub(detail.message) },
-      });
-    }
-  }
-  return error;
 }
 
 /** Checks a reference passed in the query (not the path). */

@@ -5,14 +5,14 @@
  * @module
  */
 
-import { authSecrets, type CredentialStore, encodeAuthHeader, type RegistryAuth } from "../auth.ts";
 import {
-  DockerApiError,
-  DockerConflictError,
-  DockerNotFoundError,
-  DockerProtocolError,
-} from "../errors.ts";
-import { REDACTED } from "../observer.ts";
+  authSecrets,
+  type CredentialStore,
+  encodeAuthHeader,
+  type RegistryAuth,
+  scrubSecrets,
+} from "../auth.ts";
+import { DockerProtocolError } from "../errors.ts";
 import type { Frame } from "../stream/demux.ts";
 import type {
   Service,
@@ -276,7 +276,7 @@ export class Services {
         action,
       });
     } catch (error) {
-      throw scrub(error, authSecrets(auth), action);
+      throw scrubSecrets(error, authSecrets(auth));
     }
     if (typeof result.ID !== "string" || result.ID === "") {
       throw new DockerProtocolError(
@@ -373,7 +373,7 @@ export class Services {
         action,
       });
     } catch (error) {
-      throw scrub(error, authSecrets(auth), action);
+      throw scrubSecrets(error, authSecrets(auth));
     }
     return { ...result, Warnings: result.Warnings ?? [] };
   }
@@ -471,29 +471,4 @@ export class Services {
     if (!image || !this.#credentials) return undefined;
     return await this.#credentials.forImage(image, signal ? { signal } : {});
   }
-}
-
-/**
- * Rebuilds an engine error whose text contains a secret with each secret
- * replaced by `<redacted>` (the original is dropped, not kept as `cause`).
- * Other errors pass unchanged.
- */
-function scrub(error: unknown, secrets: readonly string[], action: string): unknown {
-  if (secrets.length === 0 || !(error instanceof DockerApiError)) return error;
-  if (!secrets.some((secret) => error.message.includes(secret))) return error;
-  const clean = (text: string) =>
-    secrets.reduce((out, secret) => out.split(secret).join(REDACTED), text);
-  const Class = error instanceof DockerNotFoundError
-    ? DockerNotFoundError
-    : error instanceof DockerConflictError
-    ? DockerConflictError
-    : DockerApiError;
-  return new Class({
-    status: error.status,
-    statusText: error.statusText,
-    method: error.method,
-    path: clean(error.path),
-    engineMessage: clean(error.engineMessage),
-    action,
-  });
 }

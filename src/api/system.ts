@@ -4,7 +4,7 @@
  * @module
  */
 
-import { DockerApiError, DockerConflictError, DockerNotFoundError } from "../errors.ts";
+import { scrubSecrets } from "../auth.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
 import type {
   AuthConfig,
@@ -322,38 +322,10 @@ export class System {
         action,
       });
     } catch (error) {
-      throw redactSecrets(error, [authConfig.password], action);
+      throw scrubSecrets(error, [
+        authConfig.password,
+        (authConfig as { identitytoken?: string }).identitytoken,
+      ]);
     }
   }
-}
-
-/**
- * Rebuilds an engine error whose text contains one of `secrets` (a registry
- * that echoes what it was sent), with each secret replaced by `<redacted>`.
- * Other errors are returned as they are: berth never puts a request body in
- * a message.
- */
-function redactSecrets(
-  error: unknown,
-  secrets: Array<string | undefined>,
-  action: string,
-): unknown {
-  if (!(error instanceof DockerApiError)) return error;
-  const present = secrets.filter((s): s is string => typeof s === "string" && s.length > 0);
-  if (!present.some((s) => error.message.includes(s))) return error;
-  let engineMessage = error.engineMessage;
-  for (const secret of present) engineMessage = engineMessage.split(secret).join("<redacted>");
-  const Class = error instanceof DockerNotFoundError
-    ? DockerNotFoundError
-    : error instanceof DockerConflictError
-    ? DockerConflictError
-    : DockerApiError;
-  return new Class({
-    status: error.status,
-    statusText: error.statusText,
-    method: error.method,
-    path: error.path,
-    engineMessage,
-    action,
-  });
 }
