@@ -362,6 +362,9 @@ export class ApiClient {
     decoder: (response: HttpResponse) => PieceDecoder<T> | Promise<PieceDecoder<T>>,
     spec?: DecoderSpec | Promise<DecoderSpec>,
   ): ReadableStream<T> {
+    // A spec promise is only awaited on the worker path; here it must not
+    // surface as an unhandled rejection (its failure also fails the decoder).
+    if (spec instanceof Promise) spec.catch(() => {});
     const workers = this.#workers;
     if (spec !== undefined && workers !== undefined && (call.worker ?? this.#workersByDefault)) {
       const request = this.#wireRequest(call);

@@ -276,3 +276,11 @@ Deno.test("time options accept Dates, seconds, durations and RFC 3339, as the en
   });
   assert.throws(() => docker.containers.logs("x", { since: "yesterday-ish" }), TypeError);
 });
+
+Deno.test("logs of a missing container reject the first read and leave no unhandled rejection", async () => {
+  await using docker = testDocker();
+  // No `tty`: the TTY lookup fails too, and must not escape as unhandled.
+  const reader = docker.containers.logs(uniqueName("gone")).getReader();
+  await assert.rejects(reader.read(), DockerNotFoundError);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+});
