@@ -95,41 +95,55 @@ Deno.test("containers.logs demuxes 64 MiB of output with exact byte counts", asy
   });
 });
 
-Deno.test("system.events sees create, start and die of a labelled container", async () => {
+Deno.test("system.events sees create, start, die and destroy of a labelled container, filters honoured", async () => {
   await using docker = testDocker();
   const marker = uniqueName("ev");
   const controller = new AbortController();
+  const deadline = setTimeout(
+    () => controller.abort(new Error("events missing after 20 s")),
+    20_000,
+  );
   const events = docker.system.events({
     filters: { type: ["container"], label: [`berth.marker=${marker}`] },
     signal: controller.signal,
   });
-  const seen: string[] = [];
-  await withContainer(docker, { Cmd: ["true"], Labels: { "berth.marker": marker } }, async (id) => {
-    await docker.containers.start(id);
-    await docker.containers.wait(id);
-    const reader = events.getReader();
-    const deadline = setTimeout(
-      () => controller.abort(new Error("no die event within 20 s")),
-      20_000,
-    );
-    try {
-      while (!seen.includes("die")) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        const event = value as EventMessage;
-        assert.equal(event.Actor?.ID, id);
-        seen.push(event.Action ?? "");
-      }
-    } finally {
-      clearTimeout(deadline);
-      await reader.cancel();
-    }
+  // An unrelated container: the label filter must keep its events out.
+  await withContainer(docker, { Cmd: ["true"] }, async (other) => {
+    await docker.containers.start(other);
+    await docker.containers.wait(other);
   });
-  assert.deepEqual(seen.filter((a) => ["create", "start", "die"].includes(a)), [
-    "create",
-    "start",
-    "die",
-  ]);
+  const seen: string[] = [];
+  const reader = events.getReader();
+  let id = "";
+  const readUntil = async (action: string) => {
+    while (!seen.includes(action)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const event = value as EventMessage;
+      assert.equal(event.Actor?.ID, id);
+      seen.push(event.Action ?? "");
+    }
+  };
+  try {
+    await withContainer(
+      docker,
+      { Cmd: ["true"], Labels: { "berth.marker": marker } },
+      async (created) => {
+        id = created;
+        await docker.containers.start(id);
+        await docker.containers.wait(id);
+        await readUntil("die");
+      },
+    );
+    await readUntil("destroy");
+  } finally {
+    clearTimeout(deadline);
+    await reader.cancel();
+  }
+  assert.deepEqual(
+    seen.filter((a) => ["create", "start", "die", "destroy"].includes(a)),
+    ["create", "start", "die", "destroy"],
+  );
 });
 
 Deno.test("errors: 404 is DockerNotFoundError, 409 DockerConflictError, empty id TypeError", async () => {
