@@ -9,7 +9,7 @@
 import { collectFrames, Docker, DockerError } from "../mod.ts";
 import { ensureTestImage, pingEngine, type PrivateEngine, startPrivateEngine } from "./_engine.ts";
 
-const bold = (text: string) => `\x1b[1m${text}\x1b[0m`;
+const bold = (text: string) => Deno.noColor ? text : `\x1b[1m${text}\x1b[0m`;
 const decoder = new TextDecoder();
 
 async function pickEngine(): Promise<{ host: string; engine?: PrivateEngine }> {
