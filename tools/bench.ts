@@ -14,7 +14,13 @@
  * @module
  */
 
-import { ensureTestImage, pingEngine, type PrivateEngine, startPrivateEngine } from "./_engine.ts";
+import {
+  ensureTestImage,
+  pingEngine,
+  type PrivateEngine,
+  removeEngineDir,
+  startPrivateEngine,
+} from "./_engine.ts";
 
 const wanted = new Set(Deno.args.length ? Deno.args : ["parser", "roundtrip", "logs"]);
 
@@ -52,6 +58,9 @@ if (wanted.has("roundtrip") || wanted.has("logs")) {
     }
     if (wanted.has("logs")) await run(["run", "--allow-all", "bench/logs_report.ts"], env);
   } finally {
-    await engine?.stop();
+    if (engine) {
+      await engine.stop();
+      await removeEngineDir(engine.dir);
+    }
   }
 }

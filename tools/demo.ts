@@ -7,7 +7,13 @@
  */
 
 import { collectFrames, Docker, DockerError } from "../mod.ts";
-import { ensureTestImage, pingEngine, type PrivateEngine, startPrivateEngine } from "./_engine.ts";
+import {
+  ensureTestImage,
+  pingEngine,
+  type PrivateEngine,
+  removeEngineDir,
+  startPrivateEngine,
+} from "./_engine.ts";
 
 const bold = (text: string) => Deno.noColor ? text : `\x1b[1m${text}\x1b[0m`;
 const decoder = new TextDecoder();
@@ -85,5 +91,8 @@ try {
   console.error(error instanceof DockerError ? `${error.name}: ${error.message}` : error);
   Deno.exitCode = 1;
 } finally {
-  await engine?.stop();
+  if (engine) {
+    await engine.stop();
+    await removeEngineDir(engine.dir);
+  }
 }
