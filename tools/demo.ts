@@ -6,7 +6,7 @@
  * @module
  */
 
-import { collectFrames, Docker, DockerError } from "../mod.ts";
+import { collectFrames, Docker, DockerError, humanSize, tarStream } from "../mod.ts";
 import {
   ensureTestImage,
   pingEngine,
@@ -29,6 +29,69 @@ async function pickEngine(): Promise<{ host: string; engine?: PrivateEngine }> {
   const dir = `${Deno.cwd()}/.berth/demo-engine-${Deno.pid}`;
   const engine = await startPrivateEngine(dir);
   return { host: engine.host, engine };
+}
+
+/** The rest of the tour: exec, files, images, volumes, networks, events, stats, workers. */
+async function more(docker: Docker, image: string): Promise<void> {
+  const labels = { "berth.demo": "1" };
+  // Events from now on, for this demo's objects only (read at step 13).
+  const events = docker.system.events({ filters: { label: ["berth.demo=1"] } });
+  const events$ = events.getReader();
+  const { id } = await docker.containers.run(
+    { Image: image, Cmd: ["sh", "-c", "seq 1 10000; sleep 30"], Labels: labels },
+    { wait: false },
+  );
+  try {
+    const { exitCode, stdout } = await docker.exec.run(id, ["sh", "-c", "tr a-z A-Z; exit 3"], {
+      stdin: "exec with stdin, exit code and output\n",
+    });
+    console.log(bold("8. exec.run"), `exit ${exitCode}:`, decoder.decode(stdout).trim());
+    await docker.containers.putArchive(
+      id,
+      "/tmp",
+      tarStream([{ name: "hello.txt", body: "put with a tar stream\n" }]),
+    );
+    const stat = await docker.containers.statPath(id, "/tmp/hello.txt");
+    console.log(
+      bold("9. files"),
+      `/tmp/hello.txt is ${stat.size} bytes, mode ${stat.mode.toString(8)}`,
+    );
+    const sample = await docker.containers.stats(id, { oneShot: true });
+    console.log(bold("10. stats"), `${humanSize(sample.memory_stats?.usage ?? 0)} of memory`);
+    const frames = await collectFrames(docker.containers.logs(id, { worker: true, tty: false }));
+    console.log(
+      bold("11. a stream in a worker"),
+      `${frames.stdout.length} bytes of logs, decoded off-thread`,
+    );
+  } finally {
+    await docker.containers.remove(id, { force: true });
+  }
+  const volume = await docker.volumes.create({ Labels: labels });
+  const network = await docker.networks.create({
+    Name: `berth-demo-${Date.now()}`,
+    Labels: labels,
+  });
+  console.log(bold("12. volumes and networks"), volume.Name.slice(0, 12), network.Id.slice(0, 12));
+  await docker.volumes.remove(volume.Name);
+  await docker.networks.remove(network.Id);
+  const seen: string[] = [];
+  const stop = setTimeout(() => events$.cancel(), 500);
+  try {
+    while (true) {
+      const { value, done } = await events$.read();
+      if (done) break;
+      seen.push(`${value.Type} ${value.Action}`);
+    }
+  } finally {
+    clearTimeout(stop);
+  }
+  console.log(bold("13. events seen"), [...new Set(seen)].join(", "));
+  const images = await docker.images.list();
+  const df = await docker.system.df();
+  console.log(
+    bold("14. images and disk"),
+    `${images.length} image(s), layers take ${humanSize(df.LayersSize ?? 0)}`,
+  );
 }
 
 async function tour(host: string): Promise<void> {
@@ -78,9 +141,10 @@ async function tour(host: string): Promise<void> {
       bold("7. list"),
       list.map((c) => `${c.Id?.slice(0, 12)} ${c.State} ${c.Status}`).join(", "),
     );
+    await more(docker, image);
   } finally {
     await docker.containers.remove(Id, { force: true });
-    console.log(bold("8. cleaned up"), Id.slice(0, 12));
+    console.log(bold("15. cleaned up"), Id.slice(0, 12));
   }
 }
 
