@@ -7,6 +7,7 @@
  * @module
  */
 
+import { ttyMode } from "./_frames.ts";
 import { DockerProtocolError } from "../errors.ts";
 import type { Connection } from "../http/connection.ts";
 import type { HttpResponse } from "../http/response.ts";
@@ -153,8 +154,7 @@ export async function attach(
     signal: options.signal,
     action: `attach to container "${id}"`,
   };
-  const tty = options.tty !== undefined ? Promise.resolve(options.tty) : lookupTty();
-  tty.catch(() => {});
+  const tty = ttyMode(options.tty, lookupTty);
   const response = await api.send(call);
   const connection = takeUpgraded(response, call);
   let raw: boolean;

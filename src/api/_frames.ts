@@ -7,7 +7,8 @@
 
 import { type Frame, FrameDecoder } from "../stream/demux.ts";
 import type { HttpResponse } from "../http/response.ts";
-import type { ApiCall, ApiClient, PieceDecoder } from "./_client.ts";
+import type { ApiCall, ApiClient, PieceDecoder, Query } from "./_client.ts";
+import { timeQuery } from "./system.ts";
 
 /**
  * Picks the decoder for a container output stream: the `Content-Type` of
@@ -54,4 +55,54 @@ export function outputStream(
     async (response) => frameDecoder(response, await tty),
     tty.then((raw) => ({ kind: "frames", tty: raw })),
   );
+}
+
+/** The query options container, service and task logs share. */
+export interface LogsQueryOptions {
+  follow?: boolean | undefined;
+  stdout?: boolean | undefined;
+  stderr?: boolean | undefined;
+  since?: Date | number | string | undefined;
+  until?: Date | number | string | undefined;
+  timestamps?: boolean | undefined;
+  tail?: number | "all" | undefined;
+  details?: boolean | undefined;
+}
+
+/**
+ * Builds the query of a logs call: stdout and stderr on unless turned off,
+ * times converted to Unix seconds.
+ *
+ * @param options The caller's logs options.
+ * @returns The query.
+ */
+export function logsQuery(options: LogsQueryOptions): Query {
+  return {
+    follow: options.follow,
+    stdout: options.stdout ?? true,
+    stderr: options.stderr ?? true,
+    since: timeQuery(options.since),
+    until: timeQuery(options.until),
+    timestamps: options.timestamps,
+    tail: options.tail,
+    details: options.details,
+  };
+}
+
+/**
+ * Whether output is raw (TTY): the caller's answer, or the engine's, asked
+ * while the logs request runs. A failed lookup never surfaces on its own:
+ * the logs request reports the same missing object.
+ *
+ * @param known The caller's `tty` option.
+ * @param lookup Asks the engine.
+ * @returns The TTY mode.
+ */
+export function ttyMode(
+  known: boolean | undefined,
+  lookup: () => Promise<boolean>,
+): Promise<boolean> {
+  const tty = known !== undefined ? Promise.resolve(known) : lookup();
+  tty.catch(() => {});
+  return tty;
 }

@@ -50,9 +50,8 @@ import {
   segment,
   type StreamOptions,
 } from "./_client.ts";
-import { outputStream } from "./_frames.ts";
+import { logsQuery, outputStream, ttyMode } from "./_frames.ts";
 import { assertSize } from "./_session.ts";
-import { timeQuery } from "./system.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
 // mod.ts exports the same bindings.
@@ -505,24 +504,17 @@ export class Containers {
   logs(id: string, options: ContainerLogsOptions = {}): ReadableStream<Frame> {
     const path = `/containers/${segment(id, "container id")}/logs`;
     // When the TTY mode is unknown, ask for it while the logs request runs.
-    const tty = options.tty !== undefined
-      ? Promise.resolve(options.tty)
-      : this.inspect(id, options.signal ? { signal: options.signal } : {}).then((c) =>
-        c.Config?.Tty === true
-      );
-    tty.catch(() => {});
+    const tty = ttyMode(
+      options.tty,
+      () =>
+        this.inspect(id, options.signal ? { signal: options.signal } : {}).then((c) =>
+          c.Config?.Tty === true
+        ),
+    );
     return outputStream(this.#api, {
       method: "GET",
       path,
-      query: {
-        follow: options.follow,
-        stdout: options.stdout ?? true,
-        stderr: options.stderr ?? true,
-        since: timeQuery(options.since),
-        until: timeQuery(options.until),
-        timestamps: options.timestamps,
-        tail: options.tail,
-      },
+      query: logsQuery(options),
       signal: options.signal,
       longLived: options.follow === true,
       worker: options.worker,

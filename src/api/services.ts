@@ -27,8 +27,7 @@ import {
   segment,
   type StreamOptions,
 } from "./_client.ts";
-import { outputStream } from "./_frames.ts";
-import { timeQuery } from "./system.ts";
+import { logsQuery, outputStream, ttyMode } from "./_frames.ts";
 import { versionQuery } from "./_swarm.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
@@ -431,24 +430,17 @@ export class Services {
   logs(id: string, options: ServiceLogsOptions = {}): ReadableStream<Frame> {
     const path = `/services/${segment(id, "service id")}/logs`;
     // When the TTY mode is unknown, ask for it while the logs request runs.
-    const tty = options.tty !== undefined
-      ? Promise.resolve(options.tty)
-      : this.inspect(id, options.signal ? { signal: options.signal } : {}).then((s) =>
-        s.Spec?.TaskTemplate?.ContainerSpec?.TTY === true
-      );
-    tty.catch(() => {});
+    const tty = ttyMode(
+      options.tty,
+      () =>
+        this.inspect(id, options.signal ? { signal: options.signal } : {}).then((s) =>
+          s.Spec?.TaskTemplate?.ContainerSpec?.TTY === true
+        ),
+    );
     return outputStream(this.#api, {
       method: "GET",
       path,
-      query: {
-        follow: options.follow,
-        stdout: options.stdout ?? true,
-        stderr: options.stderr ?? true,
-        since: timeQuery(options.since),
-        timestamps: options.timestamps,
-        tail: options.tail,
-        details: options.details,
-      },
+      query: logsQuery(options),
       signal: options.signal,
       longLived: options.follow === true,
       worker: options.worker,

@@ -14,8 +14,7 @@ import {
   segment,
   type StreamOptions,
 } from "./_client.ts";
-import { outputStream } from "./_frames.ts";
-import { timeQuery } from "./system.ts";
+import { logsQuery, outputStream, ttyMode } from "./_frames.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
 // mod.ts exports the same bindings.
@@ -186,24 +185,17 @@ export class Tasks {
   logs(id: string, options: TaskLogsOptions = {}): ReadableStream<Frame> {
     const path = `/tasks/${segment(id, "task id")}/logs`;
     // When the TTY mode is unknown, ask for it while the logs request runs.
-    const tty = options.tty !== undefined
-      ? Promise.resolve(options.tty)
-      : this.inspect(id, options.signal ? { signal: options.signal } : {}).then((t) =>
-        t.Spec?.ContainerSpec?.TTY === true
-      );
-    tty.catch(() => {});
+    const tty = ttyMode(
+      options.tty,
+      () =>
+        this.inspect(id, options.signal ? { signal: options.signal } : {}).then((t) =>
+          t.Spec?.ContainerSpec?.TTY === true
+        ),
+    );
     return outputStream(this.#api, {
       method: "GET",
       path,
-      query: {
-        follow: options.follow,
-        stdout: options.stdout ?? true,
-        stderr: options.stderr ?? true,
-        since: timeQuery(options.since),
-        timestamps: options.timestamps,
-        tail: options.tail,
-        details: options.details,
-      },
+      query: logsQuery(options),
       signal: options.signal,
       longLived: options.follow === true,
       worker: options.worker,
