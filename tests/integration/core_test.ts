@@ -298,3 +298,25 @@ Deno.test("logs of a missing container reject the first read and leave no unhand
   await assert.rejects(reader.read(), DockerNotFoundError);
   await new Promise((resolve) => setTimeout(resolve, 50));
 });
+
+Deno.test("200 concurrent calls all settle through a 16-connection pool, never sharing a busy socket", async () => {
+  const calls: DockerCallEvent[] = [];
+  await using docker = testDocker({ maxConnections: 16, observer: (call) => calls.push(call) });
+  await docker.apiVersion();
+  const results = await Promise.all(
+    Array.from(
+      { length: 200 },
+      (_, i) => i % 2 ? docker.system.ping() : docker.system.version().then((v) => v.ApiVersion),
+    ),
+  );
+  assert.equal(results.length, 200);
+  assert.ok(results.every((r) => r === "OK" || /^1\.\d+$/.test(r ?? "")));
+  const done = calls.filter((c) => c.path === "/_ping" || c.path.endsWith("/version"));
+  assert.ok(done.length >= 200);
+  assert.ok(done.every((c) => c.status === 200 && c.error === undefined));
+  // A call opens a socket only when it holds one of the 16 slots and no idle
+  // socket is free, so at most 16 sockets were ever opened for all 201 calls.
+  const fresh = calls.filter((c) => !c.reusedConnection).length;
+  assert.ok(fresh <= 16, `${fresh} sockets opened`);
+  assert.ok(fresh >= 2, `${fresh} sockets opened: the calls did not overlap`);
+});
