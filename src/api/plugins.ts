@@ -28,6 +28,7 @@ import {
   filtersQuery,
   imageSegment,
   type RequestOptions,
+  type StreamOptions,
 } from "./_client.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
@@ -76,7 +77,7 @@ export interface PluginPrivilegesOptions extends RequestOptions {
 }
 
 /** Options of {@linkcode Plugins.pull}. */
-export interface PluginPullOptions extends RequestOptions {
+export interface PluginPullOptions extends StreamOptions {
   /** Local name of the installed plugin. @default the remote reference */
   name?: string;
   /**
@@ -96,7 +97,7 @@ export interface PluginPullOptions extends RequestOptions {
 }
 
 /** Options of {@linkcode Plugins.upgrade}. */
-export interface PluginUpgradeOptions extends RequestOptions {
+export interface PluginUpgradeOptions extends StreamOptions {
   /**
    * The privileges granted to the new version; `"all"` grants what it asks
    * for. @default []
@@ -112,7 +113,7 @@ export interface PluginUpgradeOptions extends RequestOptions {
 }
 
 /** Options of {@linkcode Plugins.push}. */
-export interface PluginPushOptions extends RequestOptions {
+export interface PluginPushOptions extends StreamOptions {
   /**
    * Registry credentials, sent as `X-Registry-Auth`.
    * @default the client's credential store's entry for the registry, else anonymous
@@ -597,6 +598,7 @@ export class Plugins {
     options: {
       auth?: RegistryAuth;
       signal?: AbortSignal;
+      worker?: boolean;
       onProgress?: (message: PluginProgressMessage) => void;
     },
     action: string,
@@ -608,8 +610,9 @@ export class Plugins {
       const auth = await this.#auth(ref, options);
       secrets = authSecrets(auth);
       return this.#api.stream<PluginProgressMessage>(
-        await call(auth),
+        { ...(await call(auth)), worker: options.worker },
         () => new JsonLinesDecoder<PluginProgressMessage>(),
+        { kind: "json" },
       );
     })();
     return new ProgressStream(source, collector, {
