@@ -357,7 +357,10 @@ function testArgs(extra: string[]): string[] {
   // Modules run one after another (they share one engine). That is deno's
   // default; note that `--parallel=false` would NOT say so: deno 2.9 reads any
   // `--parallel` as "on".
-  const base = ["test", "--allow-all"];
+  // Deno 2.9 runs tests WITHOUT the ops and resources sanitizers unless
+  // asked (checked: a test leaking a timer and a socket passes without these
+  // flags, fails with them). A leaked connection or timer is a failing test.
+  const base = ["test", "--allow-all", "--sanitize-ops", "--sanitize-resources"];
   const dashDash = extra.indexOf("--");
   if (dashDash < 0) return [...base, ...extra, ...paths];
   return [...base, ...extra.slice(0, dashDash), ...paths, ...extra.slice(dashDash)];
