@@ -9,6 +9,7 @@ import {
   rawStream,
   type StreamName,
 } from "../../src/stream/demux.ts";
+import { countingSource, fails } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -47,39 +48,6 @@ function decodePieces(pieces: Uint8Array[], options?: FrameDecoderOptions): Fram
   for (const piece of pieces) frames.push(piece, out);
   frames.finish();
   return out;
-}
-
-function fails(fn: () => unknown, code: string): DockerProtocolError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof DockerProtocolError, `expected ${code}, got ${caught}`);
-  assert.equal(caught.code, code, caught.message);
-  return caught;
-}
-
-/** A source of the given pieces that counts pulls and remembers a cancel reason. */
-function countingSource(pieces: Uint8Array[]): {
-  body: ReadableStream<Uint8Array>;
-  pulls: () => number;
-  cancelled: () => unknown;
-} {
-  let pulls = 0;
-  let reason: unknown = "not cancelled";
-  const body = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      const piece = pieces[pulls++];
-      if (piece === undefined) controller.close();
-      else controller.enqueue(piece);
-    },
-    cancel(why) {
-      reason = why;
-    },
-  }, { highWaterMark: 0 });
-  return { body, pulls: () => pulls, cancelled: () => reason };
 }
 
 // A realistic attach stream: every stream type, a zero-size frame, UTF-8,

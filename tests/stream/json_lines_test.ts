@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { DockerProtocolError, DockerStreamError } from "../../src/errors.ts";
+import { DockerStreamError } from "../../src/errors.ts";
 import {
   JsonLinesDecoder,
   type JsonLinesDecoderOptions,
   jsonLinesStream,
 } from "../../src/stream/json_lines.ts";
+import { countingSource, fails } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 
@@ -14,39 +15,6 @@ function decodePieces<T = unknown>(pieces: Uint8Array[], options?: JsonLinesDeco
   for (const piece of pieces) lines.push(piece, out);
   lines.finish(out);
   return out;
-}
-
-function fails(fn: () => unknown, code: string): DockerProtocolError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof DockerProtocolError, `expected ${code}, got ${caught}`);
-  assert.equal(caught.code, code, caught.message);
-  return caught;
-}
-
-/** A source of the given pieces that counts pulls and remembers a cancel reason. */
-function countingSource(pieces: Uint8Array[]): {
-  body: ReadableStream<Uint8Array>;
-  pulls: () => number;
-  cancelled: () => unknown;
-} {
-  let pulls = 0;
-  let reason: unknown = "not cancelled";
-  const body = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      const piece = pieces[pulls++];
-      if (piece === undefined) controller.close();
-      else controller.enqueue(piece);
-    },
-    cancel(why) {
-      reason = why;
-    },
-  }, { highWaterMark: 0 });
-  return { body, pulls: () => pulls, cancelled: () => reason };
 }
 
 // A realistic pull progress stream: CRLF and LF endings, a blank line,
