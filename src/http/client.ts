@@ -16,7 +16,7 @@ import {
   type ExchangeSettings,
   StaleConnectionError,
 } from "./exchange.ts";
-import { type HeaderFields, type RequestBody, validateRequest } from "./request.ts";
+import { encodeRequest, type HeaderFields, type RequestBody, validateRequest } from "./request.ts";
 import { HttpResponse } from "./response.ts";
 import type { Connector } from "./transport.ts";
 
@@ -72,6 +72,14 @@ export interface HttpRequest {
   headersTimeout?: number;
   /** Overrides the client's `bodyTimeout` for this call. */
   bodyTimeout?: number;
+  /**
+   * Read the body into one buffer of this exchange, reused by every read,
+   * instead of fresh memory per read: each body piece is valid only until
+   * the next body read. For consumers done with each piece before asking
+   * for the next; it keeps memory flat on long bodies (read buffers are
+   * otherwise garbage until a GC runs). @default false
+   */
+  reuseReadBuffer?: boolean;
 }
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]);
@@ -96,11 +104,13 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]);
 export class HttpClient {
   readonly #pool: ConnectionPool;
   readonly #settings: ExchangeSettings;
-  readonly #hostHeader: string;
+  /** `Host: <hostHeader>` CRLF, validated once. */
+  readonly #hostLine: string;
 
   /** @param options Connector, limits, timeouts. */
   constructor(options: HttpClientOptions) {
-    this.#hostHeader = options.hostHeader;
+    validateRequest("GET", "/", { Host: options.hostHeader });
+    this.#hostLine = `Host: ${options.hostHeader}\r\n`;
     this.#pool = new ConnectionPool(options.connect, {
       maxConnections: options.maxConnections ?? 16,
       keepAliveTimeout: options.keepAliveTimeout ?? 10_000,
@@ -113,6 +123,7 @@ export class HttpClient {
       maxHeaderCount: options.maxHeaderCount ?? 256,
       onRecord: options.onRecord,
       deadlines: new Deadlines(),
+      hostHeader: options.hostHeader,
     };
   }
 
@@ -141,12 +152,17 @@ export class HttpClient {
    *   `DockerTimeoutError` or `DockerProtocolError` otherwise.
    */
   async request(request: HttpRequest): Promise<HttpResponse> {
-    const headers: HeaderFields = { Host: this.#hostHeader, ...request.headers };
+    let headers: HeaderFields = request.headers ?? {};
     if (request.upgrade !== undefined) {
-      headers["Connection"] = "Upgrade";
-      headers["Upgrade"] = request.upgrade;
+      headers = { ...headers, Connection: "Upgrade", Upgrade: request.upgrade };
     }
-    validateRequest(request.method, request.target, headers);
+    const encoded = encodeRequest(
+      request.method,
+      request.target,
+      headers,
+      request.body,
+      this.#hostLine,
+    );
     const signal = request.signal;
     signal?.throwIfAborted();
     const longLived = request.longLived === true || request.upgrade !== undefined;
@@ -156,9 +172,10 @@ export class HttpClient {
         method: request.method,
         target: request.target,
         headers,
-        body: request.body,
+        encoded,
         signal,
         expectUpgrade: request.upgrade !== undefined,
+        reuseReadBuffer: request.reuseReadBuffer === true,
       },
       this.#settings,
       this.#pool,
@@ -168,17 +185,20 @@ export class HttpClient {
         body: request.bodyTimeout ?? (longLived ? 0 : this.#settings.bodyTimeout),
       },
     );
-    let lease;
-    try {
-      lease = await this.#pool.acquire(counted, signal);
-    } catch (error) {
-      exchange.abandon(error);
-      throw error;
+    // An idle pooled connection is taken at once; otherwise wait or connect.
+    let lease = this.#pool.takeIdle(counted);
+    if (lease === undefined) {
+      try {
+        lease = await this.#pool.acquire(counted, signal);
+      } catch (error) {
+        exchange.abandon(error);
+        throw error;
+      }
     }
     try {
       await exchange.send(lease.connection, lease.reused);
     } catch (error) {
-      const replayable = !(request.body instanceof ReadableStream);
+      const replayable = !(encoded.rest instanceof ReadableStream);
       const idempotent = request.idempotent ?? IDEMPOTENT.has(request.method);
       if (!(error instanceof StaleConnectionError) || !replayable || !idempotent) {
         throw exchange.fail(this.#unwrapStale(error, request));

@@ -74,13 +74,21 @@ export class Connection {
    * The read size doubles while reads fill it. A slab whose buffer has been
    * transferred away (detached) is replaced at the next read.
    *
+   * @param into A buffer of the caller's to read into instead (it is
+   *   overwritten by each such read, so earlier views into it go stale).
    * @returns The bytes, or `null` at end of stream.
    */
-  async read(): Promise<Uint8Array | null> {
+  async read(into?: Uint8Array): Promise<Uint8Array | null> {
     const pending = this.#pending;
     if (pending) {
       this.#pending = null;
       return pending;
+    }
+    if (into !== undefined) {
+      const n = await this.conn.read(into);
+      if (n === null) return null;
+      this.bytesRead += n;
+      return into.subarray(0, n);
     }
     const size = this.#readSize;
     // A slab whose buffer was transferred (a worker posts read buffers to
@@ -117,6 +125,11 @@ export class Connection {
     joined.set(bytes);
     joined.set(pending, bytes.length);
     this.#pending = joined;
+  }
+
+  /** How many bytes wait in the push-back buffer. */
+  get pendingLength(): number {
+    return this.#pending?.length ?? 0;
   }
 
   /** Whether bytes are waiting in the push-back buffer. */

@@ -18,7 +18,12 @@ import { ChunkedDecoder } from "./chunked.ts";
 import type { Connection } from "./connection.ts";
 import type { Deadline, Deadlines } from "./deadlines.ts";
 import type { ConnectionPool } from "./pool.ts";
-import { BodySourceError, type HeaderFields, type RequestBody, writeRequest } from "./request.ts";
+import {
+  BodySourceError,
+  type EncodedRequest,
+  type HeaderFields,
+  writeRequest,
+} from "./request.ts";
 import {
   type BodyFraming,
   bodyFraming,
@@ -64,20 +69,25 @@ export interface ExchangeSettings extends HeadLimits {
   onRecord: ((record: ExchangeRecord) => void) | undefined;
   /** The client's timeout watchdog. */
   deadlines: Deadlines;
+  /** The `Host` value sent unless a request names its own. */
+  hostHeader: string;
 }
-
-/** Bodies up to this size are written before the head is read. */
-const RACE_THRESHOLD = 64 * 1024;
 
 /** The request side of an exchange. */
 export interface ExchangeRequest {
   method: string;
   target: string;
   headers: HeaderFields;
-  body: RequestBody;
+  /** The request bytes, already validated. */
+  encoded: EncodedRequest;
   signal: AbortSignal | undefined;
   expectUpgrade: boolean;
+  /** Body reads reuse one buffer (see `HttpRequest.reuseReadBuffer`). */
+  reuseReadBuffer?: boolean;
 }
+
+/** Size of the buffer body reads reuse when asked to. */
+const REUSED_READ_SIZE = 64 * 1024;
 
 /** Marks "the pooled connection was closed before any response byte". */
 export class StaleConnectionError extends DockerError {
@@ -105,7 +115,12 @@ export class Exchange {
   #finished = false;
   #failure: unknown;
   #timedOut: DockerTimeoutError | undefined;
-  readonly #onAbort = () => this.#abort();
+  /** A body that arrived whole with the head (read without another socket read). */
+  #completeBody: Uint8Array | undefined;
+  /** The buffer body reads reuse, when the request asks for one. */
+  #readBuffer: Uint8Array | undefined;
+  /** Only created when the request has a signal. */
+  #onAbort: (() => void) | undefined;
 
   /**
    * @param request What to send.
@@ -127,8 +142,12 @@ export class Exchange {
     this.#counted = counted;
     this.#headersTimeout = timeouts.headers;
     this.#bodyTimeout = timeouts.body;
-    this.#startTime = performance.timeOrigin + performance.now();
-    request.signal?.addEventListener("abort", this.#onAbort, { once: true });
+    // The clock is read only for the observer's record.
+    this.#startTime = settings.onRecord ? performance.timeOrigin + performance.now() : 0;
+    if (request.signal) {
+      this.#onAbort = () => this.#abort();
+      request.signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
   }
 
   /** The response head, once read. */
@@ -156,7 +175,7 @@ export class Exchange {
     this.#startWritten = connection.bytesWritten;
     connection.resetReadSize();
     if (this.request.signal?.aborted) this.#abort();
-    const { method, target, headers, body } = this.request;
+    const { method, encoded } = this.request;
     const deadlines = this.#settings.deadlines;
     const headersTimeout = this.#headersTimeout;
     let deadline: Deadline | undefined;
@@ -169,11 +188,9 @@ export class Exchange {
       }
     };
     try {
-      const small = body === null || body === undefined || typeof body === "string" ||
-        (body instanceof Uint8Array && body.length <= RACE_THRESHOLD);
-      if (small) {
+      if (encoded.rest === undefined) {
         // Small requests are written in one go, then the head is read.
-        await writeRequest(connection, method, target, headers, body);
+        await connection.write(encoded.head);
         armHeadDeadline();
         this.#head = await this.#readHead();
       } else {
@@ -197,10 +214,20 @@ export class Exchange {
       this.#reusable = false;
     }
     if (this.#framing.kind === "length") {
-      this.#remaining = this.#framing.length;
-      // An empty body is already read: give the connection back now, so a
-      // caller that only looks at the status does not hold it.
-      if (this.#remaining === 0) this.finish(undefined);
+      const length = this.#framing.length;
+      this.#remaining = length;
+      // An empty body, or one that came whole with the head (most small
+      // answers), is already read: give the connection back now, so a
+      // caller that only looks at the status does not hold it, and the
+      // body is served without another read.
+      if (length === 0) this.finish(undefined);
+      else if (connection.pendingLength >= length) {
+        const piece = connection.takePending();
+        if (piece.length > length) this.#reusable = false;
+        this.#completeBody = piece.subarray(0, length);
+        this.#remaining = 0;
+        this.finish(undefined);
+      }
     } else if (this.#framing.kind === "chunked") this.#decoder = new ChunkedDecoder();
     else if (this.#framing.kind === "close") this.#reusable = false;
     else this.finish(undefined);
@@ -228,6 +255,18 @@ export class Exchange {
   }
 
   /**
+   * Takes a body that arrived whole with the head, if it did and was not
+   * read yet: the synchronous path of reading a small answer.
+   *
+   * @returns The body, or `undefined` (then read with {@linkcode Exchange.readBatch}).
+   */
+  takeCompleteBody(): Uint8Array | undefined {
+    const body = this.#completeBody;
+    this.#completeBody = undefined;
+    return body;
+  }
+
+  /**
    * Reads the next decoded body pieces (views into read buffers, no copies).
    *
    * @returns One or more pieces, or `null` at the end of the body.
@@ -235,7 +274,10 @@ export class Exchange {
   async readBatch(): Promise<Uint8Array[] | null> {
     if (this.#finished) {
       if (this.#failure !== undefined) throw this.#failure;
-      return null;
+      const body = this.#completeBody;
+      if (body === undefined) return null;
+      this.#completeBody = undefined;
+      return [body];
     }
     try {
       switch (this.#framing.kind) {
@@ -313,12 +355,20 @@ export class Exchange {
    * @param reason Why, for the record.
    */
   cancel(reason: unknown): void {
-    if (this.#finished) return;
+    if (this.#finished) {
+      // A body that came whole with the head is dropped, not served later.
+      if (this.#completeBody !== undefined) {
+        this.#completeBody = undefined;
+        this.#failure = reason ?? new DockerError("Response body cancelled");
+      }
+      return;
+    }
     this.#reusable = false;
     this.#connection?.close();
     const error = reason ?? new DockerError("Response body cancelled");
     // A later read must not look like a clean end of the body.
     this.#failure = error;
+    this.#completeBody = undefined;
     this.finish(error);
   }
 
@@ -382,7 +432,7 @@ export class Exchange {
     const record: ExchangeRecord = {
       method: this.request.method,
       target: this.request.target,
-      requestHeaders: this.request.headers,
+      requestHeaders: headersAsSent(this.request.headers, this.#settings.hostHeader),
       status: this.#head?.status,
       startTime: this.#startTime,
       endTime: performance.timeOrigin + performance.now(),
@@ -404,10 +454,9 @@ export class Exchange {
    * not deadlock on that.
    */
   async #sendLarge(connection: Connection, armHeadDeadline: () => void): Promise<ResponseHead> {
-    const { method, target, headers, body } = this.request;
     let written = false;
     let waitingForHead = true;
-    const writing = writeRequest(connection, method, target, headers, body).then(() => {
+    const writing = writeRequest(connection, this.request.encoded).then(() => {
       written = true;
       if (waitingForHead) armHeadDeadline();
     });
@@ -482,14 +531,20 @@ export class Exchange {
   }
 
   async #readSocket(): Promise<Uint8Array | null> {
+    const connection = this.#connection!;
+    // The head is never read into the reused buffer (a head split across
+    // reads is joined from earlier views), only the body.
+    const into = this.request.reuseReadBuffer === true
+      ? (this.#readBuffer ??= new Uint8Array(REUSED_READ_SIZE))
+      : undefined;
     const timeout = this.#bodyTimeout;
-    if (timeout <= 0) return await this.#connection!.read();
+    if (timeout <= 0) return await connection.read(into);
     // Only time the engine, not the consumer: the deadline runs while a
     // read is pending.
     const deadlines = this.#settings.deadlines;
     const deadline = deadlines.arm(timeout, () => this.#timeOut("body", timeout));
     try {
-      return await this.#connection!.read();
+      return await connection.read(into);
     } finally {
       deadlines.clear(deadline);
     }
@@ -514,7 +569,7 @@ export class Exchange {
   }
 
   #removeAbortListener(): void {
-    this.request.signal?.removeEventListener("abort", this.#onAbort);
+    if (this.#onAbort) this.request.signal!.removeEventListener("abort", this.#onAbort);
   }
 
   /** Turns whatever a read or write threw into the error the caller sees. */
@@ -552,4 +607,10 @@ function isStaleIoError(error: unknown): boolean {
   return error instanceof Deno.errors.ConnectionReset ||
     error instanceof Deno.errors.BrokenPipe ||
     error instanceof Deno.errors.ConnectionAborted;
+}
+
+/** The request's fields with the client's `Host` first, as the writer sends them. */
+function headersAsSent(headers: HeaderFields, host: string): HeaderFields {
+  for (const name in headers) if (name.toLowerCase() === "host") return headers;
+  return { Host: host, ...headers };
 }

@@ -27,7 +27,12 @@ interface Waiter {
 
 interface Idle {
   connection: Connection;
-  /** `performance.now()` when it went idle. */
+  /**
+   * `Date.now()` when it went idle. The wall clock, not `performance.now()`:
+   * it is read on every request and costs half as much, and a clock jump
+   * only makes an idle connection expire early (a new one is opened) or
+   * late (the stale-connection retry covers it).
+   */
   since: number;
 }
 
@@ -75,6 +80,23 @@ export class ConnectionPool {
   /** Requests waiting for a slot. */
   get queued(): number {
     return this.#waiters.length;
+  }
+
+  /**
+   * Leases an idle connection at once, when one is free and (for a counted
+   * request) a slot is too; the same lease {@linkcode ConnectionPool.acquire}
+   * would give, without waiting.
+   *
+   * @param counted Whether the request counts against `maxConnections`.
+   * @returns The lease, or `undefined` when the caller must `acquire`.
+   */
+  takeIdle(counted: boolean): Lease | undefined {
+    if (this.#closed || (counted && this.#busy >= this.#options.maxConnections)) return undefined;
+    this.#expireIdle();
+    const idle = this.#idle.pop();
+    if (idle === undefined) return undefined;
+    if (counted) this.#busy++;
+    return { connection: idle.connection, reused: true };
   }
 
   /**
@@ -156,7 +178,7 @@ export class ConnectionPool {
     if (reusable && !this.#closed && !connection.closed && this.#options.keepAliveTimeout > 0) {
       connection.uses++;
       this.#expireIdle();
-      this.#idle.push({ connection, since: performance.now() });
+      this.#idle.push({ connection, since: Date.now() });
       if (this.#idle.length > this.#options.maxConnections) {
         this.#drop(this.#idle.shift()!.connection);
       }
@@ -225,7 +247,7 @@ export class ConnectionPool {
    * per idle connection; an idle socket costs nothing while it waits.
    */
   #expireIdle(): void {
-    const oldest = performance.now() - this.#options.keepAliveTimeout;
+    const oldest = Date.now() - this.#options.keepAliveTimeout;
     while (this.#idle.length > 0 && this.#idle[0]!.since <= oldest) {
       this.#drop(this.#idle.shift()!.connection);
     }

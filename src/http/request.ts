@@ -13,12 +13,45 @@ export type RequestBody = Uint8Array | string | ReadableStream<Uint8Array> | nul
 /** Request header fields as name/value pairs. */
 export type HeaderFields = Record<string, string>;
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Field values: visible ASCII, SP, HTAB and obs-text; never CR, LF or NUL.
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-const TARGET = /^[\x21-\x7e]+$/;
 const CRLF = "\r\n";
 const encoder = new TextEncoder();
+
+/** Token characters (RFC 9110 §5.6.2) by char code: methods and field names. */
+const TOKEN_CHARS = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+  TOKEN_CHARS[c.charCodeAt(0)] = 1;
+}
+
+function isToken(text: string): boolean {
+  if (text.length === 0) return false;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 128 || TOKEN_CHARS[code] === 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Writes `text` as Latin-1 bytes at `at`, checking each character is one
+ * a field value may hold: HTAB, visible ASCII, SP and obs-text (0x80-0xFF);
+ * never CR, LF, NUL, DEL or anything above U+00FF.
+ *
+ * @returns The index after the text, or -1 at the first bad character.
+ */
+function writeFieldValue(out: Uint8Array, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 32 ? code !== 9 : code === 127 || code > 255) return -1;
+    out[at++] = code;
+  }
+  return at;
+}
+
+/** Writes ASCII `text` (already checked) at `at`; returns the index after it. */
+function writeAscii(out: Uint8Array, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i);
+  return at;
+}
 
 /**
  * Checks a request before anything is written, so a bad header can never
@@ -32,37 +65,20 @@ const encoder = new TextEncoder();
  *   a field named twice in different case.
  */
 export function validateRequest(method: string, target: string, headers: HeaderFields): void {
-  if (!TOKEN.test(method)) throw new TypeError(`Invalid HTTP method "${method}"`);
-  if (!target.startsWith("/") || !TARGET.test(target)) {
-    throw new TypeError(`Invalid request target "${target}": it must be an encoded absolute path`);
-  }
-  const seen = new Set<string>();
-  for (const name in headers) {
-    if (!TOKEN.test(name)) throw new TypeError(`Invalid header name "${name}"`);
-    if (!FIELD_VALUE.test(headers[name]!)) {
-      throw new TypeError(`Invalid value for header "${name}": it contains CR, LF or NUL`);
-    }
-    const lower = name.toLowerCase();
-    // The writer frames the body itself; a caller's framing field would sit
-    // next to it and let the engine read the body two ways (smuggling).
-    if (lower === "content-length" || lower === "transfer-encoding") {
-      throw new TypeError(`Header "${name}" is set from the body; do not pass it`);
-    }
-    // Names differing only in case (`Host` and `host`) would both be sent.
-    if (seen.has(lower)) throw new TypeError(`Header "${name}" is given twice`);
-    seen.add(lower);
-  }
+  headBytes(method, target, headers, undefined, 0, "");
 }
 
 /**
- * Serialises the request line and header block.
+ * Encodes the request line and header fields (and the framing field) as
+ * one buffer, validating as it writes. Field values are sent as Latin-1
+ * bytes (one byte per character), as HTTP defines them.
  *
  * @param method Request method.
  * @param target Request target.
- * @param headers Header fields (already validated).
- * @param framing `Content-Length` value, or `"chunked"`, or `undefined` for
- *   no body.
- * @returns The head as bytes, ending with the empty line.
+ * @param headers Header fields, in order.
+ * @param framing `Content-Length` value, `"chunked"`, or `undefined` for none.
+ * @returns The head bytes, ending with the empty line.
+ * @throws {TypeError} As {@linkcode validateRequest}.
  */
 export function encodeHead(
   method: string,
@@ -70,12 +86,130 @@ export function encodeHead(
   headers: HeaderFields,
   framing: number | "chunked" | undefined,
 ): Uint8Array {
-  let head = `${method} ${target} HTTP/1.1${CRLF}`;
-  for (const name in headers) head += `${name}: ${headers[name]}${CRLF}`;
-  if (framing === "chunked") head += `Transfer-Encoding: chunked${CRLF}`;
-  else if (framing !== undefined) head += `Content-Length: ${framing}${CRLF}`;
-  head += CRLF;
-  return encoder.encode(head);
+  return headBytes(method, target, headers, framing, 0, "");
+}
+
+/** A request ready for the wire. */
+export interface EncodedRequest {
+  /** The head, followed by the body when it is small: written in one go. */
+  head: Uint8Array;
+  /** What follows the head: a large body, a stream (sent chunked), or nothing. */
+  rest: Uint8Array | ReadableStream<Uint8Array> | undefined;
+}
+
+/** Bodies up to this size go in the same write as the head. */
+const COALESCE_LIMIT = 64 * 1024;
+
+/**
+ * Validates and encodes a request: the head and a small body in one buffer
+ * (so a small request is one socket write), or the head and what follows.
+ * A string body is sent as UTF-8.
+ *
+ * @param method Request method.
+ * @param target Request target.
+ * @param headers Header fields (no framing fields: the body decides them).
+ * @param body The body.
+ * @param hostLine `Host: <value>\r\n`, already validated, sent right after
+ *   the request line unless `headers` has a `Host` field of its own.
+ * @returns The bytes to write.
+ * @throws {TypeError} As {@linkcode validateRequest}.
+ */
+export function encodeRequest(
+  method: string,
+  target: string,
+  headers: HeaderFields | undefined,
+  body: RequestBody,
+  hostLine = "",
+): EncodedRequest {
+  headers ??= {};
+  if (body === null || body === undefined) {
+    // A POST without a body still says so, or some servers wait for one.
+    const framing = method === "POST" || method === "PUT" ? 0 : undefined;
+    return { head: headBytes(method, target, headers, framing, 0, hostLine), rest: undefined };
+  }
+  if (body instanceof ReadableStream) {
+    return { head: headBytes(method, target, headers, "chunked", 0, hostLine), rest: body };
+  }
+  const bytes = typeof body === "string" ? encoder.encode(body) : body;
+  if (bytes.length > COALESCE_LIMIT) {
+    return { head: headBytes(method, target, headers, bytes.length, 0, hostLine), rest: bytes };
+  }
+  const head = headBytes(method, target, headers, bytes.length, bytes.length, hostLine);
+  head.set(bytes, head.length - bytes.length);
+  return { head, rest: undefined };
+}
+
+/**
+ * The head as bytes, with `room` spare bytes after it (for a small body).
+ * One pass: sizes from string lengths (every character is one byte once
+ * validated), then validation and writing together.
+ */
+function headBytes(
+  method: string,
+  target: string,
+  headers: HeaderFields,
+  framing: number | "chunked" | undefined,
+  room: number,
+  hostLine: string,
+): Uint8Array {
+  if (!isToken(method)) throw new TypeError(`Invalid HTTP method "${method}"`);
+  if (!isTarget(target)) {
+    throw new TypeError(`Invalid request target "${target}": it must be an encoded absolute path`);
+  }
+  // "METHOD SP target SP HTTP/1.1 CRLF", fields, framing field, CRLF.
+  let size = method.length + target.length + 12 + 2;
+  const lowerNames: string[] = [];
+  for (const name in headers) {
+    if (!isToken(name)) throw new TypeError(`Invalid header name "${name}"`);
+    const lower = name.toLowerCase();
+    // The writer frames the body itself; a caller's framing field would sit
+    // next to it and let the engine read the body two ways (smuggling).
+    if (lower === "content-length" || lower === "transfer-encoding") {
+      throw new TypeError(`Header "${name}" is set from the body; do not pass it`);
+    }
+    // Names differing only in case (`Host` and `host`) would both be sent.
+    if (lowerNames.includes(lower)) throw new TypeError(`Header "${name}" is given twice`);
+    lowerNames.push(lower);
+    if (lower === "host") hostLine = "";
+    size += name.length + headers[name]!.length + 4;
+  }
+  const framingField = framing === undefined
+    ? ""
+    : framing === "chunked"
+    ? `Transfer-Encoding: chunked${CRLF}`
+    : `Content-Length: ${framing}${CRLF}`;
+  size += framingField.length + hostLine.length;
+  const out = new Uint8Array(size + room);
+  let at = writeAscii(out, 0, method);
+  out[at++] = 32;
+  at = writeAscii(out, at, target);
+  at = writeAscii(out, at, ` HTTP/1.1${CRLF}`);
+  at = writeAscii(out, at, hostLine);
+  for (const name in headers) {
+    at = writeAscii(out, at, name);
+    out[at++] = 58;
+    out[at++] = 32;
+    at = writeFieldValue(out, at, headers[name]!);
+    if (at === -1) {
+      throw new TypeError(`Invalid value for header "${name}": it contains CR, LF or NUL`);
+    }
+    out[at++] = 13;
+    out[at++] = 10;
+  }
+  at = writeAscii(out, at, framingField);
+  out[at++] = 13;
+  out[at] = 10;
+  return out;
+}
+
+/** An origin-form target: `/` then visible ASCII only (no space, CR, LF). */
+function isTarget(target: string): boolean {
+  if (target.charCodeAt(0) !== 47) return false;
+  for (let i = 1; i < target.length; i++) {
+    const code = target.charCodeAt(i);
+    if (code < 0x21 || code > 0x7e) return false;
+  }
+  return true;
 }
 
 /**
@@ -94,47 +228,18 @@ export class BodySourceError extends Error {
   }
 }
 
-/** Writes below this size are joined with the head into one write. */
-const COALESCE_LIMIT = 64 * 1024;
-
 /**
- * Writes a whole request: head and body.
+ * Writes a whole encoded request: the head (with a small body), then a
+ * large body or a stream.
  *
  * @param connection Where to write.
- * @param method Request method.
- * @param target Request target.
- * @param headers Header fields (already validated).
- * @param body The body.
+ * @param request From {@linkcode encodeRequest}.
  */
-export async function writeRequest(
-  connection: Connection,
-  method: string,
-  target: string,
-  headers: HeaderFields,
-  body: RequestBody,
-): Promise<void> {
-  if (body === null || body === undefined) {
-    // A POST without a body still says so, or some servers wait for one.
-    const framing = method === "POST" || method === "PUT" ? 0 : undefined;
-    await connection.write(encodeHead(method, target, headers, framing));
-    return;
-  }
-  if (body instanceof ReadableStream) {
-    await connection.write(encodeHead(method, target, headers, "chunked"));
-    await writeChunked(connection, body);
-    return;
-  }
-  const bytes = typeof body === "string" ? encoder.encode(body) : body;
-  const head = encodeHead(method, target, headers, bytes.length);
-  if (bytes.length <= COALESCE_LIMIT) {
-    const joined = new Uint8Array(head.length + bytes.length);
-    joined.set(head);
-    joined.set(bytes, head.length);
-    await connection.write(joined);
-  } else {
-    await connection.write(head);
-    await connection.write(bytes);
-  }
+export async function writeRequest(connection: Connection, request: EncodedRequest): Promise<void> {
+  await connection.write(request.head);
+  const rest = request.rest;
+  if (rest instanceof ReadableStream) await writeChunked(connection, rest);
+  else if (rest !== undefined) await connection.write(rest);
 }
 
 /** Sends a stream as chunks, one chunk per piece, then the last-chunk. */

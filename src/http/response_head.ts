@@ -81,19 +81,10 @@ export interface HeadLimits {
   maxHeaderCount: number;
 }
 
-const STATUS_LINE = /^HTTP\/1\.[01] ([1-9]\d\d)(?: ([^\r\n]*))?$/;
 // Field values are ISO-8859-1 (obs-text), but heads are ASCII in practice,
 // and for ASCII the UTF-8 decoder gives the same text several times faster.
 const asciiDecoder = new TextDecoder();
 const latin1Decoder = new TextDecoder("latin1");
-
-/** Decodes head bytes as ISO-8859-1, through the fast decoder when all ASCII. */
-function decodeHead(bytes: Uint8Array): string {
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i]! >= 0x80) return latin1Decoder.decode(bytes);
-  }
-  return asciiDecoder.decode(bytes);
-}
 
 /**
  * Finds the end of a head: the index just past the first CRLF CRLF.
@@ -103,10 +94,12 @@ function decodeHead(bytes: Uint8Array): string {
  * @returns The index after the empty line, or -1.
  */
 export function findHeadEnd(bytes: Uint8Array, from: number): number {
-  let i = bytes.indexOf(13, from);
-  while (i !== -1 && i + 3 < bytes.length) {
-    if (bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) return i + 4;
-    i = bytes.indexOf(13, i + 1);
+  // A plain loop beats repeated indexOf calls on heads of a few hundred
+  // bytes; it steps to each LF and looks back for CR LF CR.
+  for (let i = Math.max(from, 3); i < bytes.length; i++) {
+    if (
+      bytes[i] === 10 && bytes[i - 1] === 13 && bytes[i - 2] === 10 && bytes[i - 3] === 13
+    ) return i + 1;
   }
   return -1;
 }
@@ -121,33 +114,80 @@ export function findHeadEnd(bytes: Uint8Array, from: number): number {
  *   `TOO_MANY_HEADERS`.
  */
 export function parseHead(bytes: Uint8Array, limits: HeadLimits): ResponseHead {
-  const text = decodeHead(bytes.subarray(0, bytes.length - 4));
-  let lineEnd = text.indexOf("\r\n");
-  if (lineEnd === -1) lineEnd = text.length;
-  const statusLine = text.slice(0, lineEnd);
-  const match = STATUS_LINE.exec(statusLine);
-  if (!match) {
-    throw new DockerProtocolError(
-      "INVALID_STATUS_LINE",
-      `Invalid HTTP status line ${JSON.stringify(statusLine.slice(0, 80))}`,
-    );
+  const end = bytes.length - 4;
+  // One pass over the bytes: obs-text picks the decoder, and NUL or a CR or
+  // LF outside a CRLF pair is rejected here, so the text below splits on
+  // CRLF only and field values need no second scan.
+  let ascii = true;
+  let statusEnd = -1;
+  let lineStart = 0;
+  for (let i = 0; i < end; i++) {
+    const byte = bytes[i]!;
+    if (byte > 13) {
+      if (byte >= 0x80) ascii = false;
+    } else if (byte === 13 && bytes[i + 1] === 10) {
+      if (statusEnd === -1) statusEnd = i;
+      lineStart = i + 2;
+      i++;
+    } else if (byte === 13 || byte === 10 || byte === 0) {
+      throw badLine(bytes, lineStart, end, statusEnd === -1);
+    }
   }
+  const text = (ascii ? asciiDecoder : latin1Decoder).decode(bytes.subarray(0, end));
+  if (statusEnd === -1) statusEnd = text.length;
+  const { status, statusText } = parseStatusLine(text, statusEnd);
   const headers = new HeaderMap();
   let count = 0;
-  let start = lineEnd + 2;
+  let start = statusEnd + 2;
   while (start < text.length) {
-    let end = text.indexOf("\r\n", start);
-    if (end === -1) end = text.length;
+    let lineEnd = text.indexOf("\r\n", start);
+    if (lineEnd === -1) lineEnd = text.length;
     if (++count > limits.maxHeaderCount) {
       throw new DockerProtocolError(
         "TOO_MANY_HEADERS",
         `Response has more than ${limits.maxHeaderCount} header fields`,
       );
     }
-    parseField(text, start, end, headers);
-    start = end + 2;
+    parseField(text, start, lineEnd, headers);
+    start = lineEnd + 2;
   }
-  return { status: Number(match[1]), statusText: match[2] ?? "", headers };
+  return { status, statusText, headers };
+}
+
+/** The error for a line holding NUL or a bare CR or LF. */
+function badLine(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  isStatusLine: boolean,
+): DockerProtocolError {
+  const text = latin1Decoder.decode(bytes.subarray(start, Math.min(end, start + 80)));
+  const lineEnd = text.indexOf("\r\n");
+  const line = JSON.stringify(lineEnd === -1 ? text : text.slice(0, lineEnd));
+  return isStatusLine
+    ? new DockerProtocolError("INVALID_STATUS_LINE", `Invalid HTTP status line ${line}`)
+    : new DockerProtocolError("INVALID_HEADER", `Invalid header line ${line}`);
+}
+
+/**
+ * Parses `HTTP/1.x NNN reason` (`text[0, end)`): version 1.0 or 1.1, a
+ * status from 100 to 999, then nothing or a space and any reason phrase.
+ */
+function parseStatusLine(text: string, end: number): { status: number; statusText: string } {
+  const d0 = text.charCodeAt(9) - 48;
+  const d1 = text.charCodeAt(10) - 48;
+  const d2 = text.charCodeAt(11) - 48;
+  const minor = text.charCodeAt(7);
+  const valid = end >= 12 && text.startsWith("HTTP/1.") && (minor === 48 || minor === 49) &&
+    text.charCodeAt(8) === 32 && d0 >= 1 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 &&
+    d2 <= 9 && (end === 12 || text.charCodeAt(12) === 32);
+  if (!valid) {
+    throw new DockerProtocolError(
+      "INVALID_STATUS_LINE",
+      `Invalid HTTP status line ${JSON.stringify(text.slice(0, Math.min(end, 80)))}`,
+    );
+  }
+  return { status: d0 * 100 + d1 * 10 + d2, statusText: end > 13 ? text.slice(13, end) : "" };
 }
 
 /** Token characters (RFC 9110 §5.6.2), by char code. */
@@ -156,18 +196,21 @@ for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
   TOKEN_CHARS[c.charCodeAt(0)] = 1;
 }
 
-/** Parses `text[start, end)` as one `name: value` field into `headers`. */
+/**
+ * Parses `text[start, end)` as one `name: value` field into `headers`. The
+ * caller has already rejected NUL, CR and LF inside the line.
+ */
 function parseField(text: string, start: number, end: number, headers: HeaderMap): void {
-  let colon = start;
-  while (colon < end) {
-    const code = text.charCodeAt(colon);
-    if (code === 58) break;
-    // Covers a missing colon, obsolete line folding (leading whitespace),
-    // whitespace before the colon and bare CR or LF inside the head.
-    if (code >= 128 || TOKEN_CHARS[code] === 0) colon = end;
-    else colon++;
+  let colon = text.indexOf(":", start);
+  if (colon >= end) colon = -1;
+  // Covers a missing colon, obsolete line folding (leading whitespace) and
+  // whitespace before the colon.
+  let valid = colon > start;
+  for (let i = start; valid && i < colon; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 128 || TOKEN_CHARS[code] === 0) valid = false;
   }
-  if (colon === start || colon >= end) {
+  if (!valid) {
     throw new DockerProtocolError(
       "INVALID_HEADER",
       `Invalid header line ${JSON.stringify(text.slice(start, Math.min(end, start + 80)))}`,
@@ -177,15 +220,6 @@ function parseField(text: string, start: number, end: number, headers: HeaderMap
   let valueEnd = end;
   while (valueStart < valueEnd && isOws(text.charCodeAt(valueStart))) valueStart++;
   while (valueEnd > valueStart && isOws(text.charCodeAt(valueEnd - 1))) valueEnd--;
-  for (let i = valueStart; i < valueEnd; i++) {
-    const code = text.charCodeAt(i);
-    if (code === 13 || code === 10 || code === 0) {
-      throw new DockerProtocolError(
-        "INVALID_HEADER",
-        `Invalid value for header "${text.slice(start, colon)}"`,
-      );
-    }
-  }
   headers.append(text.slice(start, colon), text.slice(valueStart, valueEnd));
 }
 
@@ -234,6 +268,10 @@ export function bodyFraming(head: ResponseHead, method: string): BodyFraming {
     return { kind: "chunked" };
   }
   if (contentLength !== null) {
+    // The usual case, one plain number, without the split below.
+    if (contentLength.length <= 15 && isDigits(contentLength)) {
+      return { kind: "length", length: Number(contentLength) };
+    }
     const values = contentLength.split(",").map((v) => v.trim());
     const first = values[0]!;
     if (!/^\d{1,16}$/.test(first) || values.some((v) => v !== first)) {
@@ -252,4 +290,13 @@ export function bodyFraming(head: ResponseHead, method: string): BodyFraming {
     return { kind: "length", length };
   }
   return { kind: "close" };
+}
+
+function isDigits(text: string): boolean {
+  if (text.length === 0) return false;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 48 || code > 57) return false;
+  }
+  return true;
 }

@@ -9,6 +9,8 @@ import { HttpClient, type HttpClientOptions } from "../../src/http/client.ts";
 import type { ExchangeRecord } from "../../src/http/exchange.ts";
 import { createConnector, parseHost } from "../../src/http/transport.ts";
 import {
+  chunked,
+  concat,
   type FakeConnection,
   type FakeEngine,
   httpResponse,
@@ -643,6 +645,86 @@ Deno.test("HttpClient reads a 64 MiB chunked body only as fast as the consumer p
     assert.equal(pauses.length, 0);
     assert.equal(await (await client.request({ method: "GET", target: "/next" })).text(), "after");
     assert.equal(tap.opened, 1);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient gives a small Content-Length body back without another read and pools the connection at once", async () => {
+  await using engine = await startFakeEngine(respondEach(() => httpResponse(200, "OK")));
+  const client = newClient(engine);
+  try {
+    for (let i = 0; i < 3; i++) {
+      const response = await client.request({ method: "GET", target: "/_ping" });
+      // The body came with the head: the exchange is over before it is read.
+      assert.equal(response.finished, true);
+      assert.equal(client.pool.idle, 1);
+      assert.equal(client.pool.busy, 0);
+      assert.equal(await response.text(), "OK");
+    }
+    assert.equal(engine.connections, 1);
+    const cancelled = await client.request({ method: "GET", target: "/_ping" });
+    cancelled.cancel(new Error("not wanted"));
+    await assert.rejects(cancelled.text(), /not wanted/);
+    const limited = await client.request({ method: "GET", target: "/_ping" });
+    await assert.rejects(limited.bytes(1), RangeError);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient sends the caller's Host field instead of its own, once", async () => {
+  const seen: Record<string, string>[] = [];
+  await using engine = await startFakeEngine(respondEach((request) => {
+    seen.push(request.headers);
+    return httpResponse(200, "OK");
+  }));
+  const client = newClient(engine);
+  try {
+    await (await client.request({ method: "GET", target: "/a", headers: { Host: "other" } }))
+      .discard();
+    await (await client.request({ method: "GET", target: "/b" })).discard();
+    assert.equal(seen[0]!["host"], "other");
+    assert.equal(seen[1]!["host"], "docker");
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient with reuseReadBuffer reads the body into one buffer, each piece exact when consumed in turn", async () => {
+  const body = new Uint8Array(1024 * 1024 + 123);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 7 + (i >> 11)) & 0xff;
+  const wire = concat([
+    encoder.encode("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+    chunked(body, [1000, 70_000, 5, 200_000]),
+  ]);
+  await using engine = await startFakeEngine(respondEach(() => wire));
+  const client = newClient(engine);
+  try {
+    for (const reuse of [false, true]) {
+      const response = await client.request({
+        method: "GET",
+        target: "/logs",
+        reuseReadBuffer: reuse,
+      });
+      const buffers = new Set<ArrayBufferLike>();
+      let offset = 0;
+      let mismatches = 0;
+      while (true) {
+        const batch = await response.readBatch();
+        if (batch === null) break;
+        for (const piece of batch) {
+          buffers.add(piece.buffer);
+          for (let i = 0; i < piece.length; i++) if (piece[i] !== body[offset + i]) mismatches++;
+          offset += piece.length;
+        }
+      }
+      assert.equal(offset, body.length);
+      assert.equal(mismatches, 0);
+      // The slab holding the head's leftover bytes, then the reused buffer.
+      if (reuse) assert.ok(buffers.size <= 2, `${buffers.size} buffers`);
+      else assert.ok(buffers.size > 8, `${buffers.size} buffers`);
+    }
   } finally {
     client.close();
   }
