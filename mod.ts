@@ -28,6 +28,7 @@ export * from "./src/errors.ts";
 export { REDACTED, redactHeaders } from "./src/observer.ts";
 export type { DockerCallEvent, DockerObserver } from "./src/observer.ts";
 export type { DecoderSpec, RequestOptions, StreamOptions } from "./src/api/_client.ts";
+export type { OutputStreamOptions } from "./src/api/_frames.ts";
 export type { HijackedSession } from "./src/api/_session.ts";
 export type { TlsOptions } from "./src/http/transport.ts";
 

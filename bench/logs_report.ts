@@ -7,7 +7,9 @@
  * - raw socket floor: fixed request bytes, read to EOF, no parsing at all;
  * - fetch + JS demux: Deno's fetch over the unix socket, a straightforward
  *   frame demuxer in JS;
- * - berth: `docker.containers.logs()`.
+ * - berth: `docker.containers.logs()`;
+ * - berth reusing its read buffer: `logs(id, { reuseBuffer: true })`, each
+ *   frame valid until the next read (what the loop here needs).
  *
  * Run: `deno run --allow-all bench/logs_report.ts` with `BERTH_TEST_HOST`
  * (or `DOCKER_HOST`) naming a unix socket and `BERTH_TEST_IMAGE` a busybox
@@ -19,7 +21,7 @@
 import { Docker } from "../mod.ts";
 import { socketPath } from "./_roundtrip.ts";
 
-const MODES = ["raw", "fetch", "berth"] as const;
+const MODES = ["raw", "fetch", "berth", "berth-reuse"] as const;
 type Mode = typeof MODES[number];
 
 interface Measurement {
@@ -93,12 +95,13 @@ async function viaFetch(
 async function viaBerth(
   host: string,
   id: string,
+  reuseBuffer: boolean,
 ): Promise<Omit<Measurement, "mode" | "peakRssMiB">> {
   await using docker = new Docker({ host });
   const start = performance.now();
   let payload = 0;
   let frames = 0;
-  for await (const frame of docker.containers.logs(id, { tty: false })) {
+  for await (const frame of docker.containers.logs(id, { tty: false, reuseBuffer })) {
     payload += frame.data.length;
     frames++;
   }
@@ -113,7 +116,7 @@ async function child(mode: Mode, id: string): Promise<void> {
     ? await raw(path, target)
     : mode === "fetch"
     ? await viaFetch(path, target)
-    : await viaBerth(`unix://${path}`, id);
+    : await viaBerth(`unix://${path}`, id, mode === "berth-reuse");
   console.log(JSON.stringify({ mode, ...result, peakRssMiB: peakRssMiB() }));
 }
 
@@ -152,7 +155,12 @@ async function main(): Promise<void> {
   for (const { name, script } of cases) {
     const id = await prepare(docker, image, script);
     try {
-      const runs: Record<Mode, Measurement[]> = { raw: [], fetch: [], berth: [] };
+      const runs: Record<Mode, Measurement[]> = {
+        raw: [],
+        fetch: [],
+        berth: [],
+        "berth-reuse": [],
+      };
       for (let round = 0; round < 3; round++) {
         for (const mode of MODES) runs[mode].push(await runChild(mode, id));
       }
@@ -174,7 +182,9 @@ async function main(): Promise<void> {
               ? "raw socket floor (wire bytes)"
               : mode === "fetch"
               ? "fetch + JS demux"
-              : "berth"
+              : mode === "berth"
+              ? "berth"
+              : "berth, `reuseBuffer: true`"
           } | ${rate.toFixed(0)} | ${(rate / floorRate).toFixed(2)}× | ${m.frames} | ${
             m.peakRssMiB.toFixed(0)
           } | ${

@@ -93,6 +93,13 @@ export interface ApiCall {
   /** Per-call head timeout in ms. */
   headersTimeout?: number;
   /**
+   * Body reads reuse one buffer, each piece valid until the next read (see
+   * `HttpRequest.reuseReadBuffer`). Only for decoders that keep no view of
+   * a piece after `push` returns. Ignored in a worker (it transfers its
+   * read buffers).
+   */
+  reuseReadBuffer?: boolean;
+  /**
    * For {@linkcode ApiClient.stream} given a decoder spec: run the stream in
    * a worker (`true`), on this thread (`false`), or as the client's
    * `workers` setting says (unset).
@@ -290,6 +297,7 @@ export class ApiClient {
     if (call.longLived) request.longLived = true;
     if (call.idempotent !== undefined) request.idempotent = call.idempotent;
     if (call.headersTimeout !== undefined) request.headersTimeout = call.headersTimeout;
+    if (call.reuseReadBuffer) request.reuseReadBuffer = true;
     return request;
   }
 

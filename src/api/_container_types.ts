@@ -8,6 +8,7 @@
 import type { ExtractTarOptions, ExtractTarResult } from "../stream/extract.ts";
 import type { ContainerPathStat } from "../types/mod.ts";
 import type { RequestOptions, StreamOptions } from "./_client.ts";
+import type { OutputStreamOptions } from "./_frames.ts";
 
 /** Options of {@linkcode Containers.list}. */
 export interface ContainerListOptions extends RequestOptions {
@@ -54,7 +55,7 @@ export interface ContainerWaitOptions extends RequestOptions {
 }
 
 /** Options of {@linkcode Containers.logs}. */
-export interface ContainerLogsOptions extends StreamOptions {
+export interface ContainerLogsOptions extends OutputStreamOptions {
   /** Keep streaming new output until the container stops. @default false */
   follow?: boolean;
   /** Include stdout. @default true */

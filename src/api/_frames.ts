@@ -7,7 +7,7 @@
 
 import { type Frame, FrameDecoder } from "../stream/demux.ts";
 import type { HttpResponse } from "../http/response.ts";
-import type { ApiCall, ApiClient, PieceDecoder, Query } from "./_client.ts";
+import type { ApiCall, ApiClient, PieceDecoder, Query, StreamOptions } from "./_client.ts";
 import { timeQuery } from "./system.ts";
 
 /**
@@ -33,6 +33,23 @@ export function frameDecoder(response: HttpResponse, tty: boolean): PieceDecoder
     push: (input, out) => decoder.push(input, out),
     finish: () => decoder.finish(),
   };
+}
+
+/** Options of the container output streams: logs of containers, services and tasks. */
+export interface OutputStreamOptions extends StreamOptions {
+  /**
+   * Read into one buffer reused by every socket read, rather than fresh
+   * memory per read: each frame's `data` is then valid only until you read
+   * the next frame (`frame.data.slice()` keeps a copy). Use it when a loop
+   * handles each frame before asking for the next (`for await`, a reader's
+   * `read()`), not with `pipeTo`/`pipeThrough`, which may read ahead while
+   * a chunk is still being written. It keeps memory flat on long streams:
+   * read buffers are otherwise garbage only a GC frees, and V8 lets tens of
+   * MiB pile up first (see the README's logs benchmark). Ignored when the
+   * stream runs in a worker.
+   * @default false
+   */
+  reuseBuffer?: boolean;
 }
 
 /**

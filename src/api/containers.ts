@@ -316,6 +316,7 @@ export class Containers {
       signal: options.signal,
       longLived: options.follow === true,
       worker: options.worker,
+      reuseReadBuffer: options.reuseBuffer === true,
       action: `read logs of container "${id}"`,
     }, tty);
   }

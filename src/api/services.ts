@@ -20,14 +20,8 @@ import type {
   ServiceSpec,
   ServiceUpdateResponse,
 } from "../types/mod.ts";
-import {
-  type ApiClient,
-  filtersQuery,
-  type RequestOptions,
-  segment,
-  type StreamOptions,
-} from "./_client.ts";
-import { logsQuery, outputStream, ttyMode } from "./_frames.ts";
+import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
+import { logsQuery, outputStream, type OutputStreamOptions, ttyMode } from "./_frames.ts";
 import { versionQuery } from "./_swarm.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
@@ -152,7 +146,7 @@ export interface ServicesOptions {
 }
 
 /** Options of {@linkcode Services.logs}. */
-export interface ServiceLogsOptions extends StreamOptions {
+export interface ServiceLogsOptions extends OutputStreamOptions {
   /** Keep streaming new output. @default false */
   follow?: boolean;
   /** Include stdout. @default true */
@@ -444,6 +438,7 @@ export class Services {
       signal: options.signal,
       longLived: options.follow === true,
       worker: options.worker,
+      reuseReadBuffer: options.reuseBuffer === true,
       action: `read logs of service "${id}"`,
     }, tty);
   }

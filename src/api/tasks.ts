@@ -7,14 +7,8 @@
 
 import type { Frame } from "../stream/demux.ts";
 import type { Task } from "../types/mod.ts";
-import {
-  type ApiClient,
-  filtersQuery,
-  type RequestOptions,
-  segment,
-  type StreamOptions,
-} from "./_client.ts";
-import { logsQuery, outputStream, ttyMode } from "./_frames.ts";
+import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
+import { logsQuery, outputStream, type OutputStreamOptions, ttyMode } from "./_frames.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
 // mod.ts exports the same bindings.
@@ -62,7 +56,7 @@ export interface TaskListOptions extends RequestOptions {
 export interface TaskInspectOptions extends RequestOptions {}
 
 /** Options of {@linkcode Tasks.logs}. */
-export interface TaskLogsOptions extends StreamOptions {
+export interface TaskLogsOptions extends OutputStreamOptions {
   /** Keep streaming new output. @default false */
   follow?: boolean;
   /** Include stdout. @default true */
@@ -199,6 +193,7 @@ export class Tasks {
       signal: options.signal,
       longLived: options.follow === true,
       worker: options.worker,
+      reuseReadBuffer: options.reuseBuffer === true,
       action: `read logs of task "${id}"`,
     }, tty);
   }

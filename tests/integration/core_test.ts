@@ -95,6 +95,37 @@ Deno.test("containers.logs demuxes 64 MiB of output with exact byte counts", asy
   });
 });
 
+Deno.test("containers.logs with reuseBuffer gives the same frames from one reused buffer", async () => {
+  await using docker = testDocker();
+  await withContainer(docker, {
+    Cmd: ["sh", "-c", "seq 1 150000; seq 1 2000 >&2"],
+  }, async (id) => {
+    await docker.containers.start(id);
+    await docker.containers.wait(id);
+    const read = async (reuseBuffer: boolean) => {
+      const out: Record<string, Uint8Array[]> = { stdout: [], stderr: [] };
+      const buffers = new Set<ArrayBufferLike>();
+      for await (const frame of docker.containers.logs(id, { tty: false, reuseBuffer })) {
+        buffers.add(frame.data.buffer);
+        // Valid until the next read: keep a copy.
+        out[frame.stream]!.push(frame.data.slice());
+      }
+      const joined = (pieces: Uint8Array[]) => pieces.map((piece) => text(piece)).join("");
+      return { stdout: joined(out.stdout!), stderr: joined(out.stderr!), buffers: buffers.size };
+    };
+    const fresh = await read(false);
+    const reused = await read(true);
+    const lines = (n: number) => Array.from({ length: n }, (_, i) => `${i + 1}\n`).join("");
+    assert.equal(fresh.stdout, lines(150_000));
+    assert.equal(fresh.stderr, lines(2000));
+    assert.equal(reused.stdout, fresh.stdout);
+    assert.equal(reused.stderr, fresh.stderr);
+    assert.ok(fresh.buffers > 8, `${fresh.buffers} buffers without reuse`);
+    // Frames split across reads are joined into buffers of their own.
+    assert.ok(reused.buffers < fresh.buffers / 4, `${reused.buffers} buffers with reuse`);
+  });
+});
+
 Deno.test("system.events sees create, start, die and destroy of a labelled container, filters honoured", async () => {
   await using docker = testDocker();
   const marker = uniqueName("ev");
