@@ -10,12 +10,23 @@ import { DockerProtocolError } from "../errors.ts";
 
 /**
  * Response header fields. Names match case-insensitively; repeated fields
- * are joined with `, ` (RFC 9110 §5.3). Kept as a flat list: a response has
- * a handful of fields, and a scan is cheaper than hashing each name.
+ * are joined with `, ` (RFC 9110 §5.3). Values are cut from the head's text
+ * only when asked for: a caller reads three or four of the engine's ten or
+ * so fields, and the parser has already validated every line.
  */
 export class HeaderMap {
-  readonly #names: string[] = [];
-  readonly #values: string[] = [];
+  readonly #text: string;
+  /** Per field: start of its name, its colon, end of its line (indices into `#text`). */
+  readonly #fields: readonly number[];
+
+  /**
+   * @param text The decoded head.
+   * @param fields Name start, colon and line end of each field, in order.
+   */
+  constructor(text = "", fields: readonly number[] = []) {
+    this.#text = text;
+    this.#fields = fields;
+  }
 
   /**
    * @param name Field name, any case.
@@ -23,12 +34,13 @@ export class HeaderMap {
    */
   get(name: string): string | null {
     const wanted = name.toLowerCase();
+    const fields = this.#fields;
     let found: string | null = null;
-    for (let i = 0; i < this.#names.length; i++) {
-      const candidate = this.#names[i]!;
-      if (candidate.length === wanted.length && candidate.toLowerCase() === wanted) {
-        found = found === null ? this.#values[i]! : `${found}, ${this.#values[i]}`;
-      }
+    for (let i = 0; i < fields.length; i += 3) {
+      const start = fields[i]!;
+      if (fields[i + 1]! - start !== wanted.length || !this.#nameIs(start, wanted)) continue;
+      const value = this.#value(i);
+      found = found === null ? value : `${found}, ${value}`;
     }
     return found;
   }
@@ -41,25 +53,37 @@ export class HeaderMap {
     return this.get(name) !== null;
   }
 
-  /**
-   * Adds a field.
-   *
-   * @param name Field name as received.
-   * @param value Field value.
-   */
-  append(name: string, value: string): void {
-    this.#names.push(name);
-    this.#values.push(value);
-  }
-
   /** @returns The fields as a plain object with lower-case names. */
   toObject(): Record<string, string> {
     const out: Record<string, string> = {};
-    for (let i = 0; i < this.#names.length; i++) {
-      const name = this.#names[i]!.toLowerCase();
-      out[name] = name in out ? `${out[name]}, ${this.#values[i]}` : this.#values[i]!;
+    const fields = this.#fields;
+    for (let i = 0; i < fields.length; i += 3) {
+      const name = this.#text.slice(fields[i]!, fields[i + 1]!).toLowerCase();
+      const value = this.#value(i);
+      out[name] = name in out ? `${out[name]}, ${value}` : value;
     }
     return out;
+  }
+
+  /** Whether the name at `start` is `lower` (already lower case), ignoring ASCII case. */
+  #nameIs(start: number, lower: string): boolean {
+    const text = this.#text;
+    for (let j = 0; j < lower.length; j++) {
+      let code = text.charCodeAt(start + j);
+      if (code >= 65 && code <= 90) code += 32;
+      if (code !== lower.charCodeAt(j)) return false;
+    }
+    return true;
+  }
+
+  /** The value of field `i` without surrounding whitespace. */
+  #value(i: number): string {
+    const text = this.#text;
+    let start = this.#fields[i + 1]! + 1;
+    let end = this.#fields[i + 2]!;
+    while (start < end && isOws(text.charCodeAt(start))) start++;
+    while (end > start && isOws(text.charCodeAt(end - 1))) end--;
+    return text.slice(start, end);
   }
 }
 
@@ -115,46 +139,54 @@ export function findHeadEnd(bytes: Uint8Array, from: number): number {
  */
 export function parseHead(bytes: Uint8Array, limits: HeadLimits): ResponseHead {
   const end = bytes.length - 4;
-  // One pass over the bytes: obs-text picks the decoder, and NUL or a CR or
-  // LF outside a CRLF pair is rejected here, so the text below splits on
-  // CRLF only and field values need no second scan.
+  // One pass over the bytes validates every line: NUL or a CR or LF outside
+  // a CRLF pair anywhere, a field name that is not a token or has no colon.
+  // It records where each field's parts are; the values are cut from the
+  // text only when asked for. obs-text picks the (slower) Latin-1 decoder.
   let ascii = true;
   let statusEnd = -1;
   let lineStart = 0;
-  for (let i = 0; i < end; i++) {
-    const byte = bytes[i]!;
-    if (byte > 13) {
-      if (byte >= 0x80) ascii = false;
-    } else if (byte === 13 && bytes[i + 1] === 10) {
-      if (statusEnd === -1) statusEnd = i;
-      lineStart = i + 2;
-      i++;
-    } else if (byte === 13 || byte === 10 || byte === 0) {
-      throw badLine(bytes, lineStart, end, statusEnd === -1);
+  let colon = -1;
+  const fields: number[] = [];
+  const endLine = (at: number) => {
+    if (statusEnd === -1) {
+      statusEnd = at;
+      return;
     }
-  }
-  const text = (ascii ? asciiDecoder : latin1Decoder).decode(bytes.subarray(0, end));
-  if (statusEnd === -1) statusEnd = text.length;
-  const { status, statusText } = parseStatusLine(text, statusEnd);
-  const headers = new HeaderMap();
-  let count = 0;
-  let start = statusEnd + 2;
-  while (start < text.length) {
-    let lineEnd = text.indexOf("\r\n", start);
-    if (lineEnd === -1) lineEnd = text.length;
-    if (++count > limits.maxHeaderCount) {
+    if (colon === -1) throw badLine(bytes, lineStart, end, false);
+    fields.push(lineStart, colon, at);
+    colon = -1;
+    if (fields.length > limits.maxHeaderCount * 3) {
       throw new DockerProtocolError(
         "TOO_MANY_HEADERS",
         `Response has more than ${limits.maxHeaderCount} header fields`,
       );
     }
-    parseField(text, start, lineEnd, headers);
-    start = lineEnd + 2;
+  };
+  for (let i = 0; i < end; i++) {
+    const byte = bytes[i]!;
+    if (byte === 13 && bytes[i + 1] === 10) {
+      endLine(i);
+      lineStart = i + 2;
+      i++;
+    } else if (byte === 13 || byte === 10 || byte === 0) {
+      throw badLine(bytes, lineStart, end, statusEnd === -1);
+    } else if (statusEnd !== -1 && colon === -1) {
+      // Still in a field name: token characters up to the colon. Covers
+      // obsolete line folding (leading whitespace) and space before it.
+      if (byte === 58 && i > lineStart) colon = i;
+      else if (byte >= 128 || TOKEN_CHARS[byte] === 0) throw badLine(bytes, lineStart, end, false);
+    } else if (byte >= 0x80) {
+      ascii = false;
+    }
   }
-  return { status, statusText, headers };
+  endLine(end);
+  const text = (ascii ? asciiDecoder : latin1Decoder).decode(bytes.subarray(0, end));
+  const { status, statusText } = parseStatusLine(text, statusEnd);
+  return { status, statusText, headers: new HeaderMap(text, fields) };
 }
 
-/** The error for a line holding NUL or a bare CR or LF. */
+/** The error for a malformed line. */
 function badLine(
   bytes: Uint8Array,
   start: number,
@@ -194,33 +226,6 @@ function parseStatusLine(text: string, end: number): { status: number; statusTex
 const TOKEN_CHARS = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
   TOKEN_CHARS[c.charCodeAt(0)] = 1;
-}
-
-/**
- * Parses `text[start, end)` as one `name: value` field into `headers`. The
- * caller has already rejected NUL, CR and LF inside the line.
- */
-function parseField(text: string, start: number, end: number, headers: HeaderMap): void {
-  let colon = text.indexOf(":", start);
-  if (colon >= end) colon = -1;
-  // Covers a missing colon, obsolete line folding (leading whitespace) and
-  // whitespace before the colon.
-  let valid = colon > start;
-  for (let i = start; valid && i < colon; i++) {
-    const code = text.charCodeAt(i);
-    if (code >= 128 || TOKEN_CHARS[code] === 0) valid = false;
-  }
-  if (!valid) {
-    throw new DockerProtocolError(
-      "INVALID_HEADER",
-      `Invalid header line ${JSON.stringify(text.slice(start, Math.min(end, start + 80)))}`,
-    );
-  }
-  let valueStart = colon + 1;
-  let valueEnd = end;
-  while (valueStart < valueEnd && isOws(text.charCodeAt(valueStart))) valueStart++;
-  while (valueEnd > valueStart && isOws(text.charCodeAt(valueEnd - 1))) valueEnd--;
-  headers.append(text.slice(start, colon), text.slice(valueStart, valueEnd));
 }
 
 function isOws(code: number): boolean {
