@@ -9,7 +9,10 @@
  * its lag (how late each tick fires) is reported as p50/p99/max, with the
  * total stream throughput and the CPU time of the process and of its main
  * thread alone (`/proc/self/task/<pid>/stat`: what really moved off it). An
- * `idle` row gives the probe's floor on this machine. Cases:
+ * `idle` row gives the probe's floor on this machine, and for `logs-live` a
+ * `bystander` row gives the floor under that load: a second process that
+ * runs only the probe while the streams are read in the first (no client
+ * can do better than a process that does nothing). Cases:
  *
  * - `logs-live`: 8 containers write as fast as they can
  *   (`head -c N /dev/zero | tr '\0' a`), each followed by a logs stream
@@ -46,6 +49,8 @@ import { JsonLinesDecoder } from "../src/stream/json_lines.ts";
 import { WorkerPool } from "../src/worker/pool.ts";
 
 const CASES = ["idle", "logs-live", "logs-replay", "stats+events", "json-flood"] as const;
+/** The probe alone in a process of its own, until its stdin closes (not a case to ask for). */
+const BYSTANDER = "bystander";
 type Case = typeof CASES[number];
 const MODES = ["main", "workers"] as const;
 type Mode = typeof MODES[number];
@@ -157,6 +162,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function child(kind: Case, mode: Mode, args: string[]): Promise<Measurement> {
+  if ((kind as string) === BYSTANDER) return await bystander();
   const host = kind === "json-flood" ? args[0]! : Deno.env.get("BERTH_TEST_HOST")!;
   const ids = kind === "json-flood" ? [] : args;
   const { api, system, close } = client(host, mode);
@@ -247,6 +253,53 @@ async function child(kind: Case, mode: Mode, args: string[]): Promise<Measuremen
     close();
     await docker?.close();
   }
+}
+
+/** Runs the probe alone until stdin closes. */
+async function bystander(): Promise<Measurement> {
+  const probe = startProbe();
+  const start = performance.now();
+  const cpuStart = cpuSeconds();
+  for await (const _ of Deno.stdin.readable) {
+    // Nothing is sent: the parent closes stdin to stop the probe.
+  }
+  const samples = probe.stop().sort((a, b) => a - b);
+  const cpu = cpuSeconds() - cpuStart;
+  return {
+    lagP50: percentile(samples, 50),
+    lagP99: percentile(samples, 99),
+    lagMax: samples.at(-1) ?? 0,
+    items: 0,
+    bytes: 0,
+    seconds: (performance.now() - start) / 1000,
+    cpu,
+    mainCpu: cpu,
+  };
+}
+
+/** Runs `measure` while a bystander process probes its own event loop. */
+async function withBystander<T>(
+  measure: () => Promise<T>,
+): Promise<{ result: T; bystander: Measurement }> {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", import.meta.filename!, "--child", BYSTANDER, "main"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const output = process.output();
+  let result: T;
+  try {
+    // Give the bystander time to start its probe.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    result = await measure();
+  } finally {
+    await process.stdin.close();
+  }
+  const { stdout, success } = await output;
+  if (!success) throw new Error("bystander probe failed");
+  const line = new TextDecoder().decode(stdout).trim().split("\n").pop()!;
+  return { result, bystander: JSON.parse(line) };
 }
 
 // ---------------------------------------------------------------------------
@@ -442,7 +495,9 @@ async function main(): Promise<void> {
       for (const mode of MODES) {
         const ids = await createContainers(docker, image, writer);
         try {
-          record("logs-live", run, mode, await runChild("logs-live", mode, ids));
+          const { result, bystander } = await withBystander(() => runChild("logs-live", mode, ids));
+          record("logs-live", run, mode, result);
+          console.log(`       ${row("bystander", "(alone)", bystander)}`);
         } finally {
           await removeAll(docker, ids);
         }
