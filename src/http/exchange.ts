@@ -466,7 +466,27 @@ export class Exchange {
     writing.catch(() => {});
     reading.catch(() => {});
     try {
-      const head = await Promise.race([writing.then(() => reading), reading]);
+      let head: ResponseHead;
+      try {
+        head = await Promise.race([writing.then(() => reading), reading]);
+      } catch (error) {
+        // An engine that refuses an upload answers and closes without
+        // reading the rest, so the write breaks (EPIPE, reset) while its
+        // answer waits in the socket: that answer (a 400 with the engine's
+        // message) is what the caller needs, not "broken pipe". A failure of
+        // the caller's own body stream is thrown as is (the engine is still
+        // waiting for the rest, and would never answer).
+        if (written || error instanceof BodySourceError || this.request.signal?.aborted) {
+          throw error;
+        }
+        waitingForHead = false;
+        armHeadDeadline();
+        try {
+          head = await reading;
+        } catch {
+          throw error;
+        }
+      }
       // The engine answered before the body was all sent: the rest of the
       // body would land in the next request, so never pool this connection.
       if (!written) this.#reusable = false;

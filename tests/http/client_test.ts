@@ -729,3 +729,33 @@ Deno.test("HttpClient with reuseReadBuffer reads the body into one buffer, each 
     client.close();
   }
 });
+
+Deno.test("HttpClient returns the engine's early answer to a large upload even when the write then breaks", async () => {
+  // The engine refuses at the head: it answers and closes without reading
+  // the body, so the client's write breaks while the answer is readable.
+  await using engine = await startFakeEngine(async (connection) => {
+    await connection.readSome();
+    await connection.write(httpResponse(400, '{"message":"context too large"}'));
+    connection.close();
+  });
+  const client = newClient(engine);
+  try {
+    for (const kind of ["bytes", "stream"] as const) {
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const size = 16 * 1024 * 1024;
+        const body = kind === "bytes" ? new Uint8Array(size) : new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (let i = 0; i < size / 65536; i++) controller.enqueue(new Uint8Array(65536));
+            controller.close();
+          },
+        });
+        const response = await client.request({ method: "POST", target: "/build", body });
+        assert.equal(response.status, 400, `${kind} attempt ${attempt}`);
+        assert.equal(await response.text(), '{"message":"context too large"}');
+      }
+    }
+    assert.equal(client.pool.busy, 0);
+  } finally {
+    client.close();
+  }
+});
