@@ -66,9 +66,9 @@ export interface DockerOptions {
    */
   credentials?: CredentialsOption;
   /**
-   * Run stream calls (logs, events, stats, progress, tar downloads) in up to
-   * `size` Web Workers, each with its own connection, so parsing and
-   * decoding happen off this thread. A call's `worker: false` keeps it here;
+   * Run stream calls (logs, events, stats, progress, tar and archive
+   * downloads, attach sessions) in up to `size` Web Workers, each with its
+   * own connection, so parsing and decoding happen off this thread. A call's `worker: false` keeps it here;
    * without this option a call's `worker: true` still uses one worker.
    * Workers start on first use, stop after 10 s idle and on `close()`.
    * @default off

@@ -72,6 +72,19 @@ export class FakeConnection {
     return { method, target, headers, body };
   }
 
+  /**
+   * Reads raw bytes after the request (a hijacked session's stdin): what is
+   * buffered already, else one socket read.
+   *
+   * @returns The bytes, or `null` when the client closed its write side.
+   */
+  async readSome(): Promise<Uint8Array | null> {
+    if (this.#buffer.length === 0 && !(await this.#fill())) return null;
+    const bytes = this.#buffer;
+    this.#buffer = new Uint8Array(0);
+    return bytes;
+  }
+
   /** Writes bytes or text as is. */
   async write(data: Uint8Array | string): Promise<void> {
     const bytes = typeof data === "string" ? encoder.encode(data) : data;

@@ -7,12 +7,22 @@
  */
 
 import { DockerProtocolError } from "../errors.ts";
-import type { HttpResponse } from "../http/response.ts";
 import type { ContainerPathStat } from "../types/mod.ts";
-import { type ApiClient, type RequestOptions, segment } from "./_client.ts";
+import {
+  type ApiCall,
+  type ApiClient,
+  bytesDecoder,
+  type RequestOptions,
+  segment,
+  type StreamOptions,
+} from "./_client.ts";
 
-/** Options of {@linkcode Containers.getArchive}. */
-export interface ContainerGetArchiveOptions extends RequestOptions {}
+/**
+ * Options of {@linkcode Containers.getArchive}. With `worker` the download
+ * runs in a stream worker: the worker reports the response head (and its
+ * stat header) first, then hands the body over in transferred buffers.
+ */
+export interface ContainerGetArchiveOptions extends StreamOptions {}
 
 /** Options of {@linkcode Containers.statPath}. */
 export interface ContainerStatPathOptions extends RequestOptions {}
@@ -96,32 +106,19 @@ export function decodePathStat(
   }
 }
 
-/** Sends `HEAD` or `GET /containers/{id}/archive` and decodes the stat header. */
-async function archive(
-  api: ApiClient,
+/** The `HEAD` or `GET /containers/{id}/archive` call; checks id and path before any I/O. */
+function archiveCall(
   method: "HEAD" | "GET",
   id: string,
   path: string,
   options: RequestOptions,
-): Promise<{ stat: ContainerPathStat; response: HttpResponse }> {
+): ApiCall & { action: string } {
   const route = `/containers/${segment(id, "container id")}/archive`;
   assertContainerPath(path);
   const action = method === "HEAD"
     ? `stat ${JSON.stringify(path)} in container "${id}"`
     : `copy ${JSON.stringify(path)} from container "${id}"`;
-  const response = await api.send({
-    method,
-    path: route,
-    query: { path },
-    signal: options.signal,
-    action,
-  });
-  try {
-    return { stat: decodePathStat(response.headers.get(PATH_STAT_HEADER), action), response };
-  } catch (error) {
-    response.cancel(error);
-    throw error;
-  }
+  return { method, path: route, query: { path }, signal: options.signal, action };
 }
 
 /**
@@ -139,18 +136,26 @@ export async function statPath(
   path: string,
   options: ContainerStatPathOptions,
 ): Promise<ContainerPathStat> {
-  const { stat, response } = await archive(api, "HEAD", id, path, options);
-  await response.discard();
-  return stat;
+  const call = archiveCall("HEAD", id, path, options);
+  const response = await api.send(call);
+  try {
+    const stat = decodePathStat(response.headers.get(PATH_STAT_HEADER), call.action);
+    await response.discard();
+    return stat;
+  } catch (error) {
+    response.cancel(error);
+    throw error;
+  }
 }
 
 /**
- * `GET /containers/{id}/archive`.
+ * `GET /containers/{id}/archive`, on this thread or in a stream worker
+ * (the worker sends the head with the stat header before the body).
  *
  * @param api The API client.
  * @param id Container id or name.
  * @param path Path inside the container.
- * @param options `signal`.
+ * @param options `signal`, `worker`.
  * @returns The stat and the tar body.
  */
 export async function getArchive(
@@ -159,8 +164,21 @@ export async function getArchive(
   path: string,
   options: ContainerGetArchiveOptions,
 ): Promise<ContainerGetArchiveResult> {
-  const { stat, response } = await archive(api, "GET", id, path, options);
-  return { stat, body: response.stream() };
+  const call = archiveCall("GET", id, path, options);
+  call.worker = options.worker;
+  const { head, body } = await api.streamWithHead<Uint8Array>(
+    call,
+    () => bytesDecoder(),
+    { kind: "bytes" },
+    [PATH_STAT_HEADER],
+  );
+  try {
+    return { stat: decodePathStat(head.headers[PATH_STAT_HEADER], call.action), body };
+  } catch (error) {
+    // The body is never handed out: close its connection.
+    await body.cancel(error).catch(() => {});
+    throw error;
+  }
 }
 
 /**

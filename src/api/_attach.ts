@@ -12,11 +12,22 @@ import { DockerProtocolError } from "../errors.ts";
 import type { Connection } from "../http/connection.ts";
 import type { HttpResponse } from "../http/response.ts";
 import { webSocketAccept, webSocketKey, webSocketSession } from "../stream/websocket.ts";
-import { type ApiCall, type ApiClient, type RequestOptions, segment } from "./_client.ts";
+import {
+  type ApiCall,
+  type ApiClient,
+  type RequestOptions,
+  segment,
+  type StreamOptions,
+} from "./_client.ts";
 import { type HijackedSession, hijackedSession } from "./_session.ts";
 
-/** Options of {@linkcode Containers.attach}. */
-export interface ContainerAttachOptions extends RequestOptions {
+/**
+ * Options of {@linkcode Containers.attach}. With `worker` the session runs
+ * in a stream worker, which opens the attach itself (a socket cannot move
+ * between threads), decodes the output there and writes the stdin chunks
+ * sent to it; the session looks the same.
+ */
+export interface ContainerAttachOptions extends StreamOptions {
   /**
    * Send the session's `writable` to the process's stdin. The container
    * needs `OpenStdin: true`; with `StdinOnce: true` (and no TTY) closing
@@ -104,30 +115,60 @@ function takeUpgraded(response: HttpResponse, call: ApiCall): Connection {
 
 /**
  * Ties a session to the call's signal: an abort before this point closes
- * the connection and throws the reason; a later abort closes the session.
+ * the connection (`closeNow`) and throws the reason; a later abort closes
+ * the session.
  *
  * @returns The function that stops listening.
  */
 function closeOnAbort(
   signal: AbortSignal | undefined,
-  connection: Connection,
+  closeNow: () => void,
   close: () => unknown,
 ): () => void {
   if (!signal) return () => {};
   if (signal.aborted) {
-    connection.close();
+    closeNow();
     throw signal.reason;
   }
   signal.addEventListener("abort", close, { once: true });
   return () => signal.removeEventListener("abort", close);
 }
 
+/** Sends the attach on this thread, or has a stream worker open it. */
+async function openSession(
+  api: ApiClient,
+  call: ApiCall,
+  options: ContainerAttachOptions,
+  tty: Promise<boolean>,
+): Promise<HijackedSession> {
+  if (api.inWorker(options)) {
+    // The worker makes the same choice (`frameDecoder`): the Content-Type,
+    // else the TTY mode looked up here while the attach request runs.
+    return await api.sessionInWorker(call, tty.then((raw) => ({ kind: "frames", tty: raw })));
+  }
+  const response = await api.send(call);
+  const connection = takeUpgraded(response, call);
+  let raw: boolean;
+  try {
+    // API 1.42+ engines label multiplexed output; 1.41 calls both kinds raw.
+    const multiplexed = (response.headers.get("content-type") ?? "").includes(
+      "multiplexed-stream",
+    );
+    raw = !multiplexed && await tty;
+  } catch (error) {
+    connection.close();
+    throw error;
+  }
+  return hijackedSession(connection, raw, api.host);
+}
+
 /**
- * `POST /containers/{id}/attach`, hijacked.
+ * `POST /containers/{id}/attach`, hijacked: on this thread, or in a stream
+ * worker when `options.worker` (or the client's default) says so.
  *
  * @param api The API client.
  * @param id Container id or name.
- * @param options Streams, `tty`, `signal`.
+ * @param options Streams, `tty`, `signal`, `worker`.
  * @param lookupTty Asks the engine whether the container has a TTY.
  * @param resize Resizes the container's TTY.
  * @returns The session.
@@ -155,19 +196,15 @@ export async function attach(
     action: `attach to container "${id}"`,
   };
   const tty = ttyMode(options.tty, lookupTty);
-  const response = await api.send(call);
-  const connection = takeUpgraded(response, call);
-  let raw: boolean;
+  let session: HijackedSession;
   try {
-    // API 1.42+ engines label multiplexed output; 1.41 calls both kinds raw.
-    const multiplexed = (response.headers.get("content-type") ?? "").includes("multiplexed-stream");
-    raw = !multiplexed && await tty;
+    session = await openSession(api, call, options, tty);
   } catch (error) {
-    connection.close();
+    // The TTY lookup is a request of its own: none outlives the failed call.
+    await tty.then(() => {}, () => {});
     throw error;
   }
-  const session = hijackedSession(connection, raw, api.host);
-  const stopListening = closeOnAbort(options.signal, connection, () => session.close());
+  const stopListening = closeOnAbort(options.signal, session.close, () => session.close());
   const close = () => {
     stopListening();
     session.close();
@@ -177,9 +214,10 @@ export async function attach(
     id,
     resize,
     close,
+    // The session's own: in a worker it resolves once the worker closed the socket.
     [Symbol.asyncDispose]: () => {
-      close();
-      return Promise.resolve();
+      stopListening();
+      return session[Symbol.asyncDispose]();
     },
   };
 }
@@ -234,7 +272,11 @@ export async function attachWebSocket(
     );
   }
   const session = webSocketSession(connection);
-  const stopListening = closeOnAbort(options.signal, connection, () => session.close());
+  const stopListening = closeOnAbort(
+    options.signal,
+    () => connection.close(),
+    () => session.close(),
+  );
   const close = () => {
     stopListening();
     return session.close();

@@ -20,9 +20,10 @@ import type { Connection } from "../http/connection.ts";
 import type { HeaderFields, RequestBody } from "../http/request.ts";
 import type { HttpResponse } from "../http/response.ts";
 import type { WorkerPool } from "../worker/pool.ts";
-import type { DecoderSpec, WireRequest } from "../worker/protocol.ts";
+import type { DecoderSpec, StreamHead, WireRequest } from "../worker/protocol.ts";
+import type { HijackedSession } from "./_session.ts";
 
-export type { DecoderSpec } from "../worker/protocol.ts";
+export type { DecoderSpec, StreamHead } from "../worker/protocol.ts";
 
 /** Highest Engine API version berth speaks. */
 export const MAX_API_VERSION = "1.41";
@@ -41,7 +42,10 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
-/** Options of every streaming call (logs, events, stats, progress, tar downloads). */
+/**
+ * Options of every streaming call (logs, events, stats, progress, tar and
+ * archive downloads, attach sessions).
+ */
 export interface StreamOptions extends RequestOptions {
   /**
    * Run this stream in a Web Worker: the worker owns the connection and does
@@ -49,7 +53,12 @@ export interface StreamOptions extends RequestOptions {
    * hands the items over with transferred buffers. The stream looks the same
    * either way (same item type, errors, backpressure, cancellation).
    * `false` keeps it on this thread even when the client runs streams in
-   * workers by default. Streams that cannot run in a worker ignore it.
+   * workers by default. Every stream kind can run in a worker:
+   * `containers.getArchive` too (the worker reports the response head, with
+   * the stat header, before the body), and `containers.attach` (a socket
+   * cannot move between threads, so the worker opens the attach itself,
+   * decodes the output there, and writes the stdin chunks you write, each
+   * write resolving once the worker has written it).
    *
    * Measured (`bench/worker_isolation_bench.ts`, 8 streams, 2 workers):
    * for log streams the main thread's CPU time halves while the process's
@@ -100,9 +109,10 @@ export interface ApiCall {
    */
   reuseReadBuffer?: boolean;
   /**
-   * For {@linkcode ApiClient.stream} given a decoder spec: run the stream in
-   * a worker (`true`), on this thread (`false`), or as the client's
-   * `workers` setting says (unset).
+   * For {@linkcode ApiClient.stream} given a decoder spec, and
+   * {@linkcode ApiClient.streamWithHead}: run the stream in a worker
+   * (`true`), on this thread (`false`), or as the client's `workers`
+   * setting says (unset).
    */
   worker?: boolean | undefined;
 }
@@ -192,6 +202,14 @@ export function filtersQuery(filters: Record<string, string[]> | undefined): obj
  */
 export function bytesDecoder(): PieceDecoder<Uint8Array> {
   return { push: (input, out) => void out.push(input), finish: () => {} };
+}
+
+/** A stream that starts with its response head; see {@linkcode ApiClient.streamWithHead}. */
+export interface StreamWithHead<T> {
+  /** Status and the header fields asked for. */
+  head: StreamHead;
+  /** The decoded items. */
+  body: ReadableStream<T>;
 }
 
 /** Options of {@linkcode ApiClient}. */
@@ -318,7 +336,19 @@ export class ApiClient {
       longLived: request.longLived,
       idempotent: request.idempotent,
       headersTimeout: request.headersTimeout,
+      upgrade: request.upgrade,
     };
+  }
+
+  /**
+   * Whether a call that can run in a worker does: its `worker` flag, else
+   * the client's default (never without a pool).
+   *
+   * @param call The call's `worker` flag.
+   * @returns `true` to run it in a worker.
+   */
+  inWorker(call: { worker?: boolean | undefined }): boolean {
+    return this.#workers !== undefined && (call.worker ?? this.#workersByDefault);
   }
 
   /**
@@ -373,23 +403,114 @@ export class ApiClient {
     // A spec promise is only awaited on the worker path; here it must not
     // surface as an unhandled rejection (its failure also fails the decoder).
     if (spec instanceof Promise) spec.catch(() => {});
-    const workers = this.#workers;
-    if (spec !== undefined && workers !== undefined && (call.worker ?? this.#workersByDefault)) {
+    if (spec !== undefined && this.inWorker(call)) {
       const request = this.#wireRequest(call);
-      return workers.stream<T>(request, spec, call.signal);
+      return this.#workers!.stream<T>(request, spec, call.signal);
     }
-    const opened = (async () => {
-      const response = await this.send(call);
-      try {
-        return { response, decode: await decoder(response) };
-      } catch (error) {
-        response.cancel(error);
-        throw error;
-      }
-    })();
+    // A spec still being worked out (a TTY lookup) is a request of its own:
+    // a failed call waits for it, so no request outlives the stream.
+    const opened = this.#open(call, decoder, spec instanceof Promise ? spec : undefined);
     // Consumed by the first pull; this only keeps an unread failure from
     // being reported as unhandled.
     opened.catch(() => {});
+    return this.#itemStream(opened);
+  }
+
+  /**
+   * Like {@linkcode ApiClient.stream}, for a caller that needs the response
+   * head before the body (an archive download: its stat is a header): it
+   * resolves once the head is in, and an error status (or any failure
+   * before the head) rejects it rather than the first read. In a worker
+   * (same rule as `stream`), the worker reports the head first.
+   *
+   * @param call What to send.
+   * @param decoder Chooses the decoder once the response head is known.
+   * @param spec The same decoder, described for a worker.
+   * @param fields The header fields to return with the head (any case).
+   * @returns The head (status and those fields, by lower-case name) and the items.
+   */
+  async streamWithHead<T>(
+    call: ApiCall,
+    decoder: (response: HttpResponse) => PieceDecoder<T> | Promise<PieceDecoder<T>>,
+    spec: DecoderSpec,
+    fields: string[],
+  ): Promise<StreamWithHead<T>> {
+    if (this.inWorker(call)) {
+      const { head, readable } = this.#workers!.streamWithHead<T>(
+        this.#wireRequest(call),
+        spec,
+        call.signal,
+        fields,
+      );
+      return { head: await head, body: readable };
+    }
+    const opened = await this.#open(call, decoder);
+    const headers: Record<string, string> = {};
+    for (const field of fields) {
+      const name = field.toLowerCase();
+      const value = opened.response.headers.get(name);
+      if (value !== null) headers[name] = value;
+    }
+    const { status, statusText } = opened.response;
+    return {
+      head: { status, statusText, headers },
+      body: this.#itemStream(Promise.resolve(opened)),
+    };
+  }
+
+  /**
+   * Opens a hijacked session (attach) in a worker of the client's pool:
+   * the worker sends the call, takes over the upgraded connection, decodes
+   * the output with `spec` and writes what is written to the session's
+   * stdin. Use {@linkcode ApiClient.inWorker} to decide.
+   *
+   * @param call What to send (`upgrade` is implied; its `signal` aborts the
+   *   opening only).
+   * @param spec The output decoder (`frames`), or a promise of it.
+   * @returns The session, once the engine switched protocols.
+   * @throws {DockerError} When the client has no worker pool.
+   */
+  sessionInWorker(
+    call: ApiCall,
+    spec: DecoderSpec | Promise<DecoderSpec>,
+  ): Promise<HijackedSession> {
+    const workers = this.#workers;
+    if (!workers) {
+      return Promise.reject(new DockerError(`Cannot ${call.action}: the client has no workers`));
+    }
+    const request = this.#wireRequest({ ...call, upgrade: true });
+    return workers.session(request, spec, call.signal);
+  }
+
+  /**
+   * Sends a call and chooses its decoder (a failure there closes the
+   * response). When the call fails, `companion` (a request started beside
+   * it) is waited for first.
+   */
+  async #open<T>(
+    call: ApiCall,
+    decoder: (response: HttpResponse) => PieceDecoder<T> | Promise<PieceDecoder<T>>,
+    companion?: Promise<unknown>,
+  ): Promise<{ response: HttpResponse; decode: PieceDecoder<T> }> {
+    let response: HttpResponse;
+    try {
+      response = await this.send(call);
+    } catch (error) {
+      await companion?.then(() => {}, () => {});
+      throw error;
+    }
+    try {
+      return { response, decode: await decoder(response) };
+    } catch (error) {
+      response.cancel(error);
+      throw error;
+    }
+  }
+
+  /** The items of an opened response, read as the consumer reads. */
+  #itemStream<T>(
+    opened: Promise<{ response: HttpResponse; decode: PieceDecoder<T> }>,
+  ): ReadableStream<T> {
     let state: { response: HttpResponse; decode: PieceDecoder<T> } | undefined;
     let failure: { error: unknown } | undefined;
     return new ReadableStream<T>({

@@ -178,9 +178,10 @@ export interface ContainerUnpauseOptions extends RequestOptions {}
 
 /**
  * Options of {@linkcode Containers.extractArchive}: the extractor's limits
- * and link policies; `signal` cancels the download and the extraction.
+ * and link policies; `signal` cancels the download and the extraction;
+ * `worker` runs the download in a stream worker (the extraction stays here).
  */
-export interface ContainerExtractArchiveOptions extends ExtractTarOptions, RequestOptions {}
+export interface ContainerExtractArchiveOptions extends ExtractTarOptions, StreamOptions {}
 
 /** Result of {@linkcode Containers.extractArchive}. */
 export interface ContainerExtractArchiveResult {

@@ -43,14 +43,7 @@ export function hijackedSession(
 ): HijackedSession {
   const decoder = tty ? undefined : new FrameDecoder();
   let writeClosed = false;
-  const broke = (error: unknown) =>
-    new DockerConnectionError(
-      `Attached session with the engine at ${host} broke: ${
-        error instanceof Error ? error.message : error
-      }`,
-      host,
-      { cause: error },
-    );
+  const broke = (error: unknown) => sessionBroke(error, host);
   const readable = new ReadableStream<Frame>({
     pull: async (controller) => {
       const out: Frame[] = [];
@@ -110,6 +103,24 @@ export function hijackedSession(
       return Promise.resolve();
     },
   };
+}
+
+/**
+ * The error of a hijacked session whose socket failed (a read, a write or
+ * the half-close), on this thread or in a stream worker.
+ *
+ * @param error What the socket threw.
+ * @param host The engine address, for the message.
+ * @returns A {@linkcode DockerConnectionError} with `error` as its cause.
+ */
+export function sessionBroke(error: unknown, host: string): DockerConnectionError {
+  return new DockerConnectionError(
+    `Attached session with the engine at ${host} broke: ${
+      error instanceof Error ? error.message : error
+    }`,
+    host,
+    { cause: error },
+  );
 }
 
 /**

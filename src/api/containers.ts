@@ -774,9 +774,15 @@ export class Containers {
    * keeps arriving. With a TTY the engine ends the session at that EOF
    * instead. Attach before {@linkcode Containers.start} to miss no output.
    *
+   * With `worker: true` (or a client created with `workers`) the session
+   * runs in a stream worker: the worker opens the attach itself (a socket
+   * cannot move between threads), decodes the output there, and writes
+   * what you write to `writable`; each write resolves once the worker has
+   * written it to the socket. The session is the same either way.
+   *
    * @param id Container id or name.
    * @param options `stdin`, `stdout`, `stderr`, `stream`, `logs`,
-   *   `detachKeys`, `tty`, `signal` (aborting closes the session).
+   *   `detachKeys`, `tty`, `worker`, `signal` (aborting closes the session).
    * @returns The session; close it, or use `await using`.
    * @throws {TypeError} When `id` is empty.
    * @throws {DockerNotFoundError} When no such container exists.
@@ -878,9 +884,14 @@ export class Containers {
    * name), with the path's stat. The body is not extracted: see
    * {@linkcode Containers.extractArchive} for a safe extraction.
    *
+   * With `worker: true` (or a client created with `workers`) the download
+   * runs in a stream worker: it reports the response head (the stat is a
+   * header) before the body, so errors still reject this call, and the
+   * body arrives in transferred buffers with the same backpressure.
+   *
    * @param id Container id or name.
    * @param path Path inside the container.
-   * @param options `signal`.
+   * @param options `signal`, `worker`.
    * @returns `{ stat, body }`; read `body` to its end or cancel it.
    * @throws {TypeError} When `id` or `path` is empty.
    * @throws {DockerNotFoundError} When the container or the path does not exist.
@@ -912,7 +923,7 @@ export class Containers {
    * @param id Container id or name.
    * @param path Path inside the container.
    * @param dest Local directory to extract into.
-   * @param options The extractor's limits and `signal`.
+   * @param options The extractor's limits, `signal` and `worker` (for the download).
    * @returns The path's stat and what was written.
    * @throws {TypeError} When `id`, `path` or `dest` is empty.
    * @throws {DockerNotFoundError} When the container or the path does not exist.
@@ -936,7 +947,10 @@ export class Containers {
       throw new TypeError(`A destination directory is required (got ${JSON.stringify(dest)})`);
     }
     const signal = options.signal;
-    const { stat, body } = await this.getArchive(id, path, signal ? { signal } : {});
+    const { stat, body } = await this.getArchive(id, path, {
+      ...(signal ? { signal } : {}),
+      ...(options.worker !== undefined ? { worker: options.worker } : {}),
+    });
     try {
       const extracted = await extractTar(body, dest, options);
       return { stat, extracted };

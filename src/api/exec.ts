@@ -7,11 +7,22 @@
 import { DockerError } from "../errors.ts";
 import { collectFrames } from "../stream/demux.ts";
 import type { ExecCreateBody, ExecInspectResponse, IdResponse } from "../types/mod.ts";
-import { type ApiClient, type RequestOptions, segment } from "./_client.ts";
+import {
+  type ApiCall,
+  type ApiClient,
+  type RequestOptions,
+  segment,
+  type StreamOptions,
+} from "./_client.ts";
 import { assertSize, type HijackedSession, hijackedSession } from "./_session.ts";
 
-/** Options of {@linkcode Exec.start} for an attached session. */
-export interface ExecStartOptions extends RequestOptions {
+/**
+ * Options of {@linkcode Exec.start} for an attached session. With `worker`
+ * the session runs in a stream worker, which starts the exec itself (a
+ * socket cannot move between threads), decodes the output there and writes
+ * the stdin chunks sent to it; the session looks the same.
+ */
+export interface ExecStartOptions extends StreamOptions {
   /** Whether the exec was created with `Tty: true` (output is then raw). @default false */
   tty?: boolean;
   /** Initial terminal size `[rows, columns]` for TTY sessions, set right after start. */
@@ -48,7 +59,7 @@ export interface ExecResizeOptions extends RequestOptions {
 }
 
 /** Options of {@linkcode Exec.run}. */
-export interface ExecRunOptions extends RequestOptions {
+export interface ExecRunOptions extends StreamOptions {
   /** Bytes or text for the process's stdin, then EOF. */
   stdin?: Uint8Array | string | ReadableStream<Uint8Array>;
   /** Extra environment, `KEY=value`. */
@@ -157,7 +168,7 @@ export class Exec {
    * output, `resize()` sets the TTY size.
    *
    * @param id Exec instance id.
-   * @param options `tty`, `consoleSize`, `signal`.
+   * @param options `tty`, `consoleSize`, `signal`, `worker`.
    * @returns The attached session.
    * @throws {TypeError} When `id` is empty.
    * @throws {DockerNotFoundError} When no such exec exists.
@@ -188,14 +199,17 @@ export class Exec {
       });
       return;
     }
-    const connection = await this.#api.upgrade({
+    const call: ApiCall = {
       method: "POST",
       path,
       json: { Detach: false, Tty: tty },
       signal: options.signal,
       action: `start exec "${id}"`,
-    });
-    const session = hijackedSession(connection, tty, this.#api.host);
+    };
+    const worker = (options as ExecStartOptions).worker;
+    const session = this.#api.inWorker({ worker })
+      ? await this.#api.sessionInWorker(call, { kind: "frames", tty })
+      : hijackedSession(await this.#api.upgrade(call), tty, this.#api.host);
     const resize = (rows: number, columns: number) => this.resize(id, { h: rows, w: columns });
     const consoleSize = (options as ExecStartOptions).consoleSize;
     if (consoleSize) {
@@ -303,6 +317,7 @@ export class Exec {
     const { Id } = await this.create(containerId, body, signal ? { signal } : {});
     const startOptions: ExecStartOptions = { tty: options.tty === true };
     if (signal) startOptions.signal = signal;
+    if (options.worker !== undefined) startOptions.worker = options.worker;
     await using session = await this.start(Id, startOptions);
     const onAbort = () => session.close();
     signal?.addEventListener("abort", onAbort, { once: true });

@@ -1,10 +1,12 @@
 /**
- * Runs streams (logs, events, stats, progress, tar downloads) in Web
- * Workers, so that HTTP parsing, chunk decoding, demultiplexing and JSON
- * decoding happen off the main thread. Each worker owns its own connections
- * to the engine; items come back as transferred buffers (byte items) or
- * structured clones (JSON values), and the stream the caller reads is the
- * same as without a worker.
+ * Runs streams (logs, events, stats, progress, tar downloads, archive
+ * downloads, attach sessions) in Web Workers, so that HTTP parsing, chunk
+ * decoding, demultiplexing and JSON decoding happen off the main thread.
+ * Each worker owns its own connections to the engine; items come back as
+ * transferred buffers (byte items) or structured clones (JSON values), and
+ * the stream the caller reads is the same as without a worker. A hijacked
+ * session is opened by the worker itself (a socket cannot move between
+ * threads), which also writes the stdin bytes sent to it.
  *
  * Workers start lazily, on the first stream that needs one, up to `size`;
  * each new stream goes to the least busy worker (a new one while all are
@@ -39,18 +41,22 @@
  * @module
  */
 
+import type { HijackedSession } from "../api/_session.ts";
 import { DockerConnectionError, DockerError } from "../errors.ts";
 import {
   type DecoderSpec,
   deserializeError,
   type ExchangeRecord,
   type MainMessage,
+  type StreamHead,
+  type StreamReply,
   type TlsOptions,
   type WireRequest,
   type WorkerMessage,
   type WorkerSettings,
 } from "./protocol.ts";
-import { RemoteStream } from "./remote_stream.ts";
+import { RemoteSession } from "./remote_session.ts";
+import { type RemoteChannel, RemoteStream } from "./remote_stream.ts";
 
 /** Options of {@linkcode WorkerPool}: how many workers, and the connection settings they copy. */
 export interface WorkerPoolOptions {
@@ -78,11 +84,25 @@ export interface WorkerPoolOptions {
   idleTimeout?: number | undefined;
 }
 
+/** What a worker's messages about one stream go to: a stream or a session. */
+interface Endpoint {
+  receive(message: StreamReply): void;
+  fail(error: unknown): void;
+}
+
 /** One running worker and the streams it carries. */
 interface Slot {
   readonly worker: Worker;
-  readonly streams: Map<number, RemoteStream<unknown>>;
+  readonly streams: Map<number, Endpoint>;
   idleTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** A stream started with {@linkcode WorkerPool.streamWithHead}. */
+export interface HeadedRemoteStream<T> {
+  /** The response head; rejects with the call's error (the stream then fails too). */
+  head: Promise<StreamHead>;
+  /** The items, read after the head. */
+  readable: ReadableStream<T>;
 }
 
 /**
@@ -172,25 +192,99 @@ export class WorkerPool {
     spec: DecoderSpec | Promise<DecoderSpec>,
     signal?: AbortSignal,
   ): ReadableStream<T> {
-    const id = this.#nextId++;
+    return this.#start<T>(request, spec, signal, undefined).readable;
+  }
+
+  /**
+   * Starts a stream in a worker whose caller needs the response head
+   * before the body (an archive download: its stat is a header). The
+   * worker reports the head as soon as it arrives, or the call's failure
+   * at once; the body is read as with {@linkcode WorkerPool.stream}.
+   *
+   * @typeParam T The item type the spec produces.
+   * @param request The request, with its target already versioned.
+   * @param spec The decoder, or a promise of it.
+   * @param signal Cancels the stream; head and reads reject with its reason.
+   * @param fields Header fields to carry with the head (any case).
+   * @returns The head (a promise) and the items.
+   */
+  streamWithHead<T>(
+    request: Promise<WireRequest>,
+    spec: DecoderSpec | Promise<DecoderSpec>,
+    signal: AbortSignal | undefined,
+    fields: string[],
+  ): HeadedRemoteStream<T> {
+    const remote = this.#start<T>(
+      request,
+      spec,
+      signal,
+      fields.map((name) => name.toLowerCase()),
+    );
+    return { head: remote.head!, readable: remote.readable };
+  }
+
+  /**
+   * Opens a hijacked session (attach) in a worker: the worker sends the
+   * request, takes over the upgraded connection, decodes the output with
+   * `spec` and writes the stdin chunks written to the session.
+   *
+   * @param request The request (with `upgrade`), target already versioned.
+   * @param spec The output decoder (`frames`), or a promise of it.
+   * @param signal Aborts the opening (it rejects with the signal's reason);
+   *   not watched once the session is returned.
+   * @returns The session, once the engine switched protocols.
+   */
+  session(
+    request: Promise<WireRequest>,
+    spec: DecoderSpec | Promise<DecoderSpec>,
+    signal?: AbortSignal,
+  ): Promise<HijackedSession> {
     if (this.#closed || signal?.aborted) {
-      // Nothing to start: the first read fails, as on this thread.
       request.catch(() => {});
       if (spec instanceof Promise) spec.catch(() => {});
-      const error = signal?.aborted
-        ? signal.reason
-        : new DockerError("Cannot send a request: the client is closed");
-      return new ReadableStream<T>({
-        pull: () => {
-          throw error;
-        },
-      }, { highWaterMark: 0 });
+      return Promise.reject(signal?.aborted ? signal.reason : this.#closedError());
+    }
+    const id = this.#nextId++;
+    const slot = this.#pick();
+    const { channel, released } = this.#channel(slot, id);
+    const session = new RemoteSession(id, channel, request, spec, this.#settings.host);
+    if (!released()) slot.streams.set(id, session);
+    return session.open(signal);
+  }
+
+  #start<T>(
+    request: Promise<WireRequest>,
+    spec: DecoderSpec | Promise<DecoderSpec>,
+    signal: AbortSignal | undefined,
+    head: string[] | undefined,
+  ): RemoteStream<T> {
+    const id = this.#nextId++;
+    if (this.#closed || signal?.aborted) {
+      // Nothing to start: the stream fails with the reason (the first read,
+      // and the head), as on this thread.
+      const remote = new RemoteStream<T>(
+        id,
+        { post: () => {}, release: () => {} },
+        request,
+        spec,
+        signal,
+        head,
+      );
+      if (!signal?.aborted) remote.fail(this.#closedError());
+      return remote;
     }
     const slot = this.#pick();
+    const { channel, released } = this.#channel(slot, id);
+    const remote = new RemoteStream<T>(id, channel, request, spec, signal, head);
+    if (!released()) slot.streams.set(id, remote as RemoteStream<unknown>);
+    return remote;
+  }
+
+  /** The way from a stream to its worker, counting the stream out of `slot` once released. */
+  #channel(slot: Slot, id: number): { channel: RemoteChannel; released: () => boolean } {
     let released = false;
-    const remote = new RemoteStream<T>(
-      id,
-      {
+    return {
+      channel: {
         post: (message: MainMessage, transfer?: Transferable[]) => {
           slot.worker.postMessage(message, transfer ?? []);
         },
@@ -201,12 +295,12 @@ export class WorkerPool {
           this.#armIdle(slot);
         },
       },
-      request,
-      spec,
-      signal,
-    );
-    if (!released) slot.streams.set(id, remote as RemoteStream<unknown>);
-    return remote.readable;
+      released: () => released,
+    };
+  }
+
+  #closedError(): DockerError {
+    return new DockerError("Cannot send a request: the client is closed");
   }
 
   /**

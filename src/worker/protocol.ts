@@ -10,6 +10,14 @@
  * credit lasts, answers each `cancel` with `closed`, and reports finished
  * HTTP exchanges with `record` when the client has an observer.
  *
+ * A stream opened with `head` (an archive download, whose caller needs a
+ * header before the body) gets a `head` message as soon as the response
+ * head is in, or at once an error `batch` when the call failed. A
+ * hijacked session (attach: the request has `upgrade`) is such a stream
+ * whose output is read from the upgraded socket; its stdin travels as
+ * `write` messages and `closeWrite` (a half-close), each answered with
+ * `written` once the worker has written it (or failed to).
+ *
  * Byte items (frame data, body pieces) travel as transferred `ArrayBuffer`s
  * plus a layout of `(stream, buffer index, byte offset, length)` per item, so
  * several items that are views into one read buffer share one transfer.
@@ -107,6 +115,12 @@ export interface WireRequest {
   idempotent?: boolean | undefined;
   /** Per-call head timeout in ms. */
   headersTimeout?: number | undefined;
+  /**
+   * Ask for a protocol switch with this `Upgrade` value (attach): the
+   * stream's items are then read from the upgraded socket, and the stream
+   * takes `write` and `closeWrite` messages for it.
+   */
+  upgrade?: string | undefined;
 }
 
 /** An error in a form that survives `postMessage` and is rebuilt as the same class. */
@@ -159,6 +173,13 @@ export interface OpenMessage {
   request: WireRequest;
   /** The decoder, when known already; else a `spec` or `specFailed` message follows. */
   spec?: DecoderSpec | undefined;
+  /**
+   * Report the response head in a `head` message (with these header
+   * fields, lower-case names) as soon as it arrives, before any batch; a
+   * failed call is then reported at once, as an error `batch`, rather than
+   * at the first `pull`.
+   */
+  head?: string[] | undefined;
 }
 
 /** Main → worker: the decoder of a stream opened without one. */
@@ -224,6 +245,34 @@ export interface CancelMessage {
   id: number;
 }
 
+/**
+ * Main → worker: bytes for the stdin of a hijacked session (an `open` with
+ * `upgrade`). Answered with a `written` of the same `seq`.
+ */
+export interface WriteMessage {
+  /** Message kind. */
+  type: "write";
+  /** The stream's id. */
+  id: number;
+  /** Numbers the session's writes, to match the answer. */
+  seq: number;
+  /** The bytes, transferred (a copy of the caller's chunk). */
+  data: ArrayBuffer;
+}
+
+/**
+ * Main → worker: half-close the write side of a hijacked session (EOF on
+ * the process's stdin; output keeps flowing). Answered with a `written`.
+ */
+export interface CloseWriteMessage {
+  /** Message kind. */
+  type: "closeWrite";
+  /** The stream's id. */
+  id: number;
+  /** Numbers the session's writes, to match the answer. */
+  seq: number;
+}
+
 /** Every message the main side sends. */
 export type MainMessage =
   | InitMessage
@@ -231,7 +280,9 @@ export type MainMessage =
   | SpecMessage
   | SpecFailedMessage
   | PullMessage
-  | CancelMessage;
+  | CancelMessage
+  | WriteMessage
+  | CloseWriteMessage;
 
 /** How the items of a `batch` are carried. */
 export type BatchKind = "values" | "frames" | "bytes";
@@ -268,6 +319,40 @@ export interface BatchMessage {
   error?: SerializedError | "local" | undefined;
 }
 
+/** The head of a response whose body streams: status and the header fields asked for. */
+export interface StreamHead {
+  /** Status code (101 for a hijacked session). */
+  status: number;
+  /** Reason phrase. */
+  statusText: string;
+  /** The fields asked for that the response has, by lower-case name. */
+  headers: Record<string, string>;
+}
+
+/**
+ * Worker → main: the response head of a stream opened with `head` (its
+ * status is a success: an error status comes as an error `batch`). Sent
+ * before any batch.
+ */
+export interface HeadMessage extends StreamHead {
+  /** Message kind. */
+  type: "head";
+  /** The stream's id. */
+  id: number;
+}
+
+/** Worker → main: a `write` or `closeWrite` was carried out, or failed. */
+export interface WrittenMessage {
+  /** Message kind. */
+  type: "written";
+  /** The stream's id. */
+  id: number;
+  /** The `seq` of the write answered. */
+  seq: number;
+  /** Why it failed (a `DockerConnectionError` when the session broke). */
+  error?: SerializedError | undefined;
+}
+
 /** Worker → main: a `cancel` was carried out (the socket is closed). */
 export interface ClosedMessage {
   /** Message kind. */
@@ -285,7 +370,15 @@ export interface RecordMessage {
 }
 
 /** Every message a worker sends. */
-export type WorkerMessage = BatchMessage | ClosedMessage | RecordMessage;
+export type WorkerMessage =
+  | BatchMessage
+  | HeadMessage
+  | WrittenMessage
+  | ClosedMessage
+  | RecordMessage;
+
+/** The messages a worker sends about one stream. */
+export type StreamReply = BatchMessage | HeadMessage | WrittenMessage | ClosedMessage;
 
 /** Stream names by wire code, as in the multiplexed header. */
 export const STREAM_CODES = ["stdin", "stdout", "stderr", "system"] as const;

@@ -12,16 +12,25 @@
  * fails or is terminated fails the stream. An abort rejects with the
  * signal's own `reason` object, which never leaves this thread.
  *
+ * A stream opened with head fields (an archive download, a session) also
+ * offers the response head as a promise that settles before the body is
+ * read: with the head, or with the call's error (status, connection,
+ * abort), which then also ends the stream.
+ *
  * @module
  */
 
+import { DockerError } from "../errors.ts";
 import {
   type BatchMessage,
   type DecoderSpec,
   deserializeError,
+  type HeadMessage,
   type MainMessage,
   STREAM_CODES,
   STREAM_WINDOW,
+  type StreamHead,
+  type StreamReply,
   type WireRequest,
 } from "./protocol.ts";
 
@@ -37,9 +46,12 @@ export interface RemoteChannel {
 }
 
 interface Waiter {
-  resolve: (message: BatchMessage) => void;
+  resolve: (message: BatchMessage | typeof ENDED) => void;
   reject: (error: unknown) => void;
 }
+
+/** What a waiting read gets when {@linkcode RemoteStream.close} ends the stream. */
+const ENDED = Symbol("ended");
 
 /**
  * One stream in a worker, seen from the main thread. The pool creates it,
@@ -55,7 +67,20 @@ export class RemoteStream<T> {
   readonly id: number;
   /** What the caller reads. */
   readonly readable: ReadableStream<T>;
+  /**
+   * The response head, when the stream was opened with head fields: it
+   * resolves before any item can be read, or rejects with the call's
+   * error (the stream then fails with it too).
+   */
+  readonly head: Promise<StreamHead> | undefined;
   readonly #channel: RemoteChannel;
+  readonly #headFields: string[] | undefined;
+  #resolveHead: ((head: StreamHead) => void) | undefined;
+  #rejectHead: ((error: unknown) => void) | undefined;
+  /** Closed by {@linkcode RemoteStream.close}: reads end quietly. */
+  #ended = false;
+  /** Resolves once the worker holds nothing more for this stream. */
+  readonly #whenReleased = Promise.withResolvers<void>();
   readonly #signal: AbortSignal | undefined;
   /** Resolves once `open` is posted (or the stream failed first). */
   readonly #opening: Promise<void>;
@@ -76,7 +101,8 @@ export class RemoteStream<T> {
   /** Bytes the worker may read ahead (a late spec is a container output stream). */
   #window = STREAM_WINDOW.frames;
   #specError: { error: unknown } | undefined;
-  #cancelled: (() => void) | undefined;
+  /** Settles with a spec promise: a failed stream waits for it (a TTY lookup is a request). */
+  #specSettled: Promise<void> | undefined;
   readonly #onAbort = () => this.#abort();
 
   /**
@@ -87,6 +113,8 @@ export class RemoteStream<T> {
    * @param request The request (a promise while the API version is negotiated).
    * @param spec The decoder, or a promise of it.
    * @param signal Cancels the stream; the stream then fails with its reason.
+   * @param head Header fields (lower-case names) to receive with the
+   *   response head in {@linkcode RemoteStream.head}; unset: no head.
    */
   constructor(
     id: number,
@@ -94,13 +122,25 @@ export class RemoteStream<T> {
     request: Promise<WireRequest>,
     spec: DecoderSpec | Promise<DecoderSpec>,
     signal: AbortSignal | undefined,
+    head?: string[],
   ) {
     this.id = id;
     this.#channel = channel;
     this.#signal = signal;
+    this.#headFields = head;
+    if (head !== undefined) {
+      const { promise, resolve, reject } = Promise.withResolvers<StreamHead>();
+      // The caller may never ask (it failed before); the stream fails too.
+      promise.catch(() => {});
+      this.head = promise;
+      this.#resolveHead = resolve;
+      this.#rejectHead = reject;
+    }
     if (!(spec instanceof Promise)) this.#window = STREAM_WINDOW[spec.kind];
+    else this.#specSettled = spec.then(() => {}, () => {});
     if (signal?.aborted) {
       this.#failure = { error: signal.reason };
+      this.#failHead(signal.reason);
       this.#stopped = true;
       this.#release();
       this.#opening = Promise.resolve();
@@ -125,6 +165,7 @@ export class RemoteStream<T> {
       // first read rejects with that error, as on this thread.
       if (spec instanceof Promise) spec.catch(() => {});
       this.#failure ??= { error };
+      this.#failHead(this.#failure.error);
       this.#stopped = true;
       this.#release();
       return;
@@ -136,8 +177,9 @@ export class RemoteStream<T> {
     }
     const transfer: Transferable[] = [];
     if (wire.body instanceof ReadableStream) transfer.push(wire.body as unknown as Transferable);
+    const head = this.#headFields !== undefined ? { head: this.#headFields } : {};
     if (spec instanceof Promise) {
-      this.#channel.post({ type: "open", id: this.id, request: wire }, transfer);
+      this.#channel.post({ type: "open", id: this.id, request: wire, ...head }, transfer);
       this.#posted = true;
       spec.then(
         (value) => {
@@ -151,17 +193,19 @@ export class RemoteStream<T> {
         },
       );
     } else {
-      this.#channel.post({ type: "open", id: this.id, request: wire, spec }, transfer);
+      this.#channel.post({ type: "open", id: this.id, request: wire, spec, ...head }, transfer);
       this.#posted = true;
     }
   }
 
   async #pull(controller: ReadableStreamDefaultController<T>): Promise<void> {
+    if (this.#ended) return controller.close();
     if (this.#failure) throw this.#failure.error;
     await this.#opening;
     // Set while the request was being prepared (failed, aborted, closed).
     const failure = this.#failure as { error: unknown } | undefined;
     if (failure) throw failure.error;
+    if (this.#ended as boolean) return controller.close();
     if (!this.#started) {
       this.#started = true;
       this.#channel.post({ type: "pull", id: this.id, credit: this.#window });
@@ -171,16 +215,17 @@ export class RemoteStream<T> {
       this.#owed = 0;
     }
     const reply = this.#queue.shift() ??
-      await new Promise<BatchMessage>((resolve, reject) => {
+      await new Promise<BatchMessage | typeof ENDED>((resolve, reject) => {
         this.#waiter = { resolve, reject };
       });
+    if (reply === ENDED) return controller.close();
     this.#owed += reply.bytes;
     const items = decodeItems<T>(reply);
     if (reply.error !== undefined) {
       this.#finish();
-      const error = reply.error === "local"
-        ? this.#specError?.error
-        : deserializeError(reply.error);
+      // No request of the caller's may outlive the stream's failure.
+      await this.#specSettled;
+      const error = this.#batchError(reply);
       if (items.length === 0) throw error;
       // Deliver what came before the failure; the next read fails.
       this.#failure = { error };
@@ -191,18 +236,40 @@ export class RemoteStream<T> {
     if (reply.done && reply.error === undefined) controller.close();
   }
 
+  /** The error a failed batch carries (`"local"`: the decoder spec's own rejection). */
+  #batchError(reply: BatchMessage): unknown {
+    return reply.error === "local"
+      ? this.#specError?.error
+      : deserializeError(reply.error as Exclude<BatchMessage["error"], "local" | undefined>);
+  }
+
   /**
    * Handles a message the worker sent about this stream.
    *
-   * @param message A `batch` or `closed`.
+   * @param message A `head`, `batch` or `closed` (a `written` belongs to
+   *   the session around the stream and is ignored here).
    */
-  receive(message: BatchMessage | { type: "closed" }): void {
+  receive(message: StreamReply): void {
     if (message.type === "closed") {
       this.#release();
       return;
     }
+    if (message.type === "written") return;
+    if (message.type === "head") {
+      this.#receiveHead(message);
+      return;
+    }
     // After a cancel, abort or failure, late batches are dropped.
     if (this.#stopped) return;
+    if (this.#rejectHead !== undefined && message.error !== undefined) {
+      // The call failed before its head: the caller learns it from the head,
+      // and the stream holds nothing more.
+      const error = this.#batchError(message);
+      this.#failure ??= { error };
+      this.#failHead(error);
+      this.#finish();
+      return;
+    }
     const waiter = this.#waiter;
     this.#waiter = undefined;
     if (waiter) waiter.resolve(message);
@@ -217,12 +284,32 @@ export class RemoteStream<T> {
    */
   fail(error: unknown): void {
     this.#failure ??= { error };
+    this.#failHead(this.#failure.error);
     this.#stopped = true;
     this.#removeAbortListener();
     const waiter = this.#waiter;
     this.#waiter = undefined;
     waiter?.reject(this.#failure.error);
     this.#release();
+  }
+
+  /**
+   * Ends the stream from this side without an error (a session's `close()`):
+   * a waiting read and later ones end (`done`), and the worker closes the
+   * socket. Safe to call more than once, and while a reader holds the stream.
+   *
+   * @returns Resolves once the worker holds nothing more for this stream.
+   */
+  close(): Promise<void> {
+    if (!this.#ended) {
+      this.#ended = true;
+      const waiter = this.#waiter;
+      this.#waiter = undefined;
+      waiter?.resolve(ENDED);
+      this.#failHead(new DockerError("Stream closed before its response arrived"));
+    }
+    if (!this.#stopped) this.#stop();
+    return this.#whenReleased.promise;
   }
 
   /** Cancel from the reader: the worker closes the socket; resolves once it has. */
@@ -234,16 +321,14 @@ export class RemoteStream<T> {
     this.#waiter = undefined;
     waiter?.reject(new TypeError("Stream was cancelled"));
     this.#stop();
-    if (this.#released) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#cancelled = resolve;
-    });
+    return this.#whenReleased.promise;
   }
 
   #abort(): void {
     if (this.#stopped) return;
     const reason = this.#signal!.reason;
     this.#failure ??= { error: reason };
+    this.#failHead(reason);
     const waiter = this.#waiter;
     this.#waiter = undefined;
     waiter?.reject(reason);
@@ -270,8 +355,26 @@ export class RemoteStream<T> {
   #release(): void {
     if (this.#released) return;
     this.#released = true;
+    // A stream counted out before its head (a request that could not be
+    // built) has no head to come.
+    this.#failHead(this.#failure?.error ?? new DockerError("Stream ended before its response"));
     this.#channel.release();
-    this.#cancelled?.();
+    this.#whenReleased.resolve();
+  }
+
+  #receiveHead(message: HeadMessage): void {
+    const resolve = this.#resolveHead;
+    this.#resolveHead = undefined;
+    this.#rejectHead = undefined;
+    resolve?.({ status: message.status, statusText: message.statusText, headers: message.headers });
+  }
+
+  /** Rejects the head, if it is still awaited. */
+  #failHead(error: unknown): void {
+    const reject = this.#rejectHead;
+    this.#resolveHead = undefined;
+    this.#rejectHead = undefined;
+    reject?.(error);
   }
 
   #removeAbortListener(): void {

@@ -8,6 +8,12 @@
  * consumed reach the main side's credit (a `STREAM_WINDOW`), so a slow
  * consumer stops the socket reads here (backpressure across the boundary).
  *
+ * A stream opened with `head` reports the response head (or its failure)
+ * at once. A hijacked session (attach) is opened here too, since a socket
+ * cannot move between threads: the worker takes over the upgraded
+ * connection, decodes its output like any frames stream, and writes the
+ * stdin bytes the main side sends, answering each write once it is done.
+ *
  * Not for direct use: see `src/worker/pool.ts`.
  *
  * @module
@@ -15,9 +21,10 @@
 
 import { apiError, isErrorStatus, type PieceDecoder } from "../api/_client.ts";
 import { frameDecoder } from "../api/_frames.ts";
-import { DockerError } from "../errors.ts";
+import { sessionBroke } from "../api/_session.ts";
+import { DockerError, DockerProtocolError } from "../errors.ts";
 import { HttpClient, type HttpClientOptions } from "../http/client.ts";
-import { useExclusiveReadBuffers } from "../http/connection.ts";
+import { type Connection, useExclusiveReadBuffers } from "../http/connection.ts";
 import type { HttpResponse } from "../http/response.ts";
 import { createConnector, parseHost } from "../http/transport.ts";
 import type { Frame } from "../stream/demux.ts";
@@ -25,12 +32,17 @@ import { JsonLinesDecoder } from "../stream/json_lines.ts";
 import {
   type BatchKind,
   type BatchMessage,
+  type CloseWriteMessage,
   type DecoderSpec,
+  type HeadMessage,
   type MainMessage,
   type OpenMessage,
   serializeError,
+  type WireRequest,
   type WorkerMessage,
   type WorkerSettings,
+  type WriteMessage,
+  type WrittenMessage,
 } from "./protocol.ts";
 
 /** The parts of the worker global scope used here (typed without the worker lib). */
@@ -65,17 +77,32 @@ const STREAM_CODE: Record<Frame["stream"], number> = { stdin: 0, stdout: 1, stde
 /** Thrown in the worker when the main side could not choose the decoder. */
 class SpecFailed extends Error {}
 
+/** A stream whose request succeeded: where its bytes come from and how they are decoded. */
 interface Opened {
+  /** The response (its head; a session's body is its upgraded socket). */
   response: HttpResponse;
   decoder: PieceDecoder<unknown>;
   kind: BatchKind;
+  /** Reads the next pieces; `null` at the end. */
+  read(): Promise<Uint8Array[] | null>;
+  /** The body ended (a session closes its socket, as on the main thread). */
+  end(): void;
+  /** Stops reading after a failure: the socket is closed, never reused. */
+  cancel(reason: unknown): void;
 }
 
 interface StreamState {
   readonly id: number;
   readonly abort: AbortController;
   readonly opened: Promise<Opened>;
-  response: HttpResponse | undefined;
+  /** Closes what the stream holds so far: its response, or its upgraded socket. */
+  close: ((reason: unknown) => void) | undefined;
+  /** A session's upgraded socket, which `write` messages write to. */
+  connection: Connection | undefined;
+  /** A session's writes, one after the other (each answered in turn). */
+  writes: Promise<void>;
+  /** A session's write side was half-closed. */
+  writeClosed: boolean;
   resolveSpec: (spec: DecoderSpec) => void;
   rejectSpec: (error: unknown) => void;
   /** Bytes the stream may still read and send before the main side grants more. */
@@ -101,6 +128,8 @@ const scope = globalThis as unknown as WorkerScope;
 useExclusiveReadBuffers();
 const streams = new Map<number, StreamState>();
 let client: HttpClient | undefined;
+/** The engine address, for messages. */
+let host = "";
 
 /** Builds the HTTP client from the settings the main side sent. */
 function init(settings: WorkerSettings): void {
@@ -117,6 +146,7 @@ function init(settings: WorkerSettings): void {
   if (settings.headersTimeout !== undefined) options.headersTimeout = settings.headersTimeout;
   if (settings.bodyTimeout !== undefined) options.bodyTimeout = settings.bodyTimeout;
   if (settings.maxHeaderSize !== undefined) options.maxHeaderSize = settings.maxHeaderSize;
+  host = settings.host;
   if (settings.records) {
     options.onRecord = (record) => {
       const error = record.error === undefined ? undefined : serializeError(record.error);
@@ -131,28 +161,90 @@ function hostHeader(hostname: string, port: number): string {
 }
 
 /** Rebuilds the decoder a spec describes. */
-function buildDecoder(spec: DecoderSpec, response: HttpResponse): Opened {
+function buildDecoder(
+  spec: DecoderSpec,
+  response: HttpResponse,
+): Pick<Opened, "decoder" | "kind"> {
   switch (spec.kind) {
     case "json": {
       const options: ConstructorParameters<typeof JsonLinesDecoder>[0] = {};
       if (spec.maxLineSize !== undefined) options.maxLineSize = spec.maxLineSize;
       if (spec.errorLines !== undefined) options.errorLines = spec.errorLines;
-      return { response, decoder: new JsonLinesDecoder(options), kind: "values" };
+      return { decoder: new JsonLinesDecoder(options), kind: "values" };
     }
     case "frames":
-      return {
-        response,
-        decoder: frameDecoder(response, spec.tty) as PieceDecoder<unknown>,
-        kind: "frames",
-      };
+      return { decoder: frameDecoder(response, spec.tty) as PieceDecoder<unknown>, kind: "frames" };
     case "bytes":
       return {
-        response,
         decoder: { push: (input, out) => void out.push(input), finish: () => {} },
         kind: "bytes",
       };
     default:
       throw new TypeError(`Unknown decoder spec ${JSON.stringify(spec)}`);
+  }
+}
+
+/** An ordinary stream: its items come from the response body. */
+async function openBody(response: HttpResponse, spec: Promise<DecoderSpec>): Promise<Opened> {
+  try {
+    return {
+      response,
+      ...buildDecoder(await spec, response),
+      read: () => response.readBatch(),
+      end: () => {},
+      cancel: (reason) => response.cancel(reason),
+    };
+  } catch (error) {
+    response.cancel(error);
+    throw error;
+  }
+}
+
+/**
+ * A hijacked session (attach): takes over the upgraded socket and reads
+ * the output from it, multiplexed or raw by the same rule as on the main
+ * thread (`frameDecoder`: the `Content-Type`, else the spec's TTY flag).
+ */
+async function openSession(
+  state: StreamState,
+  response: HttpResponse,
+  request: WireRequest,
+  spec: Promise<DecoderSpec>,
+): Promise<Opened> {
+  if (!response.upgraded) {
+    response.cancel();
+    throw new DockerProtocolError(
+      "UNEXPECTED_UPGRADE",
+      `Cannot ${request.action}: engine answered ${response.status} without switching protocols`,
+    );
+  }
+  const connection = response.takeConnection().connection;
+  state.connection = connection;
+  state.close = () => connection.close();
+  try {
+    const { decoder, kind } = buildDecoder(await spec, response);
+    if (state.closed) throw new DockerError("Stream cancelled by its reader");
+    return {
+      response,
+      decoder,
+      kind,
+      read: async () => {
+        let piece: Uint8Array | null;
+        try {
+          piece = await connection.read();
+        } catch (error) {
+          // Closed here (cancel): the output just ends.
+          if (connection.closed) return null;
+          throw sessionBroke(error, host);
+        }
+        return piece === null ? null : [piece];
+      },
+      end: () => connection.close(),
+      cancel: () => connection.close(),
+    };
+  } catch (error) {
+    connection.close();
+    throw error;
   }
 }
 
@@ -170,7 +262,10 @@ function open(message: OpenMessage): void {
     id: message.id,
     abort,
     opened: undefined as unknown as Promise<Opened>,
-    response: undefined,
+    close: undefined,
+    connection: undefined,
+    writes: Promise.resolve(),
+    writeClosed: false,
     resolveSpec,
     rejectSpec,
     credit: 0,
@@ -195,8 +290,9 @@ function open(message: OpenMessage): void {
       longLived: request.longLived === true,
       ...(request.idempotent !== undefined ? { idempotent: request.idempotent } : {}),
       ...(request.headersTimeout !== undefined ? { headersTimeout: request.headersTimeout } : {}),
+      ...(request.upgrade !== undefined ? { upgrade: request.upgrade } : {}),
     });
-    state.response = response;
+    state.close = (reason) => response.cancel(reason);
     if (isErrorStatus(response.status)) {
       throw await apiError(
         response,
@@ -204,16 +300,83 @@ function open(message: OpenMessage): void {
         request.target,
       );
     }
-    try {
-      return buildDecoder(await spec, response);
-    } catch (error) {
-      response.cancel(error);
-      throw error;
-    }
+    return request.upgrade !== undefined
+      ? await openSession(state, response, request, spec)
+      : await openBody(response, spec);
   })();
   // Consumed by the first pull; this only keeps an unread failure quiet.
   state.opened.catch(() => {});
   streams.set(message.id, state);
+  if (message.head !== undefined) reportHead(state, message.head);
+}
+
+/**
+ * Sends the response head (with the header fields asked for) as soon as
+ * the request succeeded, or the failure at once: the caller waits for it
+ * before it has a stream to read.
+ */
+function reportHead(state: StreamState, fields: string[]): void {
+  state.opened.then(
+    ({ response }) => {
+      if (state.closed) return;
+      const headers: Record<string, string> = {};
+      for (const name of fields) {
+        const value = response.headers.get(name);
+        if (value !== null) headers[name] = value;
+      }
+      const message: HeadMessage = {
+        type: "head",
+        id: state.id,
+        status: response.status,
+        statusText: response.statusText,
+        headers,
+      };
+      scope.postMessage(message);
+    },
+    (error) => {
+      if (!state.closed && streams.get(state.id) === state) finish(state, error);
+    },
+  );
+}
+
+/**
+ * Carries out a session's `write` or `closeWrite` after the ones before it
+ * and answers it: with no error once the bytes are written (or the write
+ * side half-closed), with a `DockerConnectionError` when the socket failed
+ * or the session is gone (its output ended, or it was closed).
+ */
+function write(message: WriteMessage | CloseWriteMessage): void {
+  const state = streams.get(message.id);
+  const carryOut = async () => {
+    const connection = state?.connection;
+    if (message.type === "closeWrite") {
+      // As on the main thread: a closed session has nothing to half-close.
+      if (!state || !connection || state.writeClosed || connection.closed) return;
+      state.writeClosed = true;
+      try {
+        await connection.closeWrite();
+      } catch (error) {
+        if (!connection.closed) throw sessionBroke(error, host);
+      }
+      return;
+    }
+    if (!connection || connection.closed) {
+      throw sessionBroke(new Error("the session is closed"), host);
+    }
+    try {
+      await connection.write(new Uint8Array(message.data));
+    } catch (error) {
+      throw sessionBroke(error, host);
+    }
+  };
+  const answer = (error?: unknown) => {
+    const reply: WrittenMessage = { type: "written", id: message.id, seq: message.seq };
+    if (error !== undefined) reply.error = serializeError(error);
+    scope.postMessage(reply);
+  };
+  const next = () => carryOut().then(() => answer(), answer);
+  if (state) state.writes = state.writes.then(next);
+  else next();
 }
 
 /** Adds credit from a `pull`; the first one starts the reader loop. */
@@ -238,7 +401,7 @@ async function run(state: StreamState): Promise<void> {
     if (!state.closed) finish(state, error);
     return;
   }
-  const { response, decoder, kind } = opened;
+  const { decoder, kind } = opened;
   state.kind = kind;
   while (!state.closed) {
     if (state.credit <= 0) {
@@ -254,7 +417,7 @@ async function run(state: StreamState): Promise<void> {
     let done = false;
     try {
       while (out.length === 0) {
-        const batch = await response.readBatch();
+        const batch = await opened.read();
         if (state.closed) return;
         if (batch === null) {
           decoder.finish(out);
@@ -270,7 +433,7 @@ async function run(state: StreamState): Promise<void> {
       // A cancel closed the socket under the read: nobody waits for this.
       if (state.closed) return;
       // Unread bytes remain: the connection cannot be reused.
-      response.cancel(error);
+      opened.cancel(error);
       hold(state, out, bytes);
       finish(state, error);
       return;
@@ -279,6 +442,7 @@ async function run(state: StreamState): Promise<void> {
     hold(state, out, bytes);
     if (done) {
       streams.delete(state.id);
+      opened.end();
       flush(state, true);
       return;
     }
@@ -418,13 +582,14 @@ async function cancel(id: number): Promise<void> {
     const reason = new DockerError("Stream cancelled by its reader");
     state.rejectSpec(reason);
     state.abort.abort(reason);
-    state.response?.cancel(reason);
+    state.close?.(reason);
     if (state.flushTimer !== undefined) clearTimeout(state.flushTimer);
     state.held = [];
     state.wake?.();
-    // A read in flight ends now (its socket is closed); wait for the loop so
-    // that `closed` means nothing more happens on that socket.
+    // A read in flight ends now (its socket is closed); wait for the loop
+    // and the writes so that `closed` means nothing more happens on that socket.
     await state.running;
+    await state.writes;
   }
   scope.postMessage({ type: "closed", id });
 }
@@ -454,6 +619,10 @@ scope.onmessage = (event) => {
       break;
     case "cancel":
       cancel(message.id);
+      break;
+    case "write":
+    case "closeWrite":
+      write(message);
       break;
   }
 };

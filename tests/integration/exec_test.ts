@@ -211,3 +211,58 @@ Deno.test("Exec start, resize and inspect throw DockerNotFoundError for a missin
   await assert.rejects(docker.exec.start(missing), DockerNotFoundError);
   await assert.rejects(docker.exec.resize(missing, { h: 24, w: 80 }), DockerNotFoundError);
 });
+
+Deno.test("Exec sessions in a worker: run and start give the same results as on this thread", async () => {
+  await using docker = testDocker({ workers: { size: 1 } });
+  await withRunning(docker, async (containerId) => {
+    // Stdin through the worker (copied chunks, half-close), byte counts exact.
+    const big = new Uint8Array(300_000).fill(0x61);
+    const counted = await docker.exec.run(containerId, ["wc", "-c"], {
+      stdin: ReadableStream.from([big, big, encoder.encode("tail")]),
+    });
+    assert.equal(counted.exitCode, 0);
+    assert.equal(text(counted.stdout).trim(), "600004");
+
+    const split = await docker.exec.run(containerId, ["sh", "-c", "echo o; echo e >&2; exit 7"]);
+    assert.deepEqual([split.exitCode, text(split.stdout), text(split.stderr)], [7, "o\n", "e\n"]);
+
+    const tty = await docker.exec.run(containerId, ["sh", "-c", "echo o; echo e >&2"], {
+      tty: true,
+    });
+    assert.deepEqual([text(tty.stdout), tty.stderr.length], ["o\r\ne\r\n", 0]);
+
+    // The same output with `worker: false` on this client.
+    const here = await docker.exec.run(containerId, ["sh", "-c", "seq 1 20000; echo x >&2"], {
+      worker: false,
+    });
+    const there = await docker.exec.run(containerId, ["sh", "-c", "seq 1 20000; echo x >&2"]);
+    assert.deepEqual(there.stdout, here.stdout);
+    assert.deepEqual(there.stderr, here.stderr);
+
+    // An interactive TTY session: resize from this thread, seen in the worker's session.
+    const { Id } = await docker.exec.create(containerId, {
+      Cmd: ["sh"],
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: true,
+      Env: ["PS1=$ "],
+    });
+    await using session = await docker.exec.start(Id, { tty: true, consoleSize: [21, 77] });
+    const writer = session.writable.getWriter();
+    const reader = session.readable.getReader();
+    try {
+      await writer.write(encoder.encode("stty size\n"));
+      assert.match(await readUntil(reader, /21 77/), /21 77/);
+      await session.resize(40, 120);
+      await writer.write(encoder.encode("stty size; exit 4\n"));
+      assert.match(await readUntil(reader, /40 120/), /40 120/);
+      while (!(await reader.read()).done) { /* drain */ }
+    } finally {
+      reader.releaseLock();
+      writer.releaseLock();
+    }
+    assert.equal(await exitCodeOf(docker, Id), 4);
+  });
+  await assert.rejects(() => docker.exec.start(uniqueName("missing-exec")), DockerNotFoundError);
+});

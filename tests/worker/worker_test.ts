@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ApiClient, type PieceDecoder } from "../../src/api/_client.ts";
+import type { ApiClient, PieceDecoder } from "../../src/api/_client.ts";
 import { frameDecoder } from "../../src/api/_frames.ts";
 import {
   DockerApiError,
@@ -11,13 +11,11 @@ import {
   DockerStreamError,
   DockerTimeoutError,
 } from "../../src/errors.ts";
-import { HttpClient } from "../../src/http/client.ts";
 import { Connection } from "../../src/http/connection.ts";
 import type { ExchangeRecord } from "../../src/http/exchange.ts";
-import { createConnector, parseHost } from "../../src/http/transport.ts";
 import type { Frame } from "../../src/stream/demux.ts";
 import { JsonLinesDecoder } from "../../src/stream/json_lines.ts";
-import { WorkerPool, type WorkerPoolOptions } from "../../src/worker/pool.ts";
+import { WorkerPool } from "../../src/worker/pool.ts";
 import {
   type DecoderSpec,
   deserializeError,
@@ -29,7 +27,6 @@ import {
   chunked,
   concat,
   type FakeConnection,
-  type FakeEngine,
   type FakeRequest,
   frame,
   httpResponse,
@@ -39,33 +36,10 @@ import {
   waitFor,
   withDeadline,
 } from "../_fake_engine.ts";
+import { setup } from "./_setup.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** An API client on a fake engine whose streams run in a worker pool. */
-function setup(
-  engine: FakeEngine,
-  options: Partial<WorkerPoolOptions> & { byDefault?: boolean } = {},
-): { api: ApiClient; pool: WorkerPool; close(): void; [Symbol.dispose](): void } {
-  const http = new HttpClient({
-    connect: createConnector(parseHost(engine.host), 1000),
-    host: engine.host,
-    hostHeader: "docker",
-  });
-  const { byDefault, ...poolOptions } = options;
-  const pool = new WorkerPool({ size: 1, host: engine.host, ...poolOptions });
-  const api = new ApiClient(http, {
-    apiVersion: "1.41",
-    workers: pool,
-    workersByDefault: byDefault ?? true,
-  });
-  const close = () => {
-    pool.close();
-    http.close();
-  };
-  return { api, pool, close, [Symbol.dispose]: close };
-}
 
 function jsonStream<T>(
   api: ApiClient,

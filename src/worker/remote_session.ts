@@ -1,0 +1,222 @@
+/**
+ * The main-thread side of a hijacked session (attach) that runs in a
+ * worker. A socket cannot move between threads, so the worker opens the
+ * attach itself and owns the upgraded connection; this side sees the same
+ * session shape as on the main thread:
+ *
+ * - `readable`: the output frames, a {@linkcode RemoteStream} (credit
+ *   window, transferred buffers, backpressure down to the socket);
+ * - `writable`: each chunk is copied into a buffer of its own, transferred
+ *   in a `write` message, and the write resolves once the worker wrote it
+ *   to the socket (so stdin keeps its backpressure), or rejects with a
+ *   `DockerConnectionError` when the session broke;
+ * - `closeWrite()`: a `closeWrite` message, answered the same way, after
+ *   which the worker has half-closed the socket;
+ * - `close()`: a `cancel`; output reads then end quietly, as on the main
+ *   thread.
+ *
+ * @module
+ */
+
+import type { HijackedSession } from "../api/_session.ts";
+import { DockerConnectionError } from "../errors.ts";
+import type { Frame } from "../stream/demux.ts";
+import {
+  type CloseWriteMessage,
+  type DecoderSpec,
+  deserializeError,
+  type StreamReply,
+  type WireRequest,
+  type WriteMessage,
+} from "./protocol.ts";
+import { type RemoteChannel, RemoteStream } from "./remote_stream.ts";
+
+interface Ack {
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * One hijacked session in a worker, seen from the main thread. The pool
+ * creates it, routes the worker's messages about it to
+ * {@linkcode RemoteSession.receive}, and calls {@linkcode RemoteSession.fail}
+ * when the worker goes away.
+ */
+export class RemoteSession {
+  /** The session's id on its worker. */
+  readonly id: number;
+  readonly #stream: RemoteStream<Frame>;
+  readonly #channel: RemoteChannel;
+  readonly #host: string;
+  /** Writes sent and not answered yet, by `seq`. */
+  readonly #acks = new Map<number, Ack>();
+  #nextSeq = 1;
+  /** Closed here, or the worker holds nothing more: new writes fail at once. */
+  #gone = false;
+  /** Why the session is gone, when it failed rather than being closed. */
+  #failure: { error: unknown } | undefined;
+  #writeClosed = false;
+
+  /**
+   * Starts the session: `open` (with `upgrade`) is posted as soon as the
+   * request is ready. Call {@linkcode RemoteSession.open} for the session.
+   *
+   * @param id The session's id on its worker.
+   * @param channel The way to the worker.
+   * @param request The attach request (`upgrade` set), a promise while the
+   *   API version is negotiated.
+   * @param spec The output decoder (`frames`), or a promise of it.
+   * @param host The engine address, for messages.
+   */
+  constructor(
+    id: number,
+    channel: RemoteChannel,
+    request: Promise<WireRequest>,
+    spec: DecoderSpec | Promise<DecoderSpec>,
+    host: string,
+  ) {
+    this.id = id;
+    this.#channel = channel;
+    this.#host = host;
+    // No signal here: an abort before the head fails `open`, a later one
+    // closes the session quietly (see `attach`), as on the main thread.
+    this.#stream = new RemoteStream<Frame>(
+      id,
+      {
+        post: (message, transfer) => channel.post(message, transfer),
+        release: () => {
+          this.#end();
+          channel.release();
+        },
+      },
+      request,
+      spec,
+      undefined,
+      [],
+    );
+  }
+
+  /**
+   * Resolves with the session once the worker has switched protocols.
+   *
+   * @param signal Aborts the opening: it then rejects with the signal's
+   *   reason and the worker closes what it opened. Not watched afterwards.
+   * @returns The session, in the same shape as on the main thread.
+   * @throws The call's error (a `DockerApiError` subclass for an error
+   *   status, `DockerProtocolError` when the engine did not switch).
+   */
+  async open(signal?: AbortSignal): Promise<HijackedSession> {
+    const stream = this.#stream;
+    let onAbort: (() => void) | undefined;
+    try {
+      if (signal?.aborted) throw signal.reason;
+      const head = stream.head!;
+      if (signal) {
+        const aborted = new Promise<never>((_, reject) => {
+          onAbort = () => reject(signal.reason);
+          signal.addEventListener("abort", onAbort, { once: true });
+        });
+        await Promise.race([head, aborted]);
+      } else {
+        await head;
+      }
+    } catch (error) {
+      // The worker closes whatever it opened before the session is dropped.
+      await stream.close();
+      throw error;
+    } finally {
+      if (onAbort) signal!.removeEventListener("abort", onAbort);
+    }
+    const closeWrite = async (): Promise<void> => {
+      if (this.#writeClosed || this.#gone) return;
+      this.#writeClosed = true;
+      await this.#send({ type: "closeWrite", id: this.id }, []);
+    };
+    const close = (): void => {
+      this.#gone = true;
+      void stream.close();
+    };
+    const writable = new WritableStream<Uint8Array>({
+      write: (chunk) => this.#write(chunk),
+      close: closeWrite,
+      abort: close,
+    });
+    return {
+      readable: stream.readable,
+      writable,
+      closeWrite,
+      close,
+      [Symbol.asyncDispose]: () => {
+        close();
+        return stream.close();
+      },
+    };
+  }
+
+  /**
+   * Handles a message the worker sent about this session.
+   *
+   * @param message A `written` (answers a write), or a message for the
+   *   output stream.
+   */
+  receive(message: StreamReply): void {
+    if (message.type !== "written") {
+      this.#stream.receive(message);
+      return;
+    }
+    const ack = this.#acks.get(message.seq);
+    if (!ack) return;
+    this.#acks.delete(message.seq);
+    if (message.error === undefined) ack.resolve();
+    else ack.reject(deserializeError(message.error));
+  }
+
+  /**
+   * Fails the session because its worker is gone: output reads and pending
+   * writes reject with `error`, later writes too.
+   *
+   * @param error The error to report.
+   */
+  fail(error: unknown): void {
+    this.#failure ??= { error };
+    this.#stream.fail(error);
+  }
+
+  /** Sends a stdin chunk; resolves once the worker has written it. */
+  // deno-lint-ignore require-await
+  async #write(chunk: Uint8Array): Promise<void> {
+    if (!(chunk instanceof Uint8Array)) throw new TypeError("stdin takes Uint8Array chunks");
+    // A copy: the caller may reuse its buffer, which a transfer would detach.
+    const data = chunk.slice().buffer;
+    return this.#send({ type: "write", id: this.id, data }, [data]);
+  }
+
+  #send(
+    message: Omit<WriteMessage, "seq"> | Omit<CloseWriteMessage, "seq">,
+    transfer: Transferable[],
+  ): Promise<void> {
+    if (this.#gone) return Promise.reject(this.#goneError());
+    const seq = this.#nextSeq++;
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#acks.set(seq, { resolve, reject });
+    this.#channel.post({ ...message, seq } as WriteMessage | CloseWriteMessage, transfer);
+    return promise;
+  }
+
+  /** The worker holds nothing more: writes still waiting will not be answered. */
+  #end(): void {
+    this.#gone = true;
+    if (this.#acks.size === 0) return;
+    const error = this.#goneError();
+    for (const ack of this.#acks.values()) ack.reject(error);
+    this.#acks.clear();
+  }
+
+  #goneError(): unknown {
+    if (this.#failure) return this.#failure.error;
+    return new DockerConnectionError(
+      `Attached session with the engine at ${this.#host} broke: the session is closed`,
+      this.#host,
+    );
+  }
+}
