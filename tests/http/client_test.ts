@@ -21,6 +21,7 @@ import {
   waitFor,
   withDeadline,
 } from "../_fake_engine.ts";
+import { rejection } from "../_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -32,16 +33,6 @@ function newClient(engine: FakeEngine, options: Partial<HttpClientOptions> = {})
     hostHeader: "docker",
     ...options,
   });
-}
-
-/** Resolves with what `promise` rejected with; fails the test when it resolves. */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail("expected a rejection");
 }
 
 // ---------------------------------------------------------------------------

@@ -5,60 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { type ContainerAttachSession, DockerNotFoundError, type Frame } from "../../mod.ts";
+import { DockerNotFoundError } from "../../mod.ts";
 import { testDocker, text, uniqueName, withContainer } from "./_docker.ts";
+import { concat } from "../_fake_engine.ts";
+import { payload } from "../_helpers.ts";
+import { readUntil, writeAll } from "./_session.ts";
 
 const encoder = new TextEncoder();
-
-/** Bytes 0..255, then `size` random bytes. */
-function payload(size: number): Uint8Array {
-  const bytes = new Uint8Array(256 + size);
-  for (let i = 0; i < 256; i++) bytes[i] = i;
-  for (let offset = 256; offset < bytes.length; offset += 65_536) {
-    crypto.getRandomValues(bytes.subarray(offset, Math.min(offset + 65_536, bytes.length)));
-  }
-  return bytes;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-/** Reads frames until `done(stdout so far)` holds or the stream ends; keeps the reader usable. */
-async function readUntil(
-  reader: ReadableStreamDefaultReader<Frame>,
-  done: (stdout: Uint8Array) => boolean,
-): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let stdout: Uint8Array = new Uint8Array(0);
-  while (!done(stdout)) {
-    const { value, done: ended } = await reader.read();
-    if (ended) break;
-    if (value.stream === "stdout") {
-      parts.push(value.data.slice());
-      stdout = concat(parts);
-    }
-  }
-  return stdout;
-}
-
-/** Writes `bytes` in pieces of at most 64 KiB. */
-async function writeAll(
-  session: ContainerAttachSession,
-  bytes: Uint8Array,
-): Promise<WritableStreamDefaultWriter<Uint8Array>> {
-  const writer = session.writable.getWriter();
-  for (let offset = 0; offset < bytes.length; offset += 65_536) {
-    await writer.write(bytes.subarray(offset, offset + 65_536));
-  }
-  return writer;
-}
 
 Deno.test("containers.attach round-trips stdin through cat byte-exact without a TTY; EOF ends cat, later output arrives", async () => {
   await using docker = testDocker();

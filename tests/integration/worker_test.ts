@@ -21,6 +21,7 @@ import type { Frame } from "../../src/stream/demux.ts";
 import type { EventMessage } from "../../src/types/mod.ts";
 import { WorkerPool } from "../../src/worker/pool.ts";
 import { testDocker, testEnv, uniqueName, withContainer } from "./_docker.ts";
+import { rejection } from "../_helpers.ts";
 
 const encoder = new TextEncoder();
 
@@ -92,15 +93,6 @@ async function sha256(parts: Uint8Array[]): Promise<string> {
   }
   const digest = await crypto.subtle.digest("SHA-256", joined);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail("expected a rejection");
 }
 
 /** 1 KiB lines, 32 MiB in all, then three stderr lines. */

@@ -28,6 +28,7 @@ import {
   withDeadline,
 } from "../_fake_engine.ts";
 import { setup } from "./_setup.ts";
+import { payload, rejection } from "../_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -37,25 +38,6 @@ const STAT_HEADER = btoa(JSON.stringify(STAT));
 
 const MULTIPLEXED = "application/vnd.docker.multiplexed-stream";
 const RAW = "application/vnd.docker.raw-stream";
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail("expected a rejection");
-}
-
-/** Bytes 0..255, then `size` random bytes. */
-function payload(size: number): Uint8Array {
-  const bytes = new Uint8Array(256 + size);
-  for (let i = 0; i < 256; i++) bytes[i] = i;
-  for (let offset = 256; offset < bytes.length; offset += 65_536) {
-    crypto.getRandomValues(bytes.subarray(offset, Math.min(offset + 65_536, bytes.length)));
-  }
-  return bytes;
-}
 
 /** Reads every frame, joining stdout and stderr. */
 async function collectOutput(
