@@ -30,7 +30,7 @@ export type { DockerCallEvent, DockerObserver } from "./src/observer.ts";
 export type { DecoderSpec, RequestOptions, StreamOptions } from "./src/api/_client.ts";
 export type { OutputStreamOptions } from "./src/api/_frames.ts";
 export type { HijackedSession } from "./src/api/_session.ts";
-export type { TlsOptions } from "./src/http/transport.ts";
+export type { SshOptions, TlsOptions } from "./src/http/transport.ts";
 
 // Resources
 export * from "./src/api/containers.ts";

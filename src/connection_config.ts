@@ -13,6 +13,11 @@
  *    `$XDG_RUNTIME_DIR/docker.sock` (rootless), `~/.docker/run/docker.sock`
  *    (Docker Desktop), `/var/run/docker.sock`, else the last.
  *
+ * An `ssh://[user@]host[:port]` host (from any of these) is used as is: berth
+ * runs `ssh -- host docker system dial-stdio` (needs `--allow-run=ssh`; the
+ * `ssh` option of {@linkcode DockerOptions} picks the executable and extra
+ * arguments), and TLS settings do not apply to it.
+ *
  * `DOCKER_API_VERSION` fixes the API version. Nothing here prompts for a
  * Deno permission: what may not be read is skipped, and the skip is
  * reported (with the flag to add) in the result's `notes` and in the
@@ -193,18 +198,22 @@ function join(...parts: string[]): string {
 /** Rejects hosts berth cannot dial, with a message saying why. */
 function checkScheme(host: string, source: string): void {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(host)?.[1]?.toLowerCase();
-  if (scheme === "unix" || scheme === "tcp" || scheme === "http" || scheme === "https") return;
-  const why = scheme === "ssh"
-    ? "berth does not speak ssh:// yet; forward the socket (ssh -NL /tmp/docker.sock:/var/run/docker.sock host) and use unix:///tmp/docker.sock"
-    : "berth connects to unix://, tcp://, http:// and https:// hosts only";
+  if (
+    scheme === "unix" || scheme === "tcp" || scheme === "http" || scheme === "https" ||
+    scheme === "ssh"
+  ) {
+    return;
+  }
+  const why = "berth connects to unix://, tcp://, http://, https:// and ssh:// hosts only";
   throw new DockerConnectionError(
     `Cannot use Docker host "${host}" (from ${source}): ${why}`,
     host,
   );
 }
 
+/** Whether the host is TCP (`tcp://`, `http://`, `https://`): TLS settings apply. */
 function isTcp(host: string): boolean {
-  return !host.startsWith("unix://");
+  return /^(tcp|http|https):\/\//i.test(host);
 }
 
 /** The error for settings that ask for TLS without certificate verification. */
@@ -408,8 +417,8 @@ function fromDefault(reader: Reader, home: string | undefined, candidates: strin
  *   `DOCKER_API_VERSION` is not a `major.minor` version.
  * @throws {DockerConnectionError} When the chosen settings cannot be used:
  *   a context that does not exist or has `SkipTLSVerify`, `DOCKER_TLS_VERIFY`
- *   without a readable `ca.pem`, `DOCKER_TLS` without verification, an
- *   `ssh://` host.
+ *   without a readable `ca.pem`, `DOCKER_TLS` without verification, or a
+ *   scheme berth does not speak.
  *
  * @example Connect like the docker CLI would
  * ```ts ignore

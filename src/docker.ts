@@ -24,7 +24,15 @@ import { type CredentialsOption, resolveCredentials } from "./auth.ts";
 import { dockerFromEnv, type DockerFromEnvOptions } from "./connection_config.ts";
 import { WorkerPool } from "./worker/pool.ts";
 import { HttpClient } from "./http/client.ts";
-import { createConnector, formatHost, parseHost, type TlsOptions } from "./http/transport.ts";
+import {
+  type Connector,
+  createConnector,
+  formatHost,
+  hostHeader,
+  parseHost,
+  type SshOptions,
+  type TlsOptions,
+} from "./http/transport.ts";
 import { type DockerObserver, recordObserver } from "./observer.ts";
 
 /** The engine address used when neither `host` nor `DOCKER_HOST` says otherwise. */
@@ -33,12 +41,21 @@ export const DEFAULT_HOST = "unix:///var/run/docker.sock";
 /** Options of {@linkcode Docker}. */
 export interface DockerOptions {
   /**
-   * Engine address: `unix:///path`, `tcp://host:port` or `https://host:port`.
+   * Engine address: `unix:///path`, `tcp://host:port`, `https://host:port`
+   * or `ssh://[user@]host[:port]` (runs `ssh -- host docker system
+   * dial-stdio`, one process per pooled connection; needs `--allow-run=ssh`).
    * @default `DOCKER_HOST` when Deno may read it, else `unix:///var/run/docker.sock`
    */
   host?: string;
-  /** TLS material (PEM text); given with `tcp://`, it turns TLS on. */
+  /** TLS material (PEM text); given with `tcp://`, it turns TLS on. Not for `ssh://`. */
   tls?: TlsOptions;
+  /**
+   * For `ssh://` hosts: the ssh executable and extra arguments (key, known
+   * hosts file, options), placed before berth's own `-o BatchMode=yes -T
+   * [-p port] [-l user] -- host docker system dial-stdio`.
+   * @default `{ command: "ssh", args: [] }` (your `~/.ssh/config` and agent apply)
+   */
+  ssh?: SshOptions;
   /** A fixed Engine API version such as `"1.41"`. @default negotiated once with the engine */
   apiVersion?: string;
   /** Most concurrent ordinary calls; follow streams and attach sessions are not counted. @default 16 */
@@ -124,20 +141,24 @@ export class Docker implements AsyncDisposable {
   readonly #http: HttpClient;
   readonly #api: ApiClient;
   readonly #workers: WorkerPool;
+  readonly #connector: Connector;
 
   /**
    * Creates a client. No connection is opened until the first call.
    *
    * @param options Address, TLS, limits, timeouts and observer.
-   * @throws {TypeError} When the host is malformed.
+   * @throws {TypeError} When the host is malformed, or `tls` is given with an `ssh://` host.
    */
   constructor(options: DockerOptions = {}) {
     const address = parseHost(options.host ?? envHost() ?? DEFAULT_HOST, options.tls);
     this.host = formatHost(address);
+    this.#connector = createConnector(address, options.connectTimeout ?? 30_000, {
+      ssh: options.ssh,
+    });
     const httpOptions: ConstructorParameters<typeof HttpClient>[0] = {
-      connect: createConnector(address, options.connectTimeout ?? 30_000),
+      connect: this.#connector,
       host: this.host,
-      hostHeader: address.transport === "unix" ? "docker" : `${address.hostname}:${address.port}`,
+      hostHeader: hostHeader(address),
     };
     if (options.maxConnections !== undefined) httpOptions.maxConnections = options.maxConnections;
     if (options.keepAliveTimeout !== undefined) {
@@ -215,11 +236,13 @@ export class Docker implements AsyncDisposable {
   /**
    * Closes every connection, idle or busy, and stops the stream workers:
    * streams still open fail, later calls reject. Safe to call more than once.
+   * With an `ssh://` host it resolves once the ssh processes it stopped have
+   * exited.
    */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.#workers.close();
     this.#http.close();
-    return Promise.resolve();
+    await this.#connector.close?.();
   }
 
   /** Closes the client at the end of an `await using` block. */

@@ -219,22 +219,44 @@ Deno.test("resolveDockerOptions uses currentContext of config.json, DOCKER_CONTE
   assert.equal(fromHome.resolved.host, "unix:///home.sock");
 });
 
-Deno.test("resolveDockerOptions refuses SkipTLSVerify, unknown contexts and ssh hosts", async () => {
+Deno.test("resolveDockerOptions refuses SkipTLSVerify, unknown contexts and unknown schemes", async () => {
   await using config = await configDir();
   await writeContext(config.path, "insecure", {
     Host: "tcp://10.0.0.4:2376",
     SkipTLSVerify: true,
   });
-  await writeContext(config.path, "over-ssh", { Host: "ssh://user@10.0.0.5" });
+  await writeContext(config.path, "over-npipe", { Host: "npipe:////./pipe/docker_engine" });
   const skip = await rejection(resolve({ DOCKER_CONTEXT: "insecure", DOCKER_CONFIG: config.path }));
   assert.ok(skip instanceof DockerConnectionError);
   assert.match(skip.message, /SkipTLSVerify .*Deno cannot/);
   const unknown = await rejection(resolve({ DOCKER_CONTEXT: "nope", DOCKER_CONFIG: config.path }));
   assert.ok(unknown instanceof DockerConnectionError);
   assert.match(unknown.message, /context "nope": it does not exist/);
-  const ssh = await rejection(resolve({ DOCKER_CONTEXT: "over-ssh", DOCKER_CONFIG: config.path }));
-  assert.ok(ssh instanceof DockerConnectionError);
-  assert.match(ssh.message, /ssh:\/\//);
+  const npipe = await rejection(
+    resolve({ DOCKER_CONTEXT: "over-npipe", DOCKER_CONFIG: config.path }),
+  );
+  assert.ok(npipe instanceof DockerConnectionError);
+  assert.match(npipe.message, /npipe:.*unix:\/\/, tcp:\/\/, http:\/\/, https:\/\/ and ssh:\/\//);
+});
+
+Deno.test("resolveDockerOptions accepts ssh:// hosts from DOCKER_HOST and contexts, without TLS or warning", async () => {
+  await using config = await configDir();
+  await writeContext(config.path, "over-ssh", { Host: "ssh://user@10.0.0.5" });
+  const fromContext = await resolve({ DOCKER_CONTEXT: "over-ssh", DOCKER_CONFIG: config.path });
+  assert.equal(fromContext.resolved.host, "ssh://user@10.0.0.5");
+  assert.equal(fromContext.resolved.source, "context over-ssh");
+  assert.equal(fromContext.resolved.tls, undefined);
+  assert.deepEqual(fromContext.warnings, []);
+  // DOCKER_TLS_VERIFY applies to TCP hosts only, as with the docker CLI.
+  const fromEnv = await resolve({
+    DOCKER_HOST: "ssh://root@[::1]:2222",
+    DOCKER_TLS_VERIFY: "1",
+    DOCKER_CERT_PATH: "/nonexistent",
+  });
+  assert.equal(fromEnv.resolved.host, "ssh://root@[::1]:2222");
+  assert.equal(fromEnv.resolved.source, "DOCKER_HOST");
+  assert.equal(fromEnv.resolved.tls, undefined);
+  assert.deepEqual(fromEnv.warnings, []);
 });
 
 Deno.test("resolveDockerOptions treats a context without TLS material as plain TCP, with a warning", async () => {

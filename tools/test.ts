@@ -17,7 +17,12 @@
  * Environment for the tests: `BERTH_TEST_HOST`, `BERTH_TEST_IMAGE`,
  * `BERTH_TEST_PRIVATE` (`1`/`0`), `BERTH_TEST_REGISTRY` (`127.0.0.1:PORT`),
  * `BERTH_TEST_REGISTRY_USER`, `BERTH_TEST_REGISTRY_PASSWORD`,
- * `BERTH_TEST_REQUIRE_ENGINE=1`.
+ * `BERTH_TEST_REQUIRE_ENGINE=1`, and for `ssh://` tests a private sshd on
+ * 127.0.0.1 whose forced command bridges to the engine:
+ * `BERTH_TEST_SSH_HOST` (`ssh://USER@127.0.0.1:PORT`) and
+ * `BERTH_TEST_SSH_ARGS` (JSON array of client arguments: key, known hosts).
+ * Without sshd (not installed, not root) the ssh tests are skipped, except in
+ * CI, where starting it must succeed.
  *
  * Knobs: `BERTH_TEST_TIMEOUT_SECONDS` (default 1200) bounds the `deno test`
  * run, so that a hung test fails the run instead of eating CI's budget.
@@ -34,10 +39,13 @@ import {
   pingEngine,
   removeEngineDir,
   removeRegistryDir,
+  removeSshdDir,
   startPrivateEngine,
   startRegistry,
+  startSshd,
   TEST_LABEL,
   type TestRegistry,
+  type TestSshd,
 } from "./_engine.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
@@ -208,7 +216,7 @@ function processAlive(pid: number): boolean {
 /** Removes engine and registry directories left by harness runs that were killed. */
 async function removeStaleDirs(): Promise<void> {
   const places: [string, RegExp][] = [
-    [STATE_DIR, /^(engine|registry)-(\d+)$/],
+    [STATE_DIR, /^(engine|registry|sshd)-(\d+)$/],
     [TMP_DIR, /^berth-(engine|registry)-(\d+)$/],
   ];
   for (const [place, pattern] of places) {
@@ -226,7 +234,11 @@ async function removeStaleDirs(): Promise<void> {
       const dir = join(place, entry.name);
       log(`removing ${dir} left by an earlier run (pid ${pid} is gone)`);
       try {
-        await (match[1] === "engine" ? removeEngineDir(dir) : removeRegistryDir(dir));
+        await (match[1] === "engine"
+          ? removeEngineDir(dir)
+          : match[1] === "sshd"
+          ? removeSshdDir(dir)
+          : removeRegistryDir(dir));
       } catch (error) {
         log(`could not remove ${dir}: ${errorMessage(error)}`);
       }
@@ -299,6 +311,28 @@ async function provideRegistry(): Promise<TestRegistry> {
   );
   log(`registry ready in ${seconds(started)} at ${registry.address} (user ${registry.username})`);
   return registry;
+}
+
+/** Starts sshd in front of the engine; `undefined` (logged) when it cannot, outside CI. */
+async function provideSshd(engineHost: string): Promise<TestSshd | undefined> {
+  const dir = join(STATE_DIR, `sshd-${Deno.pid}`);
+  const started = performance.now();
+  try {
+    const sshd = await track(
+      { name: "stop the test sshd", run: () => removeSshdDir(dir) },
+      () => startSshd(dir, engineHost),
+      async (sshd) => {
+        await sshd.stop();
+        await removeSshdDir(dir);
+      },
+    );
+    log(`sshd ready in ${seconds(started)} at ${sshd.host}`);
+    return sshd;
+  } catch (error) {
+    if (flag("CI") || cleaning) throw error;
+    log(`no sshd, ssh:// tests will be skipped: ${errorMessage(error)}`);
+    return undefined;
+  }
 }
 
 /** Removes containers, networks and volumes labelled `berth.test=1` from a shared engine. */
@@ -475,12 +509,18 @@ async function main(): Promise<never> {
     await removeStaleDirs();
     // The registry does not need the engine: start both at once.
     const [engineAndImage, registryResult] = await Promise.allSettled([
-      provideEngine().then(async (engine) => ({ engine, image: await provideImage(engine.host) })),
+      provideEngine().then(async (engine) => {
+        const [image, sshd] = await Promise.all([
+          provideImage(engine.host),
+          provideSshd(engine.host),
+        ]);
+        return { engine, image, sshd };
+      }),
       provideRegistry(),
     ]);
     if (engineAndImage.status === "rejected") throw engineAndImage.reason;
     if (registryResult.status === "rejected") throw registryResult.reason;
-    const { engine, image } = engineAndImage.value;
+    const { engine, image, sshd } = engineAndImage.value;
     const registry = registryResult.value;
     env = {
       BERTH_TEST_HOST: engine.host,
@@ -491,6 +531,10 @@ async function main(): Promise<never> {
       BERTH_TEST_REGISTRY_PASSWORD: registry.password,
       BERTH_TEST_REQUIRE_ENGINE: "1",
     };
+    if (sshd) {
+      env.BERTH_TEST_SSH_HOST = sshd.host;
+      env.BERTH_TEST_SSH_ARGS = JSON.stringify(sshd.args);
+    }
   } catch (error) {
     log(
       signals

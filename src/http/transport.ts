@@ -1,13 +1,16 @@
 /**
- * Where a client connects to, and how: Unix socket, TCP or TLS. Parses host
- * strings such as `unix:///var/run/docker.sock`, `tcp://10.0.0.2:2375` and
- * `https://10.0.0.2:2376`, and turns `Deno.connect` failures into
- * {@linkcode DockerConnectionError}s that say what to do.
+ * Where a client connects to, and how: Unix socket, TCP, TLS or ssh. Parses
+ * host strings such as `unix:///var/run/docker.sock`, `tcp://10.0.0.2:2375`,
+ * `https://10.0.0.2:2376` and `ssh://user@host`, and turns `Deno.connect`
+ * failures into {@linkcode DockerConnectionError}s that say what to do.
  *
  * @module
  */
 
 import { DockerConnectionError, DockerTimeoutError } from "../errors.ts";
+import { createSshConnector, type SshAddress, type SshOptions } from "./ssh.ts";
+
+export type { SshAddress, SshOptions };
 
 /** TLS material for `https://` and `tcp://` hosts, as PEM text. */
 export interface TlsOptions {
@@ -24,21 +27,40 @@ export interface TlsOptions {
 /** A parsed engine address. */
 export type EngineAddress =
   | { transport: "unix"; path: string }
-  | { transport: "tcp"; hostname: string; port: number; tls: TlsOptions | undefined };
+  | { transport: "tcp"; hostname: string; port: number; tls: TlsOptions | undefined }
+  | SshAddress;
 
 /** Opens one new connection to the engine. Injected into the HTTP client. */
-export type Connector = () => Promise<Deno.Conn>;
+export interface Connector {
+  /** Opens one connection. */
+  (): Promise<Deno.Conn>;
+  /**
+   * Stops connections still being set up and resolves once what the
+   * connections closed so far held is released (the ssh processes have
+   * exited); absent for sockets, which close at once.
+   */
+  close?: () => Promise<void>;
+}
+
+/** Options of {@linkcode createConnector}. */
+export interface ConnectorOptions {
+  /** How to run ssh for `ssh://` addresses. */
+  ssh?: SshOptions | undefined;
+}
 
 /**
  * Parses an engine host string.
  *
- * @param host `unix:///abs/path`, `tcp://host:port`, `http://host:port` or
- *   `https://host:port`. A `tcp://` host uses TLS when `tls` is given.
+ * @param host `unix:///abs/path`, `tcp://host:port`, `http://host:port`,
+ *   `https://host:port` or `ssh://[user@]host[:port]`. A `tcp://` host uses
+ *   TLS when `tls` is given.
  * @param tls TLS material; forces TLS for `tcp://`.
  * @returns The address to connect to.
- * @throws {TypeError} When the host is not one of the supported forms.
+ * @throws {TypeError} When the host is not one of the supported forms, or
+ *   `tls` is given with an `ssh://` host.
  */
 export function parseHost(host: string, tls?: TlsOptions): EngineAddress {
+  if (host.startsWith("ssh://")) return parseSshHost(host, tls);
   if (host.startsWith("unix://")) {
     const path = host.slice("unix://".length);
     if (!path.startsWith("/")) {
@@ -49,7 +71,7 @@ export function parseHost(host: string, tls?: TlsOptions): EngineAddress {
   const match = /^(tcp|http|https):\/\/(\[[^\]]+\]|[^:/]+)(?::(\d{1,5}))?\/?$/.exec(host);
   if (!match) {
     throw new TypeError(
-      `Cannot use host "${host}": expected unix:///path, tcp://host:port or https://host:port`,
+      `Cannot use host "${host}": expected unix:///path, tcp://host:port, https://host:port or ssh://[user@]host[:port]`,
     );
   }
   const scheme = match[1]!;
@@ -62,29 +84,106 @@ export function parseHost(host: string, tls?: TlsOptions): EngineAddress {
   return { transport: "tcp", hostname, port, tls: secure ? (tls ?? {}) : undefined };
 }
 
+/** Visible characters only: no space, control character or DEL (they would reach ssh's argv). */
+const PRINTABLE = /^[!-~\u0080-\uffff]+$/;
+
+/** `ssh://[user@]host[:port]`, as the docker CLI accepts it (no password, path or query). */
+function parseSshHost(host: string, tls: TlsOptions | undefined): SshAddress {
+  // Never repeat a password given in the URL.
+  const shown = host.replace(/^(ssh:\/\/[^@/]*?):[^@/]*@/, "$1:<redacted>@");
+  const fail = (why: string): never => {
+    throw new TypeError(`Cannot use host "${shown}": ${why}`);
+  };
+  if (tls !== undefined) fail("TLS options do not apply to ssh:// hosts (ssh encrypts the link)");
+  const rest = host.slice("ssh://".length);
+  if (/[?#]/.test(rest)) fail("ssh:// hosts take no query or fragment");
+  const slash = rest.indexOf("/");
+  if (slash !== -1 && slash !== rest.length - 1) {
+    fail("ssh:// hosts take no path (the remote docker CLI picks its engine)");
+  }
+  const authority = slash === -1 ? rest : rest.slice(0, slash);
+  const at = authority.lastIndexOf("@");
+  let user: string | undefined;
+  if (at !== -1) {
+    user = authority.slice(0, at);
+    if (user.includes(":")) fail("passwords are not supported; use a key or an ssh agent");
+    try {
+      user = decodeURIComponent(user);
+    } catch {
+      fail("the user name is not valid percent-encoding");
+    }
+    if (user === "" || user.startsWith("-") || !PRINTABLE.test(user)) {
+      fail("the user name is empty or not valid");
+    }
+  }
+  const match = /^(\[[0-9A-Fa-f:.%a-zA-Z0-9]+\]|[^:@\[\]]+)(?::(\d{1,5}))?$/.exec(
+    authority.slice(at + 1),
+  );
+  if (!match) fail("expected ssh://[user@]host[:port]");
+  const hostname = match![1]!.replace(/^\[(.*)\]$/, "$1");
+  if (hostname.startsWith("-") || !PRINTABLE.test(hostname)) {
+    fail("the host name is not valid");
+  }
+  const address: SshAddress = { transport: "ssh", hostname };
+  if (user !== undefined) address.user = user;
+  if (match![2] !== undefined) {
+    const port = Number(match![2]);
+    if (port < 1 || port > 65535) fail(`port ${port} is out of range`);
+    address.port = port;
+  }
+  return address;
+}
+
 /**
  * Formats an address back into a host string, for messages.
  *
  * @param address A parsed address.
- * @returns `unix:///…`, `tcp://host:port` or `https://host:port`.
+ * @returns `unix:///…`, `tcp://host:port`, `https://host:port` or
+ *   `ssh://[user@]host[:port]`.
  */
 export function formatHost(address: EngineAddress): string {
   if (address.transport === "unix") return `unix://${address.path}`;
   const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
+  if (address.transport === "ssh") {
+    const user = address.user === undefined ? "" : `${encodeURIComponent(address.user)}@`;
+    return `ssh://${user}${host}${address.port === undefined ? "" : `:${address.port}`}`;
+  }
   return `${address.tls ? "https" : "tcp"}://${host}:${address.port}`;
+}
+
+/**
+ * The `Host` header for an address: `docker` for Unix sockets and ssh (the
+ * engine ignores it there), else `host:port`.
+ *
+ * @param address A parsed address.
+ * @returns The header value.
+ */
+export function hostHeader(address: EngineAddress): string {
+  if (address.transport !== "tcp") return "docker";
+  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
+  return `${host}:${address.port}`;
 }
 
 /**
  * Builds the connector for an address: each call opens a fresh connection,
  * failing with a {@linkcode DockerConnectionError} (or a
- * {@linkcode DockerTimeoutError} after `connectTimeout` ms).
+ * {@linkcode DockerTimeoutError} after `connectTimeout` ms). For `ssh://`
+ * each connection is an ssh process running `docker system dial-stdio`.
  *
  * @param address Where to connect.
  * @param connectTimeout Milliseconds to wait for the connection; 0 = forever.
+ * @param options How to run ssh.
  * @returns A function that opens one connection per call.
  */
-export function createConnector(address: EngineAddress, connectTimeout: number): Connector {
+export function createConnector(
+  address: EngineAddress,
+  connectTimeout: number,
+  options: ConnectorOptions = {},
+): Connector {
   const host = formatHost(address);
+  if (address.transport === "ssh") {
+    return createSshConnector(address, host, connectTimeout, options.ssh);
+  }
   const open = (): Promise<Deno.Conn> => {
     if (address.transport === "unix") {
       return Deno.connect({ transport: "unix", path: address.path });

@@ -48,6 +48,7 @@ import {
   deserializeError,
   type ExchangeRecord,
   type MainMessage,
+  type SshOptions,
   type StreamHead,
   type StreamReply,
   type TlsOptions,
@@ -66,6 +67,8 @@ export interface WorkerPoolOptions {
   host: string;
   /** TLS material (PEM text), as given to the client. */
   tls?: TlsOptions | undefined;
+  /** How to run ssh for `ssh://` hosts, as given to the client. */
+  ssh?: SshOptions | undefined;
   /** Milliseconds to wait for a connection. @default 30000 */
   connectTimeout?: number | undefined;
   /** Most concurrent ordinary requests per worker. @default 16 */
@@ -148,6 +151,7 @@ export class WorkerPool {
     this.#settings = {
       host: options.host,
       tls: options.tls,
+      ssh: options.ssh,
       connectTimeout: options.connectTimeout ?? 30_000,
       maxConnections: options.maxConnections,
       keepAliveTimeout: options.keepAliveTimeout,

@@ -39,9 +39,9 @@ import {
 } from "../errors.ts";
 import type { ExchangeRecord } from "../http/exchange.ts";
 import type { HeaderFields } from "../http/request.ts";
-import type { TlsOptions } from "../http/transport.ts";
+import type { SshOptions, TlsOptions } from "../http/transport.ts";
 
-export type { ExchangeRecord, HeaderFields, TlsOptions };
+export type { ExchangeRecord, HeaderFields, SshOptions, TlsOptions };
 
 /**
  * A serialisable description of a stream decoder, from which a worker
@@ -81,6 +81,8 @@ export interface WorkerSettings {
   host: string;
   /** TLS material as PEM text. */
   tls?: TlsOptions | undefined;
+  /** How to run ssh for `ssh://` hosts. */
+  ssh?: SshOptions | undefined;
   /** Milliseconds to wait for a connection. */
   connectTimeout: number;
   /** Most concurrent counted requests of this worker. */

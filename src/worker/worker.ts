@@ -26,7 +26,7 @@ import { DockerError, DockerProtocolError } from "../errors.ts";
 import { HttpClient, type HttpClientOptions } from "../http/client.ts";
 import { type Connection, useExclusiveReadBuffers } from "../http/connection.ts";
 import type { HttpResponse } from "../http/response.ts";
-import { createConnector, parseHost } from "../http/transport.ts";
+import { createConnector, hostHeader, parseHost } from "../http/transport.ts";
 import type { Frame } from "../stream/demux.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
 import {
@@ -135,11 +135,9 @@ let host = "";
 function init(settings: WorkerSettings): void {
   const address = parseHost(settings.host, settings.tls);
   const options: HttpClientOptions = {
-    connect: createConnector(address, settings.connectTimeout),
+    connect: createConnector(address, settings.connectTimeout, { ssh: settings.ssh }),
     host: settings.host,
-    hostHeader: address.transport === "unix"
-      ? "docker"
-      : hostHeader(address.hostname, address.port),
+    hostHeader: hostHeader(address),
   };
   if (settings.maxConnections !== undefined) options.maxConnections = settings.maxConnections;
   if (settings.keepAliveTimeout !== undefined) options.keepAliveTimeout = settings.keepAliveTimeout;
@@ -154,10 +152,6 @@ function init(settings: WorkerSettings): void {
     };
   }
   client = new HttpClient(options);
-}
-
-function hostHeader(hostname: string, port: number): string {
-  return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
 }
 
 /** Rebuilds the decoder a spec describes. */

@@ -95,7 +95,6 @@ Deno.test("parseHost throws TypeError on unsupported or malformed hosts", () => 
       "unix://relative/docker.sock",
       "unix://",
       "npipe:////./pipe/docker_engine",
-      "ssh://user@host",
       "ftp://host:21",
       "tcp://",
       "tcp://:2375",
@@ -117,6 +116,57 @@ Deno.test("parseHost throws TypeError on unsupported or malformed hosts", () => 
   }
 });
 
+Deno.test("parseHost reads ssh:// hosts with optional user and port, IPv6 in brackets", () => {
+  const cases: [string, EngineAddress][] = [
+    ["ssh://host", { transport: "ssh", hostname: "host" }],
+    ["ssh://host/", { transport: "ssh", hostname: "host" }],
+    ["ssh://me@host", { transport: "ssh", user: "me", hostname: "host" }],
+    ["ssh://me@10.0.0.5:2222", { transport: "ssh", user: "me", hostname: "10.0.0.5", port: 2222 }],
+    ["ssh://host.example:22", { transport: "ssh", hostname: "host.example", port: 22 }],
+    ["ssh://root@[::1]:2222", { transport: "ssh", user: "root", hostname: "::1", port: 2222 }],
+    ["ssh://[2001:db8::7]", { transport: "ssh", hostname: "2001:db8::7" }],
+    ["ssh://first.last%40corp@h", { transport: "ssh", user: "first.last@corp", hostname: "h" }],
+  ];
+  for (const [host, expected] of cases) assert.deepEqual(parseHost(host), expected, host);
+});
+
+Deno.test("parseHost throws TypeError on malformed ssh:// hosts, passwords, paths, queries and TLS", () => {
+  const cases: [string, RegExp][] = [
+    ["ssh://", /expected ssh:\/\/\[user@\]host\[:port\]/],
+    ["ssh://user@", /expected ssh:/],
+    ["ssh://@host", /user name is empty/],
+    ["ssh://-oProxyCommand=x@host", /user name is empty or not valid/],
+    ["ssh://-oProxyCommand=x", /host name is not valid/],
+    ["ssh://user:secret@host", /passwords are not supported/],
+    ["ssh://host/var/run/docker.sock", /take no path/],
+    ["ssh://host?socket=/x", /no query or fragment/],
+    ["ssh://host#x", /no query or fragment/],
+    ["ssh://host:0", /port 0 is out of range/],
+    ["ssh://host:65536", /out of range/],
+    ["ssh://host:port", /expected ssh:/],
+    ["ssh://::1", /expected ssh:/],
+    ["ssh://[::1", /expected ssh:/],
+    ["ssh://a b", /host name is not valid/],
+    ["SSH://host", /expected unix:/],
+  ];
+  for (const [host, message] of cases) {
+    assert.throws(() => parseHost(host), (error: unknown) => {
+      assert.ok(error instanceof TypeError, host);
+      assert.match(error.message, message, host);
+      return true;
+    });
+  }
+  // Nothing else tells ssh what to trust: TLS material is a mistake here.
+  assert.throws(() => parseHost("ssh://host", {}), /TLS options do not apply/);
+  // The secret never reaches the message.
+  assert.throws(() => parseHost("ssh://user:secret@host"), (error: unknown) => {
+    assert.ok(error instanceof TypeError);
+    assert.ok(!error.message.includes("secret"), error.message);
+    assert.match(error.message, /"ssh:\/\/user:<redacted>@host"/);
+    return true;
+  });
+});
+
 Deno.test("formatHost round-trips parsed addresses, bracketing IPv6", () => {
   for (
     const host of [
@@ -125,6 +175,11 @@ Deno.test("formatHost round-trips parsed addresses, bracketing IPv6", () => {
       "https://docker.example:2376",
       "tcp://[::1]:2375",
       "https://[2001:db8::7]:3000",
+      "ssh://host",
+      "ssh://me@host",
+      "ssh://me@10.0.0.5:2222",
+      "ssh://root@[::1]:2222",
+      "ssh://first.last%40corp@h",
     ]
   ) {
     assert.equal(formatHost(parseHost(host)), host);
