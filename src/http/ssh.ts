@@ -244,6 +244,7 @@ export function createSshConnector(
   const args = sshArgs(address, options.args);
   const closing = new Set<Promise<void>>();
   const probing = new Set<SshConn>();
+  let closed = false;
   const connect = async (): Promise<Deno.Conn> => {
     let child: Deno.ChildProcess;
     try {
@@ -273,6 +274,13 @@ export function createSshConnector(
       const ending = !(error instanceof ProbeFailure) || error.ended;
       if (!timedOut && ending) await conn.waitExit(EXIT_GRACE_MS);
       conn.close();
+      if (closed) {
+        throw new DockerConnectionError(
+          `Cannot connect to ${host}: the client was closed while ssh was connecting`,
+          host,
+          { cause: error },
+        );
+      }
       throw timedOut
         ? new DockerTimeoutError(
           `Cannot connect to ${host}: ssh did not reach the engine within ${connectTimeout} ms${
@@ -292,6 +300,7 @@ export function createSshConnector(
   };
   return Object.assign(connect, {
     close: async () => {
+      closed = true;
       for (const conn of probing) conn.close();
       await Promise.all([...closing]);
     },
