@@ -51,6 +51,16 @@ import {
   DockerStreamError,
 } from "./errors.ts";
 import { REDACTED } from "./observer.ts";
+import { granted, helperGet, helperList } from "./_credential_helpers.ts";
+import { keyMatches, registryKey, registryOfImage } from "./image_reference.ts";
+
+export {
+  DOCKER_HUB_KEY,
+  type ImageReferenceParts,
+  parseImageReference,
+  registryKey,
+  registryOfImage,
+} from "./image_reference.ts";
 
 /**
  * Credentials for one registry, as the engine takes them (JSON field names
@@ -75,12 +85,6 @@ export interface RegistryAuth {
   /** Bearer token sent to the registry as is. */
   registrytoken?: string;
 }
-
-/** The `auths` key (and credential helper server URL) of Docker Hub. */
-export const DOCKER_HUB_KEY = "https://index.docker.io/v1/";
-
-/** Host names that all mean Docker Hub. */
-const HUB_HOSTS = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
 
 /** Fields that go into `X-Registry-Auth`, in wire order. */
 const AUTH_FIELDS = [
@@ -287,149 +291,6 @@ export function scrubSecrets(error: unknown, secrets: readonly (string | undefin
 }
 
 // ---------------------------------------------------------------------------
-// References and registry keys
-// ---------------------------------------------------------------------------
-
-/** An image reference split into its parts; see {@linkcode parseImageReference}. */
-export interface ImageReferenceParts {
-  /**
-   * Registry host and port when the reference names one (`127.0.0.1:5000`,
-   * `ghcr.io`, `localhost`), else `undefined` (Docker Hub).
-   */
-  domain: string | undefined;
-  /** The repository as written, with its registry part: `ghcr.io/team/app`, `busybox`. */
-  repository: string;
-  /** The tag, such as `1.0`, if any. */
-  tag: string | undefined;
-  /** The digest, such as `sha256:…`, if any. */
-  digest: string | undefined;
-}
-
-/**
- * Splits an image reference (`[registry/]path[:tag][@digest]`) like the
- * docker CLI: the first `/`-separated part is a registry when it contains
- * `.` or `:` or is `localhost`. Nothing is normalised (`busybox` stays
- * `busybox`).
- *
- * @param ref An image reference such as `127.0.0.1:5000/team/app:1.0`.
- * @returns Its registry, repository, tag and digest.
- * @throws {TypeError} When `ref` is empty or has an empty part.
- *
- * @example Split a reference
- * ```ts
- * import assert from "node:assert/strict";
- * import { parseImageReference } from "./auth.ts";
- *
- * assert.deepEqual(parseImageReference("localhost:5000/app:1.0"), {
- *   domain: "localhost:5000", repository: "localhost:5000/app", tag: "1.0", digest: undefined,
- * });
- * assert.equal(parseImageReference("busybox").domain, undefined);
- * ```
- */
-export function parseImageReference(ref: string): ImageReferenceParts {
-  if (typeof ref !== "string" || ref.trim() === "") {
-    throw new TypeError(`An image reference is required (got ${JSON.stringify(ref)})`);
-  }
-  let rest = ref;
-  let digest: string | undefined;
-  const at = rest.indexOf("@");
-  if (at !== -1) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-    if (digest === "") throw new TypeError(`Invalid image reference "${ref}": empty digest`);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(":");
-  if (colon > rest.lastIndexOf("/")) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-    if (tag === "") throw new TypeError(`Invalid image reference "${ref}": empty tag`);
-  }
-  if (rest === "" || rest.split("/").some((part) => part === "")) {
-    throw new TypeError(`Invalid image reference "${ref}": empty name part`);
-  }
-  const slash = rest.indexOf("/");
-  const first = slash === -1 ? "" : rest.slice(0, slash);
-  const domain =
-    first !== "" && (first.includes(".") || first.includes(":") || first === "localhost")
-      ? first
-      : undefined;
-  return { domain, repository: rest, tag, digest };
-}
-
-/**
- * The registry an image reference points to, as `host[:port]`; Docker Hub
- * (and its aliases, and references without a registry part) is
- * `docker.io`.
- *
- * @param ref An image reference such as `ghcr.io/team/app:1.0` or `busybox`.
- * @returns The registry host, such as `ghcr.io` or `docker.io`.
- * @throws {TypeError} When `ref` is empty or malformed.
- *
- * @example Find an image's registry
- * ```ts
- * import assert from "node:assert/strict";
- * import { registryOfImage } from "./auth.ts";
- *
- * assert.equal(registryOfImage("busybox"), "docker.io");
- * assert.equal(registryOfImage("index.docker.io/library/busybox"), "docker.io");
- * assert.equal(registryOfImage("127.0.0.1:5000/team/app:1.0"), "127.0.0.1:5000");
- * ```
- */
-export function registryOfImage(ref: string): string {
-  const domain = parseImageReference(ref).domain?.toLowerCase();
-  return domain === undefined || HUB_HOSTS.has(domain) ? "docker.io" : domain;
-}
-
-/**
- * The host (and port) of a registry address written in any of the forms
- * config files use: `host:port`, `https://host:port/v2/`, `http://host`.
- */
-function hostOf(address: string): string {
-  let rest = address.trim();
-  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(rest);
-  if (scheme) rest = rest.slice(scheme[0].length);
-  const slash = rest.indexOf("/");
-  return (slash === -1 ? rest : rest.slice(0, slash)).toLowerCase();
-}
-
-/**
- * The key the docker CLI stores a registry's credentials under: the
- * Docker Hub key for Hub and its aliases, else `host[:port]`.
- *
- * @param registry A registry address: `docker.io`, `https://index.docker.io/v1/`,
- *   `registry.example.com:5000`, `https://registry.example.com:5000/v2/`, ...
- * @returns `https://index.docker.io/v1/` or the lower-cased `host[:port]`.
- * @throws {TypeError} When `registry` is empty.
- *
- * @example Normalise registry addresses
- * ```ts
- * import assert from "node:assert/strict";
- * import { registryKey } from "./auth.ts";
- *
- * assert.equal(registryKey("registry-1.docker.io"), "https://index.docker.io/v1/");
- * assert.equal(registryKey("https://Registry.example.com:5000/v2/"), "registry.example.com:5000");
- * ```
- */
-export function registryKey(registry: string): string {
-  if (typeof registry !== "string" || registry.trim() === "") {
-    throw new TypeError(`A registry address is required (got ${JSON.stringify(registry)})`);
-  }
-  const host = hostOf(registry);
-  return HUB_HOSTS.has(host) ? DOCKER_HUB_KEY : host;
-}
-
-/** Whether a config key (in whatever form) names the registry `key`. */
-function keyMatches(configKey: string, key: string): boolean {
-  if (configKey === key) return true;
-  try {
-    return registryKey(configKey) === key;
-  } catch {
-    return false;
-  }
-}
-
-// ---------------------------------------------------------------------------
 // Redacted credential objects
 // ---------------------------------------------------------------------------
 
@@ -507,15 +368,6 @@ export interface DockerConfigStoreOptions {
 export interface CredentialLookupOptions {
   /** Cancels a lookup (and kills a credential helper it started). */
   signal?: AbortSignal;
-}
-
-/** Asks Deno whether a permission is granted, without prompting. */
-function granted(descriptor: Deno.PermissionDescriptor): boolean {
-  try {
-    return Deno.permissions.querySync(descriptor).state === "granted";
-  } catch {
-    return false;
-  }
 }
 
 /** The variable that holds the home directory on this OS. */
@@ -660,139 +512,6 @@ function findHelper(helpers: Record<string, string> | undefined, key: string): s
     if (keyMatches(configKey, key)) return helpers[configKey];
   }
   return undefined;
-}
-
-/** What a credential helper prints for `get`. */
-interface HelperCredentials {
-  ServerURL?: unknown;
-  Username?: unknown;
-  Secret?: unknown;
-}
-
-/** Runs `docker-credential-<name> <action>` with `input` on stdin. */
-async function runHelper(
-  name: string,
-  action: "get" | "list",
-  input: string,
-  what: string,
-  timeout: number,
-  signal: AbortSignal | undefined,
-): Promise<{ ok: boolean; stdout: string }> {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
-    throw new DockerError(
-      `Cannot ${what}: credential helper name ${JSON.stringify(name)} is not a plain name`,
-    );
-  }
-  const command = `docker-credential-${name}`;
-  if (!granted({ name: "run", command })) {
-    throw new DockerError(
-      `Cannot ${what} with credential helper "${command}": Deno needs --allow-run=${command} (which Deno grants only when the helper is on the PATH)`,
-    );
-  }
-  signal?.throwIfAborted();
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, timeout);
-  const onAbort = () => controller.abort();
-  signal?.addEventListener("abort", onAbort, { once: true });
-  try {
-    const child = new Deno.Command(command, {
-      args: [action],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      signal: controller.signal,
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    try {
-      await writer.write(encoder.encode(input));
-      await writer.close();
-    } catch {
-      // The helper exited without reading its input; its status tells why.
-    }
-    const output = await child.output();
-    if (signal?.aborted) throw signal.reason;
-    if (timedOut) {
-      throw new DockerError(
-        `Cannot ${what}: credential helper "${command}" did not answer within ${timeout} ms`,
-      );
-    }
-    const stdout = decoder.decode(output.stdout);
-    if (output.success) return { ok: true, stdout };
-    const message = (stdout.trim() || decoder.decode(output.stderr).trim()).split("\n")[0] ?? "";
-    if (/credentials not found/i.test(message)) return { ok: false, stdout: "" };
-    const excerpt = message.length > 200 ? `${message.slice(0, 200)}…` : message;
-    throw new DockerError(
-      `Cannot ${what}: credential helper "${command}" failed with exit code ${output.code}${
-        excerpt ? `: ${excerpt}` : ""
-      }`,
-    );
-  } catch (error) {
-    if (signal?.aborted) throw signal.reason;
-    if (error instanceof DockerError) throw error;
-    if (error instanceof Deno.errors.NotFound) {
-      throw new DockerError(`Cannot ${what}: credential helper "${command}" is not on the PATH`);
-    }
-    if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
-      throw new DockerError(
-        `Cannot ${what} with credential helper "${command}": Deno needs --allow-run=${command}`,
-        { cause: error },
-      );
-    }
-    throw new DockerError(`Cannot ${what}: credential helper "${command}" could not run`, {
-      cause: error,
-    });
-  } finally {
-    clearTimeout(timer);
-    signal?.removeEventListener("abort", onAbort);
-  }
-}
-
-/** Asks a credential helper for the credentials of `key`. */
-async function helperGet(
-  name: string,
-  key: string,
-  timeout: number,
-  signal: AbortSignal | undefined,
-): Promise<RegistryAuth | undefined> {
-  const what = `get credentials for "${key}"`;
-  const { ok, stdout } = await runHelper(name, "get", key, what, timeout, signal);
-  if (!ok) return undefined;
-  let parsed: HelperCredentials;
-  try {
-    parsed = JSON.parse(stdout) as HelperCredentials;
-  } catch {
-    throw new DockerError(
-      `Cannot ${what}: credential helper "docker-credential-${name}" printed something that is not JSON`,
-    );
-  }
-  const username = typeof parsed?.Username === "string" ? parsed.Username : "";
-  const secret = typeof parsed?.Secret === "string" ? parsed.Secret : "";
-  if (username === "" && secret === "") return undefined;
-  if (username === "<token>") return { identitytoken: secret, serveraddress: key };
-  return { username, password: secret, serveraddress: key };
-}
-
-/** Asks a credential helper which registries it knows. */
-async function helperList(
-  name: string,
-  timeout: number,
-  signal: AbortSignal | undefined,
-): Promise<string[]> {
-  const what = "list stored credentials";
-  const { ok, stdout } = await runHelper(name, "list", "", what, timeout, signal);
-  if (!ok) return [];
-  try {
-    const parsed = JSON.parse(stdout) as unknown;
-    return parsed && typeof parsed === "object" ? Object.keys(parsed) : [];
-  } catch {
-    throw new DockerError(
-      `Cannot ${what}: credential helper "docker-credential-${name}" printed something that is not JSON`,
-    );
-  }
 }
 
 // ---------------------------------------------------------------------------
