@@ -281,3 +281,22 @@ export async function writeAll(
   let offset = 0;
   while (offset < bytes.byteLength) offset += await target.write(bytes.subarray(offset));
 }
+
+/**
+ * A stop function for a daemon: SIGTERM, then SIGKILL if it has not exited
+ * after 5 s. Calls after the first share its promise.
+ *
+ * @param child The daemon.
+ * @returns The idempotent stop.
+ */
+export function stopOnce(child: Deno.ChildProcess): () => Promise<void> {
+  let stopping: Promise<void> | undefined;
+  return () =>
+    stopping ??= (async () => {
+      signal(child.pid, "SIGTERM");
+      if (!await exited(child, 5000)) {
+        signal(child.pid, "SIGKILL");
+        await exited(child, 5000);
+      }
+    })();
+}

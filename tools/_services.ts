@@ -17,6 +17,7 @@ import {
   signal,
   sleep,
   spawnLogged,
+  stopOnce,
   tail,
   terminate,
 } from "./_process.ts";
@@ -134,15 +135,7 @@ export async function startRegistry(dir: string): Promise<TestRegistry> {
       ].join("\n"),
     );
     const child = spawnLogged([registryBin, "serve", configPath], logPath, dir);
-    let stopping: Promise<void> | undefined;
-    const stop = () =>
-      stopping ??= (async () => {
-        signal(child.pid, "SIGTERM");
-        if (!await exited(child, 5000)) {
-          signal(child.pid, "SIGKILL");
-          await exited(child, 5000);
-        }
-      })();
+    const stop = stopOnce(child);
     let running = true;
     child.status.then(() => running = false);
     const deadline = Date.now() + 30_000;
@@ -329,15 +322,7 @@ export async function startSshd(dir: string, engineHost: string): Promise<TestSs
       ].join("\n"),
     );
     const child = spawnLogged([sshd, "-D", "-e", "-f", configPath], logPath, dir);
-    let stopping: Promise<void> | undefined;
-    const stop = () =>
-      stopping ??= (async () => {
-        signal(child.pid, "SIGTERM");
-        if (!await exited(child, 5000)) {
-          signal(child.pid, "SIGKILL");
-          await exited(child, 5000);
-        }
-      })();
+    const stop = stopOnce(child);
     let running = true;
     child.status.then(() => running = false);
     const deadline = Date.now() + 30_000;

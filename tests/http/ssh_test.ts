@@ -13,6 +13,7 @@ import {
   startFakeEngine,
   waitFor,
 } from "../_fake_engine.ts";
+import { rejection } from "../_helpers.ts";
 
 const FAKE_SSH = new URL("../_fake_ssh.ts", import.meta.url).pathname;
 const encoder = new TextEncoder();
@@ -58,15 +59,6 @@ function pingEngine(seen: FakeRequest[] = [], delayMs = 0): FakeHandler {
       await connection.write(respond(request));
     }
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail("expected a rejection");
 }
 
 Deno.test("sshArgs puts extra arguments first, BatchMode always, and -- before the host", () => {

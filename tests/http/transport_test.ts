@@ -7,15 +7,7 @@ import {
   parseHost,
 } from "../../src/http/transport.ts";
 import { withDeadline } from "../_fake_engine.ts";
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail("expected a rejection");
-}
+import { rejection } from "../_helpers.ts";
 
 Deno.test("parseHost reads unix, tcp, http and https hosts with default ports", () => {
   const cases: [string, EngineAddress][] = [
