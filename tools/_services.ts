@@ -9,12 +9,10 @@
 import { join, resolve } from "node:path";
 import {
   aptInstall,
-  exited,
   findExecutable,
   findProcessesUnder,
   isRoot,
   output,
-  signal,
   sleep,
   spawnLogged,
   stopOnce,
