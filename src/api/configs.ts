@@ -5,10 +5,18 @@
  * @module
  */
 
-import { DockerProtocolError } from "../errors.ts";
 import type { Config, ConfigSpec } from "../types/mod.ts";
-import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
-import { base64Data, versionQuery } from "./_swarm.ts";
+import type { ApiClient, RequestOptions } from "./_client.ts";
+import {
+  createDataObject,
+  inspectSwarmObject,
+  listSwarmObjects,
+  removeSwarmObject,
+  type SwarmObjectKind,
+  updateSwarmObject,
+} from "./_swarm.ts";
+
+const CONFIG: SwarmObjectKind = { noun: "config", route: "/configs" };
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
 // mod.ts exports the same bindings.
@@ -91,15 +99,8 @@ export class Configs {
    * console.log(configs.map((s) => s.Spec?.Name));
    * ```
    */
-  async list(options: ConfigListOptions = {}): Promise<Config[]> {
-    const list = await this.#api.json<Config[] | null>({
-      method: "GET",
-      path: "/configs",
-      query: { filters: filtersQuery(options.filters) },
-      signal: options.signal,
-      action: "list configs",
-    });
-    return list ?? [];
+  list(options: ConfigListOptions = {}): Promise<Config[]> {
+    return listSwarmObjects<Config>(this.#api, CONFIG, options);
   }
 
   /**
@@ -127,35 +128,8 @@ export class Configs {
    * console.log(ID);
    * ```
    */
-  async create(
-    spec: ConfigCreateSpec,
-    options: ConfigCreateOptions = {},
-  ): Promise<ConfigCreateResult> {
-    if (!spec || typeof spec !== "object") {
-      throw new TypeError("A config spec object is required");
-    }
-    segment(spec.Name, "config name");
-    const action = `create config "${spec.Name}"`;
-    const { Data, ...rest } = spec;
-    const body: ConfigSpec = Data === undefined
-      ? rest
-      : { ...rest, Data: base64Data(Data, action) };
-    const result = await this.#api.json<{ ID?: string; Id?: string }>({
-      method: "POST",
-      path: "/configs/create",
-      json: body,
-      signal: options.signal,
-      action,
-    });
-    // The spec documents `Id`; engines send `ID`.
-    const id = result.ID ?? result.Id;
-    if (typeof id !== "string" || id === "") {
-      throw new DockerProtocolError(
-        "INVALID_JSON",
-        `Cannot ${action}: the engine's answer has no ID`,
-      );
-    }
-    return { ID: id };
+  create(spec: ConfigCreateSpec, options: ConfigCreateOptions = {}): Promise<ConfigCreateResult> {
+    return createDataObject(this.#api, CONFIG, spec, options.signal);
   }
 
   /**
@@ -178,12 +152,7 @@ export class Configs {
    * ```
    */
   inspect(id: string, options: ConfigInspectOptions = {}): Promise<Config> {
-    return this.#api.json<Config>({
-      method: "GET",
-      path: `/configs/${segment(id, "config id")}`,
-      signal: options.signal,
-      action: `inspect config "${id}"`,
-    });
+    return inspectSwarmObject<Config>(this.#api, CONFIG, id, options.signal);
   }
 
   /**
@@ -213,21 +182,8 @@ export class Configs {
    * }, { version: Version?.Index ?? 0 });
    * ```
    */
-  async update(id: string, spec: ConfigSpec, options: ConfigUpdateOptions): Promise<void> {
-    const path = `/configs/${segment(id, "config id")}/update`;
-    const action = `update config "${id}"`;
-    if (!spec || typeof spec !== "object") {
-      throw new TypeError(`Cannot ${action}: a spec object is required`);
-    }
-    const version = versionQuery(options?.version, action);
-    await this.#api.empty({
-      method: "POST",
-      path,
-      query: { version },
-      json: spec,
-      signal: options.signal,
-      action,
-    });
+  update(id: string, spec: ConfigSpec, options: ConfigUpdateOptions): Promise<void> {
+    return updateSwarmObject(this.#api, CONFIG, id, spec, options);
   }
 
   /**
@@ -246,12 +202,7 @@ export class Configs {
    * await docker.configs.remove("nginx.conf");
    * ```
    */
-  async remove(id: string, options: ConfigRemoveOptions = {}): Promise<void> {
-    await this.#api.empty({
-      method: "DELETE",
-      path: `/configs/${segment(id, "config id")}`,
-      signal: options.signal,
-      action: `remove config "${id}"`,
-    });
+  remove(id: string, options: ConfigRemoveOptions = {}): Promise<void> {
+    return removeSwarmObject(this.#api, CONFIG, id, options);
   }
 }

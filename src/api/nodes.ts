@@ -6,8 +6,16 @@
  */
 
 import type { Node, NodeSpec } from "../types/mod.ts";
-import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
-import { versionQuery } from "./_swarm.ts";
+import type { ApiClient, RequestOptions } from "./_client.ts";
+import {
+  inspectSwarmObject,
+  listSwarmObjects,
+  removeSwarmObject,
+  type SwarmObjectKind,
+  updateSwarmObject,
+} from "./_swarm.ts";
+
+const NODE: SwarmObjectKind = { noun: "node", route: "/nodes" };
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
 // mod.ts exports the same bindings.
@@ -85,15 +93,8 @@ export class Nodes {
    * console.log(managers.map((n) => n.Description?.Hostname));
    * ```
    */
-  async list(options: NodeListOptions = {}): Promise<Node[]> {
-    const list = await this.#api.json<Node[] | null>({
-      method: "GET",
-      path: "/nodes",
-      query: { filters: filtersQuery(options.filters) },
-      signal: options.signal,
-      action: "list nodes",
-    });
-    return list ?? [];
+  list(options: NodeListOptions = {}): Promise<Node[]> {
+    return listSwarmObjects<Node>(this.#api, NODE, options);
   }
 
   /**
@@ -115,12 +116,7 @@ export class Nodes {
    * ```
    */
   inspect(id: string, options: NodeInspectOptions = {}): Promise<Node> {
-    return this.#api.json<Node>({
-      method: "GET",
-      path: `/nodes/${segment(id, "node id")}`,
-      signal: options.signal,
-      action: `inspect node "${id}"`,
-    });
+    return inspectSwarmObject<Node>(this.#api, NODE, id, options.signal);
   }
 
   /**
@@ -149,21 +145,8 @@ export class Nodes {
    * });
    * ```
    */
-  async update(id: string, spec: NodeSpec, options: NodeUpdateOptions): Promise<void> {
-    const path = `/nodes/${segment(id, "node id")}/update`;
-    const action = `update node "${id}"`;
-    if (!spec || typeof spec !== "object") {
-      throw new TypeError(`Cannot ${action}: a spec object is required`);
-    }
-    const version = versionQuery(options?.version, action);
-    await this.#api.empty({
-      method: "POST",
-      path,
-      query: { version },
-      json: spec,
-      signal: options.signal,
-      action,
-    });
+  update(id: string, spec: NodeSpec, options: NodeUpdateOptions): Promise<void> {
+    return updateSwarmObject(this.#api, NODE, id, spec, options);
   }
 
   /**
@@ -184,13 +167,8 @@ export class Nodes {
    * await docker.nodes.remove("worker-1");
    * ```
    */
-  async remove(id: string, options: NodeRemoveOptions = {}): Promise<void> {
-    await this.#api.empty({
-      method: "DELETE",
-      path: `/nodes/${segment(id, "node id")}`,
-      query: { force: options.force },
-      signal: options.signal,
-      action: `remove node "${id}"`,
-    });
+  remove(id: string, options: NodeRemoveOptions = {}): Promise<void> {
+    const query = { force: options.force };
+    return removeSwarmObject(this.#api, NODE, id, { signal: options.signal, query });
   }
 }

@@ -5,10 +5,18 @@
  * @module
  */
 
-import { DockerProtocolError } from "../errors.ts";
 import type { Secret, SecretSpec } from "../types/mod.ts";
-import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
-import { base64Data, versionQuery } from "./_swarm.ts";
+import type { ApiClient, RequestOptions } from "./_client.ts";
+import {
+  createDataObject,
+  inspectSwarmObject,
+  listSwarmObjects,
+  removeSwarmObject,
+  type SwarmObjectKind,
+  updateSwarmObject,
+} from "./_swarm.ts";
+
+const SECRET: SwarmObjectKind = { noun: "secret", route: "/secrets" };
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
 // mod.ts exports the same bindings.
@@ -94,15 +102,8 @@ export class Secrets {
    * console.log(secrets.map((s) => s.Spec?.Name));
    * ```
    */
-  async list(options: SecretListOptions = {}): Promise<Secret[]> {
-    const list = await this.#api.json<Secret[] | null>({
-      method: "GET",
-      path: "/secrets",
-      query: { filters: filtersQuery(options.filters) },
-      signal: options.signal,
-      action: "list secrets",
-    });
-    return list ?? [];
+  list(options: SecretListOptions = {}): Promise<Secret[]> {
+    return listSwarmObjects<Secret>(this.#api, SECRET, options);
   }
 
   /**
@@ -130,35 +131,8 @@ export class Secrets {
    * console.log(ID);
    * ```
    */
-  async create(
-    spec: SecretCreateSpec,
-    options: SecretCreateOptions = {},
-  ): Promise<SecretCreateResult> {
-    if (!spec || typeof spec !== "object") {
-      throw new TypeError("A secret spec object is required");
-    }
-    segment(spec.Name, "secret name");
-    const action = `create secret "${spec.Name}"`;
-    const { Data, ...rest } = spec;
-    const body: SecretSpec = Data === undefined
-      ? rest
-      : { ...rest, Data: base64Data(Data, action) };
-    const result = await this.#api.json<{ ID?: string; Id?: string }>({
-      method: "POST",
-      path: "/secrets/create",
-      json: body,
-      signal: options.signal,
-      action,
-    });
-    // The spec documents `Id`; engines send `ID`.
-    const id = result.ID ?? result.Id;
-    if (typeof id !== "string" || id === "") {
-      throw new DockerProtocolError(
-        "INVALID_JSON",
-        `Cannot ${action}: the engine's answer has no ID`,
-      );
-    }
-    return { ID: id };
+  create(spec: SecretCreateSpec, options: SecretCreateOptions = {}): Promise<SecretCreateResult> {
+    return createDataObject(this.#api, SECRET, spec, options.signal);
   }
 
   /**
@@ -180,12 +154,7 @@ export class Secrets {
    * ```
    */
   inspect(id: string, options: SecretInspectOptions = {}): Promise<Secret> {
-    return this.#api.json<Secret>({
-      method: "GET",
-      path: `/secrets/${segment(id, "secret id")}`,
-      signal: options.signal,
-      action: `inspect secret "${id}"`,
-    });
+    return inspectSwarmObject<Secret>(this.#api, SECRET, id, options.signal);
   }
 
   /**
@@ -214,21 +183,8 @@ export class Secrets {
    * }, { version: Version?.Index ?? 0 });
    * ```
    */
-  async update(id: string, spec: SecretSpec, options: SecretUpdateOptions): Promise<void> {
-    const path = `/secrets/${segment(id, "secret id")}/update`;
-    const action = `update secret "${id}"`;
-    if (!spec || typeof spec !== "object") {
-      throw new TypeError(`Cannot ${action}: a spec object is required`);
-    }
-    const version = versionQuery(options?.version, action);
-    await this.#api.empty({
-      method: "POST",
-      path,
-      query: { version },
-      json: spec,
-      signal: options.signal,
-      action,
-    });
+  update(id: string, spec: SecretSpec, options: SecretUpdateOptions): Promise<void> {
+    return updateSwarmObject(this.#api, SECRET, id, spec, options);
   }
 
   /**
@@ -247,12 +203,7 @@ export class Secrets {
    * await docker.secrets.remove("db-password");
    * ```
    */
-  async remove(id: string, options: SecretRemoveOptions = {}): Promise<void> {
-    await this.#api.empty({
-      method: "DELETE",
-      path: `/secrets/${segment(id, "secret id")}`,
-      signal: options.signal,
-      action: `remove secret "${id}"`,
-    });
+  remove(id: string, options: SecretRemoveOptions = {}): Promise<void> {
+    return removeSwarmObject(this.#api, SECRET, id, options);
   }
 }
