@@ -107,6 +107,38 @@ export function logsQuery(options: LogsQueryOptions): Query {
 }
 
 /**
+ * `GET {path}` for container, service or task logs: the query from the
+ * caller's options, a follow stream exempt from the body timeout, the
+ * worker and buffer-reuse choices, and the TTY mode (the caller's `tty`, or
+ * `lookupTty` asked while the logs request runs).
+ *
+ * @param api The API client.
+ * @param path The logs route, its id already checked.
+ * @param options The caller's logs options.
+ * @param action What is being done, for messages.
+ * @param lookupTty Asks the engine whether the object has a TTY.
+ * @returns The frames.
+ */
+export function logsStream(
+  api: ApiClient,
+  path: string,
+  options: LogsQueryOptions & OutputStreamOptions & { tty?: boolean },
+  action: string,
+  lookupTty: () => Promise<boolean>,
+): ReadableStream<Frame> {
+  return outputStream(api, {
+    method: "GET",
+    path,
+    query: logsQuery(options),
+    signal: options.signal,
+    longLived: options.follow === true,
+    worker: options.worker,
+    reuseReadBuffer: options.reuseBuffer === true,
+    action,
+  }, ttyMode(options.tty, lookupTty));
+}
+
+/**
  * Whether output is raw (TTY): the caller's answer, or the engine's, asked
  * while the logs request runs. A failed lookup never surfaces on its own:
  * the logs request reports the same missing object.

@@ -72,7 +72,7 @@ import type {
   ContainerUpdateOptions,
   ContainerWaitOptions,
 } from "./_container_types.ts";
-import { logsQuery, outputStream, ttyMode } from "./_frames.ts";
+import { logsStream } from "./_frames.ts";
 import { assertSize } from "./_session.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
@@ -302,23 +302,14 @@ export class Containers {
   logs(id: string, options: ContainerLogsOptions = {}): ReadableStream<Frame> {
     const path = `/containers/${segment(id, "container id")}/logs`;
     // When the TTY mode is unknown, ask for it while the logs request runs.
-    const tty = ttyMode(
-      options.tty,
-      () =>
-        this.inspect(id, options.signal ? { signal: options.signal } : {}).then((c) =>
-          c.Config?.Tty === true
-        ),
-    );
-    return outputStream(this.#api, {
-      method: "GET",
+    const signalOnly = options.signal ? { signal: options.signal } : {};
+    return logsStream(
+      this.#api,
       path,
-      query: logsQuery(options),
-      signal: options.signal,
-      longLived: options.follow === true,
-      worker: options.worker,
-      reuseReadBuffer: options.reuseBuffer === true,
-      action: `read logs of container "${id}"`,
-    }, tty);
+      options,
+      `read logs of container "${id}"`,
+      () => this.inspect(id, signalOnly).then((c) => c.Config?.Tty === true),
+    );
   }
 
   /**

@@ -21,7 +21,7 @@ import type {
   ServiceUpdateResponse,
 } from "../types/mod.ts";
 import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
-import { logsQuery, outputStream, type OutputStreamOptions, ttyMode } from "./_frames.ts";
+import { logsStream, type OutputStreamOptions } from "./_frames.ts";
 import { versionQuery } from "./_swarm.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
@@ -424,23 +424,15 @@ export class Services {
   logs(id: string, options: ServiceLogsOptions = {}): ReadableStream<Frame> {
     const path = `/services/${segment(id, "service id")}/logs`;
     // When the TTY mode is unknown, ask for it while the logs request runs.
-    const tty = ttyMode(
-      options.tty,
-      () =>
-        this.inspect(id, options.signal ? { signal: options.signal } : {}).then((s) =>
-          s.Spec?.TaskTemplate?.ContainerSpec?.TTY === true
-        ),
-    );
-    return outputStream(this.#api, {
-      method: "GET",
+    const signalOnly = options.signal ? { signal: options.signal } : {};
+    return logsStream(
+      this.#api,
       path,
-      query: logsQuery(options),
-      signal: options.signal,
-      longLived: options.follow === true,
-      worker: options.worker,
-      reuseReadBuffer: options.reuseBuffer === true,
-      action: `read logs of service "${id}"`,
-    }, tty);
+      options,
+      `read logs of service "${id}"`,
+      () =>
+        this.inspect(id, signalOnly).then((s) => s.Spec?.TaskTemplate?.ContainerSpec?.TTY === true),
+    );
   }
 
   /** The credentials to send for a spec's image, checked before any I/O. */

@@ -8,7 +8,7 @@
 import type { Frame } from "../stream/demux.ts";
 import type { Task } from "../types/mod.ts";
 import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
-import { logsQuery, outputStream, type OutputStreamOptions, ttyMode } from "./_frames.ts";
+import { logsStream, type OutputStreamOptions } from "./_frames.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
 // mod.ts exports the same bindings.
@@ -179,22 +179,13 @@ export class Tasks {
   logs(id: string, options: TaskLogsOptions = {}): ReadableStream<Frame> {
     const path = `/tasks/${segment(id, "task id")}/logs`;
     // When the TTY mode is unknown, ask for it while the logs request runs.
-    const tty = ttyMode(
-      options.tty,
-      () =>
-        this.inspect(id, options.signal ? { signal: options.signal } : {}).then((t) =>
-          t.Spec?.ContainerSpec?.TTY === true
-        ),
-    );
-    return outputStream(this.#api, {
-      method: "GET",
+    const signalOnly = options.signal ? { signal: options.signal } : {};
+    return logsStream(
+      this.#api,
       path,
-      query: logsQuery(options),
-      signal: options.signal,
-      longLived: options.follow === true,
-      worker: options.worker,
-      reuseReadBuffer: options.reuseBuffer === true,
-      action: `read logs of task "${id}"`,
-    }, tty);
+      options,
+      `read logs of task "${id}"`,
+      () => this.inspect(id, signalOnly).then((t) => t.Spec?.ContainerSpec?.TTY === true),
+    );
   }
 }
