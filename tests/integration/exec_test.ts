@@ -122,43 +122,50 @@ Deno.test("Exec.run with a TTY merges output into stdout", async () => {
   });
 });
 
+/**
+ * Starts `sh` in a TTY exec with a console size, resizes it through the
+ * session and through `exec.resize`, and checks `stty size` sees each, then
+ * the exit code and the inspect state.
+ */
+async function checkTtyResize(docker: Docker, containerId: string): Promise<void> {
+  const { Id } = await docker.exec.create(containerId, {
+    Cmd: ["sh"],
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: true,
+    Env: ["PS1=$ "],
+  });
+  await using session = await docker.exec.start(Id, { tty: true, consoleSize: [33, 101] });
+  assert.equal(session.id, Id);
+  const writer = session.writable.getWriter();
+  const reader = session.readable.getReader();
+  try {
+    await writer.write(encoder.encode("stty size\n"));
+    assert.match(await readUntil(reader, /33 101/), /33 101/);
+
+    await session.resize(40, 120);
+    await writer.write(encoder.encode("stty size\n"));
+    assert.match(await readUntil(reader, /40 120/), /40 120/);
+
+    await docker.exec.resize(Id, { h: 12, w: 34 });
+    await writer.write(encoder.encode("stty size; exit 5\n"));
+    assert.match(await readUntil(reader, /12 34/), /12 34/);
+    // The shell exits: the output ends.
+    while (!(await reader.read()).done) { /* drain */ }
+  } finally {
+    reader.releaseLock();
+    writer.releaseLock();
+  }
+  assert.equal(await exitCodeOf(docker, Id), 5);
+  const state = await docker.exec.inspect(Id);
+  assert.equal(state.ProcessConfig?.tty, true);
+  assert.equal(state.ContainerID, containerId);
+}
+
 Deno.test("Exec.start with a TTY: resize is seen by stty size in the session", async () => {
   await using docker = testDocker();
-  await withRunning(docker, async (containerId) => {
-    const { Id } = await docker.exec.create(containerId, {
-      Cmd: ["sh"],
-      AttachStdin: true,
-      AttachStdout: true,
-      AttachStderr: true,
-      Tty: true,
-      Env: ["PS1=$ "],
-    });
-    await using session = await docker.exec.start(Id, { tty: true, consoleSize: [33, 101] });
-    assert.equal(session.id, Id);
-    const writer = session.writable.getWriter();
-    const reader = session.readable.getReader();
-    try {
-      await writer.write(encoder.encode("stty size\n"));
-      assert.match(await readUntil(reader, /33 101/), /33 101/);
-
-      await session.resize(40, 120);
-      await writer.write(encoder.encode("stty size\n"));
-      assert.match(await readUntil(reader, /40 120/), /40 120/);
-
-      await docker.exec.resize(Id, { h: 12, w: 34 });
-      await writer.write(encoder.encode("stty size; exit 5\n"));
-      assert.match(await readUntil(reader, /12 34/), /12 34/);
-      // The shell exits: the output ends.
-      while (!(await reader.read()).done) { /* drain */ }
-    } finally {
-      reader.releaseLock();
-      writer.releaseLock();
-    }
-    assert.equal(await exitCodeOf(docker, Id), 5);
-    const state = await docker.exec.inspect(Id);
-    assert.equal(state.ProcessConfig?.tty, true);
-    assert.equal(state.ContainerID, containerId);
-  });
+  await withRunning(docker, (containerId) => checkTtyResize(docker, containerId));
 });
 
 Deno.test("Exec.start detached returns at once; inspect follows the process to its exit code", async () => {
@@ -239,30 +246,8 @@ Deno.test("Exec sessions in a worker: run and start give the same results as on 
     assert.deepEqual(there.stdout, here.stdout);
     assert.deepEqual(there.stderr, here.stderr);
 
-    // An interactive TTY session: resize from this thread, seen in the worker's session.
-    const { Id } = await docker.exec.create(containerId, {
-      Cmd: ["sh"],
-      AttachStdin: true,
-      AttachStdout: true,
-      AttachStderr: true,
-      Tty: true,
-      Env: ["PS1=$ "],
-    });
-    await using session = await docker.exec.start(Id, { tty: true, consoleSize: [21, 77] });
-    const writer = session.writable.getWriter();
-    const reader = session.readable.getReader();
-    try {
-      await writer.write(encoder.encode("stty size\n"));
-      assert.match(await readUntil(reader, /21 77/), /21 77/);
-      await session.resize(40, 120);
-      await writer.write(encoder.encode("stty size; exit 4\n"));
-      assert.match(await readUntil(reader, /40 120/), /40 120/);
-      while (!(await reader.read()).done) { /* drain */ }
-    } finally {
-      reader.releaseLock();
-      writer.releaseLock();
-    }
-    assert.equal(await exitCodeOf(docker, Id), 4);
+    // An interactive TTY session: resizes from this thread, seen in the worker's session.
+    await checkTtyResize(docker, containerId);
   });
   await assert.rejects(() => docker.exec.start(uniqueName("missing-exec")), DockerNotFoundError);
 });
