@@ -115,12 +115,13 @@ const latin1Decoder = new TextDecoder("latin1");
  *
  * @param bytes Bytes received so far.
  * @param from Index to start searching at.
+ * @param length How many bytes of `bytes` to search (all by default).
  * @returns The index after the empty line, or -1.
  */
-export function findHeadEnd(bytes: Uint8Array, from: number): number {
+export function findHeadEnd(bytes: Uint8Array, from: number, length = bytes.length): number {
   // A plain loop beats repeated indexOf calls on heads of a few hundred
   // bytes; it steps to each LF and looks back for CR LF CR.
-  for (let i = Math.max(from, 3); i < bytes.length; i++) {
+  for (let i = Math.max(from, 3); i < length; i++) {
     if (
       bytes[i] === 10 && bytes[i - 1] === 13 && bytes[i - 2] === 10 && bytes[i - 3] === 13
     ) return i + 1;
@@ -138,52 +139,67 @@ export function findHeadEnd(bytes: Uint8Array, from: number): number {
  *   `TOO_MANY_HEADERS`.
  */
 export function parseHead(bytes: Uint8Array, limits: HeadLimits): ResponseHead {
-  const end = bytes.length - 4;
-  // One pass over the bytes validates every line: NUL or a CR or LF outside
-  // a CRLF pair anywhere, a field name that is not a token or has no colon.
-  // It records where each field's parts are; the values are cut from the
-  // text only when asked for. obs-text picks the (slower) Latin-1 decoder.
-  let ascii = true;
-  let statusEnd = -1;
-  let lineStart = 0;
-  let colon = -1;
+  // One pass over the bytes validates every line (NUL, or a CR or LF
+  // outside a CRLF pair, anywhere; a field name that is not a token or has
+  // no colon) and records where each field's parts are; values are cut
+  // from the text only when asked for. The value loop is kept tight: a byte
+  // above 13 is the common case and costs a comparison and an OR.
+  const end = bytes.length - 4; // the CR of the final CRLF CRLF
+  let high = 0; // OR of the status line and values: >= 0x80 means obs-text
+  let i = 0;
+  while (bytes[i]! > 13) high |= bytes[i++]!;
+  const statusEnd = lineEnd(bytes, i, 0, end);
+  // A line the fast loop did not finish (a tab or other control byte) may
+  // hide obs-text after it: the Latin-1 decoder is right for ASCII too.
+  if (statusEnd !== i) high = 0x80;
+  const maxFields = limits.maxHeaderCount * 3;
   const fields: number[] = [];
-  const endLine = (at: number) => {
-    if (statusEnd === -1) {
-      statusEnd = at;
-      return;
-    }
-    if (colon === -1) throw badLine(bytes, lineStart, end, false);
-    fields.push(lineStart, colon, at);
-    colon = -1;
-    if (fields.length > limits.maxHeaderCount * 3) {
+  for (i = statusEnd + 2; i < end; i += 2) {
+    const lineStart = i;
+    while (TOKEN_CHARS[bytes[i]!] === 1) i++;
+    if (bytes[i] !== 58 || i === lineStart) throw badLine(bytes, lineStart, end, false);
+    const colon = i++;
+    while (bytes[i]! > 13) high |= bytes[i++]!;
+    const stop = i;
+    i = lineEnd(bytes, i, lineStart, end);
+    if (i !== stop) high = 0x80;
+    if (fields.length === maxFields) {
       throw new DockerProtocolError(
         "TOO_MANY_HEADERS",
         `Response has more than ${limits.maxHeaderCount} header fields`,
       );
     }
-  };
-  for (let i = 0; i < end; i++) {
-    const byte = bytes[i]!;
-    if (byte === 13 && bytes[i + 1] === 10) {
-      endLine(i);
-      lineStart = i + 2;
-      i++;
-    } else if (byte === 13 || byte === 10 || byte === 0) {
-      throw badLine(bytes, lineStart, end, statusEnd === -1);
-    } else if (statusEnd !== -1 && colon === -1) {
-      // Still in a field name: token characters up to the colon. Covers
-      // obsolete line folding (leading whitespace) and space before it.
-      if (byte === 58 && i > lineStart) colon = i;
-      else if (byte >= 128 || TOKEN_CHARS[byte] === 0) throw badLine(bytes, lineStart, end, false);
-    } else if (byte >= 0x80) {
-      ascii = false;
-    }
+    fields.push(lineStart, colon, i);
   }
-  endLine(end);
-  const text = (ascii ? asciiDecoder : latin1Decoder).decode(bytes.subarray(0, end));
-  const { status, statusText } = parseStatusLine(text, statusEnd);
-  return { status, statusText, headers: new HeaderMap(text, fields) };
+  const text = (high < 0x80 ? asciiDecoder : latin1Decoder).decode(bytes.subarray(0, end));
+  const status = parseStatusLine(text, statusEnd);
+  return {
+    status,
+    statusText: statusEnd > 13 ? text.slice(13, statusEnd) : "",
+    headers: new HeaderMap(text, fields),
+  };
+}
+
+/**
+ * Finishes a line the fast loop stopped in (at a byte of 13 or less):
+ * finds its CR, checks that LF follows and that no NUL, CR or LF comes
+ * before it. Other control bytes (tab) are allowed.
+ *
+ * @param from Where the fast loop stopped.
+ * @param lineStart Where the line starts (0: the status line).
+ * @param end Where the final CRLF CRLF starts.
+ * @returns The index of the CR (at most `end`).
+ */
+function lineEnd(bytes: Uint8Array, from: number, lineStart: number, end: number): number {
+  let i = from;
+  while (true) {
+    const byte = bytes[i]!;
+    if (byte === 13) break;
+    if (byte === 0 || byte === 10) throw badLine(bytes, lineStart, end, lineStart === 0);
+    i++;
+  }
+  if (bytes[i + 1] !== 10) throw badLine(bytes, lineStart, end, lineStart === 0);
+  return i;
 }
 
 /** The error for a malformed line. */
@@ -204,8 +220,10 @@ function badLine(
 /**
  * Parses `HTTP/1.x NNN reason` (`text[0, end)`): version 1.0 or 1.1, a
  * status from 100 to 999, then nothing or a space and any reason phrase.
+ *
+ * @returns The status code.
  */
-function parseStatusLine(text: string, end: number): { status: number; statusText: string } {
+function parseStatusLine(text: string, end: number): number {
   const d0 = text.charCodeAt(9) - 48;
   const d1 = text.charCodeAt(10) - 48;
   const d2 = text.charCodeAt(11) - 48;
@@ -219,11 +237,11 @@ function parseStatusLine(text: string, end: number): { status: number; statusTex
       `Invalid HTTP status line ${JSON.stringify(text.slice(0, Math.min(end, 80)))}`,
     );
   }
-  return { status: d0 * 100 + d1 * 10 + d2, statusText: end > 13 ? text.slice(13, end) : "" };
+  return d0 * 100 + d1 * 10 + d2;
 }
 
-/** Token characters (RFC 9110 §5.6.2), by char code. */
-const TOKEN_CHARS = new Uint8Array(128);
+/** Token characters (RFC 9110 §5.6.2), by byte (0x80 and up are not). */
+const TOKEN_CHARS = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
   TOKEN_CHARS[c.charCodeAt(0)] = 1;
 }

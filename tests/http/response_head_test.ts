@@ -107,6 +107,18 @@ Deno.test("parseHead reads status, reason and fields, joining repeated fields", 
     head("\r\n\r\n"),
   ]);
   assert.equal(parseHead(latin1, LIMITS).headers.get("x"), "café");
+  // Also after a tab (the parser's fast path stops there), and in the reason.
+  const afterTab = concat([
+    head("HTTP/1.1 200 D"),
+    new Uint8Array([0xe9]),
+    head("ja\r\nX: a\tcaf"),
+    new Uint8Array([0xe9]),
+    head("\r\nY: plain\r\n\r\n"),
+  ]);
+  const parsed2 = parseHead(afterTab, LIMITS);
+  assert.equal(parsed2.statusText, "Déja");
+  assert.equal(parsed2.headers.get("x"), "a\tcafé");
+  assert.equal(parsed2.headers.get("y"), "plain");
 });
 
 Deno.test("parseHead rejects bad status lines with INVALID_STATUS_LINE", () => {
@@ -120,6 +132,9 @@ Deno.test("parseHead rejects bad status lines with INVALID_STATUS_LINE", () => {
       "http/1.1 200 OK",
       "ICY 200 OK",
       "HTTP/1.1 abc OK",
+      "HTTP/1.1 200 O\0K",
+      "HTTP/1.1 200 O\rK",
+      "HTTP/1.1 200 O\tK\nX",
       "",
     ]
   ) {
@@ -142,6 +157,10 @@ Deno.test("parseHead rejects malformed field lines with INVALID_HEADER", () => {
       "Bad\nName: value",
       "X: a\nb",
       "X: a\0b",
+      "X: a\tb\0",
+      "X: a\tb\rc",
+      "X: a\rb",
+      "X:\0",
     ]
   ) {
     assert.throws(() => parse(`HTTP/1.1 200 OK\r\nA: b\r\n${line}\r\n\r\n`), (error) => {
