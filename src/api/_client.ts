@@ -234,6 +234,8 @@ export class ApiClient {
   readonly #workers: WorkerPool | undefined;
   readonly #workersByDefault: boolean;
   #version: Promise<string> | undefined;
+  /** The version once known (fixed, or negotiated): calls then build their request at once. */
+  #knownVersion: string | undefined;
 
   /**
    * @param http The HTTP client.
@@ -242,6 +244,7 @@ export class ApiClient {
   constructor(http: HttpClient, options: ApiClientOptions = {}) {
     this.http = http;
     this.#fixedVersion = options.apiVersion;
+    this.#knownVersion = options.apiVersion || undefined;
     this.#workers = options.workers;
     this.#workersByDefault = options.workersByDefault === true;
   }
@@ -259,7 +262,9 @@ export class ApiClient {
     if (!this.#version) {
       const attempt = this.#negotiate(signal);
       this.#version = attempt;
-      attempt.catch(() => {
+      attempt.then((version) => {
+        if (this.#version === attempt) this.#knownVersion = version;
+      }, () => {
         if (this.#version === attempt) this.#version = undefined;
       });
     }
@@ -292,7 +297,11 @@ export class ApiClient {
    * @throws {DockerApiError} (or a 404/409 subclass) for error statuses.
    */
   async send(call: ApiCall): Promise<HttpResponse> {
-    const request = await this.#request(call);
+    // Once the version is known (or not needed) the request is built at
+    // once: an await less on every call.
+    const request = call.versioned === false || this.#knownVersion !== undefined
+      ? this.#buildRequest(call, this.#knownVersion)
+      : await this.#request(call);
     const response = await this.http.request(request);
     if (isErrorStatus(response.status)) throw await apiError(response, call, request.target);
     return response;
@@ -300,7 +309,20 @@ export class ApiClient {
 
   /** Builds the HTTP request of a call (the version prefix may need a negotiation first). */
   async #request(call: ApiCall): Promise<HttpRequest> {
-    const target = await this.#target(call);
+    const version = call.versioned === false ? undefined : await this.apiVersion(call.signal);
+    return this.#buildRequest(call, version);
+  }
+
+  /**
+   * Builds the HTTP request of a call.
+   *
+   * @param version The API version for the path prefix (unused when the call is unversioned).
+   */
+  #buildRequest(call: ApiCall, version: string | undefined): HttpRequest {
+    const query = encodeQuery(call.query);
+    const target = call.versioned === false
+      ? call.path + query
+      : `/v${version}${call.path}${query}`;
     let body = call.body;
     let headers = call.headers;
     if (call.json !== undefined) {
@@ -577,13 +599,6 @@ export class ApiClient {
   /** The engine address, for messages. */
   get host(): string {
     return this.http.host;
-  }
-
-  async #target(call: ApiCall): Promise<string> {
-    const query = encodeQuery(call.query);
-    if (call.versioned === false) return call.path + query;
-    const version = await this.apiVersion(call.signal);
-    return `/v${version}${call.path}${query}`;
   }
 }
 

@@ -85,6 +85,16 @@ export interface HttpRequest {
 const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]);
 
 /**
+ * Size of the buffers small requests are encoded into and that are reused
+ * once written: measured against the engine, a fresh buffer per request
+ * cost ~2 µs of CPU per call (its memory is handed to the socket op), more
+ * than encoding the request.
+ */
+const SCRATCH_SIZE = 1024;
+/** Most such buffers a client keeps (one per request in flight, queued ones included). */
+const MAX_SCRATCH = 64;
+
+/**
  * Sends HTTP/1.1 requests over pooled connections.
  *
  * @example Ping a Docker engine
@@ -106,6 +116,8 @@ export class HttpClient {
   readonly #settings: ExchangeSettings;
   /** `Host: <hostHeader>` CRLF, validated once. */
   readonly #hostLine: string;
+  /** Free request buffers (see `SCRATCH_SIZE`). */
+  readonly #scratch: Uint8Array[] = [];
 
   /** @param options Connector, limits, timeouts. */
   constructor(options: HttpClientOptions) {
@@ -156,13 +168,17 @@ export class HttpClient {
     if (request.upgrade !== undefined) {
       headers = { ...headers, Connection: "Upgrade", Upgrade: request.upgrade };
     }
+    const scratch = this.#scratch.pop() ?? new Uint8Array(SCRATCH_SIZE);
     const encoded = encodeRequest(
       request.method,
       request.target,
       headers,
       request.body,
       this.#hostLine,
+      scratch,
     );
+    const usesScratch = encoded.head.buffer === scratch.buffer;
+    if (!usesScratch) this.#recycle(scratch);
     const signal = request.signal;
     signal?.throwIfAborted();
     const longLived = request.longLived === true || request.upgrade !== undefined;
@@ -186,17 +202,18 @@ export class HttpClient {
       },
     );
     // An idle pooled connection is taken at once; otherwise wait or connect.
-    let lease = this.#pool.takeIdle(counted);
-    if (lease === undefined) {
+    let connection = this.#pool.takeIdle(counted);
+    let reused = true;
+    if (connection === undefined) {
       try {
-        lease = await this.#pool.acquire(counted, signal);
+        ({ connection, reused } = await this.#pool.acquire(counted, signal));
       } catch (error) {
         exchange.abandon(error);
         throw error;
       }
     }
     try {
-      await exchange.send(lease.connection, lease.reused);
+      await exchange.send(connection, reused);
     } catch (error) {
       const replayable = !(encoded.rest instanceof ReadableStream);
       const idempotent = request.idempotent ?? IDEMPOTENT.has(request.method);
@@ -204,8 +221,7 @@ export class HttpClient {
         throw exchange.fail(this.#unwrapStale(error, request));
       }
       // The connection went stale while pooled: one retry on a new one.
-      this.#pool.release(lease.connection, false, false);
-      let connection;
+      this.#pool.release(connection, false, false);
       try {
         connection = await this.#pool.open();
       } catch (connectError) {
@@ -218,7 +234,15 @@ export class HttpClient {
         throw exchange.fail(this.#unwrapStale(retryError, request));
       }
     }
+    // Written, and not needed again (a retry is over too): reuse it. A
+    // failed request drops it instead, as a write op cut short might still
+    // hold it.
+    if (usesScratch) this.#recycle(scratch);
     return new HttpResponse(exchange);
+  }
+
+  #recycle(scratch: Uint8Array): void {
+    if (this.#scratch.length < MAX_SCRATCH) this.#scratch.push(scratch);
   }
 
   /** Closes every connection; pending and later requests fail. */

@@ -44,6 +44,8 @@ export class Connection {
   bytesWritten = 0;
   /** Requests that completed on this connection (0 = fresh). */
   uses = 0;
+  /** `Date.now()` when the pool last took it back as idle. */
+  idleSince = 0;
   #pending: Uint8Array | null = null;
   #readSize = MIN_READ_SIZE;
   #slab = new Uint8Array(0);
@@ -90,6 +92,19 @@ export class Connection {
       this.bytesRead += n;
       return into.subarray(0, n);
     }
+    const view = this.readView();
+    const n = await this.conn.read(view);
+    return n === null ? null : this.commitRead(view, n);
+  }
+
+  /**
+   * Where the next socket read lands: a fresh region of the slab (the
+   * first half of {@linkcode Connection.read}, for a caller that awaits the
+   * socket read itself). Take pushed-back bytes first.
+   *
+   * @returns The region to pass to `conn.read`.
+   */
+  readView(): Uint8Array {
     const size = this.#readSize;
     // A slab whose buffer was transferred (a worker posts read buffers to
     // the main thread) is detached: its length reads 0 and `subarray`
@@ -100,13 +115,22 @@ export class Connection {
       this.#slab = new Uint8Array(exclusiveReads ? size : Math.max(SLAB_SIZE, size));
       this.#slabOffset = 0;
     }
-    const start = this.#slabOffset;
-    const n = await this.conn.read(this.#slab.subarray(start, start + size));
-    if (n === null) return null;
-    this.#slabOffset = start + n;
+    return this.#slab.subarray(this.#slabOffset, this.#slabOffset + size);
+  }
+
+  /**
+   * Accounts for a socket read into the region {@linkcode Connection.readView}
+   * gave (the second half of {@linkcode Connection.read}).
+   *
+   * @param view That region.
+   * @param n What the read returned (not `null`).
+   * @returns The bytes read.
+   */
+  commitRead(view: Uint8Array, n: number): Uint8Array {
+    this.#slabOffset += n;
     this.bytesRead += n;
-    if (n === size && size < MAX_READ_SIZE) this.#readSize = size * 2;
-    return this.#slab.subarray(start, start + n);
+    if (n === view.length && n < MAX_READ_SIZE) this.#readSize = n * 2;
+    return view.subarray(0, n);
   }
 
   /**
@@ -142,6 +166,32 @@ export class Connection {
     const pending = this.#pending ?? new Uint8Array(0);
     this.#pending = null;
     return pending;
+  }
+
+  /**
+   * Starts writing `bytes` with one socket write and returns that write's
+   * own promise, so the caller awaits the socket directly (one async step
+   * fewer than {@linkcode Connection.write} on the per-request path); pass
+   * its result to {@linkcode Connection.finishWrite}.
+   *
+   * @param bytes What to send.
+   * @returns How many bytes the socket took.
+   */
+  writeOnce(bytes: Uint8Array): Promise<number> {
+    return this.conn.write(bytes);
+  }
+
+  /**
+   * Completes a {@linkcode Connection.writeOnce}: counts what it wrote and
+   * writes the rest, if the socket took less than all.
+   *
+   * @param bytes What was being sent.
+   * @param written What `writeOnce` resolved to.
+   * @returns `undefined` when all was written, else the rest's write.
+   */
+  finishWrite(bytes: Uint8Array, written: number): Promise<void> | undefined {
+    this.bytesWritten += written;
+    return written < bytes.length ? this.write(bytes.subarray(written)) : undefined;
   }
 
   /**

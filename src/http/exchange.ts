@@ -28,6 +28,7 @@ import {
   type BodyFraming,
   bodyFraming,
   findHeadEnd,
+  FRAMING_FIELDS,
   type HeadLimits,
   parseHead,
   type ResponseHead,
@@ -189,10 +190,22 @@ export class Exchange {
     };
     try {
       if (encoded.rest === undefined) {
-        // Small requests are written in one go, then the head is read.
-        await connection.write(encoded.head);
+        // Small requests are written in one go, then the head is read; it
+        // usually comes whole in the first read. This path awaits the
+        // socket's own promises: each async step costs on every call.
+        const bytes = encoded.head;
+        const rest = connection.finishWrite(bytes, await connection.writeOnce(bytes));
+        if (rest) await rest;
         armHeadDeadline();
-        this.#head = await this.#readHead();
+        let first: Uint8Array | null;
+        if (connection.hasPending) first = connection.takePending();
+        else {
+          const view = connection.readView();
+          const n = await connection.conn.read(view);
+          first = n === null ? null : connection.commitRead(view, n);
+        }
+        this.#head = (first !== null ? this.#wholeHead(first) : undefined) ??
+          await this.#readHead(first);
       } else {
         this.#head = await this.#sendLarge(connection, armHeadDeadline);
       }
@@ -210,7 +223,11 @@ export class Exchange {
       }
       return;
     }
-    if (this.#head.headers.get("connection")?.toLowerCase().includes("close")) {
+    const headers = this.#head.headers;
+    if (
+      headers.framingFields & FRAMING_FIELDS.connection &&
+      headers.get("connection")?.toLowerCase().includes("close")
+    ) {
       this.#reusable = false;
     }
     if (this.#framing.kind === "length") {
@@ -496,20 +513,39 @@ export class Exchange {
     }
   }
 
-  async #readHead(): Promise<ResponseHead> {
+  /**
+   * The head, when `piece` (the first read) holds all of it and it is a
+   * final response; the rest goes back to the connection. Otherwise
+   * `undefined`, and {@linkcode Exchange.#readHead} takes over from `piece`.
+   */
+  #wholeHead(piece: Uint8Array): ResponseHead | undefined {
+    const end = findHeadEnd(piece, 0);
+    if (end === -1 || end > this.#settings.maxHeaderSize) return undefined;
+    const head = parseHead(piece, this.#settings, end);
+    if (head.status >= 100 && head.status < 200 && head.status !== 101) return undefined;
+    if (end < piece.length) this.#connection!.unread(piece.subarray(end));
+    return head;
+  }
+
+  /**
+   * Reads the response head, skipping interim (1xx) responses.
+   *
+   * @param first A piece already read from the connection (`null`: its end).
+   */
+  async #readHead(first?: Uint8Array | null): Promise<ResponseHead> {
     const connection = this.#connection!;
     const { maxHeaderSize } = this.#settings;
     let buffer: Uint8Array = new Uint8Array(0);
     let length = 0;
     let scanned = 0;
+    let next = first;
     while (true) {
-      const end = length > 0
-        ? findHeadEnd(buffer.subarray(0, length), Math.max(0, scanned - 3))
-        : -1;
+      const end = length > 0 ? findHeadEnd(buffer, Math.max(0, scanned - 3), length) : -1;
       if (end === -1) {
         if (length > maxHeaderSize) throw headersTooLarge(maxHeaderSize);
         scanned = length;
-        const piece = await connection.read();
+        const piece = next !== undefined ? next : await connection.read();
+        next = undefined;
         if (piece === null) {
           if (length === 0 && connection.bytesRead === this.#startRead && this.#reused) {
             throw new StaleConnectionError("Pooled connection was closed by the engine");
@@ -536,7 +572,7 @@ export class Exchange {
         continue;
       }
       if (end > maxHeaderSize) throw headersTooLarge(maxHeaderSize);
-      const head = parseHead(buffer.subarray(0, end), this.#settings);
+      const head = parseHead(buffer, this.#settings, end);
       const rest = buffer.subarray(end, length);
       if (head.status >= 100 && head.status < 200 && head.status !== 101) {
         // Interim response (100 Continue, 102, 103): drop it, read on.

@@ -25,17 +25,6 @@ interface Waiter {
   onAbort: () => void;
 }
 
-interface Idle {
-  connection: Connection;
-  /**
-   * `Date.now()` when it went idle. The wall clock, not `performance.now()`:
-   * it is read on every request and costs half as much, and a clock jump
-   * only makes an idle connection expire early (a new one is opened) or
-   * late (the stale-connection retry covers it).
-   */
-  since: number;
-}
-
 /** A connection handed out by {@linkcode ConnectionPool.acquire}. */
 export interface Lease {
   /** The connection to use. */
@@ -52,7 +41,14 @@ export interface Lease {
 export class ConnectionPool {
   readonly #connect: Connector;
   readonly #options: ConnectionPoolOptions;
-  readonly #idle: Idle[] = [];
+  /**
+   * Idle connections, oldest first, each with its `idleSince`: `Date.now()`
+   * when it went idle. The wall clock, not `performance.now()`: it is read
+   * on every request and costs half as much, and a clock jump only makes an
+   * idle connection expire early (a new one is opened) or late (the
+   * stale-connection retry covers it).
+   */
+  readonly #idle: Connection[] = [];
   readonly #waiters: Waiter[] = [];
   readonly #open = new Set<Connection>();
   #busy = 0;
@@ -88,15 +84,15 @@ export class ConnectionPool {
    * would give, without waiting.
    *
    * @param counted Whether the request counts against `maxConnections`.
-   * @returns The lease, or `undefined` when the caller must `acquire`.
+   * @returns The connection (a reused one), or `undefined` when the caller
+   *   must `acquire`.
    */
-  takeIdle(counted: boolean): Lease | undefined {
+  takeIdle(counted: boolean): Connection | undefined {
     if (this.#closed || (counted && this.#busy >= this.#options.maxConnections)) return undefined;
     this.#expireIdle();
     const idle = this.#idle.pop();
-    if (idle === undefined) return undefined;
-    if (counted) this.#busy++;
-    return { connection: idle.connection, reused: true };
+    if (idle !== undefined && counted) this.#busy++;
+    return idle;
   }
 
   /**
@@ -116,7 +112,7 @@ export class ConnectionPool {
     }
     this.#expireIdle();
     const idle = this.#idle.pop();
-    if (idle) return { connection: idle.connection, reused: true };
+    if (idle) return { connection: idle, reused: true };
     try {
       return { connection: await this.#openUnlessAborted(signal), reused: false };
     } catch (error) {
@@ -177,11 +173,10 @@ export class ConnectionPool {
   release(connection: Connection, reusable: boolean, counted: boolean): void {
     if (reusable && !this.#closed && !connection.closed && this.#options.keepAliveTimeout > 0) {
       connection.uses++;
-      this.#expireIdle();
-      this.#idle.push({ connection, since: Date.now() });
-      if (this.#idle.length > this.#options.maxConnections) {
-        this.#drop(this.#idle.shift()!.connection);
-      }
+      connection.idleSince = Date.now();
+      this.#expireIdle(connection.idleSince);
+      this.#idle.push(connection);
+      if (this.#idle.length > this.#options.maxConnections) this.#drop(this.#idle.shift()!);
     } else {
       this.#drop(connection);
     }
@@ -246,10 +241,10 @@ export class ConnectionPool {
    * (checked whenever a connection is taken or given back) so no timer runs
    * per idle connection; an idle socket costs nothing while it waits.
    */
-  #expireIdle(): void {
-    const oldest = Date.now() - this.#options.keepAliveTimeout;
-    while (this.#idle.length > 0 && this.#idle[0]!.since <= oldest) {
-      this.#drop(this.#idle.shift()!.connection);
+  #expireIdle(now = Date.now()): void {
+    const oldest = now - this.#options.keepAliveTimeout;
+    while (this.#idle.length > 0 && this.#idle[0]!.idleSince <= oldest) {
+      this.#drop(this.#idle.shift()!);
     }
   }
 

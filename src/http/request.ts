@@ -111,6 +111,10 @@ const COALESCE_LIMIT = 64 * 1024;
  * @param body The body.
  * @param hostLine `Host: <value>\r\n`, already validated, sent right after
  *   the request line unless `headers` has a `Host` field of its own.
+ * @param scratch A buffer to write a request that is sent in one piece
+ *   into, when it fits (a fresh buffer per request costs more than the
+ *   encoding); the returned head is then a view of it. Never used for a
+ *   request with a separate body.
  * @returns The bytes to write.
  * @throws {TypeError} As {@linkcode validateRequest}.
  */
@@ -120,12 +124,16 @@ export function encodeRequest(
   headers: HeaderFields | undefined,
   body: RequestBody,
   hostLine = "",
+  scratch?: Uint8Array,
 ): EncodedRequest {
   headers ??= {};
   if (body === null || body === undefined) {
     // A POST without a body still says so, or some servers wait for one.
     const framing = method === "POST" || method === "PUT" ? 0 : undefined;
-    return { head: headBytes(method, target, headers, framing, 0, hostLine), rest: undefined };
+    return {
+      head: headBytes(method, target, headers, framing, 0, hostLine, scratch),
+      rest: undefined,
+    };
   }
   if (body instanceof ReadableStream) {
     return { head: headBytes(method, target, headers, "chunked", 0, hostLine), rest: body };
@@ -134,15 +142,16 @@ export function encodeRequest(
   if (bytes.length > COALESCE_LIMIT) {
     return { head: headBytes(method, target, headers, bytes.length, 0, hostLine), rest: bytes };
   }
-  const head = headBytes(method, target, headers, bytes.length, bytes.length, hostLine);
+  const head = headBytes(method, target, headers, bytes.length, bytes.length, hostLine, scratch);
   head.set(bytes, head.length - bytes.length);
   return { head, rest: undefined };
 }
 
 /**
- * The head as bytes, with `room` spare bytes after it (for a small body).
- * One pass: sizes from string lengths (every character is one byte once
- * validated), then validation and writing together.
+ * The head as bytes, with `room` spare bytes after it (for a small body),
+ * in `scratch` when it fits. One pass: sizes from string lengths (every
+ * character is one byte once validated), then validation and writing
+ * together.
  */
 function headBytes(
   method: string,
@@ -151,6 +160,7 @@ function headBytes(
   framing: number | "chunked" | undefined,
   room: number,
   hostLine: string,
+  scratch?: Uint8Array,
 ): Uint8Array {
   if (!isToken(method)) throw new TypeError(`Invalid HTTP method "${method}"`);
   if (!isTarget(target)) {
@@ -179,7 +189,10 @@ function headBytes(
     ? `Transfer-Encoding: chunked${CRLF}`
     : `Content-Length: ${framing}${CRLF}`;
   size += framingField.length + hostLine.length;
-  const out = new Uint8Array(size + room);
+  const total = size + room;
+  const out = scratch !== undefined && total <= scratch.length
+    ? scratch.subarray(0, total)
+    : new Uint8Array(total);
   let at = writeAscii(out, 0, method);
   out[at++] = 32;
   at = writeAscii(out, at, target);

@@ -71,13 +71,44 @@ export class HttpResponse {
    * @throws {RangeError} When the body exceeds `limit` (the response is
    *   cancelled and its connection closed).
    */
-  async bytes(limit = Number.MAX_SAFE_INTEGER): Promise<Uint8Array> {
-    // A small answer usually came whole with the head: no read, no copy.
+  bytes(limit = Number.MAX_SAFE_INTEGER): Promise<Uint8Array> {
+    // A small answer usually came whole with the head: no read, no copy,
+    // and no async step (these three run once per call).
     const whole = this.#exchange.takeCompleteBody();
-    if (whole !== undefined) {
-      if (whole.length > limit) throw new RangeError(`Response body exceeds ${limit} bytes`);
-      return whole;
+    if (whole === undefined) return this.#readAll(limit);
+    return whole.length > limit ? Promise.reject(tooLarge(limit)) : Promise.resolve(whole);
+  }
+
+  /**
+   * Reads the whole body as UTF-8 text.
+   *
+   * @param limit Largest body accepted, in bytes.
+   * @returns The text.
+   */
+  text(limit?: number): Promise<string> {
+    const whole = this.#exchange.takeCompleteBody();
+    if (whole === undefined) return this.#readAll(limit).then((body) => decoder.decode(body));
+    if (limit !== undefined && whole.length > limit) return Promise.reject(tooLarge(limit));
+    return Promise.resolve(decoder.decode(whole));
+  }
+
+  /**
+   * Reads the whole body as JSON.
+   *
+   * @returns The parsed value.
+   * @throws {DockerProtocolError} `INVALID_JSON` when it does not parse.
+   */
+  json<T>(): Promise<T> {
+    const whole = this.#exchange.takeCompleteBody();
+    if (whole === undefined) return this.text().then((text) => parseJson<T>(text));
+    try {
+      return Promise.resolve(parseJson<T>(decoder.decode(whole)));
+    } catch (error) {
+      return Promise.reject(error);
     }
+  }
+
+  async #readAll(limit = Number.MAX_SAFE_INTEGER): Promise<Uint8Array> {
     const pieces: Uint8Array[] = [];
     let total = 0;
     while (true) {
@@ -88,8 +119,8 @@ export class HttpResponse {
         pieces.push(piece);
       }
       if (total > limit) {
-        this.cancel(new RangeError(`Response body exceeds ${limit} bytes`));
-        throw new RangeError(`Response body exceeds ${limit} bytes`);
+        this.cancel(tooLarge(limit));
+        throw tooLarge(limit);
       }
     }
     if (pieces.length === 1) return pieces[0]!;
@@ -100,34 +131,6 @@ export class HttpResponse {
       offset += piece.length;
     }
     return joined;
-  }
-
-  /**
-   * Reads the whole body as UTF-8 text.
-   *
-   * @param limit Largest body accepted, in bytes.
-   * @returns The text.
-   */
-  async text(limit?: number): Promise<string> {
-    return decoder.decode(await this.bytes(limit));
-  }
-
-  /**
-   * Reads the whole body as JSON.
-   *
-   * @returns The parsed value.
-   * @throws {DockerProtocolError} `INVALID_JSON` when it does not parse.
-   */
-  async json<T>(): Promise<T> {
-    const text = await this.text();
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw new DockerProtocolError(
-        "INVALID_JSON",
-        `Engine sent invalid JSON: ${JSON.stringify(text.slice(0, 120))}`,
-      );
-    }
   }
 
   /**
@@ -169,5 +172,20 @@ export class HttpResponse {
   /** Whether the body has been read to its end (or the exchange ended otherwise). */
   get finished(): boolean {
     return this.#exchange.finished;
+  }
+}
+
+function tooLarge(limit: number): RangeError {
+  return new RangeError(`Response body exceeds ${limit} bytes`);
+}
+
+function parseJson<T>(text: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new DockerProtocolError(
+      "INVALID_JSON",
+      `Engine sent invalid JSON: ${JSON.stringify(text.slice(0, 120))}`,
+    );
   }
 }

@@ -18,14 +18,23 @@ export class HeaderMap {
   readonly #text: string;
   /** Per field: start of its name, its colon, end of its line (indices into `#text`). */
   readonly #fields: readonly number[];
+  /**
+   * Which of the fields that decide framing are present (the
+   * {@linkcode FRAMING_FIELDS} bits), noted while parsing so the common
+   * answer (no `Transfer-Encoding`, no `Connection`) costs no lookup.
+   */
+  readonly framingFields: number;
 
   /**
    * @param text The decoded head.
    * @param fields Name start, colon and line end of each field, in order.
+   * @param framingFields The {@linkcode FRAMING_FIELDS} bits present (all
+   *   assumed present when left out).
    */
-  constructor(text = "", fields: readonly number[] = []) {
+  constructor(text = "", fields: readonly number[] = [], framingFields = ALL_FRAMING_FIELDS) {
     this.#text = text;
     this.#fields = fields;
+    this.framingFields = framingFields;
   }
 
   /**
@@ -87,6 +96,14 @@ export class HeaderMap {
   }
 }
 
+/** Bits of {@linkcode HeaderMap.framingFields}, by lower-case field name. */
+export const FRAMING_FIELDS = {
+  "content-length": 1,
+  "transfer-encoding": 2,
+  "connection": 4,
+} as const;
+const ALL_FRAMING_FIELDS = 7;
+
 /** A parsed response head. */
 export interface ResponseHead {
   /** Status code. */
@@ -132,19 +149,24 @@ export function findHeadEnd(bytes: Uint8Array, from: number, length = bytes.leng
 /**
  * Parses a complete head (status line, fields, empty line).
  *
- * @param bytes The head, ending with CRLF CRLF.
+ * @param bytes The head, ending with CRLF CRLF (and maybe more after it).
  * @param limits Header count limit.
+ * @param length Where the head ends in `bytes` (just past the CRLF CRLF).
  * @returns Status, reason and fields.
  * @throws {DockerProtocolError} `INVALID_STATUS_LINE`, `INVALID_HEADER` or
  *   `TOO_MANY_HEADERS`.
  */
-export function parseHead(bytes: Uint8Array, limits: HeadLimits): ResponseHead {
+export function parseHead(
+  bytes: Uint8Array,
+  limits: HeadLimits,
+  length = bytes.length,
+): ResponseHead {
   // One pass over the bytes validates every line (NUL, or a CR or LF
   // outside a CRLF pair, anywhere; a field name that is not a token or has
   // no colon) and records where each field's parts are; values are cut
   // from the text only when asked for. The value loop is kept tight: a byte
   // above 13 is the common case and costs a comparison and an OR.
-  const end = bytes.length - 4; // the CR of the final CRLF CRLF
+  const end = length - 4; // the CR of the final CRLF CRLF
   let high = 0; // OR of the status line and values: >= 0x80 means obs-text
   let i = 0;
   while (bytes[i]! > 13) high |= bytes[i++]!;
@@ -154,11 +176,16 @@ export function parseHead(bytes: Uint8Array, limits: HeadLimits): ResponseHead {
   if (statusEnd !== i) high = 0x80;
   const maxFields = limits.maxHeaderCount * 3;
   const fields: number[] = [];
+  let framing = 0;
   for (i = statusEnd + 2; i < end; i += 2) {
     const lineStart = i;
     while (TOKEN_CHARS[bytes[i]!] === 1) i++;
     if (bytes[i] !== 58 || i === lineStart) throw badLine(bytes, lineStart, end, false);
     const colon = i++;
+    const nameLength = colon - lineStart;
+    if (nameLength === 10 || nameLength === 14 || nameLength === 17) {
+      framing |= framingField(bytes, lineStart, nameLength);
+    }
     while (bytes[i]! > 13) high |= bytes[i++]!;
     const stop = i;
     i = lineEnd(bytes, i, lineStart, end);
@@ -176,8 +203,23 @@ export function parseHead(bytes: Uint8Array, limits: HeadLimits): ResponseHead {
   return {
     status,
     statusText: statusEnd > 13 ? text.slice(13, statusEnd) : "",
-    headers: new HeaderMap(text, fields),
+    headers: new HeaderMap(text, fields, framing),
   };
+}
+
+/** The {@linkcode FRAMING_FIELDS} bit of the token at `start`, or 0. */
+function framingField(bytes: Uint8Array, start: number, length: number): number {
+  const name = length === 10
+    ? "connection"
+    : length === 14
+    ? "content-length"
+    : "transfer-encoding";
+  for (let j = 0; j < length; j++) {
+    // Token characters: only A-Z and a-z fold onto a-z with 0x20, and
+    // "-" (0x2D) has that bit already.
+    if ((bytes[start + j]! | 0x20) !== name.charCodeAt(j)) return 0;
+  }
+  return FRAMING_FIELDS[name];
 }
 
 /**
@@ -272,8 +314,13 @@ export function bodyFraming(head: ResponseHead, method: string): BodyFraming {
   if (method === "HEAD" || status === 204 || status === 304 || (status >= 100 && status < 200)) {
     return { kind: "none" };
   }
-  const transferEncoding = headers.get("transfer-encoding");
-  const contentLength = headers.get("content-length");
+  const present = headers.framingFields;
+  const transferEncoding = present & FRAMING_FIELDS["transfer-encoding"]
+    ? headers.get("transfer-encoding")
+    : null;
+  const contentLength = present & FRAMING_FIELDS["content-length"]
+    ? headers.get("content-length")
+    : null;
   if (transferEncoding !== null) {
     if (contentLength !== null) {
       throw new DockerProtocolError(

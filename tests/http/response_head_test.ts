@@ -4,6 +4,7 @@ import { HttpClient, type HttpClientOptions } from "../../src/http/client.ts";
 import {
   bodyFraming,
   findHeadEnd,
+  FRAMING_FIELDS,
   parseHead,
   type ResponseHead,
 } from "../../src/http/response_head.ts";
@@ -119,6 +120,23 @@ Deno.test("parseHead reads status, reason and fields, joining repeated fields", 
   assert.equal(parsed2.statusText, "Déja");
   assert.equal(parsed2.headers.get("x"), "a\tcafé");
   assert.equal(parsed2.headers.get("y"), "plain");
+});
+
+Deno.test("parseHead notes which framing fields are present, in any case", () => {
+  const bits = (fields: string) => parse(`HTTP/1.1 200 OK\r\n${fields}\r\n`).headers.framingFields;
+  assert.equal(bits("A: b\r\n"), 0);
+  assert.equal(bits("CONTENT-LENGTH: 2\r\n"), FRAMING_FIELDS["content-length"]);
+  assert.equal(
+    bits("Transfer-Encoding: chunked\r\nconnection: close\r\n"),
+    FRAMING_FIELDS["transfer-encoding"] | FRAMING_FIELDS.connection,
+  );
+  // Same lengths, other names.
+  assert.equal(bits("Content-Lengtx: 2\r\nTransfer-Encodinh: x\r\nConnectiom: y\r\n"), 0);
+  // The head may be followed by body bytes; `length` says where it ends.
+  const withBody = head("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK");
+  const parsed = parseHead(withBody, LIMITS, withBody.length - 2);
+  assert.equal(parsed.headers.get("content-length"), "2");
+  assert.deepEqual(bodyFraming(parsed, "GET"), { kind: "length", length: 2 });
 });
 
 Deno.test("parseHead rejects bad status lines with INVALID_STATUS_LINE", () => {
