@@ -16,7 +16,13 @@ import {
   type ExchangeSettings,
   StaleConnectionError,
 } from "./exchange.ts";
-import { encodeRequest, type HeaderFields, type RequestBody, validateRequest } from "./request.ts";
+import {
+  encodeRequest,
+  type HeaderFields,
+  NO_HEADERS,
+  type RequestBody,
+  validateRequest,
+} from "./request.ts";
 import { HttpResponse } from "./response.ts";
 import type { Connector } from "./transport.ts";
 
@@ -164,7 +170,7 @@ export class HttpClient {
    *   `DockerTimeoutError` or `DockerProtocolError` otherwise.
    */
   async request(request: HttpRequest): Promise<HttpResponse> {
-    let headers: HeaderFields = request.headers ?? {};
+    let headers: HeaderFields = request.headers ?? NO_HEADERS;
     if (request.upgrade !== undefined) {
       headers = { ...headers, Connection: "Upgrade", Upgrade: request.upgrade };
     }

@@ -241,7 +241,7 @@ export class Exchange {
       else if (connection.pendingLength >= length) {
         const piece = connection.takePending();
         if (piece.length > length) this.#reusable = false;
-        this.#completeBody = piece.subarray(0, length);
+        this.#completeBody = piece.length === length ? piece : piece.subarray(0, length);
         this.#remaining = 0;
         this.finish(undefined);
       }
@@ -519,11 +519,10 @@ export class Exchange {
    * `undefined`, and {@linkcode Exchange.#readHead} takes over from `piece`.
    */
   #wholeHead(piece: Uint8Array): ResponseHead | undefined {
-    const end = findHeadEnd(piece, 0);
-    if (end === -1 || end > this.#settings.maxHeaderSize) return undefined;
-    const head = parseHead(piece, this.#settings, end);
+    const head = parseHead(piece, this.#settings);
+    if (head === undefined || head.size > this.#settings.maxHeaderSize) return undefined;
     if (head.status >= 100 && head.status < 200 && head.status !== 101) return undefined;
-    if (end < piece.length) this.#connection!.unread(piece.subarray(end));
+    if (head.size < piece.length) this.#connection!.unread(piece.subarray(head.size));
     return head;
   }
 
@@ -572,7 +571,7 @@ export class Exchange {
         continue;
       }
       if (end > maxHeaderSize) throw headersTooLarge(maxHeaderSize);
-      const head = parseHead(buffer, this.#settings, end);
+      const head = parseHead(buffer, this.#settings, end)!;
       const rest = buffer.subarray(end, length);
       if (head.status >= 100 && head.status < 200 && head.status !== 101) {
         // Interim response (100 Continue, 102, 103): drop it, read on.

@@ -13,6 +13,9 @@ export type RequestBody = Uint8Array | string | ReadableStream<Uint8Array> | nul
 /** Request header fields as name/value pairs. */
 export type HeaderFields = Record<string, string>;
 
+/** The fields of a request that has none of its own (most calls): never enumerated. */
+export const NO_HEADERS: HeaderFields = Object.freeze({});
+
 const CRLF = "\r\n";
 const encoder = new TextEncoder();
 
@@ -126,7 +129,7 @@ export function encodeRequest(
   hostLine = "",
   scratch?: Uint8Array,
 ): EncodedRequest {
-  headers ??= {};
+  headers ??= NO_HEADERS;
   if (body === null || body === undefined) {
     // A POST without a body still says so, or some servers wait for one.
     const framing = method === "POST" || method === "PUT" ? 0 : undefined;
@@ -169,19 +172,22 @@ function headBytes(
   // "METHOD SP target SP HTTP/1.1 CRLF", fields, framing field, CRLF.
   let size = method.length + target.length + 12 + 2;
   const lowerNames: string[] = [];
-  for (const name in headers) {
-    if (!isToken(name)) throw new TypeError(`Invalid header name "${name}"`);
-    const lower = name.toLowerCase();
-    // The writer frames the body itself; a caller's framing field would sit
-    // next to it and let the engine read the body two ways (smuggling).
-    if (lower === "content-length" || lower === "transfer-encoding") {
-      throw new TypeError(`Header "${name}" is set from the body; do not pass it`);
+  // Most calls send no fields of their own: skip the enumeration.
+  if (headers !== NO_HEADERS) {
+    for (const name in headers) {
+      if (!isToken(name)) throw new TypeError(`Invalid header name "${name}"`);
+      const lower = name.toLowerCase();
+      // The writer frames the body itself; a caller's framing field would sit
+      // next to it and let the engine read the body two ways (smuggling).
+      if (lower === "content-length" || lower === "transfer-encoding") {
+        throw new TypeError(`Header "${name}" is set from the body; do not pass it`);
+      }
+      // Names differing only in case (`Host` and `host`) would both be sent.
+      if (lowerNames.includes(lower)) throw new TypeError(`Header "${name}" is given twice`);
+      lowerNames.push(lower);
+      if (lower === "host") hostLine = "";
+      size += name.length + headers[name]!.length + 4;
     }
-    // Names differing only in case (`Host` and `host`) would both be sent.
-    if (lowerNames.includes(lower)) throw new TypeError(`Header "${name}" is given twice`);
-    lowerNames.push(lower);
-    if (lower === "host") hostLine = "";
-    size += name.length + headers[name]!.length + 4;
   }
   const framingField = framing === undefined
     ? ""
@@ -198,16 +204,18 @@ function headBytes(
   at = writeAscii(out, at, target);
   at = writeAscii(out, at, ` HTTP/1.1${CRLF}`);
   at = writeAscii(out, at, hostLine);
-  for (const name in headers) {
-    at = writeAscii(out, at, name);
-    out[at++] = 58;
-    out[at++] = 32;
-    at = writeFieldValue(out, at, headers[name]!);
-    if (at === -1) {
-      throw new TypeError(`Invalid value for header "${name}": it contains CR, LF or NUL`);
+  if (headers !== NO_HEADERS) {
+    for (const name in headers) {
+      at = writeAscii(out, at, name);
+      out[at++] = 58;
+      out[at++] = 32;
+      at = writeFieldValue(out, at, headers[name]!);
+      if (at === -1) {
+        throw new TypeError(`Invalid value for header "${name}": it contains CR, LF or NUL`);
+      }
+      out[at++] = 13;
+      out[at++] = 10;
     }
-    out[at++] = 13;
-    out[at++] = 10;
   }
   at = writeAscii(out, at, framingField);
   out[at++] = 13;

@@ -24,17 +24,30 @@ export class HeaderMap {
    * answer (no `Transfer-Encoding`, no `Connection`) costs no lookup.
    */
   readonly framingFields: number;
+  /**
+   * The value of the one `Content-Length` field when it is a plain number
+   * (read while parsing); -1 when absent, repeated or anything else (then
+   * read it with {@linkcode HeaderMap.get}).
+   */
+  readonly plainContentLength: number;
 
   /**
    * @param text The decoded head.
    * @param fields Name start, colon and line end of each field, in order.
    * @param framingFields The {@linkcode FRAMING_FIELDS} bits present (all
    *   assumed present when left out).
+   * @param plainContentLength See {@linkcode HeaderMap.plainContentLength}.
    */
-  constructor(text = "", fields: readonly number[] = [], framingFields = ALL_FRAMING_FIELDS) {
+  constructor(
+    text = "",
+    fields: readonly number[] = [],
+    framingFields = ALL_FRAMING_FIELDS,
+    plainContentLength = -1,
+  ) {
     this.#text = text;
     this.#fields = fields;
     this.framingFields = framingFields;
+    this.plainContentLength = plainContentLength;
   }
 
   /**
@@ -112,6 +125,8 @@ export interface ResponseHead {
   statusText: string;
   /** Header fields. */
   headers: HeaderMap;
+  /** Bytes of the head, its empty line included (where the body starts). */
+  size: number;
 }
 
 /** Limits for {@linkcode parseHead}. */
@@ -147,49 +162,69 @@ export function findHeadEnd(bytes: Uint8Array, from: number, length = bytes.leng
 }
 
 /**
- * Parses a complete head (status line, fields, empty line).
+ * Parses the head at the start of `bytes` (status line, fields, empty
+ * line), finding where it ends as it goes: a whole head in the first read
+ * (the usual case) is scanned once.
  *
- * @param bytes The head, ending with CRLF CRLF (and maybe more after it).
+ * @param bytes Bytes received so far.
  * @param limits Header count limit.
- * @param length Where the head ends in `bytes` (just past the CRLF CRLF).
- * @returns Status, reason and fields.
+ * @param length How many bytes of `bytes` to look at (all by default).
+ * @returns Status, reason, fields and the head's size; `undefined` when
+ *   the bytes end before the head does.
  * @throws {DockerProtocolError} `INVALID_STATUS_LINE`, `INVALID_HEADER` or
- *   `TOO_MANY_HEADERS`.
+ *   `TOO_MANY_HEADERS`, as soon as the bytes show it.
  */
 export function parseHead(
   bytes: Uint8Array,
   limits: HeadLimits,
   length = bytes.length,
-): ResponseHead {
+): ResponseHead | undefined {
   // One pass over the bytes validates every line (NUL, or a CR or LF
   // outside a CRLF pair, anywhere; a field name that is not a token or has
   // no colon) and records where each field's parts are; values are cut
-  // from the text only when asked for. The value loop is kept tight: a byte
-  // above 13 is the common case and costs a comparison and an OR.
-  const end = length - 4; // the CR of the final CRLF CRLF
+  // from the text only when asked for. The loops are kept tight: a value
+  // byte above 13 is the common case and costs a comparison and an OR.
+  // They stop at the first byte of 13 or less, or past the end (a typed
+  // array reads `undefined` there), so every exit checks for the end.
+  if (length !== bytes.length) bytes = bytes.subarray(0, length);
   let high = 0; // OR of the status line and values: >= 0x80 means obs-text
   let i = 0;
   while (bytes[i]! > 13) high |= bytes[i++]!;
-  const statusEnd = lineEnd(bytes, i, 0, end);
+  const statusEnd = lineEnd(bytes, i, 0);
+  if (statusEnd === -1) return undefined;
   // A line the fast loop did not finish (a tab or other control byte) may
   // hide obs-text after it: the Latin-1 decoder is right for ASCII too.
   if (statusEnd !== i) high = 0x80;
   const maxFields = limits.maxHeaderCount * 3;
   const fields: number[] = [];
   let framing = 0;
-  for (i = statusEnd + 2; i < end; i += 2) {
+  let contentLength = -1;
+  i = statusEnd + 2;
+  while (true) {
+    if (i + 1 >= length) return undefined;
+    if (bytes[i] === 13 && bytes[i + 1] === 10) break; // the empty line
     const lineStart = i;
     while (TOKEN_CHARS[bytes[i]!] === 1) i++;
-    if (bytes[i] !== 58 || i === lineStart) throw badLine(bytes, lineStart, end, false);
+    if (bytes[i] !== 58 || i === lineStart) {
+      if (i >= length) return undefined;
+      throw badLine(bytes, lineStart, false);
+    }
     const colon = i++;
     const nameLength = colon - lineStart;
+    let field = 0;
     if (nameLength === 10 || nameLength === 14 || nameLength === 17) {
-      framing |= framingField(bytes, lineStart, nameLength);
+      field = framingField(bytes, lineStart, nameLength);
     }
     while (bytes[i]! > 13) high |= bytes[i++]!;
     const stop = i;
-    i = lineEnd(bytes, i, lineStart, end);
+    i = lineEnd(bytes, i, lineStart);
+    if (i === -1) return undefined;
     if (i !== stop) high = 0x80;
+    if (field === FRAMING_FIELDS["content-length"]) {
+      // A second one is left to bodyFraming, which checks that they agree.
+      contentLength = framing & field ? -1 : plainNumber(bytes, colon + 1, i);
+    }
+    framing |= field;
     if (fields.length === maxFields) {
       throw new DockerProtocolError(
         "TOO_MANY_HEADERS",
@@ -197,13 +232,16 @@ export function parseHead(
       );
     }
     fields.push(lineStart, colon, i);
+    i += 2;
   }
-  const text = (high < 0x80 ? asciiDecoder : latin1Decoder).decode(bytes.subarray(0, end));
+  // The text ends before the CRLF that ends the last line.
+  const text = (high < 0x80 ? asciiDecoder : latin1Decoder).decode(bytes.subarray(0, i - 2));
   const status = parseStatusLine(text, statusEnd);
   return {
     status,
     statusText: statusEnd > 13 ? text.slice(13, statusEnd) : "",
-    headers: new HeaderMap(text, fields, framing),
+    headers: new HeaderMap(text, fields, framing, contentLength),
+    size: i + 2,
   };
 }
 
@@ -223,35 +261,49 @@ function framingField(bytes: Uint8Array, start: number, length: number): number 
 }
 
 /**
- * Finishes a line the fast loop stopped in (at a byte of 13 or less):
- * finds its CR, checks that LF follows and that no NUL, CR or LF comes
- * before it. Other control bytes (tab) are allowed.
+ * The number in `bytes[start, end)` when it is digits only (at most 15,
+ * so always a safe integer) between optional spaces and tabs, else -1.
+ */
+function plainNumber(bytes: Uint8Array, start: number, end: number): number {
+  while (start < end && (bytes[start] === 32 || bytes[start] === 9)) start++;
+  while (end > start && (bytes[end - 1] === 32 || bytes[end - 1] === 9)) end--;
+  if (start === end || end - start > 15) return -1;
+  let value = 0;
+  for (let i = start; i < end; i++) {
+    const digit = bytes[i]! - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+/**
+ * Finishes a line the fast loop stopped in (at a byte of 13 or less, or
+ * the end): finds its CR, checks that LF follows and that no NUL, CR or LF
+ * comes before it. Other control bytes (tab) are allowed.
  *
  * @param from Where the fast loop stopped.
  * @param lineStart Where the line starts (0: the status line).
- * @param end Where the final CRLF CRLF starts.
- * @returns The index of the CR (at most `end`).
+ * @returns The index of the CR, or -1 when the bytes end first.
  */
-function lineEnd(bytes: Uint8Array, from: number, lineStart: number, end: number): number {
+function lineEnd(bytes: Uint8Array, from: number, lineStart: number): number {
+  const length = bytes.length;
   let i = from;
   while (true) {
+    if (i >= length) return -1;
     const byte = bytes[i]!;
     if (byte === 13) break;
-    if (byte === 0 || byte === 10) throw badLine(bytes, lineStart, end, lineStart === 0);
+    if (byte === 0 || byte === 10) throw badLine(bytes, lineStart, lineStart === 0);
     i++;
   }
-  if (bytes[i + 1] !== 10) throw badLine(bytes, lineStart, end, lineStart === 0);
+  if (i + 1 >= length) return -1;
+  if (bytes[i + 1] !== 10) throw badLine(bytes, lineStart, lineStart === 0);
   return i;
 }
 
 /** The error for a malformed line. */
-function badLine(
-  bytes: Uint8Array,
-  start: number,
-  end: number,
-  isStatusLine: boolean,
-): DockerProtocolError {
-  const text = latin1Decoder.decode(bytes.subarray(start, Math.min(end, start + 80)));
+function badLine(bytes: Uint8Array, start: number, isStatusLine: boolean): DockerProtocolError {
+  const text = latin1Decoder.decode(bytes.subarray(start, start + 80));
   const lineEnd = text.indexOf("\r\n");
   const line = JSON.stringify(lineEnd === -1 ? text : text.slice(0, lineEnd));
   return isStatusLine
@@ -315,6 +367,10 @@ export function bodyFraming(head: ResponseHead, method: string): BodyFraming {
     return { kind: "none" };
   }
   const present = headers.framingFields;
+  // The usual answer: one plain Content-Length, read while parsing.
+  if (present === FRAMING_FIELDS["content-length"] && headers.plainContentLength >= 0) {
+    return { kind: "length", length: headers.plainContentLength };
+  }
   const transferEncoding = present & FRAMING_FIELDS["transfer-encoding"]
     ? headers.get("transfer-encoding")
     : null;

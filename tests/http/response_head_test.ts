@@ -37,7 +37,9 @@ function head(text: string): Uint8Array {
 }
 
 function parse(text: string): ResponseHead {
-  return parseHead(head(text), LIMITS);
+  const parsed = parseHead(head(text), LIMITS);
+  assert.ok(parsed, "a whole head parses");
+  return parsed;
 }
 
 function assertProtocolError(error: unknown, code: DockerProtocolErrorCode): void {
@@ -107,7 +109,7 @@ Deno.test("parseHead reads status, reason and fields, joining repeated fields", 
     new Uint8Array([0xe9]),
     head("\r\n\r\n"),
   ]);
-  assert.equal(parseHead(latin1, LIMITS).headers.get("x"), "café");
+  assert.equal(parseHead(latin1, LIMITS)!.headers.get("x"), "café");
   // Also after a tab (the parser's fast path stops there), and in the reason.
   const afterTab = concat([
     head("HTTP/1.1 200 D"),
@@ -116,7 +118,7 @@ Deno.test("parseHead reads status, reason and fields, joining repeated fields", 
     new Uint8Array([0xe9]),
     head("\r\nY: plain\r\n\r\n"),
   ]);
-  const parsed2 = parseHead(afterTab, LIMITS);
+  const parsed2 = parseHead(afterTab, LIMITS)!;
   assert.equal(parsed2.statusText, "Déja");
   assert.equal(parsed2.headers.get("x"), "a\tcafé");
   assert.equal(parsed2.headers.get("y"), "plain");
@@ -132,11 +134,55 @@ Deno.test("parseHead notes which framing fields are present, in any case", () =>
   );
   // Same lengths, other names.
   assert.equal(bits("Content-Lengtx: 2\r\nTransfer-Encodinh: x\r\nConnectiom: y\r\n"), 0);
-  // The head may be followed by body bytes; `length` says where it ends.
-  const withBody = head("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK");
-  const parsed = parseHead(withBody, LIMITS, withBody.length - 2);
-  assert.equal(parsed.headers.get("content-length"), "2");
+  // One plain Content-Length is read while parsing; anything else is left
+  // to bodyFraming (-1).
+  const plain = (fields: string) =>
+    parse(`HTTP/1.1 200 OK\r\n${fields}\r\n`).headers.plainContentLength;
+  assert.equal(plain("Content-Length:  42 \t\r\n"), 42);
+  assert.equal(plain("content-length: 0\r\n"), 0);
+  assert.equal(plain("A: b\r\n"), -1);
+  assert.equal(plain("Content-Length: 4a\r\n"), -1);
+  assert.equal(plain("Content-Length: \r\n"), -1);
+  assert.equal(plain("Content-Length: 1234567890123456\r\n"), -1, "16 digits");
+  assert.equal(plain("Content-Length: 2\r\nContent-Length: 2\r\n"), -1);
+  assert.deepEqual(
+    bodyFraming(parse("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n"), "GET"),
+    { kind: "length", length: 2 },
+  );
+  assert.throws(
+    () =>
+      bodyFraming(
+        parse("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n"),
+        "GET",
+      ),
+    (error) => {
+      assertProtocolError(error, "INVALID_CONTENT_LENGTH");
+      return true;
+    },
+  );
+});
+
+Deno.test("parseHead finds where the head ends, and says undefined until it has", () => {
+  const text = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX: a\tb\r\n\r\n";
+  const bytes = head(`${text}OK`);
+  const parsed = parseHead(bytes, LIMITS)!;
+  assert.equal(parsed.size, text.length, "the body is not part of the head");
+  assert.equal(parsed.headers.get("x"), "a\tb");
   assert.deepEqual(bodyFraming(parsed, "GET"), { kind: "length", length: 2 });
+  // Every prefix (as a view of its own, and as a length into the whole) is
+  // not yet a head, and is not an error either.
+  for (let cut = 0; cut < text.length; cut++) {
+    assert.equal(parseHead(bytes.subarray(0, cut), LIMITS), undefined, `view of ${cut}`);
+    assert.equal(parseHead(bytes, LIMITS, cut), undefined, `length ${cut}`);
+  }
+  // A bad byte is an error as soon as it is in, whatever follows.
+  const bad = head("HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n");
+  for (let cut = 21; cut <= bad.length; cut++) {
+    assert.throws(() => parseHead(bad.subarray(0, cut), LIMITS), (error) => {
+      assertProtocolError(error, "INVALID_HEADER");
+      return true;
+    }, `cut at ${cut}`);
+  }
 });
 
 Deno.test("parseHead rejects bad status lines with INVALID_STATUS_LINE", () => {
