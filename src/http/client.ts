@@ -25,6 +25,7 @@ import {
 } from "./request.ts";
 import { HttpResponse } from "./response.ts";
 import type { Connector } from "./transport.ts";
+import type { Connection } from "./connection.ts";
 
 /** Options of {@linkcode HttpClient}. */
 export interface HttpClientOptions {
@@ -202,49 +203,68 @@ export class HttpClient {
       this.#settings,
       this.#pool,
       counted,
-      {
-        headers: request.headersTimeout ?? this.#settings.headersTimeout,
-        body: request.bodyTimeout ?? (longLived ? 0 : this.#settings.bodyTimeout),
-      },
+      request.headersTimeout ?? this.#settings.headersTimeout,
+      request.bodyTimeout ?? (longLived ? 0 : this.#settings.bodyTimeout),
     );
     // An idle pooled connection is taken at once; otherwise wait or connect.
-    let connection = this.#pool.takeIdle(counted);
-    let reused = true;
-    if (connection === undefined) {
-      try {
-        ({ connection, reused } = await this.#pool.acquire(counted, signal));
-      } catch (error) {
-        exchange.abandon(error);
-        throw error;
-      }
-    }
+    const idle = this.#pool.takeIdle(counted);
+    const connection = idle ?? await this.#acquire(exchange, counted, signal);
     try {
-      await exchange.send(connection, reused);
+      // A connection that served a request before may have gone stale.
+      await exchange.send(connection, connection.uses > 0);
     } catch (error) {
-      const replayable = !(encoded.rest instanceof ReadableStream);
-      const idempotent = request.idempotent ?? IDEMPOTENT.has(request.method);
-      if (!(error instanceof StaleConnectionError) || !replayable || !idempotent) {
-        throw exchange.fail(this.#unwrapStale(error, request));
-      }
-      // The connection went stale while pooled: one retry on a new one.
-      this.#pool.release(connection, false, false);
-      try {
-        connection = await this.#pool.open();
-      } catch (connectError) {
-        throw exchange.fail(connectError);
-      }
-      exchange.resetForRetry();
-      try {
-        await exchange.send(connection, false);
-      } catch (retryError) {
-        throw exchange.fail(this.#unwrapStale(retryError, request));
-      }
+      await this.#retryIfStale(error, request, exchange, connection);
     }
     // Written, and not needed again (a retry is over too): reuse it. A
     // failed request drops it instead, as a write op cut short might still
     // hold it.
     if (usesScratch) this.#recycle(scratch);
     return new HttpResponse(exchange);
+  }
+
+  /** Waits for a slot or connects (kept out of `request`, whose frame every call allocates). */
+  async #acquire(
+    exchange: Exchange,
+    counted: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<Connection> {
+    try {
+      return (await this.#pool.acquire(counted, signal)).connection;
+    } catch (error) {
+      exchange.abandon(error);
+      throw error;
+    }
+  }
+
+  /**
+   * After a failed send: retries once on a new connection when the pooled
+   * one had gone stale and the request can be replayed; otherwise fails the
+   * exchange and throws.
+   */
+  async #retryIfStale(
+    error: unknown,
+    request: HttpRequest,
+    exchange: Exchange,
+    stale: Connection,
+  ): Promise<void> {
+    const replayable = !(exchange.request.encoded.rest instanceof ReadableStream);
+    const idempotent = request.idempotent ?? IDEMPOTENT.has(request.method);
+    if (!(error instanceof StaleConnectionError) || !replayable || !idempotent) {
+      throw exchange.fail(this.#unwrapStale(error, request));
+    }
+    this.#pool.release(stale, false, false);
+    let connection;
+    try {
+      connection = await this.#pool.open();
+    } catch (connectError) {
+      throw exchange.fail(connectError);
+    }
+    exchange.resetForRetry();
+    try {
+      await exchange.send(connection, false);
+    } catch (retryError) {
+      throw exchange.fail(this.#unwrapStale(retryError, request));
+    }
   }
 
   #recycle(scratch: Uint8Array): void {

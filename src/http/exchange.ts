@@ -16,7 +16,7 @@ import {
 } from "../errors.ts";
 import { ChunkedDecoder } from "./chunked.ts";
 import type { Connection } from "./connection.ts";
-import type { Deadline, Deadlines } from "./deadlines.ts";
+import type { Deadline, DeadlineOwner, Deadlines } from "./deadlines.ts";
 import type { ConnectionPool } from "./pool.ts";
 import {
   BodySourceError,
@@ -87,6 +87,9 @@ export interface ExchangeRequest {
   reuseReadBuffer?: boolean;
 }
 
+/** The framing until the head is read (shared: nothing writes to it). */
+const NO_BODY: BodyFraming = Object.freeze({ kind: "none" });
+
 /** Size of the buffer body reads reuse when asked to. */
 const REUSED_READ_SIZE = 64 * 1024;
 
@@ -96,7 +99,7 @@ export class StaleConnectionError extends DockerError {
 }
 
 /** Internal state of one exchange; see {@linkcode HttpResponse} for the public face. */
-export class Exchange {
+export class Exchange implements DeadlineOwner {
   readonly request: ExchangeRequest;
   readonly #settings: ExchangeSettings;
   readonly #pool: ConnectionPool;
@@ -107,7 +110,7 @@ export class Exchange {
   #startWritten = 0;
   readonly #startTime: number;
   #head: ResponseHead | undefined;
-  #framing: BodyFraming = { kind: "none" };
+  #framing: BodyFraming = NO_BODY;
   #remaining = 0;
   #decoder: ChunkedDecoder | undefined;
   #reusable = true;
@@ -122,27 +125,31 @@ export class Exchange {
   #readBuffer: Uint8Array | undefined;
   /** Only created when the request has a signal. */
   #onAbort: (() => void) | undefined;
+  /** The armed wait for the response head (any other deadline is a body read's). */
+  #headDeadline: Deadline | undefined;
 
   /**
    * @param request What to send.
    * @param settings Limits, timeouts and the record callback.
    * @param pool Where the connection came from and goes back to.
    * @param counted Whether the lease counts against the pool limit.
-   * @param timeouts Per-call overrides.
+   * @param headersTimeout This call's head timeout in ms (0 = none).
+   * @param bodyTimeout This call's body read timeout in ms (0 = none).
    */
   constructor(
     request: ExchangeRequest,
     settings: ExchangeSettings,
     pool: ConnectionPool,
     counted: boolean,
-    timeouts: { headers: number; body: number },
+    headersTimeout: number,
+    bodyTimeout: number,
   ) {
     this.request = request;
     this.#settings = settings;
     this.#pool = pool;
     this.#counted = counted;
-    this.#headersTimeout = timeouts.headers;
-    this.#bodyTimeout = timeouts.body;
+    this.#headersTimeout = headersTimeout;
+    this.#bodyTimeout = bodyTimeout;
     // The clock is read only for the observer's record.
     this.#startTime = settings.onRecord ? performance.timeOrigin + performance.now() : 0;
     if (request.signal) {
@@ -177,17 +184,6 @@ export class Exchange {
     connection.resetReadSize();
     if (this.request.signal?.aborted) this.#abort();
     const { method, encoded } = this.request;
-    const deadlines = this.#settings.deadlines;
-    const headersTimeout = this.#headersTimeout;
-    let deadline: Deadline | undefined;
-    // The wait for the head starts once the request is sent (as in undici):
-    // an upload slower than headersTimeout (build context, image load) is
-    // not a silent engine.
-    const armHeadDeadline = () => {
-      if (headersTimeout > 0) {
-        deadline = deadlines.arm(headersTimeout, () => this.#timeOut("headers", headersTimeout));
-      }
-    };
     try {
       if (encoded.rest === undefined) {
         // Small requests are written in one go, then the head is read; it
@@ -196,7 +192,7 @@ export class Exchange {
         const bytes = encoded.head;
         const rest = connection.finishWrite(bytes, await connection.writeOnce(bytes));
         if (rest) await rest;
-        armHeadDeadline();
+        this.#armHeadDeadline();
         let first: Uint8Array | null;
         if (connection.hasPending) first = connection.takePending();
         else {
@@ -207,12 +203,13 @@ export class Exchange {
         this.#head = (first !== null ? this.#wholeHead(first) : undefined) ??
           await this.#readHead(first);
       } else {
-        this.#head = await this.#sendLarge(connection, armHeadDeadline);
+        this.#head = await this.#sendLarge(connection);
       }
     } catch (error) {
       throw this.#mapError(error);
     } finally {
-      deadlines.clear(deadline);
+      this.#settings.deadlines.clear(this.#headDeadline);
+      this.#headDeadline = undefined;
     }
     this.#framing = bodyFraming(this.#head, method);
     if (this.#head.status === 101) {
@@ -470,12 +467,12 @@ export class Exchange {
    * answer (an error) before the whole body is sent, and a stream body must
    * not deadlock on that.
    */
-  async #sendLarge(connection: Connection, armHeadDeadline: () => void): Promise<ResponseHead> {
+  async #sendLarge(connection: Connection): Promise<ResponseHead> {
     let written = false;
     let waitingForHead = true;
     const writing = writeRequest(connection, this.request.encoded).then(() => {
       written = true;
-      if (waitingForHead) armHeadDeadline();
+      if (waitingForHead) this.#armHeadDeadline();
     });
     const reading = this.#readHead();
     // Both outcomes are consumed below; these keep the loser from being
@@ -497,7 +494,7 @@ export class Exchange {
           throw error;
         }
         waitingForHead = false;
-        armHeadDeadline();
+        this.#armHeadDeadline();
         try {
           head = await reading;
         } catch {
@@ -597,12 +594,31 @@ export class Exchange {
     // Only time the engine, not the consumer: the deadline runs while a
     // read is pending.
     const deadlines = this.#settings.deadlines;
-    const deadline = deadlines.arm(timeout, () => this.#timeOut("body", timeout));
+    const deadline = deadlines.arm(timeout, this);
     try {
       return await connection.read(into);
     } finally {
       deadlines.clear(deadline);
     }
+  }
+
+  /**
+   * Starts the wait for the head. It starts once the request is sent (as in
+   * undici): an upload slower than headersTimeout (build context, image
+   * load) is not a silent engine.
+   */
+  #armHeadDeadline(): void {
+    const ms = this.#headersTimeout;
+    if (ms > 0) this.#headDeadline = this.#settings.deadlines.arm(ms, this);
+  }
+
+  /**
+   * Called by the watchdog when a deadline of this exchange passes.
+   *
+   * @param deadline The head's or a body read's.
+   */
+  deadlineExpired(deadline: Deadline): void {
+    this.#timeOut(deadline === this.#headDeadline ? "headers" : "body", deadline.ms);
   }
 
   #timeOut(phase: DockerTimeoutPhase, ms: number): void {

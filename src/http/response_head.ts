@@ -16,7 +16,10 @@ import { DockerProtocolError } from "../errors.ts";
  */
 export class HeaderMap {
   readonly #text: string;
-  /** Per field: start of its name, its colon, end of its line (indices into `#text`). */
+  /**
+   * Per field: start of its name and its colon (indices into `#text`); the
+   * value runs to the next CR (none can be inside a line), or to the end.
+   */
   readonly #fields: readonly number[];
   /**
    * Which of the fields that decide framing are present (the
@@ -33,7 +36,7 @@ export class HeaderMap {
 
   /**
    * @param text The decoded head.
-   * @param fields Name start, colon and line end of each field, in order.
+   * @param fields Name start and colon of each field, in order.
    * @param framingFields The {@linkcode FRAMING_FIELDS} bits present (all
    *   assumed present when left out).
    * @param plainContentLength See {@linkcode HeaderMap.plainContentLength}.
@@ -58,7 +61,7 @@ export class HeaderMap {
     const wanted = name.toLowerCase();
     const fields = this.#fields;
     let found: string | null = null;
-    for (let i = 0; i < fields.length; i += 3) {
+    for (let i = 0; i < fields.length; i += 2) {
       const start = fields[i]!;
       if (fields[i + 1]! - start !== wanted.length || !this.#nameIs(start, wanted)) continue;
       const value = this.#value(i);
@@ -79,7 +82,7 @@ export class HeaderMap {
   toObject(): Record<string, string> {
     const out: Record<string, string> = {};
     const fields = this.#fields;
-    for (let i = 0; i < fields.length; i += 3) {
+    for (let i = 0; i < fields.length; i += 2) {
       const name = this.#text.slice(fields[i]!, fields[i + 1]!).toLowerCase();
       const value = this.#value(i);
       out[name] = name in out ? `${out[name]}, ${value}` : value;
@@ -102,7 +105,8 @@ export class HeaderMap {
   #value(i: number): string {
     const text = this.#text;
     let start = this.#fields[i + 1]! + 1;
-    let end = this.#fields[i + 2]!;
+    let end = text.indexOf("\r", start);
+    if (end === -1) end = text.length;
     while (start < end && isOws(text.charCodeAt(start))) start++;
     while (end > start && isOws(text.charCodeAt(end - 1))) end--;
     return text.slice(start, end);
@@ -195,8 +199,9 @@ export function parseHead(
   // A line the fast loop did not finish (a tab or other control byte) may
   // hide obs-text after it: the Latin-1 decoder is right for ASCII too.
   if (statusEnd !== i) high = 0x80;
-  const maxFields = limits.maxHeaderCount * 3;
-  const fields: number[] = [];
+  const maxFields = limits.maxHeaderCount * 2;
+  const fields = fieldScratch;
+  let count = 0;
   let framing = 0;
   let contentLength = -1;
   i = statusEnd + 2;
@@ -225,13 +230,14 @@ export function parseHead(
       contentLength = framing & field ? -1 : plainNumber(bytes, colon + 1, i);
     }
     framing |= field;
-    if (fields.length === maxFields) {
+    if (count === maxFields) {
       throw new DockerProtocolError(
         "TOO_MANY_HEADERS",
         `Response has more than ${limits.maxHeaderCount} header fields`,
       );
     }
-    fields.push(lineStart, colon, i);
+    fields[count++] = lineStart;
+    fields[count++] = colon;
     i += 2;
   }
   // The text ends before the CRLF that ends the last line.
@@ -240,10 +246,17 @@ export function parseHead(
   return {
     status,
     statusText: statusEnd > 13 ? text.slice(13, statusEnd) : "",
-    headers: new HeaderMap(text, fields, framing, contentLength),
+    headers: new HeaderMap(text, fields.slice(0, count), framing, contentLength),
     size: i + 2,
   };
 }
+
+/**
+ * Where parseHead collects field positions before copying them out at
+ * their exact size (pushing to a fresh array grew it twice per head).
+ * parseHead runs to completion without yielding, so one array serves all.
+ */
+const fieldScratch: number[] = [];
 
 /** The {@linkcode FRAMING_FIELDS} bit of the token at `start`, or 0. */
 function framingField(bytes: Uint8Array, start: number, length: number): number {
