@@ -48,7 +48,6 @@ Deno.test("Deadlines let an owner arm and clear others while being told", async 
   const deadlines = new Deadlines();
   try {
     const later = recorder();
-    let other: Deadline | undefined;
     let rearmed: Deadline | undefined;
     const owner: DeadlineOwner = {
       deadlineExpired() {
@@ -57,7 +56,7 @@ Deno.test("Deadlines let an owner arm and clear others while being told", async 
       },
     };
     deadlines.arm(20, owner);
-    other = deadlines.arm(500, later);
+    const other = deadlines.arm(500, later);
     await sleep(120);
     assert.ok(rearmed, "the first deadline fired");
     assert.deepEqual(later.expired, [rearmed], "the cleared one never fires; the new one does");
