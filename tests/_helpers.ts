@@ -1,11 +1,12 @@
 /**
- * Small helpers the test files share: what a call rejected with, and
- * test payloads.
+ * Small helpers the test files share: what a call rejected with, protocol
+ * error checks, and test payloads.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
+import { DockerProtocolError, type DockerProtocolErrorCode } from "../src/errors.ts";
 
 /**
  * Resolves with what `promise` rejected with; fails the test when it resolves.
@@ -35,4 +36,15 @@ export function payload(size: number): Uint8Array {
     crypto.getRandomValues(bytes.subarray(offset, Math.min(offset + 65_536, bytes.length)));
   }
   return bytes;
+}
+
+/**
+ * Asserts that `error` is a `DockerProtocolError` with this code.
+ *
+ * @param error What was thrown.
+ * @param code The expected `code`.
+ */
+export function assertProtocolError(error: unknown, code: DockerProtocolErrorCode): void {
+  assert.ok(error instanceof DockerProtocolError, `expected DockerProtocolError, got ${error}`);
+  assert.equal(error.code, code, error.message);
 }
