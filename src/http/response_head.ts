@@ -242,7 +242,7 @@ export function parseHead(
   }
   // The text ends before the CRLF that ends the last line.
   const text = (high < 0x80 ? asciiDecoder : latin1Decoder).decode(bytes.subarray(0, i - 2));
-  const status = parseStatusLine(text, statusEnd);
+  const status = parseStatusLine(bytes, statusEnd);
   return {
     status,
     statusText: statusEnd > 13 ? text.slice(13, statusEnd) : "",
@@ -325,25 +325,21 @@ function badLine(bytes: Uint8Array, start: number, isStatusLine: boolean): Docke
 }
 
 /**
- * Parses `HTTP/1.x NNN reason` (`text[0, end)`): version 1.0 or 1.1, a
+ * Parses `HTTP/1.x NNN reason` (`bytes[0, end)`): version 1.0 or 1.1, a
  * status from 100 to 999, then nothing or a space and any reason phrase.
  *
  * @returns The status code.
  */
-function parseStatusLine(text: string, end: number): number {
-  const d0 = text.charCodeAt(9) - 48;
-  const d1 = text.charCodeAt(10) - 48;
-  const d2 = text.charCodeAt(11) - 48;
-  const minor = text.charCodeAt(7);
-  const valid = end >= 12 && text.startsWith("HTTP/1.") && (minor === 48 || minor === 49) &&
-    text.charCodeAt(8) === 32 && d0 >= 1 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 &&
-    d2 <= 9 && (end === 12 || text.charCodeAt(12) === 32);
-  if (!valid) {
-    throw new DockerProtocolError(
-      "INVALID_STATUS_LINE",
-      `Invalid HTTP status line ${JSON.stringify(text.slice(0, Math.min(end, 80)))}`,
-    );
-  }
+function parseStatusLine(bytes: Uint8Array, end: number): number {
+  const d0 = bytes[9]! - 48;
+  const d1 = bytes[10]! - 48;
+  const d2 = bytes[11]! - 48;
+  const minor = bytes[7];
+  const valid = end >= 12 && bytes[0] === 72 && bytes[1] === 84 && bytes[2] === 84 &&
+    bytes[3] === 80 && bytes[4] === 47 && bytes[5] === 49 && bytes[6] === 46 && // "HTTP/1."
+    (minor === 48 || minor === 49) && bytes[8] === 32 && d0 >= 1 && d0 <= 9 && d1 >= 0 &&
+    d1 <= 9 && d2 >= 0 && d2 <= 9 && (end === 12 || bytes[12] === 32);
+  if (!valid) throw badLine(bytes, 0, true);
   return d0 * 100 + d1 * 10 + d2;
 }
 
