@@ -17,6 +17,12 @@ const SEQUENTIAL = Number(Deno.env.get("BERTH_BENCH_CALLS") ?? 3000);
 const WARMUP = 300;
 const IN_FLIGHT = 64;
 const PARALLEL_CALLS = Number(Deno.env.get("BERTH_BENCH_PARALLEL_CALLS") ?? 12800);
+/**
+ * Interleaved rounds per measurement; each figure is their median. Seven
+ * rather than three: on this shared 2-core machine single rounds swing by
+ * 20% and more, and a median of three still moved a ratio by ±0.15.
+ */
+const ROUNDS = Number(Deno.env.get("BERTH_BENCH_ROUNDS") ?? 7);
 
 interface Sequential {
   p50: number;
@@ -58,15 +64,19 @@ async function parallel(clients: PingClient[]): Promise<number> {
 const path = socketPath();
 const rows: Array<{ name: string; seq: Sequential; rate: number }> = [];
 
-// Sequential: one client each, interleaved rounds so drift hits all alike.
+// Sequential: one client each, interleaved rounds so drift hits all alike,
+// and the order turns each round so that no contender always runs right
+// after the same other one (whose garbage the next round's GC collects, on
+// that round's CPU clock: CPU is counted for the whole process).
 const contenders: Array<() => Promise<PingClient> | PingClient> = [
   () => rawClient(path),
   () => fetchClient(path),
   () => berthClient(path),
 ];
 const results: Sequential[][] = contenders.map(() => []);
-for (let round = 0; round < 3; round++) {
-  for (let i = 0; i < contenders.length; i++) {
+for (let round = 0; round < ROUNDS; round++) {
+  for (let k = 0; k < contenders.length; k++) {
+    const i = (k + round) % contenders.length;
     const client = await contenders[i]!();
     try {
       results[i]!.push(await sequential(client));
@@ -89,7 +99,7 @@ const rates = {
   berth: [] as number[],
   berth64: [] as number[],
 };
-for (let round = 0; round < 3; round++) {
+for (let round = 0; round < ROUNDS; round++) {
   rates.raw.push(await parallel(rawPool));
   rates.fetch.push(await parallel([fetchOne]));
   rates.berth.push(await parallel([berthDefault]));
@@ -110,7 +120,7 @@ for (let i = 0; i < names.length; i++) {
 }
 const floor = rows[0]!;
 console.log(
-  `_ping round trips over ${path}: ${SEQUENTIAL} sequential calls ×3 rounds, ${PARALLEL_CALLS} calls with ${IN_FLIGHT} in flight ×3 rounds (medians)`,
+  `_ping round trips over ${path}: ${SEQUENTIAL} sequential calls ×${ROUNDS} rounds, ${PARALLEL_CALLS} calls with ${IN_FLIGHT} in flight ×${ROUNDS} rounds (medians)`,
 );
 console.log(
   "| client | p50 µs | p50 vs floor | CPU µs/call | CPU vs floor | calls/s (64 in flight) | vs floor |",
