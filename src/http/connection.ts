@@ -32,6 +32,17 @@ export function useExclusiveReadBuffers(): void {
 }
 
 /**
+ * Whether {@linkcode useExclusiveReadBuffers} was called in this thread:
+ * then read buffers get transferred, and whatever must outlive that
+ * (response heads) needs a copy.
+ *
+ * @returns `true` in a stream worker.
+ */
+export function readBuffersAreExclusive(): boolean {
+  return exclusiveReads;
+}
+
+/**
  * A `Deno.Conn` with buffered reads, whole writes, a close that never
  * throws, and the bookkeeping the pool needs.
  */

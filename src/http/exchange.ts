@@ -15,7 +15,7 @@ import {
   type DockerTimeoutPhase,
 } from "../errors.ts";
 import { ChunkedDecoder } from "./chunked.ts";
-import type { Connection } from "./connection.ts";
+import { type Connection, readBuffersAreExclusive } from "./connection.ts";
 import type { Deadline, DeadlineOwner, Deadlines } from "./deadlines.ts";
 import type { ConnectionPool } from "./pool.ts";
 import {
@@ -520,7 +520,7 @@ export class Exchange implements DeadlineOwner {
     if (head === undefined || head.size > this.#settings.maxHeaderSize) return undefined;
     if (head.status >= 100 && head.status < 200 && head.status !== 101) return undefined;
     if (head.size < piece.length) this.#connection!.unread(piece.subarray(head.size));
-    return head;
+    return ownedHead(head);
   }
 
   /**
@@ -578,7 +578,7 @@ export class Exchange implements DeadlineOwner {
         continue;
       }
       connection.unread(rest);
-      return head;
+      return ownedHead(head);
     }
   }
 
@@ -664,6 +664,15 @@ export class Exchange implements DeadlineOwner {
       { cause: error },
     );
   }
+}
+
+/**
+ * The head as the exchange keeps it: over the read buffer's own bytes, or
+ * over a copy in a stream worker, whose read buffers are transferred (with
+ * the body bytes that shared the head's read).
+ */
+function ownedHead(head: ResponseHead): ResponseHead {
+  return readBuffersAreExclusive() ? head.ownCopy() : head;
 }
 
 function headersTooLarge(limit: number): DockerProtocolError {

@@ -23,8 +23,7 @@ export interface UpgradedConnection {
 export class HttpResponse {
   /** Status code. */
   readonly status: number;
-  /** Reason phrase. */
-  readonly statusText: string;
+
   /** Header fields. */
   readonly headers: HeaderMap;
   readonly #exchange: Exchange;
@@ -34,8 +33,12 @@ export class HttpResponse {
     this.#exchange = exchange;
     const head = exchange.head;
     this.status = head.status;
-    this.statusText = head.statusText;
     this.headers = head.headers;
+  }
+
+  /** Reason phrase (decoded when first read). */
+  get statusText(): string {
+    return this.#exchange.head.statusText;
   }
 
   /** Whether the engine switched protocols (attach, exec start, ...). */

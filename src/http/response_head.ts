@@ -6,20 +6,21 @@
  * @module
  */
 
-import { DockerProtocolError } from "../errors.ts";
+import { DockerError, DockerProtocolError } from "../errors.ts";
 
 /**
  * Response header fields. Names match case-insensitively; repeated fields
- * are joined with `, ` (RFC 9110 §5.3). Values are cut from the head's text
- * only when asked for: a caller reads three or four of the engine's ten or
- * so fields, and the parser has already validated every line.
+ * are joined with `, ` (RFC 9110 §5.3). Nothing is decoded until asked
+ * for: the map keeps the head's bytes (a view into the read buffer, never
+ * overwritten) and where each field is, and a value becomes a string when
+ * it is read — most calls read none of the engine's ten or so fields, and
+ * the parser has already validated every line. Bytes are read as
+ * ISO-8859-1 (one character per byte, obs-text included).
  */
 export class HeaderMap {
-  readonly #text: string;
-  /**
-   * Per field: start of its name and its colon (indices into `#text`); the
-   * value runs to the next CR (none can be inside a line), or to the end.
-   */
+  /** The head's bytes (possibly followed by more: every value ends at a CR). */
+  readonly #bytes: Uint8Array;
+  /** Per field: start of its name and its colon (indices into `#bytes`). */
   readonly #fields: readonly number[];
   /**
    * Which of the fields that decide framing are present (the
@@ -35,19 +36,19 @@ export class HeaderMap {
   readonly plainContentLength: number;
 
   /**
-   * @param text The decoded head.
+   * @param bytes The head (status line first; each field line ending in CR LF).
    * @param fields Name start and colon of each field, in order.
    * @param framingFields The {@linkcode FRAMING_FIELDS} bits present (all
    *   assumed present when left out).
    * @param plainContentLength See {@linkcode HeaderMap.plainContentLength}.
    */
   constructor(
-    text = "",
+    bytes: Uint8Array = new Uint8Array(0),
     fields: readonly number[] = [],
     framingFields = ALL_FRAMING_FIELDS,
     plainContentLength = -1,
   ) {
-    this.#text = text;
+    this.#bytes = bytes;
     this.#fields = fields;
     this.framingFields = framingFields;
     this.plainContentLength = plainContentLength;
@@ -56,10 +57,12 @@ export class HeaderMap {
   /**
    * @param name Field name, any case.
    * @returns The value (repeats joined with `, `), or `null` when absent.
+   * @throws {DockerError} When the bytes were transferred away (a view of
+   *   the same read buffer was posted with its buffer in the transfer list).
    */
   get(name: string): string | null {
     const wanted = name.toLowerCase();
-    const fields = this.#fields;
+    const fields = this.#readable();
     let found: string | null = null;
     for (let i = 0; i < fields.length; i += 2) {
       const start = fields[i]!;
@@ -81,36 +84,75 @@ export class HeaderMap {
   /** @returns The fields as a plain object with lower-case names. */
   toObject(): Record<string, string> {
     const out: Record<string, string> = {};
-    const fields = this.#fields;
+    const fields = this.#readable();
     for (let i = 0; i < fields.length; i += 2) {
-      const name = this.#text.slice(fields[i]!, fields[i + 1]!).toLowerCase();
+      const name = latin1(this.#bytes, fields[i]!, fields[i + 1]!).toLowerCase();
       const value = this.#value(i);
       out[name] = name in out ? `${out[name]}, ${value}` : value;
     }
     return out;
   }
 
+  /**
+   * A map over a copy of the head's bytes, for a head whose read buffer is
+   * about to be transferred (a stream worker posts its read buffers).
+   *
+   * @param size Bytes of the head.
+   * @returns The copy.
+   */
+  ownCopy(size: number): HeaderMap {
+    return new HeaderMap(
+      this.#bytes.slice(0, size),
+      this.#fields,
+      this.framingFields,
+      this.plainContentLength,
+    );
+  }
+
+  /** The field positions, once it is sure the bytes are still there. */
+  #readable(): readonly number[] {
+    if (this.#bytes.length === 0 && this.#fields.length > 0) {
+      throw new DockerError(
+        "Response headers are gone: their read buffer was transferred (post a copy of a frame's bytes, not its buffer)",
+      );
+    }
+    return this.#fields;
+  }
+
   /** Whether the name at `start` is `lower` (already lower case), ignoring ASCII case. */
   #nameIs(start: number, lower: string): boolean {
-    const text = this.#text;
+    const bytes = this.#bytes;
     for (let j = 0; j < lower.length; j++) {
-      let code = text.charCodeAt(start + j);
+      let code = bytes[start + j]!;
       if (code >= 65 && code <= 90) code += 32;
       if (code !== lower.charCodeAt(j)) return false;
     }
     return true;
   }
 
-  /** The value of field `i` without surrounding whitespace. */
+  /** The value of field `i` (up to its line's CR) without surrounding whitespace. */
   #value(i: number): string {
-    const text = this.#text;
+    const bytes = this.#bytes;
     let start = this.#fields[i + 1]! + 1;
-    let end = text.indexOf("\r", start);
-    if (end === -1) end = text.length;
-    while (start < end && isOws(text.charCodeAt(start))) start++;
-    while (end > start && isOws(text.charCodeAt(end - 1))) end--;
-    return text.slice(start, end);
+    let end = bytes.indexOf(13, start);
+    while (start < end && isOws(bytes[start]!)) start++;
+    while (end > start && isOws(bytes[end - 1]!)) end--;
+    return latin1(bytes, start, end);
   }
+}
+
+/**
+ * `bytes[start, end)` as ISO-8859-1 text (each byte one character). Heads
+ * are small: this beats a decoder call, whose fixed cost dominated a
+ * round trip's head handling.
+ */
+function latin1(bytes: Uint8Array, start: number, end: number): string {
+  let out = "";
+  for (let at = start; at < end; at += 4096) {
+    const piece = bytes.subarray(at, Math.min(end, at + 4096));
+    out += String.fromCharCode.apply(null, piece as unknown as number[]);
+  }
+  return out;
 }
 
 /** Bits of {@linkcode HeaderMap.framingFields}, by lower-case field name. */
@@ -124,13 +166,61 @@ const ALL_FRAMING_FIELDS = 7;
 /** A parsed response head. */
 export interface ResponseHead {
   /** Status code. */
-  status: number;
+  readonly status: number;
   /** Reason phrase (may be empty). */
-  statusText: string;
+  readonly statusText: string;
   /** Header fields. */
-  headers: HeaderMap;
+  readonly headers: HeaderMap;
   /** Bytes of the head, its empty line included (where the body starts). */
-  size: number;
+  readonly size: number;
+  /**
+   * The same head over a copy of its bytes (see {@linkcode HeaderMap.ownCopy}).
+   *
+   * @returns The copy.
+   */
+  ownCopy(): ResponseHead;
+}
+
+/** A head as {@linkcode parseHead} found it; the reason is decoded when read. */
+class ParsedHead implements ResponseHead {
+  readonly status: number;
+  readonly headers: HeaderMap;
+  readonly size: number;
+  readonly #bytes: Uint8Array;
+  readonly #statusEnd: number;
+
+  constructor(
+    status: number,
+    headers: HeaderMap,
+    size: number,
+    bytes: Uint8Array,
+    statusEnd: number,
+  ) {
+    this.status = status;
+    this.headers = headers;
+    this.size = size;
+    this.#bytes = bytes;
+    this.#statusEnd = statusEnd;
+  }
+
+  get statusText(): string {
+    return this.#statusEnd > 13 ? latin1(this.#bytes, 13, this.#statusEnd) : "";
+  }
+
+  ownCopy(): ResponseHead {
+    const headers = this.headers.ownCopy(this.size);
+    // The reason is short: decoded now rather than kept as a second copy.
+    const statusText = this.statusText;
+    return {
+      status: this.status,
+      statusText,
+      headers,
+      size: this.size,
+      ownCopy() {
+        return this;
+      },
+    };
+  }
 }
 
 /** Limits for {@linkcode parseHead}. */
@@ -140,11 +230,6 @@ export interface HeadLimits {
   /** Most header fields. */
   maxHeaderCount: number;
 }
-
-// Field values are ISO-8859-1 (obs-text), but heads are ASCII in practice,
-// and for ASCII the UTF-8 decoder gives the same text several times faster.
-const asciiDecoder = new TextDecoder();
-const latin1Decoder = new TextDecoder("latin1");
 
 /**
  * Finds the end of a head: the index just past the first CRLF CRLF.
@@ -185,20 +270,16 @@ export function parseHead(
 ): ResponseHead | undefined {
   // One pass over the bytes validates every line (NUL, or a CR or LF
   // outside a CRLF pair, anywhere; a field name that is not a token or has
-  // no colon) and records where each field's parts are; values are cut
-  // from the text only when asked for. The loops are kept tight: a value
-  // byte above 13 is the common case and costs a comparison and an OR.
-  // They stop at the first byte of 13 or less, or past the end (a typed
-  // array reads `undefined` there), so every exit checks for the end.
+  // no colon) and records where each field's parts are; nothing is decoded
+  // (see HeaderMap). The loops are kept tight: a value byte above 13 is the
+  // common case and costs one comparison. They stop at the first byte of
+  // 13 or less, or past the end (a typed array reads `undefined` there), so
+  // every exit checks for the end.
   if (length !== bytes.length) bytes = bytes.subarray(0, length);
-  let high = 0; // OR of the status line and values: >= 0x80 means obs-text
   let i = 0;
-  while (bytes[i]! > 13) high |= bytes[i++]!;
+  while (bytes[i]! > 13) i++;
   const statusEnd = lineEnd(bytes, i, 0);
   if (statusEnd === -1) return undefined;
-  // A line the fast loop did not finish (a tab or other control byte) may
-  // hide obs-text after it: the Latin-1 decoder is right for ASCII too.
-  if (statusEnd !== i) high = 0x80;
   const maxFields = limits.maxHeaderCount * 2;
   const fields = fieldScratch;
   let count = 0;
@@ -220,11 +301,9 @@ export function parseHead(
     if (nameLength === 10 || nameLength === 14 || nameLength === 17) {
       field = framingField(bytes, lineStart, nameLength);
     }
-    while (bytes[i]! > 13) high |= bytes[i++]!;
-    const stop = i;
+    while (bytes[i]! > 13) i++;
     i = lineEnd(bytes, i, lineStart);
     if (i === -1) return undefined;
-    if (i !== stop) high = 0x80;
     if (field === FRAMING_FIELDS["content-length"]) {
       // A second one is left to bodyFraming, which checks that they agree.
       contentLength = framing & field ? -1 : plainNumber(bytes, colon + 1, i);
@@ -240,15 +319,9 @@ export function parseHead(
     fields[count++] = colon;
     i += 2;
   }
-  // The text ends before the CRLF that ends the last line.
-  const text = (high < 0x80 ? asciiDecoder : latin1Decoder).decode(bytes.subarray(0, i - 2));
   const status = parseStatusLine(bytes, statusEnd);
-  return {
-    status,
-    statusText: statusEnd > 13 ? text.slice(13, statusEnd) : "",
-    headers: new HeaderMap(text, fields.slice(0, count), framing, contentLength),
-    size: i + 2,
-  };
+  const headers = new HeaderMap(bytes, fields.slice(0, count), framing, contentLength);
+  return new ParsedHead(status, headers, i + 2, bytes, statusEnd);
 }
 
 /**
@@ -316,7 +389,7 @@ function lineEnd(bytes: Uint8Array, from: number, lineStart: number): number {
 
 /** The error for a malformed line. */
 function badLine(bytes: Uint8Array, start: number, isStatusLine: boolean): DockerProtocolError {
-  const text = latin1Decoder.decode(bytes.subarray(start, start + 80));
+  const text = latin1(bytes, start, Math.min(bytes.length, start + 80));
   const lineEnd = text.indexOf("\r\n");
   const line = JSON.stringify(lineEnd === -1 ? text : text.slice(0, lineEnd));
   return isStatusLine

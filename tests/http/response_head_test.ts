@@ -148,6 +148,33 @@ Deno.test("parseHead finds where the head ends, and says undefined until it has"
   }
 });
 
+Deno.test("HeaderMap decodes values from the head's bytes when read, as ISO-8859-1", () => {
+  const bytes = concat([
+    head("HTTP/1.1 200 OK\r\nX: "),
+    new Uint8Array([0x80, 0x9f, 0xa0, 0xff]),
+    head("\r\nContent-Type: text/plain\r\n\r\nbody"),
+  ]);
+  const parsed = parseHead(bytes, LIMITS)!;
+  // One character per byte: 0x80-0x9F are C1 controls, not windows-1252.
+  assert.equal(parsed.headers.get("x"), "\u0080\u009f\u00a0\u00ff");
+  assert.deepEqual(parsed.headers.toObject(), {
+    "x": "\u0080\u009f\u00a0\u00ff",
+    "content-type": "text/plain",
+  });
+});
+
+Deno.test("HeaderMap says so when its read buffer was transferred, and ownCopy keeps working", () => {
+  const bytes = head("HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n\r\nbody");
+  const parsed = parseHead(bytes, LIMITS)!;
+  const copy = parsed.ownCopy();
+  structuredClone(bytes.buffer, { transfer: [bytes.buffer as ArrayBuffer] });
+  assert.throws(() => parsed.headers.get("content-type"), /read buffer was transferred/);
+  assert.equal(copy.headers.get("content-type"), "text/plain");
+  assert.equal(copy.statusText, "Not Found");
+  assert.equal(copy.status, 404);
+  assert.equal(copy.ownCopy(), copy);
+});
+
 Deno.test("parseHead rejects bad status lines with INVALID_STATUS_LINE", () => {
   for (
     const line of [
