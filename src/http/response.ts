@@ -90,9 +90,9 @@ export class HttpResponse {
    */
   text(limit?: number): Promise<string> {
     const whole = this.#exchange.takeCompleteBody();
-    if (whole === undefined) return this.#readAll(limit).then((body) => decoder.decode(body));
+    if (whole === undefined) return this.#readAll(limit).then(utf8);
     if (limit !== undefined && whole.length > limit) return Promise.reject(tooLarge(limit));
-    return Promise.resolve(decoder.decode(whole));
+    return Promise.resolve(utf8(whole));
   }
 
   /**
@@ -105,7 +105,7 @@ export class HttpResponse {
     const whole = this.#exchange.takeCompleteBody();
     if (whole === undefined) return this.text().then((text) => parseJson<T>(text));
     try {
-      return Promise.resolve(parseJson<T>(decoder.decode(whole)));
+      return Promise.resolve(parseJson<T>(utf8(whole)));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -191,4 +191,21 @@ function parseJson<T>(text: string): T {
       `Engine sent invalid JSON: ${JSON.stringify(text.slice(0, 120))}`,
     );
   }
+}
+
+/** Bodies up to this size that are plain ASCII skip the decoder. */
+const SMALL_ASCII = 64;
+
+/**
+ * The body as UTF-8 text. A short ASCII body (`OK`, `{"StatusCode":0}`)
+ * is turned into a string directly: the decoder's fixed cost is most of
+ * the work for it.
+ */
+function utf8(bytes: Uint8Array): string {
+  if (bytes.length <= SMALL_ASCII) {
+    let high = 0;
+    for (let i = 0; i < bytes.length; i++) high |= bytes[i]!;
+    if (high < 0x80) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  }
+  return decoder.decode(bytes);
 }

@@ -593,3 +593,33 @@ Deno.test("HttpClient accepts a head of exactly maxHeaderSize bytes and rejects 
     client.close();
   }
 });
+
+Deno.test("HttpResponse.text and json decode UTF-8, short ASCII bodies included", async () => {
+  const bodies: Record<string, Uint8Array> = {
+    "/ok": head("OK"),
+    "/accent": head("café"),
+    "/bom": concat([new Uint8Array([0xef, 0xbb, 0xbf]), head("OK")]),
+    "/64": head("a".repeat(64)),
+    "/65": head("b".repeat(65)),
+    "/json": head('{"StatusCode":0}'),
+    "/empty": new Uint8Array(0),
+  };
+  await using engine = await startFakeEngine(
+    respondEach((request) => httpResponse(200, bodies[request.target]!)),
+  );
+  const client = newClient(engine);
+  try {
+    const text = async (target: string) =>
+      await (await client.request({ method: "GET", target })).text();
+    assert.equal(await text("/ok"), "OK");
+    assert.equal(await text("/accent"), "café");
+    assert.equal(await text("/bom"), "OK", "a BOM is dropped, as TextDecoder does");
+    assert.equal(await text("/64"), "a".repeat(64));
+    assert.equal(await text("/65"), "b".repeat(65));
+    assert.equal(await text("/empty"), "");
+    const json = await (await client.request({ method: "GET", target: "/json" })).json();
+    assert.deepEqual(json, { StatusCode: 0 });
+  } finally {
+    client.close();
+  }
+});
