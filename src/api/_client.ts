@@ -18,7 +18,7 @@ import {
 import type { HttpClient, HttpRequest } from "../http/client.ts";
 import type { Connection } from "../http/connection.ts";
 import type { HeaderFields, RequestBody } from "../http/request.ts";
-import type { HttpResponse } from "../http/response.ts";
+import { type HttpResponse, parseJson } from "../http/response.ts";
 import type { WorkerPool } from "../worker/pool.ts";
 import type { DecoderSpec, StreamHead, WireRequest } from "../worker/protocol.ts";
 import type { HijackedSession } from "./_session.ts";
@@ -381,7 +381,8 @@ export class ApiClient {
    */
   async json<T>(call: ApiCall): Promise<T> {
     const response = await this.send(call);
-    return await response.json<T>();
+    const text = response.textIfComplete();
+    return text !== undefined ? parseJson<T>(text) : await response.json<T>();
   }
 
   /**

@@ -128,7 +128,7 @@ export class System {
       signal: options.signal,
       action: "ping the engine",
     });
-    return await response.text();
+    return response.textIfComplete() ?? await response.text();
   }
 
   /**

@@ -83,6 +83,19 @@ export class HttpResponse {
   }
 
   /**
+   * The body as UTF-8 text at once, when it came whole with the head (most
+   * small answers); `undefined` otherwise (then read it with
+   * {@linkcode HttpResponse.text}). Spares a caller the await of an
+   * already settled promise.
+   *
+   * @returns The text, or `undefined`.
+   */
+  textIfComplete(): string | undefined {
+    const whole = this.#exchange.takeCompleteBody();
+    return whole === undefined ? undefined : utf8(whole);
+  }
+
+  /**
    * Reads the whole body as UTF-8 text.
    *
    * @param limit Largest body accepted, in bytes.
@@ -182,7 +195,14 @@ function tooLarge(limit: number): RangeError {
   return new RangeError(`Response body exceeds ${limit} bytes`);
 }
 
-function parseJson<T>(text: string): T {
+/**
+ * Parses a body's text as JSON.
+ *
+ * @param text The body.
+ * @returns The value.
+ * @throws {DockerProtocolError} `INVALID_JSON` when it does not parse.
+ */
+export function parseJson<T>(text: string): T {
   try {
     return JSON.parse(text) as T;
   } catch {
