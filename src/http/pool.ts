@@ -231,9 +231,8 @@ export class ConnectionPool {
 
   /** Passes a freed slot to the first waiter, or returns it. */
   #freeSlot(): void {
-    const next = this.#waiters.shift();
-    if (next) next.resolve();
-    else this.#busy--;
+    if (this.#waiters.length === 0) this.#busy--;
+    else this.#waiters.shift()!.resolve();
   }
 
   /**
