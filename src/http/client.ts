@@ -184,7 +184,10 @@ export class HttpClient {
       this.#hostLine,
       scratch,
     );
-    const usesScratch = encoded.head.buffer === scratch.buffer;
+    // encodeRequest writes a request sent in one piece into `scratch` when
+    // it fits (told by sizes: reading a view's buffer is a slow property
+    // read here, on every call).
+    const usesScratch = encoded.rest === undefined && encoded.head.length <= scratch.length;
     if (!usesScratch) this.#recycle(scratch);
     const signal = request.signal;
     signal?.throwIfAborted();
