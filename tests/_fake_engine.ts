@@ -6,6 +6,9 @@
  * @module
  */
 
+import { HttpClient, type HttpClientOptions } from "../src/http/client.ts";
+import { createConnector, parseHost } from "../src/http/transport.ts";
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -445,4 +448,23 @@ export async function withDeadline<T>(promise: Promise<T>, ms: number, what: str
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * An HTTP client for a fake engine (1 s connect timeout, `Host: docker`).
+ *
+ * @param engine The engine.
+ * @param options Client options to override.
+ * @returns The client; close it when done.
+ */
+export function newClient(
+  engine: FakeEngine,
+  options: Partial<HttpClientOptions> = {},
+): HttpClient {
+  return new HttpClient({
+    connect: createConnector(parseHost(engine.host), 1000),
+    host: engine.host,
+    hostHeader: "docker",
+    ...options,
+  });
 }

@@ -5,7 +5,7 @@ import {
   DockerProtocolError,
   DockerTimeoutError,
 } from "../../src/errors.ts";
-import { HttpClient, type HttpClientOptions } from "../../src/http/client.ts";
+import { HttpClient } from "../../src/http/client.ts";
 import type { ExchangeRecord } from "../../src/http/exchange.ts";
 import { createConnector, parseHost } from "../../src/http/transport.ts";
 import {
@@ -14,6 +14,7 @@ import {
   type FakeConnection,
   type FakeEngine,
   httpResponse,
+  newClient,
   respondEach,
   sleep,
   startFakeEngine,
@@ -25,15 +26,6 @@ import { rejection } from "../_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function newClient(engine: FakeEngine, options: Partial<HttpClientOptions> = {}): HttpClient {
-  return new HttpClient({
-    connect: createConnector(parseHost(engine.host), 1000),
-    host: engine.host,
-    hostHeader: "docker",
-    ...options,
-  });
-}
 
 // ---------------------------------------------------------------------------
 // Stale pooled connections

@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { DockerError } from "../../src/errors.ts";
-import { HttpClient, type HttpClientOptions } from "../../src/http/client.ts";
 import type { ExchangeRecord } from "../../src/http/exchange.ts";
 import { ConnectionPool } from "../../src/http/pool.ts";
 import { createConnector, parseHost } from "../../src/http/transport.ts";
 import {
   chunked,
-  type FakeEngine,
   httpResponse,
+  newClient,
   respondEach,
   sleep,
   startFakeEngine,
@@ -15,15 +14,6 @@ import {
 } from "../_fake_engine.ts";
 
 const encoder = new TextEncoder();
-
-function newClient(engine: FakeEngine, options: Partial<HttpClientOptions> = {}): HttpClient {
-  return new HttpClient({
-    connect: createConnector(parseHost(engine.host), 1000),
-    host: engine.host,
-    hostHeader: "docker",
-    ...options,
-  });
-}
 
 Deno.test("HttpClient sends sequential requests over one kept-alive connection", async () => {
   await using engine = await startFakeEngine(

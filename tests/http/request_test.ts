@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
-import { HttpClient } from "../../src/http/client.ts";
 import { encodeHead, validateRequest } from "../../src/http/request.ts";
-import { createConnector, parseHost } from "../../src/http/transport.ts";
 import {
   concat,
   type FakeEngine,
   type FakeRequest,
   httpResponse,
+  newClient,
   respondEach,
   startFakeEngine,
   waitFor,
@@ -14,14 +13,6 @@ import {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function newClient(engine: FakeEngine): HttpClient {
-  return new HttpClient({
-    connect: createConnector(parseHost(engine.host), 1000),
-    host: engine.host,
-    hostHeader: "docker",
-  });
-}
 
 /** An engine that records every request and answers 200 "ok". */
 async function recordingEngine(): Promise<{ engine: FakeEngine; requests: FakeRequest[] }> {

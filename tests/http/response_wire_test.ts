@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import type { DockerProtocolErrorCode } from "../../src/errors.ts";
 import { HttpClient, type HttpClientOptions } from "../../src/http/client.ts";
-import { createConnector, parseHost } from "../../src/http/transport.ts";
 import {
   concat,
-  type FakeEngine,
   httpResponse,
+  newClient,
   respondEach,
   startFakeEngine,
   tappedConnector,
@@ -15,15 +14,6 @@ import { assertProtocolError } from "../_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function newClient(engine: FakeEngine, options: Partial<HttpClientOptions> = {}): HttpClient {
-  return new HttpClient({
-    connect: createConnector(parseHost(engine.host), 1000),
-    host: engine.host,
-    hostHeader: "docker",
-    ...options,
-  });
-}
 
 function head(text: string): Uint8Array {
   return encoder.encode(text);
