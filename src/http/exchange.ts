@@ -609,7 +609,10 @@ export class Exchange implements DeadlineOwner {
    */
   #armHeadDeadline(): void {
     const ms = this.#headersTimeout;
-    if (ms > 0) this.#headDeadline = this.#settings.deadlines.arm(ms, this);
+    if (ms <= 0) return;
+    // Never two: a head deadline left armed would fire after the exchange.
+    this.#settings.deadlines.clear(this.#headDeadline);
+    this.#headDeadline = this.#settings.deadlines.arm(ms, this);
   }
 
   /**
