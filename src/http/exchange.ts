@@ -518,7 +518,7 @@ export class Exchange implements DeadlineOwner {
   #wholeHead(piece: Uint8Array): ResponseHead | undefined {
     const head = parseHead(piece, this.#settings);
     if (head === undefined || head.size > this.#settings.maxHeaderSize) return undefined;
-    if (head.status >= 100 && head.status < 200 && head.status !== 101) return undefined;
+    if (isInterim(head.status)) return undefined;
     if (head.size < piece.length) this.#connection!.unread(piece.subarray(head.size));
     return ownedHead(head);
   }
@@ -570,8 +570,8 @@ export class Exchange implements DeadlineOwner {
       if (end > maxHeaderSize) throw headersTooLarge(maxHeaderSize);
       const head = parseHead(buffer, this.#settings, end)!;
       const rest = buffer.subarray(end, length);
-      if (head.status >= 100 && head.status < 200 && head.status !== 101) {
-        // Interim response (100 Continue, 102, 103): drop it, read on.
+      if (isInterim(head.status)) {
+        // Drop it, read on.
         buffer = rest;
         length = rest.length;
         scanned = 0;
@@ -676,6 +676,11 @@ export class Exchange implements DeadlineOwner {
  */
 function ownedHead(head: ResponseHead): ResponseHead {
   return readBuffersAreExclusive() ? head.ownCopy() : head;
+}
+
+/** An interim response (100 Continue, 102, 103): skipped; 101 is final (an upgrade). */
+function isInterim(status: number): boolean {
+  return status >= 100 && status < 200 && status !== 101;
 }
 
 function headersTooLarge(limit: number): DockerProtocolError {

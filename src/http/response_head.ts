@@ -66,7 +66,9 @@ export class HeaderMap {
     let found: string | null = null;
     for (let i = 0; i < fields.length; i += 2) {
       const start = fields[i]!;
-      if (fields[i + 1]! - start !== wanted.length || !this.#nameIs(start, wanted)) continue;
+      if (fields[i + 1]! - start !== wanted.length || !nameIs(this.#bytes, start, wanted)) {
+        continue;
+      }
       const value = this.#value(i);
       found = found === null ? value : `${found}, ${value}`;
     }
@@ -119,17 +121,6 @@ export class HeaderMap {
     return this.#fields;
   }
 
-  /** Whether the name at `start` is `lower` (already lower case), ignoring ASCII case. */
-  #nameIs(start: number, lower: string): boolean {
-    const bytes = this.#bytes;
-    for (let j = 0; j < lower.length; j++) {
-      let code = bytes[start + j]!;
-      if (code >= 65 && code <= 90) code += 32;
-      if (code !== lower.charCodeAt(j)) return false;
-    }
-    return true;
-  }
-
   /** The value of field `i` (up to its line's CR) without surrounding whitespace. */
   #value(i: number): string {
     const bytes = this.#bytes;
@@ -139,6 +130,16 @@ export class HeaderMap {
     while (end > start && isOws(bytes[end - 1]!)) end--;
     return latin1(bytes, start, end);
   }
+}
+
+/** Whether the name at `bytes[start]` is `lower` (already lower case), ignoring ASCII case. */
+function nameIs(bytes: Uint8Array, start: number, lower: string): boolean {
+  for (let j = 0; j < lower.length; j++) {
+    let code = bytes[start + j]!;
+    if (code >= 65 && code <= 90) code += 32;
+    if (code !== lower.charCodeAt(j)) return false;
+  }
+  return true;
 }
 
 /**
@@ -338,12 +339,7 @@ function framingField(bytes: Uint8Array, start: number, length: number): number 
     : length === 14
     ? "content-length"
     : "transfer-encoding";
-  for (let j = 0; j < length; j++) {
-    // Token characters: only A-Z and a-z fold onto a-z with 0x20, and
-    // "-" (0x2D) has that bit already.
-    if ((bytes[start + j]! | 0x20) !== name.charCodeAt(j)) return 0;
-  }
-  return FRAMING_FIELDS[name];
+  return nameIs(bytes, start, name) ? FRAMING_FIELDS[name] : 0;
 }
 
 /**
@@ -351,8 +347,8 @@ function framingField(bytes: Uint8Array, start: number, length: number): number 
  * so always a safe integer) between optional spaces and tabs, else -1.
  */
 function plainNumber(bytes: Uint8Array, start: number, end: number): number {
-  while (start < end && (bytes[start] === 32 || bytes[start] === 9)) start++;
-  while (end > start && (bytes[end - 1] === 32 || bytes[end - 1] === 9)) end--;
+  while (start < end && isOws(bytes[start]!)) start++;
+  while (end > start && isOws(bytes[end - 1]!)) end--;
   if (start === end || end - start > 15) return -1;
   let value = 0;
   for (let i = start; i < end; i++) {
