@@ -704,9 +704,10 @@ Deno.test("HttpClient with reuseReadBuffer reads the body into one buffer, each 
       }
       assert.equal(offset, body.length);
       assert.equal(mismatches, 0);
-      // The slab holding the head's leftover bytes, then the reused buffer.
+      // The slab holding the head's leftover bytes, then the reused buffer;
+      // without reuse, fresh 256 KiB slabs for the 1 MiB.
       if (reuse) assert.ok(buffers.size <= 2, `${buffers.size} buffers`);
-      else assert.ok(buffers.size > 8, `${buffers.size} buffers`);
+      else assert.ok(buffers.size >= 4, `${buffers.size} buffers`);
     }
   } finally {
     client.close();
