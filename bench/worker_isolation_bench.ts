@@ -121,7 +121,7 @@ function logs(api: ApiClient, id: string, follow: boolean): ReadableStream<Frame
     longLived: follow,
     action: `read logs of container "${id}"`,
   };
-  return api.stream<Frame>(call, (response) => frameDecoder(response, false), {
+  return api.stream<Frame>(call, (response) => frameDecoder(response, false, true), {
     kind: "frames",
     tty: false,
   });

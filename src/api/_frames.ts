@@ -16,9 +16,16 @@ import { timeQuery } from "./system.ts";
  *
  * @param response The response whose body is the output.
  * @param tty Whether the container has a TTY.
+ * @param stableInput Whether body pieces stay unchanged once read (not a
+ *   reused read buffer, not a worker's buffers that get transferred): then
+ *   a frame split across back-to-back pieces is joined without a copy.
  * @returns A frame decoder.
  */
-export function frameDecoder(response: HttpResponse, tty: boolean): PieceDecoder<Frame> {
+export function frameDecoder(
+  response: HttpResponse,
+  tty: boolean,
+  stableInput: boolean,
+): PieceDecoder<Frame> {
   // API 1.42+ engines label multiplexed output; older ones call everything
   // raw-stream, so only the multiplexed label is trusted over the TTY flag.
   const multiplexed = (response.headers.get("content-type") ?? "").includes("multiplexed-stream");
@@ -28,7 +35,7 @@ export function frameDecoder(response: HttpResponse, tty: boolean): PieceDecoder
       finish: () => {},
     };
   }
-  const decoder = new FrameDecoder();
+  const decoder = new FrameDecoder({ stableInput });
   return {
     push: (input, out) => decoder.push(input, out),
     finish: () => decoder.finish(),
@@ -69,7 +76,7 @@ export function outputStream(
 ): ReadableStream<Frame> {
   return api.stream<Frame>(
     call,
-    async (response) => frameDecoder(response, await tty),
+    async (response) => frameDecoder(response, await tty, call.reuseReadBuffer !== true),
     tty.then((raw) => ({ kind: "frames", tty: raw })),
   );
 }

@@ -9,7 +9,7 @@
  */
 
 import { DockerConnectionError } from "../errors.ts";
-import type { Connection } from "../http/connection.ts";
+import { type Connection, readBuffersAreExclusive } from "../http/connection.ts";
 import { type Frame, FrameDecoder } from "../stream/demux.ts";
 
 /** A duplex session with a container process. */
@@ -41,7 +41,9 @@ export function hijackedSession(
   tty: boolean,
   host: string,
 ): HijackedSession {
-  const decoder = tty ? undefined : new FrameDecoder();
+  // In a stream worker read buffers get transferred, so a split frame must
+  // be copied rather than held as a view.
+  const decoder = tty ? undefined : new FrameDecoder({ stableInput: !readBuffersAreExclusive() });
   let writeClosed = false;
   const broke = (error: unknown) => sessionBroke(error, host);
   const readable = new ReadableStream<Frame>({

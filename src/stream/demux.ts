@@ -6,8 +6,9 @@
  *
  * Frames that lie inside one input piece come out as views (no copy).
  * Frames split across pieces are assembled into one allocation, up to
- * `maxFrameSize`; larger ones are passed on in parts so memory stays
- * bounded.
+ * `maxFrameSize` (or, over pieces that lie back to back in one buffer
+ * nothing overwrites, joined into one view); larger ones are passed on in
+ * parts so memory stays bounded.
  *
  * @module
  */
@@ -40,6 +41,17 @@ export interface FrameDecoderOptions {
    * @default 1048576
    */
   maxFrameSize?: number;
+  /**
+   * Promises that the bytes of a piece are never overwritten once pushed:
+   * each piece is fresh memory, or a region of a buffer that nothing writes
+   * to again (as berth's own socket reads are unless `reuseBuffer` is
+   * set). A split frame whose pieces then lie back to back in one buffer
+   * comes out as one view of them instead of a copy. Leave it off when
+   * pieces come from a reused buffer: a held view would go stale.
+   *
+   * @default false
+   */
+  stableInput?: boolean;
 }
 
 const STREAMS: readonly StreamName[] = ["stdin", "stdout", "stderr", "system"];
@@ -82,6 +94,7 @@ function invalidHeader(bytes: Uint8Array, at: number): DockerProtocolError {
  */
 export class FrameDecoder {
   readonly #maxFrameSize: number;
+  readonly #stableInput: boolean;
   readonly #header = new Uint8Array(HEADER_SIZE);
   /** Bytes of a split header buffered so far (0 between frames). */
   #headerLength = 0;
@@ -93,6 +106,11 @@ export class FrameDecoder {
   #remaining = 0;
   /** Assembly buffer of a split frame up to `maxFrameSize`, once it has bytes. */
   #assembly: Uint8Array | null = null;
+  /**
+   * With `stableInput`: the split frame's payload so far as one view of
+   * the pieces it came in, while they lie back to back (no assembly yet).
+   */
+  #joined: Uint8Array | null = null;
   #failure: DockerProtocolError | undefined;
 
   /**
@@ -109,6 +127,7 @@ export class FrameDecoder {
       );
     }
     this.#maxFrameSize = maxFrameSize;
+    this.#stableInput = options.stableInput === true;
   }
 
   /**
@@ -240,17 +259,19 @@ export class FrameDecoder {
     const take = available < remaining ? available : remaining;
     const part = input.subarray(i, i + take);
     this.#remaining = remaining - take;
-    const assembly = this.#assembly;
-    if (assembly !== null) {
-      assembly.set(part, this.#size - remaining);
-      if (this.#remaining === 0) {
-        this.#assembly = null;
-        out.push({ stream: this.#stream, data: assembly });
-      }
+    const joined = this.#joined;
+    if (joined !== null) {
+      this.#joinPart(joined, part, out);
+    } else if (this.#assembly !== null) {
+      this.#assemble(part, out);
     } else if (take === remaining || this.#size > this.#maxFrameSize) {
       // All of the payload is here (nothing came before), or the frame is
       // too large to assemble: pass the view on.
       out.push({ stream: this.#stream, data: part });
+    } else if (this.#stableInput) {
+      // First bytes of a split frame, in memory nothing overwrites: hold
+      // the view and see whether the rest follows it in the same buffer.
+      this.#joined = part;
     } else {
       // First bytes of a split frame: one allocation of exactly its size.
       const buffer = new Uint8Array(this.#size);
@@ -258,6 +279,40 @@ export class FrameDecoder {
       this.#assembly = buffer;
     }
     return i + take;
+  }
+
+  /**
+   * Adds `part` to the held view `joined` of a split frame: still one view
+   * when `part` follows it in the same buffer, else the start of an
+   * assembly copy.
+   */
+  #joinPart(joined: Uint8Array, part: Uint8Array, out: Frame[]): void {
+    const end = joined.byteOffset + joined.length;
+    if (part.buffer !== joined.buffer || part.byteOffset !== end) {
+      const buffer = new Uint8Array(this.#size);
+      buffer.set(joined, 0);
+      this.#joined = null;
+      this.#assembly = buffer;
+      this.#assemble(part, out);
+      return;
+    }
+    const grown = new Uint8Array(joined.buffer, joined.byteOffset, joined.length + part.length);
+    if (this.#remaining > 0) {
+      this.#joined = grown;
+      return;
+    }
+    this.#joined = null;
+    out.push({ stream: this.#stream, data: grown });
+  }
+
+  /** Copies `part` into the assembly buffer; emits the frame once it is full. */
+  #assemble(part: Uint8Array, out: Frame[]): void {
+    const assembly = this.#assembly!;
+    assembly.set(part, this.#size - this.#remaining - part.length);
+    if (this.#remaining === 0) {
+      this.#assembly = null;
+      out.push({ stream: this.#stream, data: assembly });
+    }
   }
 }
 

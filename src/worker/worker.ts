@@ -166,8 +166,12 @@ function buildDecoder(
       if (spec.errorLines !== undefined) options.errorLines = spec.errorLines;
       return { decoder: new JsonLinesDecoder(options), kind: "values" };
     }
-    case "frames":
-      return { decoder: frameDecoder(response, spec.tty) as PieceDecoder<unknown>, kind: "frames" };
+    case "frames": {
+      // Not stable input: read buffers are transferred while a split
+      // frame could still hold a view of them.
+      const decoder = frameDecoder(response, spec.tty, false);
+      return { decoder: decoder as PieceDecoder<unknown>, kind: "frames" };
+    }
     case "bytes":
       return {
         decoder: { push: (input, out) => void out.push(input), finish: () => {} },

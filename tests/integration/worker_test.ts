@@ -71,7 +71,7 @@ function logs(
   };
   return api.stream<Frame>(
     call,
-    async (response) => frameDecoder(response, await tty),
+    async (response) => frameDecoder(response, await tty, true),
     tty.then((value) => ({ kind: "frames", tty: value })),
   );
 }

@@ -388,3 +388,51 @@ Deno.test("collectFrames throws DockerStreamError with a system frame's text and
   assert.equal(source.pulls(), 1);
   assert.notEqual(source.cancelled(), "not cancelled");
 });
+
+Deno.test("FrameDecoder with stableInput joins a frame split over back-to-back pieces into one view", () => {
+  const payload = new Uint8Array(10_000).map((_, i) => i % 251);
+  const bytes = concat([frame("stdout", "a"), frame("stderr", payload), frame("stdout", "z")]);
+  const pieces = [bytes.subarray(0, 100), bytes.subarray(100, 5000), bytes.subarray(5000)];
+  const out = decodePieces(pieces, { stableInput: true });
+  assert.deepEqual(out.map((f) => f.stream), ["stdout", "stderr", "stdout"]);
+  assert.deepEqual(out[1]!.data, payload);
+  // No copy: a view of the pieces' own buffer.
+  assert.equal(out[1]!.data.buffer, bytes.buffer);
+  assert.equal(out[1]!.data.byteOffset, 17);
+});
+
+Deno.test("FrameDecoder with stableInput copies once the pieces stop lying back to back", () => {
+  const payload = new Uint8Array(10_000).map((_, i) => i % 253);
+  const bytes = frame("stderr", payload);
+  // The first two pieces are contiguous; the third is a copy elsewhere.
+  const pieces = [bytes.subarray(0, 100), bytes.subarray(100, 5000), bytes.slice(5000)];
+  const out = decodePieces(pieces, { stableInput: true });
+  assert.equal(out.length, 1);
+  assert.deepEqual(out[0]!.data, payload);
+  assert.equal(out[0]!.data.buffer.byteLength, 10_000);
+  // Separate buffers from the start: assembled as without the option.
+  const apart = decodePieces(pieces.map((piece) => piece.slice()), { stableInput: true });
+  assert.deepEqual(apart[0]!.data, payload);
+  assert.equal(apart[0]!.data.buffer.byteLength, 10_000);
+});
+
+Deno.test("FrameDecoder with stableInput decodes every split, contiguous or copied, the same", () => {
+  for (const copy of [false, true]) {
+    for (let a = 0; a <= STREAM.length; a += 1) {
+      for (let b = a; b <= STREAM.length; b += 5) {
+        const cut = (from: number, to: number) =>
+          copy && from === a ? STREAM.slice(from, to) : STREAM.subarray(from, to);
+        const pieces = [cut(0, a), cut(a, b), cut(b, STREAM.length)];
+        const frames = decodePieces(pieces, { stableInput: true });
+        assert.deepEqual(show(frames), EXPECTED, `split at ${a}, ${b} (copy ${copy})`);
+      }
+    }
+  }
+});
+
+Deno.test("FrameDecoder with stableInput still passes a split frame over maxFrameSize in parts", () => {
+  const bytes = frame("stdout", "x".repeat(250));
+  const pieces = [bytes.subarray(0, 50), bytes.subarray(50, 150), bytes.subarray(150)];
+  const out = decodePieces(pieces, { maxFrameSize: 100, stableInput: true });
+  assert.deepEqual(out.map((f) => f.data.length), [42, 100, 108]);
+});

@@ -67,7 +67,7 @@ function framesStream(
       action: 'read logs of container "web"',
       ...extra,
     },
-    (response) => frameDecoder(response, tty),
+    (response) => frameDecoder(response, tty, true),
     spec,
   );
 }
