@@ -14,7 +14,7 @@
  */
 
 import { decodedStream } from "./_decoded_stream.ts";
-import { DockerProtocolError, DockerStreamError } from "../errors.ts";
+import { DockerError, DockerProtocolError, DockerStreamError } from "../errors.ts";
 
 /** Which stream a frame belongs to; `system` carries engine errors. */
 export type StreamName = "stdin" | "stdout" | "stderr" | "system";
@@ -111,7 +111,7 @@ export class FrameDecoder {
    * the pieces it came in, while they lie back to back (no assembly yet).
    */
   #joined: Uint8Array | null = null;
-  #failure: DockerProtocolError | undefined;
+  #failure: DockerError | undefined;
 
   /**
    * Creates a decoder positioned before the first frame header.
@@ -135,11 +135,15 @@ export class FrameDecoder {
    *
    * @param input The next bytes of the stream.
    * @param out Receives the frames completed by `input`: views of `input`
-   *   for frames inside it, one assembled copy for a split frame, or the
-   *   parts of a split frame over `maxFrameSize` as they arrive.
+   *   for frames inside it, one assembled copy for a split frame (one view
+   *   with `stableInput` when its pieces lie back to back), or the parts of
+   *   a split frame over `maxFrameSize` as they arrive.
    * @throws {DockerProtocolError} `INVALID_FRAME` when a header is not a
    *   frame header (the stream is probably a raw TTY stream). Frames
    *   decoded before the bad header are in `out`.
+   * @throws {DockerError} With `stableInput`, when the buffer holding the
+   *   first bytes of a split frame was transferred before the frame was
+   *   complete.
    *
    * @example Frames inside one piece are views
    * ```ts
@@ -287,6 +291,14 @@ export class FrameDecoder {
    * assembly copy.
    */
   #joinPart(joined: Uint8Array, part: Uint8Array, out: Frame[]): void {
+    if (joined.length === 0) {
+      // Never empty when held, so its buffer was detached: the caller
+      // transferred a buffer it had pushed. The frame's first bytes are
+      // gone, and a frame short of them must not come out.
+      throw (this.#failure = new DockerError(
+        `A ${this.#stream} frame's first bytes are gone: their buffer was transferred while the frame was incomplete (post a copy of a frame's bytes, not its buffer)`,
+      ));
+    }
     const end = joined.byteOffset + joined.length;
     if (part.buffer !== joined.buffer || part.byteOffset !== end) {
       const buffer = new Uint8Array(this.#size);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DockerProtocolError, DockerStreamError } from "../../src/errors.ts";
+import { DockerError, DockerProtocolError, DockerStreamError } from "../../src/errors.ts";
 import {
   collectFrames,
   demuxStream,
@@ -435,4 +435,19 @@ Deno.test("FrameDecoder with stableInput still passes a split frame over maxFram
   const pieces = [bytes.subarray(0, 50), bytes.subarray(50, 150), bytes.subarray(150)];
   const out = decodePieces(pieces, { maxFrameSize: 100, stableInput: true });
   assert.deepEqual(out.map((f) => f.data.length), [42, 100, 108]);
+});
+
+Deno.test("FrameDecoder with stableInput refuses a split frame whose first bytes were transferred away", () => {
+  const bytes = frame("stdout", "x".repeat(100));
+  const decoder = new FrameDecoder({ stableInput: true });
+  const out: Frame[] = [];
+  decoder.push(bytes.subarray(0, 50), out);
+  const rest = bytes.slice(50);
+  structuredClone(bytes.buffer, { transfer: [bytes.buffer as ArrayBuffer] });
+  assert.throws(() => decoder.push(rest, out), (error: unknown) => {
+    assert.ok(error instanceof DockerError);
+    assert.match(error.message, /transferred/);
+    return true;
+  });
+  assert.equal(out.length, 0);
 });
