@@ -11,6 +11,10 @@
  * - berth reusing its read buffer: `logs(id, { reuseBuffer: true })`, each
  *   frame valid until the next read (what the loop here needs).
  *
+ * Each contender runs `BERTH_BENCH_ROUNDS` times (default 5), in turn; the
+ * rate is that of the median run by time, the peak RSS the median of the
+ * runs' peaks (taken on its own: a GC's timing moves it from run to run).
+ *
  * Run: `deno run --allow-all bench/logs_report.ts` with `BERTH_TEST_HOST`
  * (or `DOCKER_HOST`) naming a unix socket and `BERTH_TEST_IMAGE` a busybox
  * image (`deno task bench` provides both).
@@ -149,8 +153,9 @@ async function main(): Promise<void> {
     { name: "256 MiB in 16 KiB entries", script: "head -c 268435456 /dev/zero | tr '\\0' 'a'" },
     { name: "1,000,000 short lines", script: "seq 1 1000000" },
   ];
+  const rounds = Number(Deno.env.get("BERTH_BENCH_ROUNDS") ?? 5);
   console.log(
-    "Container logs read back through GET /containers/{id}/logs (median of 3 runs, each contender in its own process)",
+    `Container logs read back through GET /containers/{id}/logs (medians of ${rounds} runs, each contender in its own process)`,
   );
   for (const { name, script } of cases) {
     const id = await prepare(docker, image, script);
@@ -161,10 +166,13 @@ async function main(): Promise<void> {
         berth: [],
         "berth-reuse": [],
       };
-      for (let round = 0; round < 3; round++) {
+      for (let round = 0; round < rounds; round++) {
         for (const mode of MODES) runs[mode].push(await runChild(mode, id));
       }
-      const med = (mode: Mode) => runs[mode].sort((a, b) => a.seconds - b.seconds)[1]!;
+      const middle = Math.floor(rounds / 2);
+      const med = (mode: Mode) => runs[mode].toSorted((a, b) => a.seconds - b.seconds)[middle]!;
+      const medRss = (mode: Mode) =>
+        runs[mode].map((m) => m.peakRssMiB).toSorted((a, b) => a - b)[middle]!;
       const floor = med("raw");
       console.log(`\n${name}`);
       console.log("| reader | MB/s | vs floor | frames | peak RSS MiB | RSS vs floor |");
@@ -185,11 +193,11 @@ async function main(): Promise<void> {
               : mode === "berth"
               ? "berth"
               : "berth, `reuseBuffer: true`"
-          } | ${rate.toFixed(0)} | ${(rate / floorRate).toFixed(2)}× | ${m.frames} | ${
-            m.peakRssMiB.toFixed(0)
-          } | ${
-            (m.peakRssMiB - floor.peakRssMiB >= 0 ? "+" : "") +
-            (m.peakRssMiB - floor.peakRssMiB).toFixed(0)
+          } | ${rate.toFixed(rate < 10 ? 1 : 0)} | ${
+            (rate / floorRate).toFixed(2)
+          }× | ${m.frames} | ${medRss(mode).toFixed(1)} | ${
+            (medRss(mode) - medRss("raw") >= 0 ? "+" : "") +
+            (medRss(mode) - medRss("raw")).toFixed(1)
           } MiB |`,
         );
       }
