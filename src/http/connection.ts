@@ -127,11 +127,12 @@ export class Connection {
     const size = this.#readSize;
     if (exclusiveReads) return new Uint8Array(size);
     const offset = this.#slabOffset;
-    // The tail of the slab takes a read when it is long enough: a short
-    // read then costs only what it filled. A slab whose buffer was
-    // transferred (detached: its length reads 0) is replaced like a full one.
+    // The tail of the slab takes a read (up to the read size) when it is
+    // long enough: a short read then costs only what it filled. A slab
+    // whose buffer was transferred (detached: its length reads 0) is
+    // replaced like a full one.
     const tail = this.#slab.length - offset;
-    if (tail >= size || tail >= MIN_TAIL) {
+    if (tail >= MIN_TAIL) {
       return this.#slab.subarray(offset, offset + Math.min(size, tail));
     }
     this.#slab = new Uint8Array(Math.max(SLAB_SIZE, size));
