@@ -86,3 +86,21 @@ Deno.test("Connection reads into a slab's tail, then starts a fresh slab", async
   assert.deepEqual(got.flatMap((piece) => [...piece]), expected);
   connection.close();
 });
+
+Deno.test("Connection allocates about one byte per byte read, however short the reads", async () => {
+  // 4,000 reads of 1,000 bytes: one slab per read would be 64 MiB or more.
+  const pieces = Array.from({ length: 4000 }, (_, i) => filled(1000, i & 0xff));
+  const { conn } = scriptedConn(pieces);
+  const connection = new Connection(conn);
+  const buffers = new Set<ArrayBufferLike>();
+  let total = 0;
+  for (let piece = await connection.read(); piece !== null; piece = await connection.read()) {
+    buffers.add(piece.buffer);
+    total += piece.length;
+  }
+  assert.equal(total, 4_000_000);
+  let allocated = 0;
+  for (const buffer of buffers) allocated += buffer.byteLength;
+  assert.ok(allocated <= total * 1.1 + 256 * 1024, `${allocated} bytes allocated for ${total}`);
+  connection.close();
+});
