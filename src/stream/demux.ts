@@ -277,10 +277,7 @@ export class FrameDecoder {
       // the view and see whether the rest follows it in the same buffer.
       this.#joined = part;
     } else {
-      // First bytes of a split frame: one allocation of exactly its size.
-      const buffer = new Uint8Array(this.#size);
-      buffer.set(part, 0);
-      this.#assembly = buffer;
+      this.#startAssembly(part);
     }
     return i + take;
   }
@@ -301,10 +298,8 @@ export class FrameDecoder {
     }
     const end = joined.byteOffset + joined.length;
     if (part.buffer !== joined.buffer || part.byteOffset !== end) {
-      const buffer = new Uint8Array(this.#size);
-      buffer.set(joined, 0);
       this.#joined = null;
-      this.#assembly = buffer;
+      this.#startAssembly(joined);
       this.#assemble(part, out);
       return;
     }
@@ -315,6 +310,13 @@ export class FrameDecoder {
     }
     this.#joined = null;
     out.push({ stream: this.#stream, data: grown });
+  }
+
+  /** Starts assembling a split frame: one allocation of exactly its size, `first` at its start. */
+  #startAssembly(first: Uint8Array): void {
+    const buffer = new Uint8Array(this.#size);
+    buffer.set(first, 0);
+    this.#assembly = buffer;
   }
 
   /** Copies `part` into the assembly buffer; emits the frame once it is full. */
