@@ -23,6 +23,15 @@ function scriptedConn(pieces: Uint8Array[]): { conn: Deno.Conn; asked: number[] 
   return { conn: conn as unknown as Deno.Conn, asked };
 }
 
+/** Every piece the connection reads, to the end. */
+async function readAll(connection: Connection): Promise<Uint8Array[]> {
+  const got: Uint8Array[] = [];
+  for (let piece = await connection.read(); piece !== null; piece = await connection.read()) {
+    got.push(piece);
+  }
+  return got;
+}
+
 function filled(length: number, value: number): Uint8Array {
   return new Uint8Array(length).fill(value);
 }
@@ -31,10 +40,7 @@ Deno.test("Connection carves short reads back to back out of one slab", async ()
   const pieces = [filled(100, 1), filled(3000, 2), filled(20_000, 3), filled(7, 4)];
   const { conn } = scriptedConn(pieces);
   const connection = new Connection(conn);
-  const got: Uint8Array[] = [];
-  for (let piece = await connection.read(); piece !== null; piece = await connection.read()) {
-    got.push(piece);
-  }
+  const got = await readAll(connection);
   assert.deepEqual(got.map((piece) => piece.length), [100, 3000, 16_384, 3616, 7]);
   // One buffer, each read right after the previous one: nothing allocated
   // per read, and a frame split across reads lies in one piece of memory.
@@ -53,12 +59,9 @@ Deno.test("Connection grows its read size only when a full-size read comes back 
   // 16 KiB filled -> 32 KiB; 32 KiB filled -> 64 KiB (the largest).
   const { conn, asked } = scriptedConn([filled(200_000, 9)]);
   const connection = new Connection(conn);
-  let total = 0;
-  for (let piece = await connection.read(); piece !== null; piece = await connection.read()) {
-    assert.ok(piece.every((byte) => byte === 9));
-    total += piece.length;
-  }
-  assert.equal(total, 200_000);
+  const got = await readAll(connection);
+  assert.ok(got.every((piece) => piece.every((byte) => byte === 9)));
+  assert.equal(got.reduce((sum, piece) => sum + piece.length, 0), 200_000);
   assert.deepEqual(asked.slice(0, 3), [16_384, 32_768, 65_536]);
   assert.ok(asked.every((size) => size <= 65_536), `asked ${asked}`);
   connection.close();
@@ -70,11 +73,7 @@ Deno.test("Connection reads into a slab's tail, then starts a fresh slab", async
   const sizes = [65_536, 65_536, 65_536, 53_392, 12_144, 100];
   const { conn, asked } = scriptedConn(sizes.map((size, i) => filled(size, i + 1)));
   const connection = new Connection(conn);
-  // Reach the 64 KiB read size first.
-  const got: Uint8Array[] = [];
-  for (let piece = await connection.read(); piece !== null; piece = await connection.read()) {
-    got.push(piece);
-  }
+  const got = await readAll(connection);
   const first = got[0]!.buffer;
   const lastInFirst = got.findLastIndex((piece) => piece.buffer === first);
   const inFirst = got.slice(0, lastInFirst + 1).reduce((sum, piece) => sum + piece.length, 0);
@@ -92,12 +91,9 @@ Deno.test("Connection allocates about one byte per byte read, however short the 
   const pieces = Array.from({ length: 4000 }, (_, i) => filled(1000, i & 0xff));
   const { conn } = scriptedConn(pieces);
   const connection = new Connection(conn);
-  const buffers = new Set<ArrayBufferLike>();
-  let total = 0;
-  for (let piece = await connection.read(); piece !== null; piece = await connection.read()) {
-    buffers.add(piece.buffer);
-    total += piece.length;
-  }
+  const got = await readAll(connection);
+  const buffers = new Set(got.map((piece) => piece.buffer));
+  const total = got.reduce((sum, piece) => sum + piece.length, 0);
   assert.equal(total, 4_000_000);
   let allocated = 0;
   for (const buffer of buffers) allocated += buffer.byteLength;
