@@ -233,7 +233,8 @@ export type DockerProtocolErrorCode =
   | "INVALID_TAR"
   | "TAR_LIMIT_EXCEEDED"
   | "INVALID_WEBSOCKET_FRAME"
-  | "WEBSOCKET_MESSAGE_TOO_LARGE";
+  | "WEBSOCKET_MESSAGE_TOO_LARGE"
+  | "INVALID_BUILDKIT_TRACE";
 
 /**
  * The bytes the engine (or something pretending to be it) sent are not valid
