@@ -96,11 +96,12 @@ export type {
   UnsafeArchiveReason,
 } from "./src/stream/extract.ts";
 
-// Build contexts
+// Build contexts and BuildKit progress records
 export { cleanPath, DockerignoreMatcher, parseDockerignore } from "./src/build/dockerignore.ts";
 export type { DockerignoreMatch } from "./src/build/dockerignore.ts";
 export { packContext } from "./src/build/context.ts";
 export type { PackContextOptions } from "./src/build/context.ts";
+export { decodeBuildKitTrace } from "./src/build/buildkit_trace.ts";
 
 // Terminal rendering of progress (used by the examples and the CLI)
 export { humanSize, ProgressBars } from "./src/terminal/progress_bars.ts";

@@ -1,24 +1,35 @@
 /**
- * Image builds with the classic builder (`POST /build`) and build cache
- * pruning (`POST /build/prune`). The methods on `Images` (`build`,
- * `pruneBuildCache`) document the calls; this module holds the work.
+ * Image builds (`POST /build`) and build cache pruning (`POST
+ * /build/prune`). The methods on `Images` (`build`, `pruneBuildCache`)
+ * document the calls; this module holds the work.
  *
  * ## Builders
  *
- * Only the classic builder (`version=1`) is supported. BuildKit
- * (`version=2`) does not read the context from the request body: the
- * engine pulls files, secrets and credentials from the client over a
- * `POST /session` connection that speaks gRPC over HTTP/2 (filesync, auth
- * and secrets services), and reports progress as `moby.buildkit.trace`
- * protobuf records. berth does not implement that session yet.
+ * Both builders take the context as the request body. The classic builder
+ * (`version: "1"`, the default) reports its progress as text lines.
+ * BuildKit (`version: "2"`) reports it as `moby.buildkit.trace` records
+ * (protobuf in base64), which the returned stream decodes into each
+ * event's `buildkit` field; it runs `RUN --mount=type=cache` and the other
+ * Dockerfile features that need no client-side service.
+ *
+ * What berth does not provide is the BuildKit session (`POST /session`,
+ * gRPC over HTTP/2) through which the `docker` CLI serves files, secrets,
+ * SSH agents and registry credentials to the builder. Without it, on
+ * Docker 20.10, the engine answers `no active sessions` (berth adds what
+ * it means to the error) for `RUN --mount=type=secret` or `type=ssh` and
+ * for a `FROM` image it must pull from a registry that needs a login
+ * (`X-Registry-Config` only reaches the classic builder; an image pulled
+ * beforehand is used as is); outputs other than the image (`--output
+ * type=local|tar`) are not offered.
  *
  * ## Cancelling
  *
  * Aborting the call's `signal`, cancelling the returned stream, or breaking
- * out of a `for await` closes the connection; the classic builder notices
- * and stops the build (the container of a running `RUN` step is removed).
- * `POST /build/cancel` is not sent: it only reaches BuildKit builds, by the
- * `buildid` a session-backed build registers.
+ * out of a `for await` closes the connection; either builder notices and
+ * stops the build (the classic builder removes the container of a running
+ * `RUN` step; BuildKit kills its process). `POST /build/cancel` is not
+ * sent: it names a build by the `buildid` a session-backed build
+ * registers.
  *
  * @module
  */
@@ -30,11 +41,12 @@ import {
   type RegistryAuth,
   scrubSecrets,
 } from "../auth.ts";
+import { type BuildKitStatus, decodeBuildKitTrace } from "../build/buildkit_trace.ts";
 import { contextDockerfile, packContext } from "../build/context.ts";
-import { DockerError } from "../errors.ts";
+import { DockerError, DockerStreamError } from "../errors.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
 import { type ProgressCollector, ProgressStream } from "../stream/progress.ts";
-import type { BuildCachePruneResponse, BuildInfo } from "../types/mod.ts";
+import type { BuildCachePruneResponse, BuildInfo, ImageID } from "../types/mod.ts";
 import {
   type ApiCall,
   type ApiClient,
@@ -50,6 +62,40 @@ export type { ErrorDetail, ProgressDetail } from "../types/common.ts";
 export type { RequestOptions } from "./_client.ts";
 export type { RegistryAuth } from "../auth.ts";
 export type { ProgressCollector, ProgressStream } from "../stream/progress.ts";
+export type {
+  BuildKitStatus,
+  BuildKitVertex,
+  BuildKitVertexLog,
+  BuildKitVertexStatus,
+  BuildKitVertexWarning,
+} from "../build/buildkit_trace.ts";
+
+/**
+ * One event of a build: a line of the engine's stream, plus, for a
+ * BuildKit progress record, its decoded content.
+ *
+ * - Classic builder: `stream` carries the output text (`Step 2/4 : RUN
+ *   make`, what `RUN` prints), `status`/`progressDetail` the pull of a
+ *   `FROM` image.
+ * - BuildKit: lines with `id: "moby.buildkit.trace"` carry the base64
+ *   record in `aux` and the decoded record in `buildkit`; `stream` only
+ *   carries the closing `Successfully tagged` lines.
+ * - Both: `{ id: "moby.image.id", aux: { ID } }` names the built image.
+ */
+export interface ImageBuildEvent extends Omit<BuildInfo, "aux"> {
+  /**
+   * The built image's id (`{ ID: "sha256:…" }`), or the base64 protobuf of
+   * a BuildKit progress record.
+   */
+  aux?: ImageID | string;
+  /**
+   * The decoded BuildKit progress record of a `moby.buildkit.trace` line:
+   * vertexes (steps) started, finished, cached or failed, transfer
+   * progress, output of `RUN` commands, warnings. Absent on other lines,
+   * and on a record berth cannot decode (the raw `aux` is still there).
+   */
+  buildkit?: BuildKitStatus;
+}
 
 /** A remote build context: the engine fetches it itself. */
 export interface ImageBuildRemoteContext {
@@ -149,11 +195,15 @@ export interface ImageBuildOptions extends StreamOptions {
    */
   quiet?: boolean;
   /**
-   * Builder: only `"1"` (the classic builder) is supported; BuildKit
-   * (`"2"`) needs the `/session` gRPC protocol, which berth does not speak
-   * yet. @default the engine's default for the API (the classic builder)
+   * Builder: `"1"` is the classic builder, `"2"` BuildKit (its progress
+   * comes decoded in each event's `buildkit`). BuildKit features that need
+   * the client-side session (secret and SSH mounts, local outputs,
+   * credentials for `FROM` images) are not available; see `Images.build`.
+   * With BuildKit on an engine whose default bridge network is disabled,
+   * set `networkMode` to `"none"` or `"host"`.
+   * @default "1" (the engine's default for API 1.41)
    */
-  version?: "1";
+  version?: "1" | "2";
   /**
    * For a directory context: patterns to use instead of its `.dockerignore`
    * (same syntax). The Dockerfile and `.dockerignore` are still sent.
@@ -168,7 +218,7 @@ export interface ImageBuildOptions extends StreamOptions {
    */
   auth?: Record<string, RegistryAuth> | false;
   /** Called with every progress event, whether or not the stream is read. */
-  onProgress?: (event: BuildInfo) => void;
+  onProgress?: (event: ImageBuildEvent) => void;
 }
 
 /** Result of `Images.build`. */
@@ -266,13 +316,9 @@ function checkOptions(options: ImageBuildOptions): void {
   if (options.ulimits !== undefined && !Array.isArray(options.ulimits)) {
     throw new TypeError("ulimits must be an array of { Name, Soft, Hard }");
   }
-  if (options.version !== undefined && options.version !== "1") {
-    const version = options.version as unknown;
+  if (options.version !== undefined && options.version !== "1" && options.version !== "2") {
     throw new TypeError(
-      version === "2"
-        ? "BuildKit builds (version 2) are not supported yet: they need the /session gRPC " +
-          "protocol; use the classic builder (version 1)"
-        : `Unknown builder version ${JSON.stringify(version)}; only "1" is supported`,
+      `Unknown builder version ${JSON.stringify(options.version)}; expected "1" or "2"`,
     );
   }
   if (options.auth !== undefined && options.auth !== false) {
@@ -361,7 +407,7 @@ const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
 export function buildCollector(
   requested: readonly string[] = [],
   quiet = false,
-): ProgressCollector<BuildInfo, ImageBuildResult> {
+): ProgressCollector<ImageBuildEvent, ImageBuildResult> {
   let auxId: string | undefined;
   let printedId: string | undefined;
   /** The short id of the last `Successfully built`, while only tag lines followed it. */
@@ -387,7 +433,7 @@ export function buildCollector(
   return {
     push(event) {
       if (!event || typeof event !== "object") return;
-      const id = event.aux?.ID;
+      const id = typeof event.aux === "object" ? event.aux?.ID : undefined;
       if (typeof id === "string" && id !== "") auxId = id;
       if (typeof event.stream !== "string") return;
       const lines = (partial + event.stream).split("\n");
@@ -404,6 +450,26 @@ export function buildCollector(
       return { imageId, tags: tags.length > 0 ? tags : [...requested] };
     },
   };
+}
+
+/**
+ * Adds the decoded record to each `moby.buildkit.trace` event. A record
+ * that does not decode is passed on without `buildkit`: progress display
+ * is not worth failing a build for.
+ */
+function buildKitDecoding(): TransformStream<ImageBuildEvent, ImageBuildEvent> {
+  return new TransformStream({
+    transform(event, controller) {
+      if (event?.id === "moby.buildkit.trace" && typeof event.aux === "string") {
+        try {
+          event.buildkit = decodeBuildKitTrace(event.aux);
+        } catch {
+          // Left undecoded; the raw `aux` stays on the event.
+        }
+      }
+      controller.enqueue(event);
+    },
+  });
 }
 
 function isRemote(context: unknown): context is ImageBuildRemoteContext {
@@ -442,7 +508,7 @@ export function buildImage(
   context: ImageBuildContext,
   options: ImageBuildOptions = {},
   credentials?: CredentialStore,
-): ProgressStream<BuildInfo, ImageBuildResult> {
+): ProgressStream<ImageBuildEvent, ImageBuildResult> {
   checkOptions(options);
   let directory: string | URL | undefined;
   let body: ReadableStream<Uint8Array> | Uint8Array | undefined;
@@ -518,16 +584,42 @@ export function buildImage(
       headers["Content-Type"] = "application/x-tar";
     }
     call.worker = options.worker;
-    return api.stream<BuildInfo>(call, () => new JsonLinesDecoder<BuildInfo>(), { kind: "json" });
+    const events = api.stream<ImageBuildEvent>(
+      call,
+      () => new JsonLinesDecoder<ImageBuildEvent>(),
+      { kind: "json" },
+    );
+    // Decoded here rather than by the decoder so that it also happens for
+    // a stream read in a worker (which only runs the JSON-lines decoder).
+    return events.pipeThrough(buildKitDecoding());
   })();
-  return new ProgressStream<BuildInfo, ImageBuildResult>(
+  return new ProgressStream<ImageBuildEvent, ImageBuildResult>(
     source,
     buildCollector(options.tags, options.quiet),
     {
       onProgress: options.onProgress,
       action,
-      mapError: (error) => scrubSecrets(error, secrets),
+      mapError: (error) => scrubSecrets(sessionHint(error, options.version), secrets),
     },
+  );
+}
+
+/**
+ * Explains BuildKit's `no active sessions`: the build wanted something
+ * only the client-side session serves, which berth does not open.
+ */
+function sessionHint(error: unknown, version: string | undefined): unknown {
+  if (
+    version !== "2" || !(error instanceof DockerStreamError) ||
+    !error.message.includes("no active sessions")
+  ) {
+    return error;
+  }
+  return new DockerStreamError(
+    `${error.message} (BuildKit wanted the client session, which berth does not open: ` +
+      "secret and SSH mounts are not available, and a FROM image from a registry that " +
+      "needs a login must be pulled before the build)",
+    error.detail,
   );
 }
 

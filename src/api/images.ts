@@ -40,7 +40,6 @@ import {
   pushCollector,
 } from "../stream/progress.ts";
 import type {
-  BuildInfo,
   CreateImageInfo,
   IdResponse,
   ImageDeleteResponseItem,
@@ -64,6 +63,7 @@ import {
   type BuildCachePruneResult,
   buildImage,
   type ImageBuildContext,
+  type ImageBuildEvent,
   type ImageBuildOptions,
   type ImageBuildResult,
   pruneBuildCache,
@@ -72,7 +72,13 @@ import {
 export type {
   BuildCachePruneOptions,
   BuildCachePruneResult,
+  BuildKitStatus,
+  BuildKitVertex,
+  BuildKitVertexLog,
+  BuildKitVertexStatus,
+  BuildKitVertexWarning,
   ImageBuildContext,
+  ImageBuildEvent,
   ImageBuildOptions,
   ImageBuildRemoteContext,
   ImageBuildResult,
@@ -781,39 +787,49 @@ export class Images {
   }
 
   /**
-   * Sends `POST /build`: builds an image with the classic builder, like
-   * `docker build`. The context is a directory (packed as a tar stream
+   * Sends `POST /build`: builds an image like `docker build`, with the
+   * classic builder or BuildKit. The context is a directory (packed as a tar stream
    * while it is sent, honouring its `.dockerignore` like the docker CLI;
    * the Dockerfile and `.dockerignore` are always sent), a tar archive
    * (stream or bytes, possibly compressed), or `{ remote }` (a Git
    * repository or URL the engine fetches).
    *
-   * The returned {@linkcode ProgressStream} yields the build's events
-   * (`stream` text such as `Step 1/5 : FROM busybox`, pull `status` and
-   * `progressDetail` of `FROM` images, the `aux` record with the image id)
-   * and is also a promise of `{ imageId, tags }`; a failing step rejects it
+   * The returned {@linkcode ProgressStream} yields the build's events and
+   * is also a promise of `{ imageId, tags }`; a failing step rejects it
    * with a {@linkcode DockerStreamError} carrying the engine's message. The
-   * request is sent at once (after the credential lookup and the context
-   * check). No head or idle timeout applies: a silent `RUN` may take long.
+   * classic builder's events carry `stream` text such as `Step 1/5 : FROM
+   * busybox` and the pull `status` of `FROM` images; BuildKit's
+   * (`version: "2"`) carry each progress record decoded in `buildkit`:
+   * steps (vertexes) started, cached, finished or failed, transfer
+   * progress, and the output of `RUN` commands. The request is sent at
+   * once (after the credential lookup and the context check). No head or
+   * idle timeout applies: a silent `RUN` may take long.
    *
    * Credentials for `FROM` images go in `X-Registry-Config`: `auth`, else
    * every credential of the client's store (as `docker build` does).
    *
-   * Only the classic builder is supported: BuildKit (`version: "2"`) needs
-   * the `/session` gRPC protocol, which berth does not speak yet. Aborting
-   * `signal`, cancelling the stream or breaking out of `for await` closes
-   * the connection, and the classic builder stops the build (BuildKit's
-   * `POST /build/cancel` does not apply to it).
+   * BuildKit builds run without the client-side session the `docker` CLI
+   * opens (`POST /session`, gRPC over HTTP/2): `RUN --mount=type=cache`,
+   * multi-stage builds and `FROM` images of registries without login
+   * work, but secret and SSH mounts, local or tar outputs, and registry
+   * credentials do not (Docker 20.10 takes those from the session only;
+   * the build fails with `no active sessions`). Pull a `FROM` image that
+   * needs a login before the build: BuildKit uses it as it is. On an
+   * engine with its default bridge network disabled, BuildKit needs
+   * `networkMode: "none"` or `"host"`.
+   *
+   * Aborting `signal`, cancelling the stream or breaking out of `for
+   * await` closes the connection, and either builder stops the build.
    *
    * @param context A directory (path or `file:` URL), a tar archive, or `{ remote }`.
    * @param options `dockerfile`, `tags`, `buildArgs`, `labels`, `target`,
    *   `networkMode`, `noCache`, `pull`, `rm`, `forceRm`, `platform`,
-   *   `extraHosts`, `cacheFrom`, resource limits, `quiet`, `excludes`,
-   *   `auth`, `onProgress`, `signal`.
+   *   `extraHosts`, `cacheFrom`, resource limits, `quiet`, `version`,
+   *   `excludes`, `auth`, `onProgress`, `signal`.
    * @returns The build events; as a promise, `{ imageId, tags }`.
-   * @throws {TypeError} Synchronously, for a malformed context or option
-   *   (`version: "2"` included); through the stream, when the directory
-   *   does not exist or is not a directory.
+   * @throws {TypeError} Synchronously, for a malformed context or option;
+   *   through the stream, when the directory does not exist or is not a
+   *   directory.
    * @throws {RangeError} Synchronously, for a negative or fractional limit.
    * @throws {DockerStreamError} Through the stream: a step failed (such as
    *   `The command '/bin/sh -c exit 3' returned a non-zero code: 3`), or a
@@ -840,11 +856,26 @@ export class Images {
    *   if (event.stream) Deno.stdout.writeSync(new TextEncoder().encode(event.stream));
    * }
    * ```
+   *
+   * @example Build with BuildKit and print its steps and their output
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const build = docker.images.build("./app", { version: "2", tags: ["app:dev"] });
+   * const text = new TextDecoder();
+   * for await (const { buildkit } of build) {
+   *   for (const step of buildkit?.vertexes ?? []) {
+   *     if (step.completed) console.log(`${step.cached ? "CACHED" : "DONE"} ${step.name}`);
+   *   }
+   *   for (const log of buildkit?.logs ?? []) console.log(text.decode(log.data).trimEnd());
+   * }
+   * console.log((await build).imageId);
+   * ```
    */
   build(
     context: ImageBuildContext,
     options: ImageBuildOptions = {},
-  ): ProgressStream<BuildInfo, ImageBuildResult> {
+  ): ProgressStream<ImageBuildEvent, ImageBuildResult> {
     return buildImage(this.#api, context, options, this.#credentials);
   }
 

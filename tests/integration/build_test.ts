@@ -7,61 +7,14 @@
  */
 
 import assert from "node:assert/strict";
-import { buildImage, type BuildInfo, pruneBuildCache } from "../../src/api/_build.ts";
-import { ApiClient } from "../../src/api/_client.ts";
-import { Containers } from "../../src/api/containers.ts";
-import { Images } from "../../src/api/images.ts";
+import { buildImage, type ImageBuildEvent, pruneBuildCache } from "../../src/api/_build.ts";
 import { CredentialStore } from "../../src/auth.ts";
 import { DockerApiError, DockerStreamError } from "../../src/errors.ts";
-import { HttpClient } from "../../src/http/client.ts";
-import { createConnector, parseHost } from "../../src/http/transport.ts";
-import { type DockerCallEvent, type DockerObserver, recordObserver } from "../../src/observer.ts";
+import type { DockerCallEvent } from "../../src/observer.ts";
 import { tarStream } from "../../src/stream/tar.ts";
 import { engineRequired, testEnv } from "./_env.ts";
-import { TEST_LABELS, testImage, text, uniqueName } from "./_docker.ts";
-
-/** An API client and the namespaces the tests need, closed at the end of the block. */
-function client(
-  observer?: DockerObserver,
-): { api: ApiClient; images: Images; containers: Containers } & Disposable {
-  const host = testEnv().host;
-  const http = new HttpClient({
-    connect: createConnector(parseHost(host), 30_000),
-    host,
-    hostHeader: "docker",
-    ...(observer ? { onRecord: recordObserver(observer) } : {}),
-  });
-  const api = new ApiClient(http);
-  return {
-    api,
-    images: new Images(api),
-    containers: new Containers(api),
-    [Symbol.dispose]: () => http.close(),
-  };
-}
-
-/** A temporary build context with the given files, removed by `Symbol.asyncDispose`. */
-async function contextDir(
-  files: Record<string, string>,
-): Promise<{ path: string } & AsyncDisposable> {
-  const path = await Deno.makeTempDir({ prefix: "berth-build-" });
-  for (const [name, content] of Object.entries(files)) {
-    const full = `${path}/${name}`;
-    await Deno.mkdir(full.slice(0, full.lastIndexOf("/")), { recursive: true });
-    await Deno.writeTextFile(full, content);
-  }
-  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
-}
-
-/** Runs `sh -c script` in a throwaway container of `image`; returns its stdout. */
-async function runIn(containers: Containers, image: string, script: string): Promise<string> {
-  const { exitCode, stdout, stderr } = await containers.run(
-    { Image: image, Cmd: ["sh", "-c", script], Labels: { ...TEST_LABELS } },
-    { remove: true },
-  );
-  assert.equal(exitCode, 0, text(stderr));
-  return text(stdout);
-}
+import { TEST_LABELS, testImage, uniqueName } from "./_docker.ts";
+import { client, contextDir, runIn } from "./_build.ts";
 
 Deno.test("buildImage builds a directory with .dockerignore, build args, target and tags", async () => {
   using docker = client();
@@ -83,7 +36,7 @@ Deno.test("buildImage builds a directory with .dockerignore, build args, target 
     "secret.txt": "do not send\n",
     "logs/today.log": "log\n",
   });
-  const events: BuildInfo[] = [];
+  const events: ImageBuildEvent[] = [];
   let imageId: string | undefined;
   try {
     const build = buildImage(docker.api, context.path, {
@@ -113,7 +66,9 @@ Deno.test("buildImage builds a directory with .dockerignore, build args, target 
     assert.equal(steps.length, 7);
     assert.ok(steps.slice(5).every((step) => / LABEL berth\./.test(step)), steps.join("\n"));
     assert.ok(!steps.some((step) => step.includes("exit 7")));
-    assert.ok(events.some((event) => event.aux?.ID === result.imageId));
+    assert.ok(
+      events.some((event) => typeof event.aux === "object" && event.aux.ID === result.imageId),
+    );
 
     const inspected = await docker.images.inspect(`${name}:1`);
     assert.equal(result.imageId, inspected.Id);
@@ -230,7 +185,7 @@ Deno.test("buildImage rejects bad contexts and options before any I/O", async ()
   assert.throws(() => buildImage(docker.api, { remote: " " }), TypeError);
   assert.throws(() => buildImage(docker.api, 42 as unknown as string), TypeError);
   assert.throws(() => buildImage(docker.api, ".", { tags: [""] }), TypeError);
-  assert.throws(() => buildImage(docker.api, ".", { version: "2" as "1" }), /BuildKit/);
+  assert.throws(() => buildImage(docker.api, ".", { version: "3" as "1" }), /builder version/);
   assert.throws(() => buildImage(docker.api, ".", { memory: -5 }), RangeError);
   assert.throws(() => buildImage(docker.api, new Uint8Array(0), { excludes: ["x"] }), TypeError);
   await using context = await contextDir({ "file.txt": "not a directory\n" });
@@ -288,7 +243,8 @@ Deno.test("pruneBuildCache answers with the removed ids and the bytes reclaimed"
 const registry = testEnv().registry;
 
 Deno.test({
-  name: "buildImage sends registry credentials for the FROM image in X-Registry-Config",
+  name:
+    "buildImage sends registry credentials for the FROM image in X-Registry-Config (classic builder only)",
   ignore: registry === undefined && !engineRequired(),
   async fn() {
     if (!registry) throw new Error("BERTH_TEST_REGISTRY is not set: run with `deno task test`");
@@ -324,6 +280,26 @@ Deno.test({
       const builds = events.filter((event) => event.path.includes("/build"));
       assert.ok(builds.some((event) => event.requestHeaders["X-Registry-Config"] === "<redacted>"));
       assert.ok(!JSON.stringify(events).includes(registry.password));
+
+      // BuildKit takes registry credentials only from the client session
+      // berth does not open: the build fails and says what to do; with the
+      // base image pulled first, it builds.
+      await docker.images.remove(base, { force: true }).catch(() => {});
+      const buildkit = { version: "2", networkMode: "none" } as const;
+      await assert.rejects(
+        async () => await buildImage(docker.api, context.path, buildkit, store),
+        (error: unknown) => {
+          assert.ok(error instanceof DockerStreamError, String(error));
+          assert.match(error.message, /no active sessions .*must be pulled before the build/);
+          return true;
+        },
+      );
+      await docker.images.pull(base, { auth: { ...auth, serveraddress: registry.address } });
+      const pulledFirst = await buildImage(docker.api, context.path, buildkit);
+      assert.equal(pulledFirst.imageId, (await docker.images.inspect(pulledFirst.imageId)).Id);
+      if (pulledFirst.imageId !== imageId) {
+        await docker.images.remove(pulledFirst.imageId, { force: true }).catch(() => {});
+      }
     } finally {
       if (imageId) await docker.images.remove(imageId, { force: true }).catch(() => {});
       await docker.images.remove(base, { force: true }).catch(() => {});
