@@ -105,6 +105,7 @@ export { decodeBuildKitTrace } from "./src/build/buildkit_trace.ts";
 
 // Terminal rendering of progress (used by the examples and the CLI)
 export { humanSize, ProgressBars } from "./src/terminal/progress_bars.ts";
+export { BuildKitPlainText } from "./src/terminal/buildkit_plain.ts";
 export type {
   ProgressBarEvent,
   ProgressBarsOptions,

@@ -20,7 +20,7 @@
 
 import { parseArgs } from "node:util";
 import { DockerApiError, DockerError } from "../mod.ts";
-import { Docker } from "../mod.ts";
+import { BuildKitPlainText, Docker } from "../mod.ts";
 import type { ContainerStats, Frame } from "../mod.ts";
 
 const encoder = new TextEncoder();
@@ -48,7 +48,8 @@ Commands:
   exec [-it] CONTAINER CMD...               Run a command in a running container
   pull IMAGE                                Pull an image, with per-layer progress
   push IMAGE                                Push an image, with per-layer progress
-  build [-t TAG] [-f DOCKERFILE] DIR        Build an image from a directory
+  build [-t TAG] [-f DOCKERFILE] [--buildkit] [--network MODE] DIR
+                                           Build an image from a directory
   events [--filter K=V]                     Stream engine events
   stats [CONTAINER...]                      Live CPU and memory table
   system df                                 Disk usage`;
@@ -314,6 +315,7 @@ class LayerLines {
       this.#drawn = 0;
       return;
     }
+    if (event.status === undefined) return; // such as the build's `aux` with the image id
     const key = event.id ?? `#${this.#order.length}`;
     const line = [event.id ? `${event.id}:` : "", event.status ?? "", event.progress ?? ""].filter(
       Boolean,
@@ -353,16 +355,27 @@ async function build(docker: Docker, args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
     tag: { type: "string", short: "t", multiple: true },
     file: { type: "string", short: "f" },
+    buildkit: { type: "boolean" },
+    network: { type: "string" },
   });
   const dir = positionals[0];
   if (!dir) throw new UsageError('"berth build" requires a directory');
   const lines = new LayerLines();
+  const plain = new BuildKitPlainText();
+  const print = (text: string[]) => text.forEach((line) => console.log(line));
   const tags = (values.tag as string[] | undefined) ?? [];
   const stream = docker.images.build(dir, {
     tags,
     ...(values.file ? { dockerfile: values.file as string } : {}),
+    ...(values.buildkit ? { version: "2" as const } : {}),
+    ...(values.network ? { networkMode: values.network as string } : {}),
   });
-  for await (const event of stream) lines.update(event);
+  for await (const event of stream) {
+    // BuildKit's records, as `docker build --progress=plain` shows them.
+    if (event.buildkit) print(plain.update(event.buildkit));
+    else if (event.id !== "moby.buildkit.trace") lines.update(event);
+  }
+  print(plain.flush());
   const { imageId } = await stream;
   console.log(`Built ${imageId}${tags.length ? ` as ${tags.join(", ")}` : ""}`);
 }

@@ -10,7 +10,9 @@
  * ```
  *
  * Lines with an `id` are bars that are redrawn in place; lines without one
- * (and build `stream` text) are printed once, above the bars. When the
+ * (and build `stream` text) are printed once, above the bars; BuildKit
+ * progress records (a build event's `buildkit`) are printed as plain text
+ * lines (see {@linkcode BuildKitPlainText}). When the
  * output is not a terminal, only status changes are printed, one line
  * each, with no escape codes. No timers are used: redraws of mere progress
  * are skipped when they come faster than `interval`, and the last state is
@@ -19,9 +21,11 @@
  * @module
  */
 
+import type { BuildKitStatus } from "../build/buildkit_trace.ts";
 import type { ProgressDetail } from "../types/mod.ts";
+import { BuildKitPlainText } from "./buildkit_plain.ts";
 
-export type { ProgressDetail };
+export type { BuildKitStatus, ProgressDetail };
 
 /** The fields of a progress event the renderer uses; pull, push, load and build events all fit. */
 export interface ProgressBarEvent {
@@ -33,6 +37,8 @@ export interface ProgressBarEvent {
   progressDetail?: ProgressDetail | undefined;
   /** Build output text, printed as is. */
   stream?: string | undefined;
+  /** A BuildKit build's decoded progress record, printed as plain text lines. */
+  buildkit?: BuildKitStatus | undefined;
 }
 
 /** Where the bars are drawn: `Deno.stdout`, `Deno.stderr`, or anything alike. */
@@ -161,6 +167,7 @@ export class ProgressBars {
   #drawn = 0;
   #lastDraw = -Infinity;
   #dirty = false;
+  #buildkit: BuildKitPlainText | undefined;
 
   /**
    * Creates a renderer; nothing is written until the first event.
@@ -186,6 +193,11 @@ export class ProgressBars {
     if (typeof event.stream === "string") {
       const text = event.stream.replace(/\n$/, "");
       if (text !== "") this.message(text);
+    }
+    if (event.buildkit && typeof event.buildkit === "object") {
+      this.#buildkit ??= new BuildKitPlainText();
+      const lines = this.#buildkit.update(event.buildkit);
+      if (lines.length > 0) this.message(lines.join("\n"));
     }
     const status = typeof event.status === "string" ? event.status : undefined;
     if (status === undefined) return;
@@ -228,8 +240,13 @@ export class ProgressBars {
     this.#write(this.#redraw(lines.map((line) => `\r\x1b[2K${line}\n`).join("")));
   }
 
-  /** Draws the final state of every bar; call it once the stream ended. */
+  /**
+   * Draws the final state of every bar, and prints BuildKit output held
+   * back for want of a line end; call it once the stream ended.
+   */
   done(): void {
+    const rest = this.#buildkit?.flush() ?? [];
+    if (rest.length > 0) this.message(rest.join("\n"));
     if (this.#terminal && this.#dirty) this.#write(this.#redraw(""));
   }
 

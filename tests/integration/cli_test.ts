@@ -104,3 +104,32 @@ Deno.test("berth CLI: ps, logs, exec with stdin and exit code, system df", async
     await docker.containers.remove(id || name, { force: true }).catch(() => {});
   }
 });
+
+Deno.test("berth CLI: build --buildkit prints the steps like --progress=plain", async () => {
+  await using docker = testDocker();
+  const name = `${uniqueName("cli-build")}:1`;
+  const dir = await Deno.makeTempDir({ prefix: "berth-cli-build-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/Dockerfile`,
+      // The marker keeps the step out of the build cache.
+      `FROM ${testImage()}\nRUN echo one && echo two >&2 && printf partial # ${crypto.randomUUID()}\n`,
+    );
+    const result = await berth(["build", "--buildkit", "--network", "none", "-t", name, dir]);
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stdout.split("\n");
+    const run = lines.find((line) => / \[2\/2\] RUN echo one/.test(line));
+    assert.ok(run, result.stdout);
+    const step = run.split(" ")[0]!;
+    const output = lines.filter((line) => line.startsWith(`${step} `)).map((line) =>
+      line.slice(step.length + 1).replace(/^\d+\.\d{3} /, "")
+    );
+    assert.deepEqual(output.slice(1, 4).sort(), ["one", "partial", "two"]);
+    assert.match(output[4]!, /^DONE \d+\.\ds$/);
+    assert.ok(!result.stdout.includes("moby."), result.stdout);
+    assert.match(result.stdout, new RegExp(`Built sha256:[0-9a-f]{64} as ${name}\n$`));
+  } finally {
+    await docker.images.remove(name, { force: true }).catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});
