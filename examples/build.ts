@@ -1,11 +1,13 @@
 /**
  * Builds an image from a directory, like `docker build`, and draws the
  * progress on the terminal: the step lines as they come, and a bar per
- * layer while a `FROM` image is pulled. Ctrl-C aborts the build (the
- * engine stops it when the connection closes).
+ * layer while a `FROM` image is pulled. With `--buildkit`, the build runs
+ * on BuildKit and its steps are printed as `docker build --progress=plain`
+ * prints them. Ctrl-C aborts the build (the engine stops it when the
+ * connection closes).
  *
  * ```sh
- * deno run --allow-all examples/build.ts [directory] [tag]
+ * deno run --allow-all examples/build.ts [--buildkit] [directory] [tag]
  * ```
  *
  * Without a directory, a small demo context (busybox, a `.dockerignore`,
@@ -18,7 +20,8 @@
 import { Docker, DockerStreamError } from "../mod.ts";
 import { ProgressBars } from "../src/terminal/progress_bars.ts";
 
-const [directoryArg, tag] = Deno.args;
+const buildkit = Deno.args.includes("--buildkit");
+const [directoryArg, tag] = Deno.args.filter((arg) => arg !== "--buildkit");
 
 /** Writes the demo context and returns its path. */
 async function demoContext(): Promise<string> {
@@ -57,6 +60,8 @@ try {
     buildArgs: directoryArg === undefined ? { GREETING: "hello" } : {},
     labels: { "berth.example": "build" },
     signal: controller.signal,
+    // BuildKit without the bridge network, which some engines run without.
+    ...(buildkit ? { version: "2", networkMode: "none" } as const : {}),
   });
   // The events: step lines and pull progress, drawn as they come.
   for await (const event of build) bars.update(event);
