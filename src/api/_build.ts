@@ -17,10 +17,10 @@
  * SSH agents and registry credentials to the builder. Without it, on
  * Docker 20.10, the engine answers `no active sessions` (berth adds what
  * it means to the error) for `RUN --mount=type=secret` or `type=ssh` and
- * for a `FROM` image it must pull from a registry that needs a login
- * (`X-Registry-Config` only reaches the classic builder; an image pulled
- * beforehand is used as is); outputs other than the image (`--output
- * type=local|tar`) are not offered.
+ * for a `FROM` image it must pull from a registry that asks for
+ * credentials (`X-Registry-Config` only reaches the classic builder; an
+ * image pulled beforehand is used as is); outputs other than the image
+ * (`--output type=local|tar`) are not offered.
  *
  * ## Cancelling
  *
@@ -617,8 +617,8 @@ function sessionHint(error: unknown, version: string | undefined): unknown {
   }
   return new DockerStreamError(
     `${error.message} (BuildKit wanted the client session, which berth does not open: ` +
-      "secret and SSH mounts are not available, and a FROM image from a registry that " +
-      "needs a login must be pulled before the build)",
+      "secret and SSH mounts are not available, and FROM images from a registry that " +
+      "asks for credentials must be pulled before the build)",
     error.detail,
   );
 }

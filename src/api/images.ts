@@ -806,17 +806,19 @@ export class Images {
    * idle timeout applies: a silent `RUN` may take long.
    *
    * Credentials for `FROM` images go in `X-Registry-Config`: `auth`, else
-   * every credential of the client's store (as `docker build` does).
+   * every credential of the client's store (as `docker build` does); only
+   * the classic builder reads them.
    *
    * BuildKit builds run without the client-side session the `docker` CLI
    * opens (`POST /session`, gRPC over HTTP/2): `RUN --mount=type=cache`,
-   * multi-stage builds and `FROM` images of registries without login
-   * work, but secret and SSH mounts, local or tar outputs, and registry
-   * credentials do not (Docker 20.10 takes those from the session only;
-   * the build fails with `no active sessions`). Pull a `FROM` image that
-   * needs a login before the build: BuildKit uses it as it is. On an
-   * engine with its default bridge network disabled, BuildKit needs
-   * `networkMode: "none"` or `"host"`.
+   * multi-stage builds, `FROM` images on the engine and from registries
+   * that ask for no credentials work, but secret and SSH mounts, local or
+   * tar outputs, and registry credentials do not (Docker 20.10 takes those
+   * from the session only; the build fails with `no active sessions`).
+   * Pull a `FROM` image from a registry that asks for credentials (Docker
+   * Hub does, even anonymously) before the build: BuildKit uses it as it
+   * is. On an engine with its default bridge network disabled, BuildKit
+   * needs `networkMode: "none"` or `"host"`.
    *
    * Aborting `signal`, cancelling the stream or breaking out of `for
    * await` closes the connection, and either builder stops the build.
