@@ -91,6 +91,28 @@ Deno.test("workers: stats samples and load/build progress decode in a worker", a
     const { imageId } = await build;
     assert.match(imageId, /^sha256:/);
     assert.ok(events.some((line) => line.includes("RUN echo built")));
+
+    // BuildKit's records are decoded on this thread, after the worker.
+    const logs: string[] = [];
+    const buildkit = docker.images.build(
+      tarStream([{
+        name: "Dockerfile",
+        body: `FROM ${testImage()}\nRUN echo built-by-buildkit # ${crypto.randomUUID()}\n`,
+      }]),
+      {
+        version: "2",
+        networkMode: "none",
+        labels: TEST_LABELS,
+        onProgress: (event) => {
+          for (const log of event.buildkit?.logs ?? []) {
+            logs.push(new TextDecoder().decode(log.data));
+          }
+        },
+      },
+    );
+    const kit = await buildkit;
+    await docker.images.remove(kit.imageId, { force: true }).catch(() => {});
+    assert.deepEqual(logs, ["built-by-buildkit\n"]);
   } finally {
     await docker.images.remove(`${built}:latest`, { force: true }).catch(() => {});
   }
