@@ -27,7 +27,7 @@ interface Step {
   ended: boolean;
   /**
    * Per stream of the step's output: its decoder, its unfinished line, and
-   * the seconds into the step of the last output.
+   * the seconds into the step when that line began.
    */
   output: Map<number, { decoder: TextDecoder; partial: string; at: string }>;
   /** Statuses already shown as done. */
@@ -87,14 +87,20 @@ export class BuildKitPlainText {
         stream = { decoder: new TextDecoder(), partial: "", at: "" };
         step.output.set(log.stream, stream);
       }
-      const text = stream.partial + stream.decoder.decode(log.data, { stream: true });
-      const parts = text.split("\n");
-      stream.partial = parts.pop()!;
       const at = step.started && log.timestamp
         ? (Math.max(0, log.timestamp.getTime() - step.started.getTime()) / 1000).toFixed(3)
         : "";
-      stream.at = at;
-      for (const line of parts) lines.push(`#${step.number} ${at ? `${at} ` : ""}${line}`);
+      // A line is stamped with the time its first part was written.
+      const first = stream.partial === "" ? at : stream.at;
+      const parts = (stream.partial + stream.decoder.decode(log.data, { stream: true })).split(
+        "\n",
+      );
+      stream.partial = parts.pop()!;
+      parts.forEach((line, i) => {
+        const time = i === 0 ? first : at;
+        lines.push(`#${step.number} ${time ? `${time} ` : ""}${line}`);
+      });
+      stream.at = parts.length > 0 ? at : first;
     }
     for (const item of status.statuses) {
       const step = this.#steps.get(item.vertex);
@@ -133,7 +139,9 @@ export class BuildKitPlainText {
       if (vertex.started && !step.started) step.started = vertex.started;
       return;
     }
-    if (!vertex.started && !vertex.completed && !vertex.cached) return;
+    if (!vertex.started && !vertex.completed && !vertex.cached && vertex.error === undefined) {
+      return;
+    }
     const number = this.#steps.size + 1;
     this.#steps.set(vertex.digest, {
       number,
