@@ -13,6 +13,7 @@
  */
 
 import { DockerProtocolError } from "../errors.ts";
+import { fields, ProtobufError, Reader, WIRE_BYTES, WIRE_VARINT } from "./_protobuf.ts";
 
 /** A step of the build graph (a vertex), as it is scheduled, starts, ends or fails. */
 export interface BuildKitVertex {
@@ -90,143 +91,12 @@ export interface BuildKitStatus {
   warnings: BuildKitVertexWarning[];
 }
 
-const WIRE_VARINT = 0;
-const WIRE_FIXED64 = 1;
-const WIRE_BYTES = 2;
-const WIRE_FIXED32 = 5;
-const utf8 = new TextDecoder();
+const V = WIRE_VARINT;
+const B = WIRE_BYTES;
 
 function invalid(message: string): DockerProtocolError {
   return new DockerProtocolError("INVALID_BUILDKIT_TRACE", `Invalid BuildKit trace: ${message}`);
 }
-
-/** A cursor over one protobuf message (or a length-delimited part of one). */
-class Reader {
-  #bytes: Uint8Array;
-  #at: number;
-  #end: number;
-
-  constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
-    this.#bytes = bytes;
-    this.#at = start;
-    this.#end = end;
-  }
-
-  get done(): boolean {
-    return this.#at >= this.#end;
-  }
-
-  /**
-   * A varint as a number: exact up to 2^53 in magnitude; an int64 below
-   * zero (sent as 10 bytes of two's complement) comes out negative.
-   */
-  varint(): number {
-    let value = 0;
-    let scale = 1;
-    // Up to 7 bytes (49 bits) a number adds them up exactly.
-    for (let i = 0; i < 7; i++) {
-      const byte = this.#byte();
-      value += (byte & 0x7f) * scale;
-      if (byte < 0x80) return value;
-      scale *= 128;
-    }
-    let big = BigInt(value);
-    for (let i = 7; i < 10; i++) {
-      const byte = this.#byte();
-      big |= BigInt(byte & 0x7f) << BigInt(7 * i);
-      if (byte < 0x80) {
-        if (i === 9 && byte > 1) throw invalid("a varint does not fit in 64 bits");
-        return Number(BigInt.asIntN(64, big));
-      }
-    }
-    throw invalid("a varint is longer than 10 bytes");
-  }
-
-  #byte(): number {
-    if (this.#at >= this.#end) throw invalid("a varint runs past the end of its message");
-    return this.#bytes[this.#at++]!;
-  }
-
-  /** Field number and wire type of the next field. */
-  tag(): [field: number, wire: number] {
-    const key = this.varint();
-    const field = Math.floor(key / 8);
-    if (field < 1) throw invalid(`field number ${field} at byte ${this.#at}`);
-    return [field, key % 8];
-  }
-
-  /** A length-delimited field's bounds, as a reader over them. */
-  message(): Reader {
-    const length = this.varint();
-    const start = this.#at;
-    if (length > this.#end - start) {
-      throw invalid(`a field of ${length} bytes runs past the end of its message`);
-    }
-    this.#at = start + length;
-    return new Reader(this.#bytes, start, start + length);
-  }
-
-  /** A length-delimited field's bytes (a view, not a copy). */
-  bytes(): Uint8Array {
-    const part = this.message();
-    return part.#bytes.subarray(part.#at, part.#end);
-  }
-
-  string(): string {
-    return utf8.decode(this.bytes());
-  }
-
-  /** Skips a field of the given wire type. */
-  skip(wire: number): void {
-    switch (wire) {
-      case WIRE_VARINT:
-        this.varint();
-        return;
-      case WIRE_FIXED64:
-        this.#advance(8);
-        return;
-      case WIRE_BYTES:
-        this.message();
-        return;
-      case WIRE_FIXED32:
-        this.#advance(4);
-        return;
-      default:
-        throw invalid(`unsupported wire type ${wire}`);
-    }
-  }
-
-  #advance(count: number): void {
-    if (count > this.#end - this.#at) throw invalid("a fixed-size field runs past the end");
-    this.#at += count;
-  }
-}
-
-/**
- * Reads every field of a message, handing each known one to `read`;
- * `read` returns false for a field it does not know, which is skipped.
- * A known field of the wrong wire type is an error.
- */
-function fields(
-  reader: Reader,
-  wires: Record<number, number>,
-  read: (field: number, reader: Reader) => void,
-): void {
-  while (!reader.done) {
-    const [field, wire] = reader.tag();
-    const expected = wires[field];
-    if (expected === undefined) {
-      reader.skip(wire);
-    } else if (wire !== expected) {
-      throw invalid(`field ${field} has wire type ${wire}, expected ${expected}`);
-    } else {
-      read(field, reader);
-    }
-  }
-}
-
-const V = WIRE_VARINT;
-const B = WIRE_BYTES;
 
 function timestamp(reader: Reader): Date {
   let seconds = 0;
@@ -330,12 +200,17 @@ export function decodeBuildKitTrace(aux: string): BuildKitStatus {
     throw invalid("aux is not base64");
   }
   const status: BuildKitStatus = { vertexes: [], statuses: [], logs: [], warnings: [] };
-  fields(new Reader(bytes), { 1: B, 2: B, 3: B, 4: B }, (field, part) => {
-    const message = part.message();
-    if (field === 1) status.vertexes.push(vertex(message));
-    else if (field === 2) status.statuses.push(vertexStatus(message));
-    else if (field === 3) status.logs.push(vertexLog(message));
-    else status.warnings.push(vertexWarning(message));
-  });
+  try {
+    fields(new Reader(bytes), { 1: B, 2: B, 3: B, 4: B }, (field, part) => {
+      const message = part.message();
+      if (field === 1) status.vertexes.push(vertex(message));
+      else if (field === 2) status.statuses.push(vertexStatus(message));
+      else if (field === 3) status.logs.push(vertexLog(message));
+      else status.warnings.push(vertexWarning(message));
+    });
+  } catch (error) {
+    if (error instanceof ProtobufError) throw invalid(error.message);
+    throw error;
+  }
   return status;
 }
