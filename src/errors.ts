@@ -234,7 +234,9 @@ export type DockerProtocolErrorCode =
   | "TAR_LIMIT_EXCEEDED"
   | "INVALID_WEBSOCKET_FRAME"
   | "WEBSOCKET_MESSAGE_TOO_LARGE"
-  | "INVALID_BUILDKIT_TRACE";
+  | "INVALID_BUILDKIT_TRACE"
+  | "INVALID_HTTP2"
+  | "INVALID_GRPC";
 
 /**
  * The bytes the engine (or something pretending to be it) sent are not valid

@@ -1,0 +1,684 @@
+/**
+ * The server side of one HTTP/2 connection (RFC 9113), as small as the
+ * BuildKit session needs: the engine opens the connection's HTTP/2 side as
+ * a client and calls gRPC methods berth serves (registry credentials,
+ * secrets, health checks). Requests are read whole, handed to a handler,
+ * and the answer is sent with flow control.
+ *
+ * Supported: the connection preface, SETTINGS, PING, WINDOW_UPDATE (both
+ * ways), HEADERS with CONTINUATION and padding, DATA, RST_STREAM, GOAWAY;
+ * PRIORITY and unknown frame types are ignored. Not supported (not needed
+ * here): server push, the `h2c` upgrade dance (the session starts with
+ * the client preface), request trailers beyond being read.
+ *
+ * @module
+ */
+
+import { DockerProtocolError } from "../errors.ts";
+import { encodeHeaderBlock, HpackDecoder } from "./hpack.ts";
+
+/** The byte stream the connection runs over (berth's `Connection` fits). */
+export interface Http2Duplex {
+  /**
+   * Reads what arrived next.
+   *
+   * @returns Bytes, or `null` at the end of the stream.
+   */
+  read(): Promise<Uint8Array | null>;
+  /**
+   * Writes all of `bytes`.
+   *
+   * @param bytes What to send.
+   */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Closes both directions. */
+  close(): void;
+}
+
+/** A request read whole. */
+export interface Http2Request {
+  /** The stream it came on. */
+  readonly streamId: number;
+  /** `:method`. */
+  readonly method: string;
+  /** `:path`. */
+  readonly path: string;
+  /** Every field, pseudo-fields included, in order. */
+  readonly headers: readonly [string, string][];
+  /** The body, all DATA frames joined. */
+  readonly body: Uint8Array;
+}
+
+/** What to answer. */
+export interface Http2Response {
+  /** Status code. @default 200 */
+  status?: number;
+  /** Header fields (lowercase names). */
+  headers?: readonly [string, string][];
+  /** Body bytes. */
+  body?: Uint8Array;
+  /** Trailer fields, sent after the body (gRPC's status goes here). */
+  trailers?: readonly [string, string][];
+}
+
+/** Answers one request. A throw resets the stream with `INTERNAL_ERROR`. */
+export type Http2Handler = (request: Http2Request) => Http2Response | Promise<Http2Response>;
+
+/** Limits of {@linkcode serveHttp2}. */
+export interface Http2ServerOptions {
+  /** Largest request body; a larger one resets its stream. @default 4 MiB */
+  maxRequestBody?: number;
+  /** Largest decoded header list (RFC 9113 §6.5.2). @default 64 KiB */
+  maxHeaderListSize?: number;
+  /** Streams the peer may have open at once. @default 100 */
+  maxConcurrentStreams?: number;
+}
+
+/** A running connection. */
+export interface Http2Server {
+  /**
+   * Settles when the connection ends: resolves when the peer closed it or
+   * {@linkcode Http2Server.close} was called; rejects with a
+   * `DockerProtocolError` (code `INVALID_HTTP2`) when the peer broke the
+   * protocol, after telling it so with GOAWAY.
+   */
+  readonly done: Promise<void>;
+  /** Says goodbye (GOAWAY) and closes the connection; streams in flight are dropped. */
+  close(): void;
+}
+
+const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+const FRAME_HEADER = 9;
+const DEFAULT_FRAME_SIZE = 16_384;
+const DEFAULT_WINDOW = 65_535;
+const MAX_WINDOW = 2 ** 31 - 1;
+
+const enum Type {
+  Data = 0,
+  Headers = 1,
+  Priority = 2,
+  RstStream = 3,
+  Settings = 4,
+  PushPromise = 5,
+  Ping = 6,
+  Goaway = 7,
+  WindowUpdate = 8,
+  Continuation = 9,
+}
+
+const END_STREAM = 0x1;
+const ACK = 0x1;
+const END_HEADERS = 0x4;
+const PADDED = 0x8;
+const PRIORITY = 0x20;
+
+const enum Code {
+  NoError = 0,
+  ProtocolError = 1,
+  InternalError = 2,
+  FlowControlError = 3,
+  StreamClosed = 5,
+  FrameSizeError = 6,
+  RefusedStream = 7,
+  CompressionError = 9,
+}
+
+const enum Setting {
+  HeaderTableSize = 1,
+  EnablePush = 2,
+  MaxConcurrentStreams = 3,
+  InitialWindowSize = 4,
+  MaxFrameSize = 5,
+  MaxHeaderListSize = 6,
+}
+
+/** A connection-level failure: sent as GOAWAY, then thrown. */
+class ConnectionError extends Error {
+  constructor(readonly code: Code, message: string) {
+    super(message);
+  }
+}
+
+/** A stream-level failure: sent as RST_STREAM; the connection goes on. */
+class StreamError extends Error {
+  constructor(readonly code: Code, message: string) {
+    super(message);
+  }
+}
+
+interface Stream {
+  id: number;
+  headers: [string, string][] | undefined;
+  body: Uint8Array[];
+  bodyLength: number;
+  /** The peer sent END_STREAM. */
+  remoteEnded: boolean;
+  /** Reset by either side, or fully answered. */
+  closed: boolean;
+  /** How much we may still send on it. */
+  sendWindow: number;
+}
+
+function frame(type: Type, flags: number, streamId: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(FRAME_HEADER + payload.length);
+  out[0] = payload.length >>> 16;
+  out[1] = (payload.length >>> 8) & 0xff;
+  out[2] = payload.length & 0xff;
+  out[3] = type;
+  out[4] = flags;
+  new DataView(out.buffer).setUint32(5, streamId);
+  out.set(payload, FRAME_HEADER);
+  return out;
+}
+
+function u32(...values: number[]): Uint8Array {
+  const out = new Uint8Array(values.length * 4);
+  const view = new DataView(out.buffer);
+  values.forEach((value, i) => view.setUint32(i * 4, value));
+  return out;
+}
+
+/** Grows as bytes arrive; frames are taken off the front. */
+class Inbox {
+  #bytes = new Uint8Array(32 * 1024);
+  #start = 0;
+  #end = 0;
+
+  get length(): number {
+    return this.#end - this.#start;
+  }
+
+  push(piece: Uint8Array): void {
+    if (this.#end + piece.length > this.#bytes.length) {
+      const length = this.length;
+      if (length + piece.length > this.#bytes.length) {
+        const grown = new Uint8Array(Math.max(this.#bytes.length * 2, length + piece.length));
+        grown.set(this.#bytes.subarray(this.#start, this.#end));
+        this.#bytes = grown;
+      } else {
+        this.#bytes.copyWithin(0, this.#start, this.#end);
+      }
+      this.#start = 0;
+      this.#end = length;
+    }
+    this.#bytes.set(piece, this.#end);
+    this.#end += piece.length;
+  }
+
+  peek(offset: number): number {
+    return this.#bytes[this.#start + offset]!;
+  }
+
+  /** Takes `count` bytes off the front, as a copy. */
+  take(count: number): Uint8Array {
+    const out = this.#bytes.slice(this.#start, this.#start + count);
+    this.#start += count;
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+    return out;
+  }
+}
+
+/**
+ * Serves HTTP/2 on a connection whose client has not sent its preface
+ * yet: sends the server preface (SETTINGS), reads frames, hands each
+ * complete request to `handler` (several may run at once), and sends the
+ * answers within the peer's flow-control windows.
+ *
+ * @param io The connection.
+ * @param handler Answers requests.
+ * @param options Limits.
+ * @returns The running connection.
+ *
+ * @example Answer every request with "ok"
+ * ```ts ignore
+ * import { serveHttp2 } from "./server.ts";
+ * import type { Http2Duplex } from "./server.ts";
+ *
+ * declare const connection: Http2Duplex;
+ * const server = serveHttp2(connection, () => ({ body: new TextEncoder().encode("ok") }));
+ * await server.done;
+ * ```
+ */
+export function serveHttp2(
+  io: Http2Duplex,
+  handler: Http2Handler,
+  options: Http2ServerOptions = {},
+): Http2Server {
+  return new Connection(io, handler, options);
+}
+
+class Connection implements Http2Server {
+  readonly done: Promise<void>;
+  readonly #io: Http2Duplex;
+  readonly #handler: Http2Handler;
+  readonly #maxBody: number;
+  readonly #maxHeaderList: number;
+  readonly #maxStreams: number;
+  readonly #decoder = new HpackDecoder();
+  readonly #inbox = new Inbox();
+  readonly #streams = new Map<number, Stream>();
+  #lastStreamId = 0;
+  /** The stream whose header block is still coming in CONTINUATION frames. */
+  #continuing: { id: number; parts: Uint8Array[]; size: number; endStream: boolean } | undefined;
+  #peerFrameSize = DEFAULT_FRAME_SIZE;
+  #peerInitialWindow = DEFAULT_WINDOW;
+  #sendWindow = DEFAULT_WINDOW;
+  /** Woken when a window opens or the connection ends. */
+  #windowWaiters: (() => void)[] = [];
+  #writing: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  constructor(io: Http2Duplex, handler: Http2Handler, options: Http2ServerOptions) {
+    this.#io = io;
+    this.#handler = handler;
+    this.#maxBody = options.maxRequestBody ?? 4 * 1024 * 1024;
+    this.#maxHeaderList = options.maxHeaderListSize ?? 64 * 1024;
+    this.#maxStreams = options.maxConcurrentStreams ?? 100;
+    this.done = this.#run();
+    this.done.catch(() => {});
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#send(frame(Type.Goaway, 0, 0, u32(this.#lastStreamId, Code.NoError)));
+    void this.#writing.finally(() => this.#shutdown());
+    this.#closed = true;
+  }
+
+  #shutdown(): void {
+    this.#closed = true;
+    for (const wake of this.#windowWaiters.splice(0)) wake();
+    try {
+      this.#io.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  async #run(): Promise<void> {
+    this.#send(frame(
+      Type.Settings,
+      0,
+      0,
+      this.#settingsPayload([
+        [Setting.EnablePush, 0],
+        [Setting.MaxConcurrentStreams, this.#maxStreams],
+        [Setting.MaxHeaderListSize, this.#maxHeaderList],
+      ]),
+    ));
+    try {
+      let prefaceSeen = false;
+      while (!this.#closed) {
+        let piece: Uint8Array | null;
+        try {
+          piece = await this.#io.read();
+        } catch {
+          piece = null; // A reset connection ends the session like a close.
+        }
+        if (piece === null) break;
+        this.#inbox.push(piece);
+        if (!prefaceSeen) {
+          if (this.#inbox.length < PREFACE.length) continue;
+          const preface = this.#inbox.take(PREFACE.length);
+          if (!preface.every((byte, i) => byte === PREFACE[i])) {
+            throw new ConnectionError(Code.ProtocolError, "the client preface is missing");
+          }
+          prefaceSeen = true;
+        }
+        this.#frames();
+      }
+      this.#shutdown();
+    } catch (error) {
+      if (error instanceof ConnectionError) {
+        this.#send(frame(Type.Goaway, 0, 0, u32(this.#lastStreamId, error.code)));
+        await this.#writing.catch(() => {});
+        this.#shutdown();
+        throw new DockerProtocolError("INVALID_HTTP2", `HTTP/2 session broken: ${error.message}`);
+      }
+      if (error instanceof DockerProtocolError) {
+        // HPACK failures are connection errors (RFC 9113 §4.3).
+        this.#send(frame(Type.Goaway, 0, 0, u32(this.#lastStreamId, Code.CompressionError)));
+        await this.#writing.catch(() => {});
+        this.#shutdown();
+        throw error;
+      }
+      this.#shutdown();
+      if (this.#closed) return;
+      throw error;
+    }
+  }
+
+  /** Handles every complete frame in the inbox. */
+  #frames(): void {
+    while (this.#inbox.length >= FRAME_HEADER) {
+      const length = (this.#inbox.peek(0) << 16) | (this.#inbox.peek(1) << 8) |
+        this.#inbox.peek(2);
+      if (length > DEFAULT_FRAME_SIZE) {
+        throw new ConnectionError(Code.FrameSizeError, `a frame of ${length} bytes`);
+      }
+      if (this.#inbox.length < FRAME_HEADER + length) return;
+      const head = this.#inbox.take(FRAME_HEADER);
+      const payload = this.#inbox.take(length);
+      const type = head[3]!;
+      const flags = head[4]!;
+      const streamId = new DataView(head.buffer).getUint32(5) & 0x7fffffff;
+      try {
+        this.#frame(type, flags, streamId, payload);
+      } catch (error) {
+        if (!(error instanceof StreamError)) throw error;
+        this.#reset(streamId, error.code);
+      }
+    }
+  }
+
+  #frame(type: number, flags: number, streamId: number, payload: Uint8Array): void {
+    if (this.#continuing && type !== Type.Continuation) {
+      throw new ConnectionError(Code.ProtocolError, "a header block was interrupted");
+    }
+    switch (type) {
+      case Type.Data:
+        return this.#data(flags, streamId, payload);
+      case Type.Headers:
+        return this.#headers(flags, streamId, payload);
+      case Type.Continuation:
+        return this.#continuation(flags, streamId, payload);
+      case Type.Priority:
+        if (streamId === 0 || payload.length !== 5) {
+          throw new ConnectionError(Code.ProtocolError, "a malformed PRIORITY frame");
+        }
+        return;
+      case Type.RstStream: {
+        if (streamId === 0 || payload.length !== 4) {
+          throw new ConnectionError(Code.ProtocolError, "a malformed RST_STREAM frame");
+        }
+        const stream = this.#streams.get(streamId);
+        if (stream) this.#forget(stream);
+        return;
+      }
+      case Type.Settings:
+        return this.#settings(flags, streamId, payload);
+      case Type.PushPromise:
+        throw new ConnectionError(Code.ProtocolError, "a client sent PUSH_PROMISE");
+      case Type.Ping:
+        if (streamId !== 0 || payload.length !== 8) {
+          throw new ConnectionError(Code.ProtocolError, "a malformed PING frame");
+        }
+        if (!(flags & ACK)) this.#send(frame(Type.Ping, ACK, 0, payload));
+        return;
+      case Type.Goaway:
+        if (streamId !== 0 || payload.length < 8) {
+          throw new ConnectionError(Code.ProtocolError, "a malformed GOAWAY frame");
+        }
+        return; // The peer closes the connection when it is done.
+      case Type.WindowUpdate:
+        return this.#windowUpdate(streamId, payload);
+      default:
+        return; // Unknown frame types are ignored (RFC 9113 §4.1).
+    }
+  }
+
+  /** The payload without its padding (and, for HEADERS, its priority fields). */
+  #unpad(flags: number, payload: Uint8Array, priority: boolean): Uint8Array {
+    let start = 0;
+    let end = payload.length;
+    if (flags & PADDED) {
+      if (payload.length < 1) throw new ConnectionError(Code.ProtocolError, "padding overflows");
+      end -= payload[0]!;
+      start = 1;
+    }
+    if (priority) start += 5;
+    if (end < start) throw new ConnectionError(Code.ProtocolError, "padding overflows the frame");
+    return payload.subarray(start, end);
+  }
+
+  #headers(flags: number, streamId: number, payload: Uint8Array): void {
+    if (streamId === 0 || streamId % 2 === 0) {
+      throw new ConnectionError(Code.ProtocolError, `HEADERS on stream ${streamId}`);
+    }
+    const fragment = this.#unpad(flags, payload, (flags & PRIORITY) !== 0);
+    const existing = this.#streams.get(streamId);
+    if (existing === undefined) {
+      if (streamId <= this.#lastStreamId) {
+        throw new ConnectionError(Code.StreamClosed, `HEADERS on closed stream ${streamId}`);
+      }
+      this.#lastStreamId = streamId;
+    } else if (existing.remoteEnded) {
+      throw new StreamError(Code.StreamClosed, `HEADERS on half-closed stream ${streamId}`);
+    } else if (!(flags & END_STREAM)) {
+      // Trailers must end the stream.
+      throw new ConnectionError(Code.ProtocolError, "trailers without END_STREAM");
+    }
+    const block = { id: streamId, parts: [fragment], size: fragment.length, endStream: false };
+    block.endStream = (flags & END_STREAM) !== 0;
+    if (flags & END_HEADERS) this.#headerBlock(block);
+    else this.#continuing = block;
+  }
+
+  #continuation(flags: number, streamId: number, payload: Uint8Array): void {
+    const block = this.#continuing;
+    if (!block || block.id !== streamId) {
+      throw new ConnectionError(Code.ProtocolError, "an unexpected CONTINUATION frame");
+    }
+    block.parts.push(payload);
+    block.size += payload.length;
+    if (block.size > this.#maxHeaderList * 2) {
+      throw new ConnectionError(Code.ProtocolError, "a header block too large");
+    }
+    if (flags & END_HEADERS) {
+      this.#continuing = undefined;
+      this.#headerBlock(block);
+    }
+  }
+
+  #headerBlock(block: { id: number; parts: Uint8Array[]; size: number; endStream: boolean }) {
+    const bytes = new Uint8Array(block.size);
+    let offset = 0;
+    for (const part of block.parts) {
+      bytes.set(part, offset);
+      offset += part.length;
+    }
+    // Decoded even for a stream that will be refused: the table must stay in step.
+    const fields = this.#decoder.decode(bytes, this.#maxHeaderList);
+    let stream = this.#streams.get(block.id);
+    if (stream === undefined) {
+      if (this.#streams.size >= this.#maxStreams) {
+        throw new StreamError(Code.RefusedStream, "too many streams");
+      }
+      stream = {
+        id: block.id,
+        headers: fields,
+        body: [],
+        bodyLength: 0,
+        remoteEnded: false,
+        closed: false,
+        sendWindow: this.#peerInitialWindow,
+      };
+      this.#streams.set(block.id, stream);
+    }
+    if (block.endStream) this.#remoteEnd(stream);
+  }
+
+  #data(flags: number, streamId: number, payload: Uint8Array): void {
+    if (streamId === 0) throw new ConnectionError(Code.ProtocolError, "DATA on stream 0");
+    // Every byte counts against the windows, padding included: give it back.
+    if (payload.length > 0) this.#send(frame(Type.WindowUpdate, 0, 0, u32(payload.length)));
+    const stream = this.#streams.get(streamId);
+    if (!stream || stream.remoteEnded || stream.closed) {
+      if (streamId > this.#lastStreamId) {
+        throw new ConnectionError(Code.ProtocolError, `DATA on idle stream ${streamId}`);
+      }
+      throw new StreamError(Code.StreamClosed, `DATA on closed stream ${streamId}`);
+    }
+    const data = this.#unpad(flags, payload, false);
+    stream.bodyLength += data.length;
+    if (stream.bodyLength > this.#maxBody) {
+      throw new StreamError(Code.RefusedStream, "request body too large");
+    }
+    stream.body.push(data);
+    if (flags & END_STREAM) this.#remoteEnd(stream);
+    else if (payload.length > 0) {
+      this.#send(frame(Type.WindowUpdate, 0, streamId, u32(payload.length)));
+    }
+  }
+
+  #settings(flags: number, streamId: number, payload: Uint8Array): void {
+    if (streamId !== 0) throw new ConnectionError(Code.ProtocolError, "SETTINGS on a stream");
+    if (flags & ACK) {
+      if (payload.length !== 0) {
+        throw new ConnectionError(Code.FrameSizeError, "a SETTINGS ACK with a payload");
+      }
+      return;
+    }
+    if (payload.length % 6 !== 0) {
+      throw new ConnectionError(Code.FrameSizeError, "a SETTINGS frame of a partial entry");
+    }
+    const view = new DataView(payload.buffer, payload.byteOffset, payload.length);
+    for (let at = 0; at < payload.length; at += 6) {
+      const id = view.getUint16(at);
+      const value = view.getUint32(at + 2);
+      if (id === Setting.InitialWindowSize) {
+        if (value > MAX_WINDOW) {
+          throw new ConnectionError(Code.FlowControlError, "window too large");
+        }
+        const delta = value - this.#peerInitialWindow;
+        this.#peerInitialWindow = value;
+        for (const stream of this.#streams.values()) stream.sendWindow += delta;
+      } else if (id === Setting.MaxFrameSize) {
+        if (value < DEFAULT_FRAME_SIZE || value > 16_777_215) {
+          throw new ConnectionError(Code.ProtocolError, `MAX_FRAME_SIZE ${value}`);
+        }
+        this.#peerFrameSize = value;
+      } else if (id === Setting.EnablePush && value > 1) {
+        throw new ConnectionError(Code.ProtocolError, `ENABLE_PUSH ${value}`);
+      }
+      // HEADER_TABLE_SIZE needs nothing: our header blocks never use the dynamic table.
+    }
+    this.#send(frame(Type.Settings, ACK, 0, new Uint8Array(0)));
+    this.#wake();
+  }
+
+  #windowUpdate(streamId: number, payload: Uint8Array): void {
+    if (payload.length !== 4) {
+      throw new ConnectionError(Code.FrameSizeError, "a WINDOW_UPDATE size");
+    }
+    const increment = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0) & 0x7fffffff;
+    if (streamId === 0) {
+      if (increment === 0) throw new ConnectionError(Code.ProtocolError, "a zero window increment");
+      this.#sendWindow += increment;
+      if (this.#sendWindow > MAX_WINDOW) {
+        throw new ConnectionError(Code.FlowControlError, "the connection window overflows");
+      }
+    } else {
+      const stream = this.#streams.get(streamId);
+      if (increment === 0) throw new StreamError(Code.ProtocolError, "a zero window increment");
+      if (stream) {
+        stream.sendWindow += increment;
+        if (stream.sendWindow > MAX_WINDOW) {
+          throw new StreamError(Code.FlowControlError, "the stream window overflows");
+        }
+      }
+    }
+    this.#wake();
+  }
+
+  #remoteEnd(stream: Stream): void {
+    stream.remoteEnded = true;
+    const fields = stream.headers ?? [];
+    const method = fields.find(([name]) => name === ":method")?.[1];
+    const path = fields.find(([name]) => name === ":path")?.[1];
+    if (method === undefined || path === undefined) {
+      throw new StreamError(Code.ProtocolError, "a request without :method or :path");
+    }
+    const body = new Uint8Array(stream.bodyLength);
+    let offset = 0;
+    for (const part of stream.body) {
+      body.set(part, offset);
+      offset += part.length;
+    }
+    stream.body = [];
+    const request: Http2Request = { streamId: stream.id, method, path, headers: fields, body };
+    void this.#answer(stream, request);
+  }
+
+  async #answer(stream: Stream, request: Http2Request): Promise<void> {
+    let response: Http2Response;
+    try {
+      response = await this.#handler(request);
+    } catch {
+      this.#reset(stream.id, Code.InternalError);
+      return;
+    }
+    if (stream.closed || this.#closed) return;
+    const head: [string, string][] = [[":status", String(response.status ?? 200)]];
+    const body = response.body ?? new Uint8Array(0);
+    const trailers = response.trailers ?? [];
+    const last = body.length === 0 && trailers.length === 0;
+    this.#sendHeaders(stream.id, [...head, ...(response.headers ?? [])], last);
+    let offset = 0;
+    while (offset < body.length) {
+      const room = Math.min(this.#sendWindow, stream.sendWindow, this.#peerFrameSize);
+      if (stream.closed || this.#closed) return;
+      if (room <= 0) {
+        await new Promise<void>((resolve) => this.#windowWaiters.push(resolve));
+        continue;
+      }
+      const size = Math.min(room, body.length - offset);
+      const end = offset + size === body.length && trailers.length === 0;
+      this.#send(
+        frame(Type.Data, end ? END_STREAM : 0, stream.id, body.subarray(offset, offset + size)),
+      );
+      this.#sendWindow -= size;
+      stream.sendWindow -= size;
+      offset += size;
+    }
+    if (stream.closed || this.#closed) return;
+    if (trailers.length > 0) this.#sendHeaders(stream.id, [...trailers], true);
+    this.#forget(stream);
+  }
+
+  #sendHeaders(streamId: number, fields: [string, string][], endStream: boolean): void {
+    const block = encodeHeaderBlock(fields);
+    const size = this.#peerFrameSize;
+    const first = block.subarray(0, size);
+    const flags = (endStream ? END_STREAM : 0) | (block.length <= size ? END_HEADERS : 0);
+    this.#send(frame(Type.Headers, flags, streamId, first));
+    for (let at = size; at < block.length; at += size) {
+      const end = at + size >= block.length;
+      this.#send(
+        frame(Type.Continuation, end ? END_HEADERS : 0, streamId, block.subarray(at, at + size)),
+      );
+    }
+  }
+
+  #reset(streamId: number, code: Code): void {
+    this.#send(frame(Type.RstStream, 0, streamId, u32(code)));
+    const stream = this.#streams.get(streamId);
+    if (stream) this.#forget(stream);
+  }
+
+  #forget(stream: Stream): void {
+    stream.closed = true;
+    this.#streams.delete(stream.id);
+    this.#wake();
+  }
+
+  #wake(): void {
+    for (const wake of this.#windowWaiters.splice(0)) wake();
+  }
+
+  #settingsPayload(entries: [Setting, number][]): Uint8Array {
+    const out = new Uint8Array(entries.length * 6);
+    const view = new DataView(out.buffer);
+    entries.forEach(([id, value], i) => {
+      view.setUint16(i * 6, id);
+      view.setUint32(i * 6 + 2, value);
+    });
+    return out;
+  }
+
+  /** Queues bytes for the wire, in order; a failed write ends the connection. */
+  #send(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    this.#writing = this.#writing.then(() => this.#io.write(bytes)).catch(() => this.#shutdown());
+  }
+}
