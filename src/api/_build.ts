@@ -9,27 +9,23 @@
  * (`version: "1"`, the default) reports its progress as text lines.
  * BuildKit (`version: "2"`) reports it as `moby.buildkit.trace` records
  * (protobuf in base64), which the returned stream decodes into each
- * event's `buildkit` field; it runs `RUN --mount=type=cache` and the other
- * Dockerfile features that need no client-side service.
+ * event's `buildkit` field.
  *
- * What berth does not provide is the BuildKit session (`POST /session`,
- * gRPC over HTTP/2) through which the `docker` CLI serves files, secrets,
- * SSH agents and registry credentials to the builder. Without it, on
- * Docker 20.10, the engine answers `no active sessions` (berth adds what
- * it means to the error) for `RUN --mount=type=secret` or `type=ssh` and
- * for a `FROM` image it must pull from a registry that asks for
- * credentials (`X-Registry-Config` only reaches the classic builder; an
- * image pulled beforehand is used as is); outputs other than the image
- * (`--output type=local|tar`) are not offered.
+ * A BuildKit build also gets a session (`POST /session`, upgraded to
+ * HTTP/2; see `src/build/session.ts`), through which the engine asks berth
+ * for registry credentials (the classic builder takes them from
+ * `X-Registry-Config` instead) and for the values of `secrets`. What the
+ * session does not serve: SSH agent forwarding (`RUN --mount=type=ssh`
+ * gets no agent) and file outputs (`--output type=local|tar`). An engine
+ * that refuses the session gets the build without one.
  *
  * ## Cancelling
  *
  * Aborting the call's `signal`, cancelling the returned stream, or breaking
  * out of a `for await` closes the connection; either builder notices and
  * stops the build (the classic builder removes the container of a running
- * `RUN` step; BuildKit kills its process). `POST /build/cancel` is not
- * sent: it names a build by the `buildid` a session-backed build
- * registers.
+ * `RUN` step; BuildKit kills its process), and the session closes.
+ * `POST /build/cancel` is not needed.
  *
  * @module
  */
@@ -43,7 +39,14 @@ import {
 } from "../auth.ts";
 import { type BuildKitStatus, decodeBuildKitTrace } from "../build/buildkit_trace.ts";
 import { contextDockerfile, packContext } from "../build/context.ts";
-import { DockerError, DockerStreamError } from "../errors.ts";
+import { DockerApiError, DockerError } from "../errors.ts";
+import {
+  type BuildSession,
+  type BuildSessionSources,
+  credentialsFromMap,
+  SESSION_METHODS,
+  startSession,
+} from "../build/session.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
 import { type ProgressCollector, ProgressStream } from "../stream/progress.ts";
 import type { BuildCachePruneResponse, BuildInfo, ImageID } from "../types/mod.ts";
@@ -196,9 +199,8 @@ export interface ImageBuildOptions extends StreamOptions {
   quiet?: boolean;
   /**
    * Builder: `"1"` is the classic builder, `"2"` BuildKit (its progress
-   * comes decoded in each event's `buildkit`). BuildKit features that need
-   * the client-side session (secret and SSH mounts, local outputs,
-   * credentials for `FROM` images) are not available; see `Images.build`.
+   * comes decoded in each event's `buildkit`; `secrets` and registry
+   * credentials are served through a session; see `Images.build`).
    * With BuildKit on an engine whose default bridge network is disabled,
    * set `networkMode` to `"none"` or `"host"`.
    * @default "1" (the engine's default for API 1.41)
@@ -217,6 +219,13 @@ export interface ImageBuildOptions extends StreamOptions {
    * @default every credential of the client's store, if it has one (as `docker build` does)
    */
   auth?: Record<string, RegistryAuth> | false;
+  /**
+   * BuildKit only: secrets for `RUN --mount=type=secret,id=<id>`, by id,
+   * served to the engine through the build's session and never stored in
+   * the image. A secret the Dockerfile names but this map lacks fails the
+   * build (unless the mount says `required=false`).
+   */
+  secrets?: Record<string, string | Uint8Array>;
   /** Called with every progress event, whether or not the stream is read. */
   onProgress?: (event: ImageBuildEvent) => void;
 }
@@ -323,6 +332,20 @@ function checkOptions(options: ImageBuildOptions): void {
   }
   if (options.auth !== undefined && options.auth !== false) {
     encodeRegistryConfig(options.auth); // checks the credentials before any I/O
+  }
+  if (options.secrets !== undefined) {
+    if (options.version !== "2") {
+      throw new TypeError('Build secrets need BuildKit: set version: "2"');
+    }
+    const secrets = options.secrets as unknown;
+    if (
+      secrets === null || typeof secrets !== "object" || Array.isArray(secrets) ||
+      Object.values(secrets).some((value) =>
+        typeof value !== "string" && !(value instanceof Uint8Array)
+      )
+    ) {
+      throw new TypeError("secrets must be an object of strings or Uint8Arrays");
+    }
   }
 }
 
@@ -472,6 +495,42 @@ function buildKitDecoding(): TransformStream<ImageBuildEvent, ImageBuildEvent> {
   });
 }
 
+/**
+ * Opens the BuildKit session (`POST /session`, upgraded to HTTP/2) that
+ * serves the build's secrets and registry credentials. An engine that does
+ * not offer sessions gets none: the build then runs without them.
+ */
+async function openSession(
+  api: ApiClient,
+  sources: BuildSessionSources,
+  signal: AbortSignal | undefined,
+): Promise<BuildSession | undefined> {
+  const id = crypto.randomUUID().replaceAll("-", "");
+  let connection;
+  try {
+    connection = await api.upgrade({
+      method: "POST",
+      path: "/session",
+      headers: {
+        "X-Docker-Expose-Session-Uuid": id,
+        "X-Docker-Expose-Session-Name": "berth",
+        "X-Docker-Expose-Session-Sharedkey": id,
+        // One method: the engine reads repeated lines of this field, which
+        // berth's request writer does not send; the ones it checks for are
+        // optional, and every served method answers whether listed or not.
+        "X-Docker-Expose-Session-Grpc-Method": SESSION_METHODS[1]!,
+      },
+      upgradeProtocol: "h2c",
+      signal,
+      action: "open a BuildKit session",
+    });
+  } catch (error) {
+    if (error instanceof DockerApiError) return undefined;
+    throw error;
+  }
+  return startSession(id, connection, sources);
+}
+
 function isRemote(context: unknown): context is ImageBuildRemoteContext {
   return typeof context === "object" && context !== null && !(context instanceof URL) &&
     !(context instanceof Uint8Array) && !(context instanceof ReadableStream) &&
@@ -552,8 +611,8 @@ export function buildImage(
       if (dockerfile !== undefined) dockerfile = contextDockerfile(directory, dockerfile);
     }
     const headers: Record<string, string> = {};
+    let map: Record<string, RegistryAuth> | undefined;
     if (options.auth !== false) {
-      let map: Record<string, RegistryAuth> | undefined;
       try {
         map = options.auth ??
           (await credentials?.all(options.signal ? { signal: options.signal } : {}));
@@ -569,10 +628,27 @@ export function buildImage(
         headers["X-Registry-Config"] = header;
       }
     }
+    for (const value of Object.values(options.secrets ?? {})) {
+      if (typeof value === "string" && value !== "") secrets.push(value);
+    }
+    let session: BuildSession | undefined;
+    if (options.version === "2") {
+      try {
+        session = await openSession(api, {
+          secrets: options.secrets,
+          credentials: map ? credentialsFromMap(map) : undefined,
+        }, options.signal);
+      } catch (error) {
+        if (body instanceof ReadableStream) await body.cancel(error).catch(() => {});
+        throw error;
+      }
+    }
+    const query = buildQuery(options, dockerfile, remote);
+    if (session) query.session = session.id;
     const call: ApiCall = {
       method: "POST",
       path: "/build",
-      query: buildQuery(options, dockerfile, remote),
+      query,
       headers,
       signal: options.signal,
       action,
@@ -591,7 +667,10 @@ export function buildImage(
     );
     // Decoded here rather than by the decoder so that it also happens for
     // a stream read in a worker (which only runs the JSON-lines decoder).
-    return events.pipeThrough(buildKitDecoding());
+    const decoding = buildKitDecoding();
+    // The session lives as long as the build's stream, however that ends.
+    events.pipeTo(decoding.writable).catch(() => {}).finally(() => session?.close());
+    return decoding.readable;
   })();
   return new ProgressStream<ImageBuildEvent, ImageBuildResult>(
     source,
@@ -599,27 +678,8 @@ export function buildImage(
     {
       onProgress: options.onProgress,
       action,
-      mapError: (error) => scrubSecrets(sessionHint(error, options.version), secrets),
+      mapError: (error) => scrubSecrets(error, secrets),
     },
-  );
-}
-
-/**
- * Explains BuildKit's `no active sessions`: the build wanted something
- * only the client-side session serves, which berth does not open.
- */
-function sessionHint(error: unknown, version: string | undefined): unknown {
-  if (
-    version !== "2" || !(error instanceof DockerStreamError) ||
-    !error.message.includes("no active sessions")
-  ) {
-    return error;
-  }
-  return new DockerStreamError(
-    `${error.message} (BuildKit wanted the client session, which berth does not open: ` +
-      "secret and SSH mounts are not available, and FROM images from a registry that " +
-      "asks for credentials must be pulled before the build)",
-    error.detail,
   );
 }
 

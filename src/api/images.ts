@@ -805,20 +805,15 @@ export class Images {
    * once (after the credential lookup and the context check). No head or
    * idle timeout applies: a silent `RUN` may take long.
    *
-   * Credentials for `FROM` images go in `X-Registry-Config`: `auth`, else
-   * every credential of the client's store (as `docker build` does); only
-   * the classic builder reads them.
-   *
-   * BuildKit builds run without the client-side session the `docker` CLI
-   * opens (`POST /session`, gRPC over HTTP/2): `RUN --mount=type=cache`,
-   * multi-stage builds, `FROM` images on the engine and from registries
-   * that ask for no credentials work, but secret and SSH mounts, local or
-   * tar outputs, and registry credentials do not (Docker 20.10 takes those
-   * from the session only; the build fails with `no active sessions`).
-   * Pull a `FROM` image from a registry that asks for credentials (Docker
-   * Hub does, even anonymously) before the build: BuildKit uses it as it
-   * is. On an engine with its default bridge network disabled, BuildKit
-   * needs `networkMode: "none"` or `"host"`.
+   * Credentials for `FROM` images: `auth`, else every credential of the
+   * client's store (as `docker build` does). The classic builder gets them
+   * in `X-Registry-Config`; BuildKit asks for them, host by host, through
+   * the session berth opens for it (`POST /session`, upgraded to HTTP/2,
+   * answering gRPC calls), which also serves `secrets` to `RUN
+   * --mount=type=secret`. The session serves no SSH agent (`RUN
+   * --mount=type=ssh` gets none) and no file outputs (`--output`). On an
+   * engine with its default bridge network disabled, BuildKit needs
+   * `networkMode: "none"` or `"host"`.
    *
    * Aborting `signal`, cancelling the stream or breaking out of `for
    * await` closes the connection, and either builder stops the build.
@@ -827,7 +822,7 @@ export class Images {
    * @param options `dockerfile`, `tags`, `buildArgs`, `labels`, `target`,
    *   `networkMode`, `noCache`, `pull`, `rm`, `forceRm`, `platform`,
    *   `extraHosts`, `cacheFrom`, resource limits, `quiet`, `version`,
-   *   `excludes`, `auth`, `onProgress`, `signal`.
+   *   `secrets`, `excludes`, `auth`, `onProgress`, `signal`.
    * @returns The build events; as a promise, `{ imageId, tags }`.
    * @throws {TypeError} Synchronously, for a malformed context or option;
    *   through the stream, when the directory does not exist or is not a
@@ -872,6 +867,16 @@ export class Images {
    *   for (const log of buildkit?.logs ?? []) console.log(text.decode(log.data).trimEnd());
    * }
    * console.log((await build).imageId);
+   * ```
+   *
+   * @example Pass a secret to `RUN --mount=type=secret,id=npm_token`
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker({ credentials: "docker-config" });
+   * await docker.images.build("./app", {
+   *   version: "2",
+   *   secrets: { npm_token: Deno.env.get("NPM_TOKEN") ?? "" },
+   * });
    * ```
    */
   build(

@@ -186,6 +186,11 @@ Deno.test("buildImage rejects bad contexts and options before any I/O", async ()
   assert.throws(() => buildImage(docker.api, 42 as unknown as string), TypeError);
   assert.throws(() => buildImage(docker.api, ".", { tags: [""] }), TypeError);
   assert.throws(() => buildImage(docker.api, ".", { version: "3" as "1" }), /builder version/);
+  assert.throws(() => buildImage(docker.api, ".", { secrets: { a: "b" } }), /need BuildKit/);
+  assert.throws(
+    () => buildImage(docker.api, ".", { version: "2", secrets: { a: 1 as unknown as string } }),
+    TypeError,
+  );
   assert.throws(() => buildImage(docker.api, ".", { memory: -5 }), RangeError);
   assert.throws(() => buildImage(docker.api, new Uint8Array(0), { excludes: ["x"] }), TypeError);
   await using context = await contextDir({ "file.txt": "not a directory\n" });
@@ -243,8 +248,7 @@ Deno.test("pruneBuildCache answers with the removed ids and the bytes reclaimed"
 const registry = testEnv().registry;
 
 Deno.test({
-  name:
-    "buildImage sends registry credentials for the FROM image in X-Registry-Config (classic builder only)",
+  name: "buildImage gives registry credentials for FROM: X-Registry-Config, or BuildKit's session",
   ignore: registry === undefined && !engineRequired(),
   async fn() {
     if (!registry) throw new Error("BERTH_TEST_REGISTRY is not set: run with `deno task test`");
@@ -281,25 +285,21 @@ Deno.test({
       assert.ok(builds.some((event) => event.requestHeaders["X-Registry-Config"] === "<redacted>"));
       assert.ok(!JSON.stringify(events).includes(registry.password));
 
-      // BuildKit takes registry credentials only from the client session
-      // berth does not open: the build fails and says what to do; with the
-      // base image pulled first, it builds.
+      // BuildKit asks for the credentials through berth's session instead.
       await docker.images.remove(base, { force: true }).catch(() => {});
-      const buildkit = { version: "2", networkMode: "none" } as const;
+      const buildkit = { version: "2", networkMode: "none", noCache: true } as const;
       await assert.rejects(
-        async () => await buildImage(docker.api, context.path, buildkit, store),
+        async () => await buildImage(docker.api, context.path, { ...buildkit, auth: false }),
         (error: unknown) => {
           assert.ok(error instanceof DockerStreamError, String(error));
-          assert.match(error.message, /no active sessions .*must be pulled before the build/);
+          assert.match(error.message, /401 Unauthorized/);
           return true;
         },
       );
-      await docker.images.pull(base, { auth: { ...auth, serveraddress: registry.address } });
-      const pulledFirst = await buildImage(docker.api, context.path, buildkit);
-      assert.equal(pulledFirst.imageId, (await docker.images.inspect(pulledFirst.imageId)).Id);
-      if (pulledFirst.imageId !== imageId) {
-        await docker.images.remove(pulledFirst.imageId, { force: true }).catch(() => {});
-      }
+      const viaSession = await buildImage(docker.api, context.path, buildkit, store);
+      assert.equal(viaSession.imageId, (await docker.images.inspect(viaSession.imageId)).Id);
+      await docker.images.remove(viaSession.imageId, { force: true }).catch(() => {});
+      assert.ok(!JSON.stringify(events).includes(registry.password));
     } finally {
       if (imageId) await docker.images.remove(imageId, { force: true }).catch(() => {});
       await docker.images.remove(base, { force: true }).catch(() => {});

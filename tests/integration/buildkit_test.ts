@@ -1,8 +1,7 @@
 /**
  * BuildKit builds (`POST /build?version=2`) against the real test engine:
  * the decoded progress records, a cache mount kept between builds, a
- * failing step, cancelling, and what needs the client session berth does
- * not open. `networkMode: "none"` keeps the builds off the bridge network
+ * failing step, secrets served through the session, and cancelling. `networkMode: "none"` keeps the builds off the bridge network
  * (the private test engine runs without one).
  */
 
@@ -147,16 +146,52 @@ Deno.test("a failing BuildKit step rejects with the engine's message and marks i
   assert.match(failed[0]!.error!, /exit code: 3/);
 });
 
-Deno.test("a BuildKit build that needs the client session fails with a DockerStreamError that says why", async () => {
+Deno.test("a BuildKit build gets its secrets through the session, and they stay out of the image", async () => {
   using docker = client();
+  const value = `secret-${crypto.randomUUID()}`;
   await using context = await contextDir({
-    "Dockerfile": `FROM ${testImage()}\nRUN --mount=type=secret,id=token cat /run/secrets/token\n`,
+    "Dockerfile": [
+      `FROM ${testImage()}`,
+      "RUN --mount=type=secret,id=token wc -c < /run/secrets/token && cat /run/secrets/token",
+      "RUN --mount=type=secret,id=absent,required=false ls /run/secrets/ | wc -l",
+      "",
+    ].join("\n"),
   });
-  const build = buildImage(docker.api, context.path, { ...BUILDKIT, labels: { ...TEST_LABELS } });
-  const error = await build.then(() => undefined, (error: unknown) => error);
+  const events: ImageBuildEvent[] = [];
+  const { imageId } = await buildImage(docker.api, context.path, {
+    ...BUILDKIT,
+    noCache: true,
+    labels: { ...TEST_LABELS },
+    secrets: { token: new TextEncoder().encode(value), unused: "x" },
+    onProgress: (event) => events.push(event),
+  });
+  try {
+    const output = summarize(events).output.get(1) ?? "";
+    assert.match(output, new RegExp(`^${value.length}\n${value}0\n$`));
+    assert.equal(
+      await runIn(docker.containers, imageId, "ls -A /run/secrets 2>/dev/null | wc -l"),
+      "0\n",
+    );
+    const history = await docker.images.history(imageId);
+    assert.ok(!JSON.stringify(history).includes(value));
+  } finally {
+    await docker.images.remove(imageId, { force: true }).catch(() => {});
+  }
+
+  // A required secret berth was not given fails the step, with the engine's message.
+  await Deno.writeTextFile(
+    `${context.path}/Dockerfile`,
+    `FROM ${testImage()}\nRUN --mount=type=secret,id=missing,required=true true\n`,
+  );
+  const missing = buildImage(docker.api, context.path, {
+    ...BUILDKIT,
+    labels: { ...TEST_LABELS },
+    secrets: { token: value },
+  });
+  const error = await missing.then(() => undefined, (error: unknown) => error);
   assert.ok(error instanceof DockerStreamError, String(error));
-  assert.match(error.message, /no active sessions \(BuildKit wanted the client session/);
-  assert.match(error.message, /secret and SSH mounts are not available/);
+  assert.match(error.message, /missing/);
+  assert.ok(!error.message.includes(value));
 });
 
 Deno.test("aborting a BuildKit build stops its RUN step on the engine", async () => {
