@@ -235,8 +235,7 @@ export type DockerProtocolErrorCode =
   | "INVALID_WEBSOCKET_FRAME"
   | "WEBSOCKET_MESSAGE_TOO_LARGE"
   | "INVALID_BUILDKIT_TRACE"
-  | "INVALID_HTTP2"
-  | "INVALID_GRPC";
+  | "INVALID_HTTP2";
 
 /**
  * The bytes the engine (or something pretending to be it) sent are not valid
