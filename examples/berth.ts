@@ -48,8 +48,8 @@ Commands:
   exec [-it] CONTAINER CMD...               Run a command in a running container
   pull IMAGE                                Pull an image, with per-layer progress
   push IMAGE                                Push an image, with per-layer progress
-  build [-t TAG] [-f DOCKERFILE] [--buildkit] [--network MODE] DIR
-                                           Build an image from a directory
+  build [-t TAG] [-f DOCKERFILE] [--buildkit [--secret id=ID,src=FILE]] [--network MODE] DIR
+                                            Build an image from a directory
   events [--filter K=V]                     Stream engine events
   stats [CONTAINER...]                      Live CPU and memory table
   system df                                 Disk usage`;
@@ -357,9 +357,27 @@ async function build(docker: Docker, args: string[]): Promise<void> {
     file: { type: "string", short: "f" },
     buildkit: { type: "boolean" },
     network: { type: "string" },
+    secret: { type: "string", multiple: true },
   });
   const dir = positionals[0];
   if (!dir) throw new UsageError('"berth build" requires a directory');
+  // `--secret id=token,src=./token.txt` (or `env=NAME`), as `docker build` takes them.
+  const secrets: Record<string, Uint8Array> = {};
+  for (const spec of (values.secret as string[] | undefined) ?? []) {
+    const fields = Object.fromEntries(
+      spec.split(",").map((part) => {
+        const at = part.indexOf("=");
+        return at < 0 ? [part, ""] : [part.slice(0, at), part.slice(at + 1)];
+      }),
+    );
+    const id = fields.id;
+    if (!id) {
+      throw new UsageError(`Bad --secret "${spec}": expected id=ID,src=FILE or id=ID,env=NAME`);
+    }
+    if (fields.src) secrets[id] = await Deno.readFile(fields.src);
+    else secrets[id] = encoder.encode(Deno.env.get(fields.env ?? id) ?? "");
+  }
+  if (values.secret && !values.buildkit) throw new UsageError("--secret needs --buildkit");
   const lines = new LayerLines();
   const plain = new BuildKitPlainText();
   const print = (text: string[]) => text.forEach((line) => console.log(line));
@@ -369,6 +387,7 @@ async function build(docker: Docker, args: string[]): Promise<void> {
     ...(values.file ? { dockerfile: values.file as string } : {}),
     ...(values.buildkit ? { version: "2" as const } : {}),
     ...(values.network ? { networkMode: values.network as string } : {}),
+    ...(values.secret ? { secrets } : {}),
   });
   for await (const event of stream) {
     // BuildKit's records, as `docker build --progress=plain` shows them.

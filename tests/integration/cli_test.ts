@@ -105,7 +105,7 @@ Deno.test("berth CLI: ps, logs, exec with stdin and exit code, system df", async
   }
 });
 
-Deno.test("berth CLI: build --buildkit prints the steps like --progress=plain", async () => {
+Deno.test("berth CLI: build --buildkit --secret prints the steps like --progress=plain", async () => {
   await using docker = testDocker();
   const name = `${uniqueName("cli-build")}:1`;
   const dir = await Deno.makeTempDir({ prefix: "berth-cli-build-" });
@@ -113,12 +113,26 @@ Deno.test("berth CLI: build --buildkit prints the steps like --progress=plain", 
     await Deno.writeTextFile(
       `${dir}/Dockerfile`,
       // The marker keeps the step out of the build cache.
-      `FROM ${testImage()}\nRUN echo one && echo two >&2 && printf partial # ${crypto.randomUUID()}\n`,
+      `FROM ${testImage()}\nRUN --mount=type=secret,id=word echo one && echo two >&2 && ` +
+        `cat /run/secrets/word # ${crypto.randomUUID()}\n`,
     );
-    const result = await berth(["build", "--buildkit", "--network", "none", "-t", name, dir]);
+    await Deno.writeTextFile(`${dir}/word.txt`, "partial");
+    const result = await berth([
+      "build",
+      "--buildkit",
+      "--secret",
+      `id=word,src=${dir}/word.txt`,
+      "--network",
+      "none",
+      "-t",
+      name,
+      dir,
+    ]);
     assert.equal(result.code, 0, result.stderr);
     const lines = result.stdout.split("\n");
-    const run = lines.find((line) => / \[2\/2\] RUN echo one/.test(line));
+    const run = lines.find((line) =>
+      / \[2\/2\] RUN --mount=type=secret,id=word echo one/.test(line)
+    );
     assert.ok(run, result.stdout);
     const step = run.split(" ")[0]!;
     const output = lines.filter((line) => line.startsWith(`${step} `)).map((line) =>
