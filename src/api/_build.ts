@@ -43,8 +43,8 @@ import { DockerApiError, DockerError } from "../errors.ts";
 import {
   type BuildSession,
   type BuildSessionSources,
+  CREDENTIALS_METHOD,
   credentialsFromMap,
-  SESSION_METHODS,
   startSession,
 } from "../build/session.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
@@ -515,10 +515,11 @@ async function openSession(
         "X-Docker-Expose-Session-Uuid": id,
         "X-Docker-Expose-Session-Name": "berth",
         "X-Docker-Expose-Session-Sharedkey": id,
-        // One method: the engine reads repeated lines of this field, which
-        // berth's request writer does not send; the ones it checks for are
-        // optional, and every served method answers whether listed or not.
-        "X-Docker-Expose-Session-Grpc-Method": SESSION_METHODS[1]!,
+        // One method: the engine takes repeated lines of this field, which
+        // berth's request writer does not send. The engine calls the
+        // methods berth serves whether listed or not (measured on 20.10:
+        // secrets, credentials, health checks).
+        "X-Docker-Expose-Session-Grpc-Method": CREDENTIALS_METHOD,
       },
       upgradeProtocol: "h2c",
       signal,

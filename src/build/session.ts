@@ -47,12 +47,8 @@ const enum GrpcStatus {
   Unimplemented = 12,
 }
 
-/** Methods berth serves, as announced to the engine. */
-export const SESSION_METHODS: readonly string[] = [
-  "/grpc.health.v1.Health/Check",
-  "/moby.filesync.v1.Auth/Credentials",
-  "/moby.buildkit.secrets.v1.Secrets/GetSecret",
-];
+/** The registry-credentials method, the one announced when the session opens. */
+export const CREDENTIALS_METHOD = "/moby.filesync.v1.Auth/Credentials";
 
 class GrpcError extends Error {
   constructor(readonly status: GrpcStatus, message: string) {
@@ -124,7 +120,7 @@ export function sessionHandler(
         case "/grpc.health.v1.Health/Check":
           grpcMessage(request.body);
           return ok(new Writer().varint(1, 1).finish()); // SERVING
-        case "/moby.filesync.v1.Auth/Credentials": {
+        case CREDENTIALS_METHOD: {
           const host = firstString(grpcMessage(request.body));
           const auth = host === "" ? undefined : await sources.credentials?.(host);
           const reply = new Writer();
