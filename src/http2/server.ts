@@ -120,6 +120,7 @@ const enum Code {
   StreamClosed = 5,
   FrameSizeError = 6,
   RefusedStream = 7,
+  Cancel = 8,
   CompressionError = 9,
 }
 
@@ -144,6 +145,16 @@ class StreamError extends Error {
   constructor(readonly code: Code, message: string) {
     super(message);
   }
+}
+
+/** A header block being gathered from HEADERS and CONTINUATION frames. */
+interface HeaderBlock {
+  id: number;
+  parts: Uint8Array[];
+  size: number;
+  endStream: boolean;
+  /** Trailers that do not end the stream: decoded, then the stream is reset. */
+  malformed: boolean;
 }
 
 interface Stream {
@@ -259,7 +270,7 @@ class Connection implements Http2Server {
   readonly #streams = new Map<number, Stream>();
   #lastStreamId = 0;
   /** The stream whose header block is still coming in CONTINUATION frames. */
-  #continuing: { id: number; parts: Uint8Array[]; size: number; endStream: boolean } | undefined;
+  #continuing: HeaderBlock | undefined;
   #peerFrameSize = DEFAULT_FRAME_SIZE;
   #peerInitialWindow = DEFAULT_WINDOW;
   #sendWindow = DEFAULT_WINDOW;
@@ -342,9 +353,17 @@ class Connection implements Http2Server {
         this.#shutdown();
         throw error;
       }
+      const closing = this.#closed;
       this.#shutdown();
-      if (this.#closed) return;
+      if (closing) return;
       throw error;
+    }
+  }
+
+  /** A frame that only an opened stream may get, on one never opened: a connection error. */
+  #notIdle(streamId: number, what: string): void {
+    if (streamId > this.#lastStreamId) {
+      throw new ConnectionError(Code.ProtocolError, `${what} on idle stream ${streamId}`);
     }
   }
 
@@ -383,14 +402,15 @@ class Connection implements Http2Server {
       case Type.Continuation:
         return this.#continuation(flags, streamId, payload);
       case Type.Priority:
-        if (streamId === 0 || payload.length !== 5) {
-          throw new ConnectionError(Code.ProtocolError, "a malformed PRIORITY frame");
-        }
+        if (streamId === 0) throw new ConnectionError(Code.ProtocolError, "PRIORITY on stream 0");
+        if (payload.length !== 5) throw new StreamError(Code.FrameSizeError, "a PRIORITY size");
         return;
       case Type.RstStream: {
-        if (streamId === 0 || payload.length !== 4) {
-          throw new ConnectionError(Code.ProtocolError, "a malformed RST_STREAM frame");
+        if (streamId === 0) throw new ConnectionError(Code.ProtocolError, "RST_STREAM on stream 0");
+        if (payload.length !== 4) {
+          throw new ConnectionError(Code.FrameSizeError, "a RST_STREAM size");
         }
+        this.#notIdle(streamId, "RST_STREAM");
         const stream = this.#streams.get(streamId);
         if (stream) this.#forget(stream);
         return;
@@ -400,9 +420,8 @@ class Connection implements Http2Server {
       case Type.PushPromise:
         throw new ConnectionError(Code.ProtocolError, "a client sent PUSH_PROMISE");
       case Type.Ping:
-        if (streamId !== 0 || payload.length !== 8) {
-          throw new ConnectionError(Code.ProtocolError, "a malformed PING frame");
-        }
+        if (streamId !== 0) throw new ConnectionError(Code.ProtocolError, "PING on a stream");
+        if (payload.length !== 8) throw new ConnectionError(Code.FrameSizeError, "a PING size");
         if (!(flags & ACK)) this.#send(frame(Type.Ping, ACK, 0, payload));
         return;
       case Type.Goaway:
@@ -437,6 +456,7 @@ class Connection implements Http2Server {
     }
     const fragment = this.#unpad(flags, payload, (flags & PRIORITY) !== 0);
     const existing = this.#streams.get(streamId);
+    let malformed = false;
     if (existing === undefined) {
       if (streamId <= this.#lastStreamId) {
         throw new ConnectionError(Code.StreamClosed, `HEADERS on closed stream ${streamId}`);
@@ -445,11 +465,16 @@ class Connection implements Http2Server {
     } else if (existing.remoteEnded) {
       throw new StreamError(Code.StreamClosed, `HEADERS on half-closed stream ${streamId}`);
     } else if (!(flags & END_STREAM)) {
-      // Trailers must end the stream.
-      throw new ConnectionError(Code.ProtocolError, "trailers without END_STREAM");
+      // Trailers must end the stream (the block is still decoded first, below).
+      malformed = true;
     }
-    const block = { id: streamId, parts: [fragment], size: fragment.length, endStream: false };
-    block.endStream = (flags & END_STREAM) !== 0;
+    const block = {
+      id: streamId,
+      parts: [fragment],
+      size: fragment.length,
+      endStream: (flags & END_STREAM) !== 0,
+      malformed,
+    };
     if (flags & END_HEADERS) this.#headerBlock(block);
     else this.#continuing = block;
   }
@@ -470,7 +495,7 @@ class Connection implements Http2Server {
     }
   }
 
-  #headerBlock(block: { id: number; parts: Uint8Array[]; size: number; endStream: boolean }) {
+  #headerBlock(block: HeaderBlock): void {
     const bytes = new Uint8Array(block.size);
     let offset = 0;
     for (const part of block.parts) {
@@ -479,6 +504,7 @@ class Connection implements Http2Server {
     }
     // Decoded even for a stream that will be refused: the table must stay in step.
     const fields = this.#decoder.decode(bytes, this.#maxHeaderList);
+    if (block.malformed) throw new StreamError(Code.ProtocolError, "trailers without END_STREAM");
     let stream = this.#streams.get(block.id);
     if (stream === undefined) {
       if (this.#streams.size >= this.#maxStreams) {
@@ -502,17 +528,18 @@ class Connection implements Http2Server {
     if (streamId === 0) throw new ConnectionError(Code.ProtocolError, "DATA on stream 0");
     // Every byte counts against the windows, padding included: give it back.
     if (payload.length > 0) this.#send(frame(Type.WindowUpdate, 0, 0, u32(payload.length)));
+    this.#notIdle(streamId, "DATA");
     const stream = this.#streams.get(streamId);
-    if (!stream || stream.remoteEnded || stream.closed) {
-      if (streamId > this.#lastStreamId) {
-        throw new ConnectionError(Code.ProtocolError, `DATA on idle stream ${streamId}`);
-      }
-      throw new StreamError(Code.StreamClosed, `DATA on closed stream ${streamId}`);
+    // DATA on a stream already closed (often one reset here while the frame
+    // was in flight) is dropped; its bytes went back to the window above.
+    if (!stream) return;
+    if (stream.remoteEnded) {
+      throw new StreamError(Code.StreamClosed, `DATA after END_STREAM on stream ${streamId}`);
     }
     const data = this.#unpad(flags, payload, false);
     stream.bodyLength += data.length;
     if (stream.bodyLength > this.#maxBody) {
-      throw new StreamError(Code.RefusedStream, "request body too large");
+      throw new StreamError(Code.Cancel, "request body too large");
     }
     stream.body.push(data);
     if (flags & END_STREAM) this.#remoteEnd(stream);
@@ -542,7 +569,12 @@ class Connection implements Http2Server {
         }
         const delta = value - this.#peerInitialWindow;
         this.#peerInitialWindow = value;
-        for (const stream of this.#streams.values()) stream.sendWindow += delta;
+        for (const stream of this.#streams.values()) {
+          stream.sendWindow += delta;
+          if (stream.sendWindow > MAX_WINDOW) {
+            throw new ConnectionError(Code.FlowControlError, "a stream window overflows");
+          }
+        }
       } else if (id === Setting.MaxFrameSize) {
         if (value < DEFAULT_FRAME_SIZE || value > 16_777_215) {
           throw new ConnectionError(Code.ProtocolError, `MAX_FRAME_SIZE ${value}`);
@@ -569,6 +601,7 @@ class Connection implements Http2Server {
         throw new ConnectionError(Code.FlowControlError, "the connection window overflows");
       }
     } else {
+      this.#notIdle(streamId, "WINDOW_UPDATE");
       const stream = this.#streams.get(streamId);
       if (increment === 0) throw new StreamError(Code.ProtocolError, "a zero window increment");
       if (stream) {
@@ -605,7 +638,7 @@ class Connection implements Http2Server {
     try {
       response = await this.#handler(request);
     } catch {
-      this.#reset(stream.id, Code.InternalError);
+      if (!stream.closed && !this.#closed) this.#reset(stream.id, Code.InternalError);
       return;
     }
     if (stream.closed || this.#closed) return;
