@@ -1,8 +1,8 @@
 /**
  * Tests of the BuildKit session's gRPC handler: requests built as the
  * engine sends them (gRPC framing around protobuf messages), answers
- * decoded field by field, and one call end to end over serveHttp2 with an
- * in-memory HTTP/2 client.
+ * decoded field by field, and one call end to end over serveHttp2 with the
+ * in-memory HTTP/2 client of tests/http2/_client.ts.
  */
 
 import assert from "node:assert/strict";
@@ -10,22 +10,35 @@ import type { RegistryAuth } from "../../src/auth.ts";
 import { fields, Reader, WIRE_BYTES, WIRE_VARINT, Writer } from "../../src/build/_protobuf.ts";
 import { credentialsFromMap, sessionHandler, startSession } from "../../src/build/session.ts";
 import type { Connection } from "../../src/http/connection.ts";
-import { encodeHeaderBlock, HpackDecoder } from "../../src/http2/hpack.ts";
+import type { Http2Request, Http2Response } from "../../src/http2/server.ts";
 import {
-  type Http2Duplex,
-  type Http2Request,
-  type Http2Response,
-  serveHttp2,
-} from "../../src/http2/server.ts";
-
-type Fields = [string, string][];
-
-const utf8 = new TextEncoder();
-const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+  concat,
+  connect,
+  DATA,
+  dataFrame,
+  END_HEADERS,
+  END_STREAM,
+  FakeClient,
+  type Fields,
+  GOAWAY,
+  HEADERS,
+  headersFrame,
+  PREFACE,
+  requestFields,
+  RST_STREAM,
+  settingsFrame,
+  stop,
+  text,
+  utf8,
+  WINDOW_UPDATE,
+} from "../http2/_client.ts";
 
 const HEALTH = "/grpc.health.v1.Health/Check";
 const CREDENTIALS = "/moby.filesync.v1.Auth/Credentials";
 const GET_SECRET = "/moby.buildkit.secrets.v1.Secrets/GetSecret";
+
+/** The headers the engine sends after the pseudo-headers of a gRPC call. */
+const GRPC_FIELDS: Fields = [["content-type", "application/grpc"], ["te", "trailers"]];
 
 // gRPC status codes.
 const OK = 0;
@@ -48,19 +61,13 @@ function field1(value: string): Uint8Array {
   return new Writer().bytes(1, value).finish();
 }
 
+/** A unary call as serveHttp2 hands it to the handler, on stream 1. */
 function request(path: string, body: Uint8Array, method = "POST"): Http2Request {
   return {
     streamId: 1,
     method,
     path,
-    headers: [
-      [":method", method],
-      [":scheme", "http"],
-      [":path", path],
-      [":authority", "localhost"],
-      ["content-type", "application/grpc"],
-      ["te", "trailers"],
-    ],
+    headers: requestFields(path, method, GRPC_FIELDS),
     body,
   };
 }
@@ -364,169 +371,18 @@ Deno.test("sessionHandler rejects what is not a well-formed unary call", async (
   }
 });
 
-// An in-memory HTTP/2 client, as in tests/http2/server_test.ts, cut down to one call.
-
-const PREFACE = utf8.encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-const DATA = 0x0;
-const HEADERS = 0x1;
-const RST_STREAM = 0x3;
-const SETTINGS = 0x4;
-const GOAWAY = 0x7;
-const WINDOW_UPDATE = 0x8;
-const CONTINUATION = 0x9;
-const END_STREAM = 0x1;
-const ACK = 0x1;
-const END_HEADERS = 0x4;
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
-function frame(
-  type: number,
-  flags: number,
-  streamId: number,
-  payload: Uint8Array = new Uint8Array(0),
-): Uint8Array {
-  const out = new Uint8Array(9 + payload.length);
-  out[0] = payload.length >>> 16;
-  out[1] = (payload.length >>> 8) & 0xff;
-  out[2] = payload.length & 0xff;
-  out[3] = type;
-  out[4] = flags;
-  new DataView(out.buffer).setUint32(5, streamId);
-  out.set(payload, 9);
-  return out;
-}
-
-interface Frame {
-  type: number;
-  flags: number;
-  streamId: number;
-  payload: Uint8Array;
-  fields?: Fields;
-}
-
-class FakeClient implements Http2Duplex {
-  readonly frames: Frame[] = [];
-  closed = false;
-  readonly #inbound: Uint8Array[] = [];
-  #reader: PromiseWithResolvers<Uint8Array | null> | undefined;
-  #unparsed: Uint8Array = new Uint8Array(0);
-  readonly #decoder = new HpackDecoder();
-  #block: { frame: Frame; parts: Uint8Array[] } | undefined;
-  #wakers: (() => void)[] = [];
-
-  read(): Promise<Uint8Array | null> {
-    if (this.closed) return Promise.resolve(null);
-    const next = this.#inbound.shift();
-    if (next !== undefined) return Promise.resolve(next);
-    this.#reader = Promise.withResolvers();
-    return this.#reader.promise;
-  }
-
-  write(bytes: Uint8Array): Promise<void> {
-    if (this.closed) return Promise.reject(new Error("write after close"));
-    this.#unparsed = concat(this.#unparsed, bytes);
-    this.#parse();
-    for (const wake of this.#wakers.splice(0)) wake();
-    return Promise.resolve();
-  }
-
-  close(): void {
-    this.closed = true;
-    const reader = this.#reader;
-    this.#reader = undefined;
-    reader?.resolve(null);
-    for (const wake of this.#wakers.splice(0)) wake();
-  }
-
-  send(...parts: Uint8Array[]): void {
-    const bytes = concat(...parts);
-    const reader = this.#reader;
-    this.#reader = undefined;
-    if (reader) reader.resolve(bytes);
-    else this.#inbound.push(bytes);
-  }
-
-  async until<T>(find: () => T | undefined, what: string): Promise<T> {
-    for (;;) {
-      const found = find();
-      if (found !== undefined) return found;
-      if (this.closed) throw new Error(`the server closed the connection before ${what}`);
-      await new Promise<void>((resolve) => this.#wakers.push(resolve));
-    }
-  }
-
-  /** Waits for END_STREAM (or RST_STREAM) on the stream and returns its frames. */
-  response(streamId: number): Promise<Frame[]> {
-    return this.until(() => {
-      const frames = this.frames.filter((f) => f.streamId === streamId);
-      const ended = frames.some((f) =>
-        f.type === RST_STREAM ||
-        (f.flags & END_STREAM && (f.type === DATA || (f.type === HEADERS && f.fields)))
-      );
-      return ended ? frames : undefined;
-    }, `the response on stream ${streamId}`);
-  }
-
-  #parse(): void {
-    const bytes = this.#unparsed;
-    let at = 0;
-    while (bytes.length - at >= 9) {
-      const length = (bytes[at]! << 16) | (bytes[at + 1]! << 8) | bytes[at + 2]!;
-      if (bytes.length - at < 9 + length) break;
-      const f: Frame = {
-        type: bytes[at + 3]!,
-        flags: bytes[at + 4]!,
-        streamId: new DataView(bytes.buffer, bytes.byteOffset + at + 5, 4).getUint32(0) &
-          0x7fffffff,
-        payload: bytes.slice(at + 9, at + 9 + length),
-      };
-      at += 9 + length;
-      this.frames.push(f);
-      if (f.type === HEADERS) this.#block = { frame: f, parts: [f.payload] };
-      else if (f.type === CONTINUATION) this.#block?.parts.push(f.payload);
-      else continue;
-      if (f.flags & END_HEADERS && this.#block) {
-        this.#block.frame.fields = this.#decoder.decode(concat(...this.#block.parts));
-        this.#block = undefined;
-      }
-    }
-    this.#unparsed = bytes.slice(at);
-  }
-}
-
 Deno.test("sessionHandler serves GetSecret end to end over serveHttp2", async (t) => {
-  const client = new FakeClient();
-  const server = serveHttp2(client, sessionHandler({ secrets: { token: "s3cret-value" } }));
-  client.send(PREFACE, frame(SETTINGS, 0, 0));
-  await client.until(
-    () => client.frames.find((f) => f.type === SETTINGS && f.flags === ACK),
-    "the SETTINGS ACK",
+  const { client, server } = await connect(
+    sessionHandler({ secrets: { token: "s3cret-value" } }),
   );
-
-  const headers: Fields = [
-    [":method", "POST"],
-    [":scheme", "http"],
-    [":path", GET_SECRET],
-    [":authority", "localhost"],
-    ["content-type", "application/grpc"],
-    ["te", "trailers"],
-  ];
+  const headers = requestFields(GET_SECRET, "POST", GRPC_FIELDS);
 
   await t.step("a known secret: DATA with the message, then grpc-status 0", async () => {
     client.send(
-      frame(HEADERS, END_HEADERS, 1, encodeHeaderBlock(headers)),
-      frame(DATA, END_STREAM, 1, grpcBody(field1("token"))),
+      headersFrame(1, headers, END_HEADERS),
+      dataFrame(1, grpcBody(field1("token")), END_STREAM),
     );
-    const frames = await client.response(1);
+    const { frames } = await client.response(1);
     assert.deepEqual(frames.map((f) => [f.type, f.flags]), [
       [HEADERS, END_HEADERS],
       [DATA, 0],
@@ -540,19 +396,17 @@ Deno.test("sessionHandler serves GetSecret end to end over serveHttp2", async (t
 
   await t.step("an unknown secret: trailers only, grpc-status 5", async () => {
     client.send(
-      frame(HEADERS, END_HEADERS, 3, encodeHeaderBlock(headers)),
-      frame(DATA, END_STREAM, 3, grpcBody(field1("missing"))),
+      headersFrame(3, headers, END_HEADERS),
+      dataFrame(3, grpcBody(field1("missing")), END_STREAM),
     );
-    const frames = await client.response(3);
+    const { frames } = await client.response(3);
     assert.deepEqual(frames.map((f) => f.type), [HEADERS, HEADERS]);
     const trailers = new Map(frames[1]!.fields);
     assert.equal(trailers.get("grpc-status"), "5");
     assert.match(trailers.get("grpc-message")!, /missing/);
   });
 
-  server.close();
-  await server.done;
-  assert.equal(client.closed, true);
+  await stop(client, server);
   assert.equal(client.frames.at(-1)!.type, GOAWAY);
 });
 
@@ -563,20 +417,15 @@ Deno.test("startSession serves the session on the connection until close", async
     secrets: { token: "from-start" },
   });
   assert.equal(session.id, "session-1");
-  client.send(PREFACE, frame(SETTINGS, 0, 0));
-  const headers: Fields = [
-    [":method", "POST"],
-    [":scheme", "http"],
-    [":path", GET_SECRET],
-    [":authority", "localhost"],
-  ];
+  client.send(PREFACE, settingsFrame());
+  const headers = requestFields(GET_SECRET);
 
   await t.step("a GetSecret call is answered", async () => {
     client.send(
-      frame(HEADERS, END_HEADERS, 1, encodeHeaderBlock(headers)),
-      frame(DATA, END_STREAM, 1, grpcBody(field1("token"))),
+      headersFrame(1, headers, END_HEADERS),
+      dataFrame(1, grpcBody(field1("token")), END_STREAM),
     );
-    const frames = await client.response(1);
+    const { frames } = await client.response(1);
     const data = frames.find((f) => f.type === DATA)!;
     assert.equal(text(bytesFields(unframe(data.payload)).get(1)!), "from-start");
     assert.deepEqual(frames.at(-1)!.fields, [["grpc-status", "0"]]);
@@ -584,13 +433,13 @@ Deno.test("startSession serves the session on the connection until close", async
 
   await t.step("a request body over 1 MiB resets its stream", async () => {
     const body = grpcBody(new Uint8Array(1024 * 1024));
-    const parts = [frame(HEADERS, END_HEADERS, 3, encodeHeaderBlock(headers))];
+    const parts = [headersFrame(3, headers, END_HEADERS)];
     for (let at = 0; at < body.length; at += 16_384) {
       const end = Math.min(at + 16_384, body.length);
-      parts.push(frame(DATA, end === body.length ? END_STREAM : 0, 3, body.subarray(at, end)));
+      parts.push(dataFrame(3, body.subarray(at, end), end === body.length ? END_STREAM : 0));
     }
     client.send(...parts);
-    const frames = await client.response(3);
+    const { frames } = await client.response(3);
     // WINDOW_UPDATEs gave the stream's window back while the body came in.
     assert.deepEqual(frames.map((f) => f.type).filter((type) => type !== WINDOW_UPDATE), [
       RST_STREAM,
