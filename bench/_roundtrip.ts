@@ -18,16 +18,31 @@ export interface PingClient {
   close(): void;
 }
 
+/** Busy for `micros` µs: stands for a client's own work between calls. */
+function work(micros: number): void {
+  const end = performance.now() + micros / 1000;
+  while (performance.now() < end) {
+    // Spinning on the clock.
+  }
+}
+
 /**
  * The floor: one kept-alive socket, the request as fixed bytes, and the
  * least parsing that still finds the end of the response (`\r\n\r\nOK`).
+ *
+ * @param path The engine's socket.
+ * @param workMicros Microseconds of busy work before each write: 0 for the
+ *   floor itself. With a little (2 µs), the floor shows what any client
+ *   doing anything between calls pays: the engine has gone idle by the
+ *   time the request comes, and waking it costs far more than the work.
  */
-export async function rawClient(path: string): Promise<PingClient> {
+export async function rawClient(path: string, workMicros = 0): Promise<PingClient> {
   const conn = await Deno.connect({ transport: "unix", path });
   const buffer = new Uint8Array(4096);
   return {
-    name: "raw socket floor",
+    name: workMicros === 0 ? "raw socket floor" : `raw floor + ${workMicros} µs of work per call`,
     async ping() {
+      if (workMicros > 0) work(workMicros);
       await conn.write(PING);
       let length = 0;
       while (true) {
