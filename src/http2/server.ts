@@ -153,8 +153,8 @@ interface HeaderBlock {
   parts: Uint8Array[];
   size: number;
   endStream: boolean;
-  /** Trailers that do not end the stream: decoded, then the stream is reset. */
-  malformed: boolean;
+  /** Why the stream is reset once the block is decoded, if it is. */
+  malformed: StreamError | undefined;
 }
 
 interface Stream {
@@ -456,17 +456,18 @@ class Connection implements Http2Server {
     }
     const fragment = this.#unpad(flags, payload, (flags & PRIORITY) !== 0);
     const existing = this.#streams.get(streamId);
-    let malformed = false;
+    // A stream-level fault found here is raised once the block is decoded:
+    // the HPACK table must see every block.
+    let malformed: StreamError | undefined;
     if (existing === undefined) {
       if (streamId <= this.#lastStreamId) {
         throw new ConnectionError(Code.StreamClosed, `HEADERS on closed stream ${streamId}`);
       }
       this.#lastStreamId = streamId;
     } else if (existing.remoteEnded) {
-      throw new StreamError(Code.StreamClosed, `HEADERS on half-closed stream ${streamId}`);
+      malformed = new StreamError(Code.StreamClosed, `HEADERS on half-closed stream ${streamId}`);
     } else if (!(flags & END_STREAM)) {
-      // Trailers must end the stream (the block is still decoded first, below).
-      malformed = true;
+      malformed = new StreamError(Code.ProtocolError, "trailers without END_STREAM");
     }
     const block = {
       id: streamId,
@@ -504,7 +505,7 @@ class Connection implements Http2Server {
     }
     // Decoded even for a stream that will be refused: the table must stay in step.
     const fields = this.#decoder.decode(bytes, this.#maxHeaderList);
-    if (block.malformed) throw new StreamError(Code.ProtocolError, "trailers without END_STREAM");
+    if (block.malformed) throw block.malformed;
     let stream = this.#streams.get(block.id);
     if (stream === undefined) {
       if (this.#streams.size >= this.#maxStreams) {

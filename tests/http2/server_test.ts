@@ -994,3 +994,34 @@ Deno.test("serveHttp2 gives the same answer to a client exchange split at every 
     }
   });
 });
+
+Deno.test("serveHttp2 decodes a header block it rejects, so the HPACK table stays in step", async () => {
+  const seen: Fields[] = [];
+  const held = Promise.withResolvers<Http2Response>();
+  const { client, server } = await connect((request) => {
+    seen.push([...request.headers]);
+    return request.path === "/held" ? held.promise : { body: utf8.encode("ok") };
+  });
+  client.send(request(1, "/held"));
+  await client.sync();
+  // More HEADERS on stream 1, half-closed (remote) while its handler runs,
+  // whose block adds `x-kept: yes` to the table (literal with incremental
+  // indexing, new name).
+  const name = utf8.encode("x-kept");
+  const value = utf8.encode("yes");
+  const indexed = concat(
+    new Uint8Array([0x40, name.length]),
+    name,
+    new Uint8Array([value.length]),
+    value,
+  );
+  client.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, indexed));
+  assert.equal((await client.frame((f) => f.type === RST_STREAM, "RST_STREAM")).streamId, 1);
+  // Stream 3 names the new entry by its index (62, the first dynamic one).
+  const block = concat(encodeHeaderBlock(requestFields("/next")), new Uint8Array([0x80 | 62]));
+  client.send(frame(HEADERS, END_HEADERS | END_STREAM, 3, block));
+  assert.equal(text((await client.response(3)).body), "ok");
+  assert.deepEqual(seen[1]!.at(-1), ["x-kept", "yes"]);
+  held.resolve({});
+  await stop(client, server);
+});
