@@ -50,10 +50,18 @@ export const REDACTED = "<redacted>";
  * @param headers Request headers as sent.
  * @returns A redacted copy.
  */
-export function redactHeaders(headers: Record<string, string>): Record<string, string> {
+export function redactHeaders(
+  headers: Record<string, string | readonly string[]>,
+): Record<string, string> {
   const copy: Record<string, string> = {};
   for (const name in headers) {
-    copy[name] = SECRET_HEADERS.has(name.toLowerCase()) ? REDACTED : headers[name]!;
+    const value = headers[name]!;
+    // A field sent as several lines reads as its values joined (RFC 9110 §5.3).
+    copy[name] = SECRET_HEADERS.has(name.toLowerCase())
+      ? REDACTED
+      : typeof value === "string"
+      ? value
+      : value.join(", ");
   }
   return copy;
 }

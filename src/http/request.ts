@@ -10,8 +10,11 @@ import type { Connection } from "./connection.ts";
 /** A request body: none, bytes, text (sent as UTF-8), or a stream sent chunked. */
 export type RequestBody = Uint8Array | string | ReadableStream<Uint8Array> | null | undefined;
 
-/** Request header fields as name/value pairs. */
-export type HeaderFields = Record<string, string>;
+/**
+ * Request header fields by name: a value, or a list of values sent as one
+ * line each.
+ */
+export type HeaderFields = Record<string, string | readonly string[]>;
 
 /** The fields of a request that has none of its own (most calls): never enumerated. */
 export const NO_HEADERS: HeaderFields = Object.freeze({});
@@ -186,7 +189,14 @@ function headBytes(
       if (lowerNames.includes(lower)) throw new TypeError(`Header "${name}" is given twice`);
       lowerNames.push(lower);
       if (lower === "host") hostLine = "";
-      size += name.length + headers[name]!.length + 4;
+      const value = headers[name]!;
+      if (typeof value === "string") size += name.length + value.length + 4;
+      else {
+        // A list is sent as one line per value (fields some servers read
+        // line by line, like the engine's session methods).
+        if (value.length === 0) throw new TypeError(`Header "${name}" has no value`);
+        for (const item of value) size += name.length + item.length + 4;
+      }
     }
   }
   const framingField = framing === undefined
@@ -206,15 +216,18 @@ function headBytes(
   at = writeAscii(out, at, hostLine);
   if (headers !== NO_HEADERS) {
     for (const name in headers) {
-      at = writeAscii(out, at, name);
-      out[at++] = 58;
-      out[at++] = 32;
-      at = writeFieldValue(out, at, headers[name]!);
-      if (at === -1) {
-        throw new TypeError(`Invalid value for header "${name}": it contains CR, LF or NUL`);
+      const value = headers[name]!;
+      for (const item of typeof value === "string" ? [value] : value) {
+        at = writeAscii(out, at, name);
+        out[at++] = 58;
+        out[at++] = 32;
+        at = writeFieldValue(out, at, item);
+        if (at === -1) {
+          throw new TypeError(`Invalid value for header "${name}": it contains CR, LF or NUL`);
+        }
+        out[at++] = 13;
+        out[at++] = 10;
       }
-      out[at++] = 13;
-      out[at++] = 10;
     }
   }
   at = writeAscii(out, at, framingField);

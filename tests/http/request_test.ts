@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { encodeHead, validateRequest } from "../../src/http/request.ts";
+import { redactHeaders } from "../../src/observer.ts";
 import {
   concat,
   type FakeEngine,
@@ -37,6 +38,23 @@ Deno.test("encodeHead writes the request line, fields in order and the framing f
   assert.equal(
     text(encodeHead("POST", "/x", {}, "chunked")),
     "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+  );
+});
+
+Deno.test("encodeHead sends a field with a list of values as one line per value", () => {
+  const head = decoder.decode(
+    encodeHead("POST", "/session", { "X-M": ["/a/B", "/c/D"], "X-One": "1" }, undefined),
+  );
+  assert.equal(head, "POST /session HTTP/1.1\r\nX-M: /a/B\r\nX-M: /c/D\r\nX-One: 1\r\n\r\n");
+  assert.throws(() => validateRequest("GET", "/", { "X-M": [] }), TypeError);
+  assert.throws(
+    () => validateRequest("GET", "/", { "X-M": ["ok", "a\r\nX-Injected: 1"] }),
+    TypeError,
+  );
+  // The observer sees such a field as its values joined, secrets still redacted.
+  assert.deepEqual(
+    redactHeaders({ "X-M": ["/a", "/b"], "X-Registry-Auth": ["s1", "s2"] }),
+    { "X-M": "/a, /b", "X-Registry-Auth": "<redacted>" },
   );
 });
 
