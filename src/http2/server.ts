@@ -2,8 +2,11 @@
  * The server side of one HTTP/2 connection (RFC 9113), as small as the
  * BuildKit session needs: the engine opens the connection's HTTP/2 side as
  * a client and calls gRPC methods berth serves (registry credentials,
- * secrets, health checks). Requests are read whole, handed to a handler,
- * and the answer is sent with flow control.
+ * secrets, health checks, SSH agent forwarding, build outputs). A request
+ * is either read whole and handed to a handler (unary calls), or, when
+ * `streaming` claims its path, served as it arrives: its body is a stream
+ * whose flow control follows the reader, and the answer is written piece by
+ * piece (streaming calls). Answers are sent within the peer's windows.
  *
  * Supported: the connection preface, SETTINGS, PING, WINDOW_UPDATE (both
  * ways), HEADERS with CONTINUATION and padding, DATA, RST_STREAM, GOAWAY;
@@ -64,6 +67,60 @@ export interface Http2Response {
 /** Answers one request. A throw resets the stream with `INTERNAL_ERROR`. */
 export type Http2Handler = (request: Http2Request) => Http2Response | Promise<Http2Response>;
 
+/** A request served while it arrives, and its answer written piece by piece. */
+export interface Http2Exchange {
+  /** The stream it came on. */
+  readonly streamId: number;
+  /** `:method`. */
+  readonly method: string;
+  /** `:path`. */
+  readonly path: string;
+  /** Every field of the request head, pseudo-fields included, in order. */
+  readonly headers: readonly [string, string][];
+  /**
+   * The request body as DATA frames arrive; it closes at the peer's
+   * END_STREAM and errors when the stream is reset or the connection ends.
+   * The peer may only send what the stream window allows, and the window
+   * is given back as the body is read: a slow reader holds at most one
+   * window (64 KiB) of it.
+   */
+  readonly body: ReadableStream<Uint8Array>;
+  /** Aborted when the peer resets the stream or the connection ends. */
+  readonly signal: AbortSignal;
+  /**
+   * Sends the response head; `write` and `end` send a 200 head first when
+   * none was sent.
+   *
+   * @param status Status code.
+   * @param headers Header fields (lowercase names).
+   */
+  respond(status?: number, headers?: readonly [string, string][]): void;
+  /**
+   * Sends body bytes in DATA frames within the flow-control windows.
+   *
+   * @param bytes What to send.
+   * @returns Settles once the bytes are queued for the wire (it waits for
+   *   window room); rejects when the stream was reset or the connection ended.
+   */
+  write(bytes: Uint8Array): Promise<void>;
+  /**
+   * Ends the response (after every write before it), with trailers when
+   * given. Ending before the request body did asks the peer to stop
+   * sending (RST_STREAM NO_ERROR, RFC 9113 §8.1).
+   *
+   * @param trailers Trailer fields (gRPC's status goes here).
+   * @returns Settles once the end is queued; rejects like `write`.
+   */
+  end(trailers?: readonly [string, string][]): Promise<void>;
+}
+
+/**
+ * Serves one streamed request. When it settles without ending the
+ * response, the stream is reset: with `CANCEL` when it resolved, with
+ * `INTERNAL_ERROR` when it threw.
+ */
+export type Http2StreamHandler = (exchange: Http2Exchange) => Promise<void>;
+
 /** Limits of {@linkcode serveHttp2}. */
 export interface Http2ServerOptions {
   /** Largest request body; a larger one resets its stream. @default 4 MiB */
@@ -72,6 +129,12 @@ export interface Http2ServerOptions {
   maxHeaderListSize?: number;
   /** Streams the peer may have open at once. @default 100 */
   maxConcurrentStreams?: number;
+  /**
+   * Picks the requests served as streams: called with each new request's
+   * `:path`; a handler it returns serves that request, `undefined` leaves
+   * it to the unary handler.
+   */
+  streaming?: (path: string) => Http2StreamHandler | undefined;
 }
 
 /** A running connection. */
@@ -168,6 +231,71 @@ interface Stream {
   closed: boolean;
   /** How much we may still send on it. */
   sendWindow: number;
+  /** Set for a streamed request: where its DATA goes. */
+  inbound: Inbound | undefined;
+}
+
+/**
+ * The body of a streamed request: DATA payloads wait here until read, and
+ * each read gives its bytes back to the stream window.
+ */
+class Inbound {
+  readonly body: ReadableStream<Uint8Array>;
+  readonly #aborter = new AbortController();
+  readonly #queue: Uint8Array[] = [];
+  #ended = false;
+  #failure: Error | undefined;
+  #waiting: (() => void) | undefined;
+
+  /** @param consumed Called with the size of each piece read. */
+  constructor(consumed: (size: number) => void) {
+    this.body = new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        while (this.#queue.length === 0 && !this.#ended && !this.#failure) {
+          await new Promise<void>((resolve) => this.#waiting = resolve);
+        }
+        const piece = this.#queue.shift();
+        if (piece !== undefined) {
+          controller.enqueue(piece);
+          consumed(piece.length);
+        } else if (this.#failure) controller.error(this.#failure);
+        else controller.close();
+      },
+      cancel: () => {
+        this.#queue.length = 0;
+        this.#ended = true;
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  get signal(): AbortSignal {
+    return this.#aborter.signal;
+  }
+
+  push(piece: Uint8Array): void {
+    if (this.#ended || this.#failure) return;
+    this.#queue.push(piece);
+    this.#wake();
+  }
+
+  end(): void {
+    this.#ended = true;
+    this.#wake();
+  }
+
+  /** Ends the body with an error, unless it already ended whole. */
+  fail(error: Error): void {
+    if (this.#ended || this.#failure) return;
+    this.#failure = error;
+    this.#aborter.abort(error);
+    this.#wake();
+  }
+
+  #wake(): void {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.();
+  }
 }
 
 function frame(type: Type, flags: number, streamId: number, payload: Uint8Array): Uint8Array {
@@ -265,6 +393,7 @@ class Connection implements Http2Server {
   readonly #maxBody: number;
   readonly #maxHeaderList: number;
   readonly #maxStreams: number;
+  readonly #streaming: ((path: string) => Http2StreamHandler | undefined) | undefined;
   readonly #decoder = new HpackDecoder();
   readonly #inbox = new Inbox();
   readonly #streams = new Map<number, Stream>();
@@ -285,6 +414,7 @@ class Connection implements Http2Server {
     this.#maxBody = options.maxRequestBody ?? 4 * 1024 * 1024;
     this.#maxHeaderList = options.maxHeaderListSize ?? 64 * 1024;
     this.#maxStreams = options.maxConcurrentStreams ?? 100;
+    this.#streaming = options.streaming;
     this.done = this.#run();
     this.done.catch(() => {});
   }
@@ -298,6 +428,8 @@ class Connection implements Http2Server {
 
   #shutdown(): void {
     this.#closed = true;
+    const ended = new DockerProtocolError("INVALID_HTTP2", "The HTTP/2 session ended");
+    for (const stream of this.#streams.values()) stream.inbound?.fail(ended);
     for (const wake of this.#windowWaiters.splice(0)) wake();
     try {
       this.#io.close();
@@ -519,8 +651,12 @@ class Connection implements Http2Server {
         remoteEnded: false,
         closed: false,
         sendWindow: this.#peerInitialWindow,
+        inbound: undefined,
       };
       this.#streams.set(block.id, stream);
+      const path = fields.find(([name]) => name === ":path")?.[1];
+      const handler = path === undefined ? undefined : this.#streaming?.(path);
+      if (handler) this.#startStreamed(stream, handler);
     }
     if (block.endStream) this.#remoteEnd(stream);
   }
@@ -538,6 +674,16 @@ class Connection implements Http2Server {
       throw new StreamError(Code.StreamClosed, `DATA after END_STREAM on stream ${streamId}`);
     }
     const data = this.#unpad(flags, payload, false);
+    if (stream.inbound) {
+      // The padding's share of the window comes back now, the data's as it is read.
+      const padding = payload.length - data.length;
+      if (padding > 0 && !(flags & END_STREAM)) {
+        this.#send(frame(Type.WindowUpdate, 0, streamId, u32(padding)));
+      }
+      if (data.length > 0) stream.inbound.push(data);
+      if (flags & END_STREAM) this.#remoteEnd(stream);
+      return;
+    }
     stream.bodyLength += data.length;
     if (stream.bodyLength > this.#maxBody) {
       throw new StreamError(Code.Cancel, "request body too large");
@@ -617,6 +763,10 @@ class Connection implements Http2Server {
 
   #remoteEnd(stream: Stream): void {
     stream.remoteEnded = true;
+    if (stream.inbound) {
+      stream.inbound.end();
+      return;
+    }
     const fields = stream.headers ?? [];
     const method = fields.find(([name]) => name === ":method")?.[1];
     const path = fields.find(([name]) => name === ":path")?.[1];
@@ -648,16 +798,28 @@ class Connection implements Http2Server {
     const trailers = response.trailers ?? [];
     const last = body.length === 0 && trailers.length === 0;
     this.#sendHeaders(stream.id, [...head, ...(response.headers ?? [])], last);
+    if (!await this.#sendData(stream, body, trailers.length === 0)) return;
+    if (trailers.length > 0) this.#sendHeaders(stream.id, [...trailers], true);
+    this.#forget(stream);
+  }
+
+  /**
+   * Sends `body` in DATA frames as the windows allow, the last one flagged
+   * END_STREAM when `last`.
+   *
+   * @returns `false` when the stream or connection closed first.
+   */
+  async #sendData(stream: Stream, body: Uint8Array, last: boolean): Promise<boolean> {
     let offset = 0;
     while (offset < body.length) {
       const room = Math.min(this.#sendWindow, stream.sendWindow, this.#peerFrameSize);
-      if (stream.closed || this.#closed) return;
+      if (stream.closed || this.#closed) return false;
       if (room <= 0) {
         await new Promise<void>((resolve) => this.#windowWaiters.push(resolve));
         continue;
       }
       const size = Math.min(room, body.length - offset);
-      const end = offset + size === body.length && trailers.length === 0;
+      const end = last && offset + size === body.length;
       this.#send(
         frame(Type.Data, end ? END_STREAM : 0, stream.id, body.subarray(offset, offset + size)),
       );
@@ -665,9 +827,89 @@ class Connection implements Http2Server {
       stream.sendWindow -= size;
       offset += size;
     }
-    if (stream.closed || this.#closed) return;
-    if (trailers.length > 0) this.#sendHeaders(stream.id, [...trailers], true);
-    this.#forget(stream);
+    return !stream.closed && !this.#closed;
+  }
+
+  /** Hands a new stream's request to a streaming handler as it arrives. */
+  #startStreamed(stream: Stream, handler: Http2StreamHandler): void {
+    const inbound = new Inbound((size) => {
+      if (!stream.remoteEnded && !stream.closed && !this.#closed) {
+        this.#send(frame(Type.WindowUpdate, 0, stream.id, u32(size)));
+      }
+    });
+    stream.inbound = inbound;
+    const fields = stream.headers ?? [];
+    let headSent = false;
+    let ended = false;
+    let sending: Promise<unknown> = Promise.resolve();
+    const gone = () => inbound.signal.reason ?? new Error("The HTTP/2 stream was closed");
+    const sendHead = (status: number, headers: readonly [string, string][]) => {
+      if (headSent) return;
+      headSent = true;
+      this.#sendHeaders(stream.id, [[":status", String(status)], ...headers], false);
+    };
+    /** Why nothing more can be sent, if so. */
+    const refusal = (): Error | undefined => {
+      if (stream.closed || this.#closed) return gone();
+      if (ended) return new Error("The HTTP/2 response has ended");
+    };
+    // Writes and the end go out in call order.
+    const queue = (task: () => Promise<void>): Promise<void> => {
+      const next = sending.then(task);
+      sending = next.catch(() => {});
+      return next;
+    };
+    const exchange: Http2Exchange = {
+      streamId: stream.id,
+      method: fields.find(([name]) => name === ":method")?.[1] ?? "",
+      path: fields.find(([name]) => name === ":path")?.[1] ?? "",
+      headers: fields,
+      body: inbound.body,
+      signal: inbound.signal,
+      respond: (status = 200, headers = []) => {
+        const refused = refusal();
+        if (refused) throw refused;
+        sendHead(status, headers);
+      },
+      write: (bytes) => {
+        const refused = refusal();
+        if (refused) return Promise.reject(refused);
+        sendHead(200, []);
+        return queue(async () => {
+          if (!await this.#sendData(stream, bytes, false)) throw gone();
+        });
+      },
+      end: (trailers = []) => {
+        const refused = refusal();
+        if (refused) return Promise.reject(refused);
+        sendHead(200, []);
+        ended = true;
+        return queue(() => {
+          if (stream.closed || this.#closed) throw gone();
+          if (trailers.length > 0) this.#sendHeaders(stream.id, [...trailers], true);
+          else this.#send(frame(Type.Data, END_STREAM, stream.id, new Uint8Array(0)));
+          stream.closed = true;
+          if (stream.remoteEnded) this.#forget(stream);
+          else {
+            // Answered before the request ended: ask the peer to stop (§8.1).
+            this.#send(frame(Type.RstStream, 0, stream.id, u32(Code.NoError)));
+            inbound.end();
+            this.#forget(stream);
+          }
+          return Promise.resolve();
+        });
+      },
+    };
+    void (async () => {
+      let code = Code.Cancel;
+      try {
+        await handler(exchange);
+      } catch {
+        code = Code.InternalError;
+      }
+      await sending;
+      if (!stream.closed && !this.#closed) this.#reset(stream.id, code);
+    })();
   }
 
   #sendHeaders(streamId: number, fields: [string, string][], endStream: boolean): void {
@@ -692,6 +934,7 @@ class Connection implements Http2Server {
 
   #forget(stream: Stream): void {
     stream.closed = true;
+    stream.inbound?.fail(new DockerProtocolError("INVALID_HTTP2", "The HTTP/2 stream was reset"));
     this.#streams.delete(stream.id);
     this.#wake();
   }
