@@ -38,7 +38,11 @@ export interface ContainerInspectOptions extends RequestOptions {
 
 /** Options of {@linkcode Containers.start}. */
 export interface ContainerStartOptions extends RequestOptions {
-  /** Key sequence that detaches from attached sessions, such as `ctrl-p,ctrl-q`. */
+  /**
+   * Key sequence that detaches from attached sessions, such as
+   * `ctrl-p,ctrl-q` (`detachKeys`). The API reference lists it, but Docker
+   * 20.10 does not read it on start: give it to `attach` or `exec` instead.
+   */
   detachKeys?: string;
 }
 
@@ -134,8 +138,10 @@ export interface ContainerStopOptions extends RequestOptions {
   t?: number;
   /**
    * Signal that asks the container to stop, such as `"SIGINT"` or `2`. Sent
-   * as `signal`, which engines apply from API 1.42; 1.41 engines ignore it
-   * and use the container's `StopSignal`.
+   * as `signal`, which an engine reads only for a call of API 1.42 or later:
+   * berth speaks at most 1.41 unless `apiVersion` says otherwise, so by
+   * default the engine ignores it and uses the container's `StopSignal`
+   * (Docker 20.10 never reads it).
    * @default the container's `StopSignal` (`SIGTERM` unless set at create)
    */
   stopSignal?: string | number;
@@ -152,8 +158,9 @@ export interface ContainerRestartOptions extends RequestOptions {
   /** Seconds to wait after the stop signal before killing the container. @default the container's `StopTimeout` */
   t?: number;
   /**
-   * Signal that asks the container to stop (API 1.42+; ignored by 1.41
-   * engines). @default the container's `StopSignal`
+   * Signal that asks the container to stop; read only for calls of API
+   * 1.42+ (set `apiVersion`), ignored otherwise, as for `stop`.
+   * @default the container's `StopSignal`
    */
   stopSignal?: string | number;
 }

@@ -39,7 +39,11 @@ export interface ImageListOptions extends RequestOptions {
    * `{ dangling: ["true"] }`, `{ before: ["app:1"] }`, `{ since: ["app:1"] }`.
    */
   filters?: Record<string, string[]>;
-  /** Fill `RepoDigests`. @default false */
+  /**
+   * Ask for `RepoDigests` (`digests`). Engines up to at least API 1.41
+   * ignore it and always fill them.
+   * @default false
+   */
   digests?: boolean;
 }
 

@@ -55,7 +55,11 @@ export interface SystemEventsOptions extends StreamOptions {
 
 /** Options of {@linkcode System.df}. */
 export interface SystemDataUsageOptions extends RequestOptions {
-  /** Object types to count (API 1.42+; ignored by older engines). */
+  /**
+   * Object types to count. Read only for calls of API 1.42+ (set
+   * `apiVersion`; berth speaks at most 1.41 otherwise): by default, and on
+   * Docker 20.10, every type is counted.
+   */
   type?: Array<"container" | "image" | "volume" | "build-cache">;
 }
 
