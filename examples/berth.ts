@@ -21,7 +21,7 @@
 import { parseArgs } from "node:util";
 import { DockerApiError, DockerError } from "../mod.ts";
 import { BuildKitPlainText, Docker } from "../mod.ts";
-import type { ContainerStats, Frame } from "../mod.ts";
+import type { ContainerStats, Frame, ImageBuildOutput } from "../mod.ts";
 
 const encoder = new TextEncoder();
 
@@ -48,8 +48,9 @@ Commands:
   exec [-it] CONTAINER CMD...               Run a command in a running container
   pull IMAGE                                Pull an image, with per-layer progress
   push IMAGE                                Push an image, with per-layer progress
-  build [-t TAG] [-f DOCKERFILE] [--buildkit [--secret id=ID,src=FILE]] [--network MODE] DIR
-                                            Build an image from a directory
+  build [-t TAG] [-f DOCKERFILE] [--network MODE] [--buildkit [--secret id=ID,src=FILE]
+        [--ssh ID[=SOCKET]] [-o DIR | -o type=tar,dest=FILE|-]] DIR
+                                            Build an image (or, with -o, files) from a directory
   events [--filter K=V]                     Stream engine events
   stats [CONTAINER...]                      Live CPU and memory table
   system df                                 Disk usage`;
@@ -358,6 +359,8 @@ async function build(docker: Docker, args: string[]): Promise<void> {
     buildkit: { type: "boolean" },
     network: { type: "string" },
     secret: { type: "string", multiple: true },
+    ssh: { type: "string", multiple: true },
+    output: { type: "string", short: "o" },
   });
   const dir = positionals[0];
   if (!dir) throw new UsageError('"berth build" requires a directory');
@@ -378,9 +381,25 @@ async function build(docker: Docker, args: string[]): Promise<void> {
     else secrets[id] = encoder.encode(Deno.env.get(fields.env ?? id) ?? "");
   }
   if (values.secret && !values.buildkit) throw new UsageError("--secret needs --buildkit");
+  // `--ssh default` (your SSH_AUTH_SOCK) or `--ssh ID=SOCKET`, as `docker build` takes them.
+  const ssh: Record<string, string> = {};
+  for (const spec of (values.ssh as string[] | undefined) ?? []) {
+    const at = spec.indexOf("=");
+    const id = at < 0 ? spec : spec.slice(0, at);
+    const socket = at < 0 ? Deno.env.get("SSH_AUTH_SOCK") : spec.slice(at + 1);
+    if (!id || !socket) {
+      throw new UsageError(`Bad --ssh "${spec}": expected ID=SOCKET, or ID with SSH_AUTH_SOCK set`);
+    }
+    ssh[id] = socket;
+  }
+  if (values.ssh && !values.buildkit) throw new UsageError("--ssh needs --buildkit");
+  const output = values.output === undefined ? undefined : outputOption(values.output as string);
+  if (output && !values.buildkit) throw new UsageError("--output needs --buildkit");
   const lines = new LayerLines();
   const plain = new BuildKitPlainText();
-  const print = (text: string[]) => text.forEach((line) => console.log(line));
+  // A tar on stdout keeps the progress off it.
+  const log = output?.dest === Deno.stdout.writable ? console.error : console.log;
+  const print = (text: string[]) => text.forEach((line) => log(line));
   const tags = (values.tag as string[] | undefined) ?? [];
   const stream = docker.images.build(dir, {
     tags,
@@ -388,6 +407,8 @@ async function build(docker: Docker, args: string[]): Promise<void> {
     ...(values.buildkit ? { version: "2" as const } : {}),
     ...(values.network ? { networkMode: values.network as string } : {}),
     ...(values.secret ? { secrets } : {}),
+    ...(values.ssh ? { ssh } : {}),
+    ...(output ? { output } : {}),
   });
   for await (const event of stream) {
     // BuildKit's records, as `docker build --progress=plain` shows them.
@@ -396,7 +417,28 @@ async function build(docker: Docker, args: string[]): Promise<void> {
   }
   print(plain.flush());
   const { imageId } = await stream;
-  console.log(`Built ${imageId}${tags.length ? ` as ${tags.join(", ")}` : ""}`);
+  if (output) {
+    if (typeof output.dest === "string") log(`Wrote the ${output.type} output to ${output.dest}`);
+  } else console.log(`Built ${imageId}${tags.length ? ` as ${tags.join(", ")}` : ""}`);
+}
+
+/** `-o DIR`, `-o type=local,dest=DIR`, `-o type=tar,dest=FILE` (`dest=-`: stdout). */
+function outputOption(spec: string): ImageBuildOutput {
+  if (!spec.includes("=")) return { type: "local", dest: spec };
+  const fields = Object.fromEntries(
+    spec.split(",").map((part) => {
+      const at = part.indexOf("=");
+      return at < 0 ? [part, ""] : [part.slice(0, at), part.slice(at + 1)];
+    }),
+  );
+  const dest = fields.dest;
+  if ((fields.type !== "local" && fields.type !== "tar") || !dest) {
+    throw new UsageError(`Bad --output "${spec}": expected type=local|tar,dest=PATH`);
+  }
+  if (fields.type === "tar") {
+    return { type: "tar", dest: dest === "-" ? Deno.stdout.writable : dest };
+  }
+  return { type: "local", dest };
 }
 
 async function events(docker: Docker, args: string[]): Promise<void> {

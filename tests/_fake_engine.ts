@@ -17,6 +17,8 @@ export interface FakeRequest {
   method: string;
   target: string;
   headers: Record<string, string>;
+  /** Every header line in order, names lowercased (repeated fields each on their own). */
+  lines: [string, string][];
   body: Uint8Array;
 }
 
@@ -45,9 +47,13 @@ export class FakeConnection {
     const [requestLine, ...lines] = head.split("\r\n");
     const [method = "", target = ""] = requestLine!.split(" ");
     const headers: Record<string, string> = {};
+    const fields: [string, string][] = [];
     for (const line of lines) {
       const colon = line.indexOf(":");
-      headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+      const name = line.slice(0, colon).toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      headers[name] = value;
+      fields.push([name, value]);
     }
     let body: Uint8Array = new Uint8Array(0);
     if (headers["content-length"]) {
@@ -72,7 +78,7 @@ export class FakeConnection {
       }
       body = concat(parts);
     }
-    return { method, target, headers, body };
+    return { method, target, headers, lines: fields, body };
   }
 
   /**

@@ -14,10 +14,10 @@
  * A BuildKit build also gets a session (`POST /session`, upgraded to
  * HTTP/2; see `src/build/session.ts`), through which the engine asks berth
  * for registry credentials (the classic builder takes them from
- * `X-Registry-Config` instead) and for the values of `secrets`. What the
- * session does not serve: SSH agent forwarding (`RUN --mount=type=ssh`
- * gets no agent) and file outputs (`--output type=local|tar`). An engine
- * that refuses the session gets the build without one.
+ * `X-Registry-Config` instead), for the values of `secrets`, for the SSH
+ * agents of `ssh` (read-only) and to hand over an `output` (always as a
+ * tar archive: berth unpacks a `local` output itself). An engine that
+ * refuses the session gets the build without one.
  *
  * ## Cancelling
  *
@@ -43,10 +43,11 @@ import { DockerApiError, DockerError } from "../errors.ts";
 import {
   type BuildSession,
   type BuildSessionSources,
-  CREDENTIALS_METHOD,
   credentialsFromMap,
+  sessionMethods,
   startSession,
 } from "../build/session.ts";
+import { extractTar } from "../stream/extract.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
 import { type ProgressCollector, ProgressStream } from "../stream/progress.ts";
 import type { BuildCachePruneResponse, BuildInfo, ImageID } from "../types/mod.ts";
@@ -226,13 +227,56 @@ export interface ImageBuildOptions extends StreamOptions {
    * build (unless the mount says `required=false`).
    */
   secrets?: Record<string, string | Uint8Array>;
+  /**
+   * BuildKit only: SSH agents for `RUN --mount=type=ssh[,id=<id>]`, by id
+   * (`default` for a mount that names none), each the path of an agent's
+   * Unix socket; `{ default: Deno.env.get("SSH_AUTH_SOCK")! }` forwards
+   * yours, like `docker build --ssh default`. Forwarded read-only: the
+   * build can list the keys and sign with them; adding, removing or
+   * locking keys and agent extensions are refused. Needs `--allow-read`
+   * and `--allow-write` on each socket path.
+   */
+  ssh?: Record<string, string>;
+  /**
+   * BuildKit only: export the result's files instead of making an image
+   * (`docker build --output`): `{ type: "tar", dest }` writes a tar
+   * archive to a file path or a `WritableStream` (aborted if the build fails
+   * before sending it); `{ type: "local", dest }` unpacks it into a
+   * directory (berth's safe extraction, `extractTar`: nothing lands outside
+   * `dest`, existing files are replaced, at most 100,000 entries and
+   * 10 GiB). The build's promise then settles once the output is stored,
+   * with `imageId: ""` and no tags.
+   * Needs `--allow-write` (and `--allow-read` for `local`) on `dest`.
+   */
+  output?: ImageBuildOutput;
   /** Called with every progress event, whether or not the stream is read. */
   onProgress?: (event: ImageBuildEvent) => void;
 }
 
+/**
+ * Where a BuildKit build's files go instead of an image (`output` of
+ * `Images.build`).
+ */
+export type ImageBuildOutput =
+  | {
+    /** A tar archive of the result. */
+    type: "tar";
+    /** A file path (created or truncated), or a stream that takes the archive. */
+    dest: string | WritableStream<Uint8Array>;
+  }
+  | {
+    /** The result unpacked into a directory. */
+    type: "local";
+    /** The directory (created when missing). */
+    dest: string;
+  };
+
 /** Result of `Images.build`. */
 export interface ImageBuildResult {
-  /** Id of the built image, such as `sha256:…` (from the engine's `aux` record). */
+  /**
+   * Id of the built image, such as `sha256:…` (from the engine's `aux`
+   * record); `""` for a build with an `output`, which makes no image.
+   */
   imageId: string;
   /**
    * The names the engine reports it tagged (`Successfully tagged …`),
@@ -347,6 +391,31 @@ function checkOptions(options: ImageBuildOptions): void {
       throw new TypeError("secrets must be an object of strings or Uint8Arrays");
     }
   }
+  if (options.ssh !== undefined) {
+    if (options.version !== "2") {
+      throw new TypeError('SSH agent forwarding needs BuildKit: set version: "2"');
+    }
+    const ssh = options.ssh as unknown;
+    if (
+      ssh === null || typeof ssh !== "object" || Array.isArray(ssh) ||
+      Object.values(ssh).some((path) => typeof path !== "string" || path === "")
+    ) {
+      throw new TypeError("ssh must be an object of agent socket paths by id");
+    }
+  }
+  if (options.output !== undefined) {
+    if (options.version !== "2") {
+      throw new TypeError('A build output needs BuildKit: set version: "2"');
+    }
+    const { type, dest } = options.output as { type?: unknown; dest?: unknown };
+    const validDest = (typeof dest === "string" && dest !== "") ||
+      (type === "tar" && dest instanceof WritableStream);
+    if ((type !== "tar" && type !== "local") || !validDest) {
+      throw new TypeError(
+        'output must be { type: "tar", dest: path | WritableStream } or { type: "local", dest: directory }',
+      );
+    }
+  }
 }
 
 /** The wire query of a build. */
@@ -361,7 +430,8 @@ function buildQuery(
     remote,
     q: options.quiet,
     nocache: options.noCache,
-    cachefrom: options.cacheFrom,
+    // The engine reads these as one JSON value each, not repeated keys.
+    cachefrom: options.cacheFrom && JSON.stringify(options.cacheFrom),
     pull: options.pull,
     rm: options.rm,
     forcerm: options.forceRm,
@@ -374,7 +444,7 @@ function buildQuery(
     cpuquota: options.cpuQuota,
     shmsize: options.shmSize,
     cgroupparent: options.cgroupParent,
-    ulimits: options.ulimits,
+    ulimits: options.ulimits && JSON.stringify(options.ulimits),
     buildargs: options.buildArgs,
     labels: options.labels,
     networkmode: options.networkMode,
@@ -382,6 +452,8 @@ function buildQuery(
     target: options.target,
     extrahosts: options.extraHosts,
     version: options.version,
+    // berth always takes the archive: it unpacks a `local` output itself.
+    outputs: options.output && JSON.stringify([{ Type: "tar", Attrs: {} }]),
   };
 }
 
@@ -396,6 +468,8 @@ const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
  *
  * @param requested The tags asked for, reported when the engine prints none.
  * @param quiet Whether the build was asked for with `quiet` (`q=1`).
+ * @param output Whether the build exports an `output` (no image: `finish`
+ *   gives `{ imageId: "", tags: [] }`).
  * @returns The collector; `finish` throws a {@linkcode DockerError} when no
  *   image id was reported.
  *
@@ -430,6 +504,7 @@ const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
 export function buildCollector(
   requested: readonly string[] = [],
   quiet = false,
+  output = false,
 ): ProgressCollector<ImageBuildEvent, ImageBuildResult> {
   let auxId: string | undefined;
   let printedId: string | undefined;
@@ -464,6 +539,7 @@ export function buildCollector(
       for (const text of lines) line(text);
     },
     finish() {
+      if (output) return { imageId: "", tags: [] };
       if (partial !== "") line(partial);
       partial = "";
       const imageId = auxId ?? printedId ?? shortId;
@@ -478,10 +554,15 @@ export function buildCollector(
 /**
  * Adds the decoded record to each `moby.buildkit.trace` event. A record
  * that does not decode is passed on without `buildkit`: progress display
- * is not worth failing a build for.
+ * is not worth failing a build for. With an `output`, the stream ends only
+ * once the output is stored (and fails if it was not).
  */
-function buildKitDecoding(): TransformStream<ImageBuildEvent, ImageBuildEvent> {
+function buildKitDecoding(
+  output: OutputReceiver | undefined,
+): TransformStream<ImageBuildEvent, ImageBuildEvent> {
   return new TransformStream({
+    // A build with an output ends once the output is stored.
+    flush: () => output?.stored(),
     transform(event, controller) {
       if (event?.id === "moby.buildkit.trace" && typeof event.aux === "string") {
         try {
@@ -496,14 +577,103 @@ function buildKitDecoding(): TransformStream<ImageBuildEvent, ImageBuildEvent> {
 }
 
 /**
+ * Stores a build's output as the session receives it, and tells the build
+ * how that went.
+ */
+class OutputReceiver {
+  readonly #output: ImageBuildOutput;
+  #storing: Promise<void> | undefined;
+
+  constructor(output: ImageBuildOutput) {
+    this.#output = output;
+  }
+
+  /** The session's `output` source. */
+  readonly receive = (archive: AsyncIterable<Uint8Array>): Promise<void> => {
+    this.#storing = storeOutput(this.#output, ReadableStream.from(archive));
+    return this.#storing;
+  };
+
+  /**
+   * The build failed or was cancelled: a caller's stream that never got
+   * the output is aborted, so that nobody waits on it.
+   *
+   * @param reason Why.
+   */
+  abandon(reason: unknown): void {
+    const dest = this.#output.dest;
+    if (this.#storing === undefined && dest instanceof WritableStream && !dest.locked) {
+      dest.abort(reason).catch(() => {});
+    }
+  }
+
+  /**
+   * Settles once the output is stored.
+   *
+   * @throws {DockerError} When the engine ended the build without sending it.
+   * @throws What storing it failed with.
+   */
+  stored(): Promise<void> {
+    return this.#storing ?? Promise.reject(
+      new DockerError("Cannot build: the engine ended the build without sending its output"),
+    );
+  }
+}
+
+/**
+ * Checks that each SSH agent socket exists.
+ *
+ * @throws {DockerError} Naming the first that does not (or cannot be looked at).
+ */
+async function checkAgents(agents: Record<string, string> | undefined): Promise<void> {
+  for (const [id, path] of Object.entries(agents ?? {})) {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(path);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new DockerError(`Cannot build: no SSH agent socket for ssh.${id} (${reason})`, {
+        cause: error,
+      });
+    }
+    if (info.isSocket === false) {
+      throw new DockerError(`Cannot build: ssh.${id} (${path}) is not a socket`);
+    }
+  }
+}
+
+/** Writes an output archive where `output` says. */
+async function storeOutput(
+  output: ImageBuildOutput,
+  archive: ReadableStream<Uint8Array>,
+): Promise<void> {
+  if (output.type === "local") {
+    await extractTar(archive, output.dest, { overwrite: true });
+  } else if (typeof output.dest === "string") {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(output.dest, { write: true, create: true, truncate: true });
+    } catch (error) {
+      await archive.cancel(error).catch(() => {});
+      throw error;
+    }
+    await archive.pipeTo(file.writable); // Closes the file, whatever happens.
+  } else {
+    await archive.pipeTo(output.dest);
+  }
+}
+
+/**
  * Opens the BuildKit session (`POST /session`, upgraded to HTTP/2) that
- * serves the build's secrets and registry credentials. An engine that does
- * not offer sessions gets none: the build then runs without them.
+ * serves the build's secrets, credentials, SSH agents and output. An engine
+ * that does not offer sessions gets none: the build then runs without
+ * them, unless it needs the session (`required`: SSH agents or an output).
  */
 async function openSession(
   api: ApiClient,
   sources: BuildSessionSources,
   signal: AbortSignal | undefined,
+  required: boolean,
 ): Promise<BuildSession | undefined> {
   const id = crypto.randomUUID().replaceAll("-", "");
   let connection;
@@ -515,19 +685,21 @@ async function openSession(
         "X-Docker-Expose-Session-Uuid": id,
         "X-Docker-Expose-Session-Name": "berth",
         "X-Docker-Expose-Session-Sharedkey": id,
-        // One method: the engine takes repeated lines of this field, which
-        // berth's request writer does not send. The engine calls the
-        // methods berth serves whether listed or not (measured on 20.10:
-        // secrets, credentials, health checks).
-        "X-Docker-Expose-Session-Grpc-Method": CREDENTIALS_METHOD,
+        // One line per method; the engine asks for some features (outputs)
+        // only of a client that lists their methods.
+        "X-Docker-Expose-Session-Grpc-Method": sessionMethods(sources),
       },
       upgradeProtocol: "h2c",
       signal,
       action: "open a BuildKit session",
     });
   } catch (error) {
-    if (error instanceof DockerApiError) return undefined;
-    throw error;
+    if (!(error instanceof DockerApiError)) throw error;
+    if (!required) return undefined;
+    throw new DockerError(
+      `Cannot build: the engine refused the BuildKit session that ssh and output need (${error.message})`,
+      { cause: error },
+    );
   }
   return startSession(id, connection, sources);
 }
@@ -599,6 +771,7 @@ export function buildImage(
   }
 
   const secrets: string[] = [];
+  const output = options.output && new OutputReceiver(options.output);
   const action = options.tags?.length
     ? `build image ${options.tags.map((tag) => `"${tag}"`).join(", ")}`
     : "build an image";
@@ -632,13 +805,27 @@ export function buildImage(
     for (const value of Object.values(options.secrets ?? {})) {
       if (typeof value === "string" && value !== "") secrets.push(value);
     }
+    try {
+      // An agent that is not there would only show when a step talks to it.
+      await checkAgents(options.ssh);
+    } catch (error) {
+      if (body instanceof ReadableStream) await body.cancel(error).catch(() => {});
+      throw error;
+    }
     let session: BuildSession | undefined;
     if (options.version === "2") {
       try {
-        session = await openSession(api, {
-          secrets: options.secrets,
-          credentials: map ? credentialsFromMap(map) : undefined,
-        }, options.signal);
+        session = await openSession(
+          api,
+          {
+            secrets: options.secrets,
+            credentials: map ? credentialsFromMap(map) : undefined,
+            ssh: options.ssh,
+            output: output?.receive,
+          },
+          options.signal,
+          options.ssh !== undefined || output !== undefined,
+        );
       } catch (error) {
         if (body instanceof ReadableStream) await body.cancel(error).catch(() => {});
         throw error;
@@ -668,14 +855,18 @@ export function buildImage(
     );
     // Decoded here rather than by the decoder so that it also happens for
     // a stream read in a worker (which only runs the JSON-lines decoder).
-    const decoding = buildKitDecoding();
+    const decoding = buildKitDecoding(output);
     // The session lives as long as the build's stream, however that ends.
-    events.pipeTo(decoding.writable).catch(() => {}).finally(() => session?.close());
+    events.pipeTo(decoding.writable).catch((error) => output?.abandon(error)).finally(() =>
+      session?.close()
+    );
     return decoding.readable;
   })();
+  // A build that fails before it starts abandons its output too.
+  source.catch((error) => output?.abandon(error));
   return new ProgressStream<ImageBuildEvent, ImageBuildResult>(
     source,
-    buildCollector(options.tags, options.quiet),
+    buildCollector(options.tags, options.quiet, output !== undefined),
     {
       onProgress: options.onProgress,
       action,

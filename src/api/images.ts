@@ -80,6 +80,7 @@ export type {
   ImageBuildContext,
   ImageBuildEvent,
   ImageBuildOptions,
+  ImageBuildOutput,
   ImageBuildRemoteContext,
   ImageBuildResult,
   ImageBuildUlimit,
@@ -810,8 +811,10 @@ export class Images {
    * in `X-Registry-Config`; BuildKit asks for them, host by host, through
    * the session berth opens for it (`POST /session`, upgraded to HTTP/2,
    * answering gRPC calls), which also serves `secrets` to `RUN
-   * --mount=type=secret`. The session serves no SSH agent (`RUN
-   * --mount=type=ssh` gets none) and no file outputs (`--output`). On an
+   * --mount=type=secret`, the SSH agents of `ssh` to `RUN --mount=type=ssh`
+   * (read-only: keys can be listed and used, never added or removed), and
+   * takes the files of an `output` (`docker build --output`: a tar archive
+   * to a file or stream, or a directory) instead of making an image. On an
    * engine with its default bridge network disabled, BuildKit needs
    * `networkMode: "none"` or `"host"`.
    *
@@ -822,8 +825,9 @@ export class Images {
    * @param options `dockerfile`, `tags`, `buildArgs`, `labels`, `target`,
    *   `networkMode`, `noCache`, `pull`, `rm`, `forceRm`, `platform`,
    *   `extraHosts`, `cacheFrom`, resource limits, `quiet`, `version`,
-   *   `secrets`, `excludes`, `auth`, `onProgress`, `signal`.
-   * @returns The build events; as a promise, `{ imageId, tags }`.
+   *   `secrets`, `ssh`, `output`, `excludes`, `auth`, `onProgress`, `signal`.
+   * @returns The build events; as a promise, `{ imageId, tags }` (with an
+   *   `output`, `{ imageId: "", tags: [] }` once the output is stored).
    * @throws {TypeError} Synchronously, for a malformed context or option;
    *   through the stream, when the directory does not exist or is not a
    *   directory.
@@ -833,6 +837,12 @@ export class Images {
    *   `FROM` image could not be pulled.
    * @throws {DockerApiError} Through the stream: the engine refused the
    *   build (such as `Cannot locate specified Dockerfile`).
+   * @throws {DockerError} Through the stream: the engine refused the
+   *   session that `ssh` or `output` need, or ended without sending the
+   *   output. An output berth could not store (a missing directory, a
+   *   `local` archive entry that would escape `dest`) fails the export:
+   *   the build rejects with a {@linkcode DockerStreamError} whose message
+   *   carries berth's reason (`berth could not store the build output: …`).
    *
    * @example Build a directory and tag it
    * ```ts ignore
@@ -876,6 +886,18 @@ export class Images {
    * await docker.images.build("./app", {
    *   version: "2",
    *   secrets: { npm_token: Deno.env.get("NPM_TOKEN") ?? "" },
+   * });
+   * ```
+   *
+   * @example Clone a private repository with your SSH agent, keep the files
+   * ```ts ignore
+   * // Dockerfile: RUN --mount=type=ssh git clone git@github.com:org/private.git /src
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * await docker.images.build("./app", {
+   *   version: "2",
+   *   ssh: { default: Deno.env.get("SSH_AUTH_SOCK")! },
+   *   output: { type: "local", dest: "./out" },
    * });
    * ```
    */

@@ -8,13 +8,20 @@
  * - `moby.filesync.v1.Auth/Credentials`: registry credentials for a host
  *   (for `FROM` images and cache imports of registries that need a login);
  * - `moby.buildkit.secrets.v1.Secrets/GetSecret`: the value of a secret
- *   for `RUN --mount=type=secret,id=…`.
+ *   for `RUN --mount=type=secret,id=…`;
+ * - `moby.sshforward.v1.SSH/CheckAgent` and `SSH/ForwardAgent` (a
+ *   bidirectional stream per connection to the mounted socket): SSH agent
+ *   forwarding for `RUN --mount=type=ssh[,id=…]`, read-only (see
+ *   `_ssh_agent.ts`);
+ * - `moby.filesync.v1.FileSend/DiffCopy` (a stream of the exporter's
+ *   bytes): the build's output as a tar archive (`outputs` of type `tar`).
  *
- * Anything else answers `UNIMPLEMENTED`: SSH agent forwarding (measured
- * on Docker 20.10: a `RUN --mount=type=ssh` step runs without an agent,
- * and one marked `required=true` fails with `no SSH key "" forwarded from
- * the client`), file transfers for `--output`, and the context over
- * filesync (berth sends it as the request body).
+ * Anything else answers `UNIMPLEMENTED`, such as the context over
+ * filesync (berth sends it as the request body) and directory outputs in
+ * fsutil's own protocol (berth asks for a tar and unpacks it itself).
+ * Without agents, measured on Docker 20.10: a `RUN --mount=type=ssh` step
+ * runs without an agent, and one marked `required=true` fails with
+ * `no SSH key "" forwarded from the client`.
  *
  * @module
  */
@@ -22,12 +29,15 @@
 import { type RegistryAuth, registryKey } from "../auth.ts";
 import type { Connection } from "../http/connection.ts";
 import {
+  type Http2Exchange,
   type Http2Request,
   type Http2Response,
   type Http2Server,
+  type Http2StreamHandler,
   serveHttp2,
 } from "../http2/server.ts";
 import { fields, ProtobufError, Reader, WIRE_BYTES, Writer } from "./_protobuf.ts";
+import { AgentRelayError, relayAgent } from "./_ssh_agent.ts";
 
 /** What a session serves. */
 export interface BuildSessionSources {
@@ -38,6 +48,17 @@ export interface BuildSessionSources {
    * `registry-1.docker.io` for Docker Hub).
    */
   credentials?: ((host: string) => Promise<RegistryAuth | undefined>) | undefined;
+  /**
+   * SSH agents by id (`default` for a mount that names none): the path of
+   * each agent's Unix socket.
+   */
+  ssh?: Record<string, string> | undefined;
+  /**
+   * Takes the build's output (a tar archive, in pieces as the engine sends
+   * them) and settles once it is stored; a rejection fails the export, and
+   * so the build, with its message. Called at most once.
+   */
+  output?: ((archive: AsyncIterable<Uint8Array>) => Promise<void>) | undefined;
 }
 
 /** gRPC status codes berth answers with. */
@@ -45,12 +66,37 @@ const enum GrpcStatus {
   Ok = 0,
   InvalidArgument = 3,
   NotFound = 5,
+  AlreadyExists = 6,
   Internal = 13,
   Unimplemented = 12,
+  Unavailable = 14,
 }
 
-/** The registry-credentials method, the one announced when the session opens. */
+const HEALTH_METHOD = "/grpc.health.v1.Health/Check";
+/** The registry-credentials method. */
 export const CREDENTIALS_METHOD = "/moby.filesync.v1.Auth/Credentials";
+const SECRET_METHOD = "/moby.buildkit.secrets.v1.Secrets/GetSecret";
+const CHECK_AGENT_METHOD = "/moby.sshforward.v1.SSH/CheckAgent";
+const FORWARD_AGENT_METHOD = "/moby.sshforward.v1.SSH/ForwardAgent";
+const OUTPUT_METHOD = "/moby.filesync.v1.FileSend/DiffCopy";
+/** The gRPC metadata field that names the agent a forwarded connection is for. */
+const SSH_ID_FIELD = "buildkit.ssh.id";
+/** Largest message of a streaming call (the engine sends at most 32 KiB at a time). */
+const MAX_STREAM_MESSAGE = 4 * 1024 * 1024;
+
+/**
+ * The methods a session announces when it opens (the engine asks some
+ * features only of clients that list them, such as outputs).
+ *
+ * @param sources What the session serves.
+ * @returns gRPC method paths.
+ */
+export function sessionMethods(sources: BuildSessionSources): string[] {
+  const methods = [HEALTH_METHOD, CREDENTIALS_METHOD, SECRET_METHOD];
+  if (sources.ssh !== undefined) methods.push(CHECK_AGENT_METHOD, FORWARD_AGENT_METHOD);
+  if (sources.output !== undefined) methods.push(OUTPUT_METHOD);
+  return methods;
+}
 
 class GrpcError extends Error {
   constructor(readonly status: GrpcStatus, message: string) {
@@ -84,10 +130,137 @@ function ok(message: Uint8Array): Http2Response {
 }
 
 function failed(status: GrpcStatus, message: string): Http2Response {
-  return {
-    headers: [["content-type", "application/grpc"]],
-    trailers: [["grpc-status", String(status)], ["grpc-message", encodeURIComponent(message)]],
+  return { headers: GRPC_HEAD, trailers: failure(status, message) };
+}
+
+const GRPC_HEAD: [string, string][] = [["content-type", "application/grpc"]];
+
+/** The trailers of a failed call. */
+function failure(status: GrpcStatus, message: string): [string, string][] {
+  return [["grpc-status", String(status)], ["grpc-message", encodeURIComponent(message)]];
+}
+
+/** A message with its 5-byte prefix, as a streaming answer sends it. */
+function framed(message: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + message.length);
+  new DataView(out.buffer).setUint32(1, message.length);
+  out.set(message, 5);
+  return out;
+}
+
+/**
+ * The messages of a streaming call's body, each without its prefix.
+ *
+ * @throws {GrpcError} For a compressed or oversized message, or a body
+ *   that ends inside one.
+ */
+async function* grpcMessages(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let pending = new Uint8Array(0);
+  for await (const piece of body) {
+    const joined = new Uint8Array(pending.length + piece.length);
+    joined.set(pending);
+    joined.set(piece, pending.length);
+    pending = joined;
+    while (pending.length >= 5) {
+      if (pending[0] !== 0) {
+        throw new GrpcError(GrpcStatus.Unimplemented, "compressed gRPC messages are not supported");
+      }
+      const length = new DataView(pending.buffer, pending.byteOffset, 5).getUint32(1);
+      if (length > MAX_STREAM_MESSAGE) {
+        throw new GrpcError(GrpcStatus.InvalidArgument, `a gRPC message of ${length} bytes`);
+      }
+      if (pending.length < 5 + length) break;
+      yield pending.subarray(5, 5 + length);
+      pending = pending.subarray(5 + length);
+    }
+  }
+  if (pending.length > 0) {
+    throw new GrpcError(GrpcStatus.InvalidArgument, "the call ended inside a gRPC message");
+  }
+}
+
+/** The `data` field (1) of each `BytesMessage` of a stream. */
+async function* bytesMessages(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  for await (const message of grpcMessages(body)) {
+    let data: Uint8Array = new Uint8Array(0);
+    try {
+      fields(new Reader(message), { 1: WIRE_BYTES }, (_field, part) => data = part.bytes());
+    } catch (error) {
+      if (error instanceof ProtobufError) {
+        throw new GrpcError(GrpcStatus.InvalidArgument, `malformed message: ${error.message}`);
+      }
+      throw error;
+    }
+    if (data.length > 0) yield data;
+  }
+}
+
+/**
+ * Serves a streaming call: `work` gets the request's bytes and a way to
+ * answer; the call ends with its outcome as the gRPC status.
+ */
+function streamingCall(
+  work: (
+    exchange: Http2Exchange,
+    send: (data: Uint8Array) => Promise<void>,
+  ) => Promise<void>,
+): Http2StreamHandler {
+  return async (exchange) => {
+    exchange.respond(200, GRPC_HEAD);
+    let trailers: [string, string][] = [["grpc-status", "0"]];
+    try {
+      await work(exchange, (data) => exchange.write(framed(new Writer().bytes(1, data).finish())));
+    } catch (error) {
+      if (exchange.signal.aborted) return; // Reset or gone: nobody to tell.
+      trailers = error instanceof GrpcError
+        ? failure(error.status, error.message)
+        : error instanceof AgentRelayError
+        ? failure(GrpcStatus.Unavailable, error.message)
+        : failure(GrpcStatus.Internal, outputFailure(error));
+      await exchange.body.cancel().catch(() => {});
+    }
+    await exchange.end(trailers);
   };
+}
+
+/** What the engine is told of a failed output (the build fails with it). */
+function outputFailure(error: unknown): string {
+  const reason = error instanceof Error ? error.message : String(error);
+  return `berth could not store the build output: ${reason}`;
+}
+
+/** The value of a request field (gRPC metadata), if present. */
+function field(exchange: Http2Exchange, name: string): string | undefined {
+  return exchange.headers.find(([key]) => key === name)?.[1];
+}
+
+/**
+ * The session's streaming calls.
+ *
+ * @param sources What the session serves.
+ * @returns The `streaming` option of `serveHttp2`.
+ */
+function streamingHandlers(
+  sources: BuildSessionSources,
+): (path: string) => Http2StreamHandler | undefined {
+  let outputTaken = false;
+  const agents = sources.ssh;
+  const output = sources.output;
+  const forward = agents === undefined ? undefined : streamingCall(async (exchange, send) => {
+    const id = field(exchange, SSH_ID_FIELD) || "default";
+    const socket = Object.hasOwn(agents, id) ? agents[id] : undefined;
+    if (socket === undefined) {
+      throw new GrpcError(GrpcStatus.NotFound, `unset ssh forward key ${id}`);
+    }
+    await relayAgent(bytesMessages(exchange.body), socket, send);
+  });
+  const receive = output === undefined ? undefined : streamingCall(async (exchange) => {
+    if (outputTaken) throw new GrpcError(GrpcStatus.AlreadyExists, "target already exists");
+    outputTaken = true;
+    await output(bytesMessages(exchange.body));
+  });
+  return (path) =>
+    path === FORWARD_AGENT_METHOD ? forward : path === OUTPUT_METHOD ? receive : undefined;
 }
 
 /** The string field 1 of a request message (the host, the secret id). */
@@ -119,7 +292,7 @@ export function sessionHandler(
         throw new GrpcError(GrpcStatus.Unimplemented, `${request.method} is not a gRPC call`);
       }
       switch (request.path) {
-        case "/grpc.health.v1.Health/Check":
+        case HEALTH_METHOD:
           grpcMessage(request.body);
           return ok(new Writer().varint(1, 1).finish()); // SERVING
         case CREDENTIALS_METHOD: {
@@ -130,7 +303,7 @@ export function sessionHandler(
           else if (auth) reply.bytes(1, auth.username ?? "").bytes(2, auth.password ?? "");
           return ok(reply.finish());
         }
-        case "/moby.buildkit.secrets.v1.Secrets/GetSecret": {
+        case SECRET_METHOD: {
           const id = firstString(grpcMessage(request.body));
           const secret = sources.secrets !== undefined && Object.hasOwn(sources.secrets, id)
             ? sources.secrets[id]
@@ -140,9 +313,16 @@ export function sessionHandler(
           }
           return ok(new Writer().bytes(1, secret).finish());
         }
-        default:
-          throw new GrpcError(GrpcStatus.Unimplemented, `${request.path} is not served by berth`);
+        case CHECK_AGENT_METHOD: {
+          if (sources.ssh === undefined) break;
+          const id = firstString(grpcMessage(request.body)) || "default";
+          if (!Object.hasOwn(sources.ssh, id)) {
+            throw new GrpcError(GrpcStatus.NotFound, `unset ssh forward key ${id}`);
+          }
+          return ok(new Uint8Array(0));
+        }
       }
+      throw new GrpcError(GrpcStatus.Unimplemented, `${request.path} is not served by berth`);
     } catch (error) {
       if (error instanceof GrpcError) return failed(error.status, error.message);
       // A credential store failure: the engine sees an error, never the details.
@@ -191,6 +371,7 @@ export function startSession(
   // the build with the engine's message.
   const server: Http2Server = serveHttp2(connection, sessionHandler(sources), {
     maxRequestBody: 1024 * 1024,
+    streaming: streamingHandlers(sources),
   });
   return { id, close: () => server.close() };
 }

@@ -147,3 +147,31 @@ Deno.test("berth CLI: build --buildkit --secret prints the steps like --progress
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("berth CLI: build -o writes the files, as a directory or a tar on stdout", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "berth-cli-output-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/Dockerfile`,
+      `FROM ${testImage()}\nRUN echo from-the-build > /made # ${crypto.randomUUID()}\n`,
+    );
+    const common = ["build", "--buildkit", "--network", "none"];
+    const local = await berth([...common, "-o", `${dir}/out`, dir]);
+    assert.equal(local.code, 0, local.stderr);
+    assert.equal(await Deno.readTextFile(`${dir}/out/made`), "from-the-build\n");
+    assert.match(local.stdout, /Wrote the local output to .*\/out\n$/);
+
+    // With the tar on stdout, the progress goes to stderr.
+    const tar = await berth([...common, "-o", "type=tar,dest=-", dir]);
+    assert.equal(tar.code, 0, tar.stderr);
+    assert.match(tar.stderr, /exporting to client/);
+    assert.ok(tar.stdout.includes("made\0"), "the archive names the file");
+    assert.ok(tar.stdout.includes("from-the-build\n"));
+
+    const usage = await berth([...common, "-o", "type=zip,dest=x", dir]);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /Bad --output "type=zip,dest=x"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
