@@ -13,8 +13,9 @@
  *    `$XDG_RUNTIME_DIR/docker.sock` (rootless), `~/.docker/run/docker.sock`
  *    (Docker Desktop), `/var/run/docker.sock`, else the last.
  *
- * An `ssh://[user@]host[:port]` host (from any of these) is used as is: berth
- * runs `ssh -- host docker system dial-stdio` (needs `--allow-run=ssh`; the
+ * An `ssh://[user@]host[:port][/path]` host (from any of these) is used as
+ * is: berth runs `ssh -- host docker [--host unix:///path] system
+ * dial-stdio` (needs `--allow-run=ssh`; the
  * `ssh` option of {@linkcode DockerOptions} picks the executable and extra
  * arguments), and TLS settings do not apply to it.
  *

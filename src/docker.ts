@@ -42,8 +42,9 @@ export const DEFAULT_HOST = "unix:///var/run/docker.sock";
 export interface DockerOptions {
   /**
    * Engine address: `unix:///path`, `tcp://host:port`, `https://host:port`
-   * or `ssh://[user@]host[:port]` (runs `ssh -- host docker system
-   * dial-stdio`, one process per pooled connection; needs `--allow-run=ssh`).
+   * or `ssh://[user@]host[:port][/path]` (runs `ssh -- host docker
+   * [--host unix:///path] system dial-stdio`, one process per pooled
+   * connection; needs `--allow-run=ssh`).
    * @default `DOCKER_HOST` when Deno may read it, else `unix:///var/run/docker.sock`
    */
   host?: string;

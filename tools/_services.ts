@@ -236,10 +236,11 @@ export async function sshBanner(port: number): Promise<boolean> {
 /**
  * Starts a private OpenSSH server on `127.0.0.1:<free port>` for `ssh://`
  * tests: its own host key, config and a generated ed25519 client key in
- * `dir`; the only authorized key has the forced command `DOCKER_HOST=<engine>
- * exec docker system dial-stdio`, so whatever berth asks to run, the session
- * bridges to the given engine. Password and keyboard-interactive logins are
- * off. Installs `openssh-server` with apt-get when sshd is missing and root.
+ * `dir`; the only authorized key has a forced command that runs what the
+ * client asked for, through the shell as sshd would, when it is `docker
+ * [--host unix://PATH] system dial-stdio` (with the given engine as the
+ * default host), and refuses anything else. Password and keyboard-interactive
+ * logins are off. Installs `openssh-server` with apt-get when sshd is missing and root.
  *
  * @param dir Directory to own (keys, config, `sshd.log`); created if missing.
  * @param engineHost The engine the forced command's `docker` CLI talks to.
@@ -281,7 +282,25 @@ export async function startSshd(dir: string, engineHost: string): Promise<TestSs
     await output(keygen, ["-q", "-t", "ed25519", "-N", "", "-C", "berth-test", "-f", key]);
   }
   const user = isRoot() ? "root" : Deno.env.get("USER") ?? "root";
-  const forced = `DOCKER_HOST='${engineHost}' exec '${docker}' system dial-stdio`;
+  const forced = join(dir, "dial");
+  await Deno.writeTextFile(
+    forced,
+    [
+      "#!/bin/sh",
+      "# The test key's forced command: the docker command the client asked for, run by the",
+      "# shell as sshd would run it, with the test engine as the default host.",
+      `export DOCKER_HOST='${engineHost}'`,
+      `docker() { exec '${docker}' "$@"; }`,
+      'case "$SSH_ORIGINAL_COMMAND" in',
+      '  "docker system dial-stdio" | "docker --host "*" system dial-stdio")',
+      '    eval "$SSH_ORIGINAL_COMMAND" ;;',
+      '  *) echo "refused: $SSH_ORIGINAL_COMMAND" >&2; exit 1 ;;',
+      "esac",
+      "",
+    ].join("\n"),
+    { mode: 0o755 },
+  );
+  await Deno.chmod(forced, 0o755); // An older file keeps its mode otherwise.
   const clientPub = (await Deno.readTextFile(`${clientKey}.pub`)).trim();
   await Deno.writeTextFile(
     join(dir, "authorized_keys"),

@@ -27,7 +27,7 @@ export interface SshOptions {
   args?: string[];
 }
 
-/** An `ssh://[user@]host[:port]` address. */
+/** An `ssh://[user@]host[:port][/path]` address. */
 export interface SshAddress {
   /** Always `"ssh"`. */
   transport: "ssh";
@@ -37,6 +37,11 @@ export interface SshAddress {
   hostname: string;
   /** Port (`-p`); ssh's own default (config, 22) when absent. */
   port?: number;
+  /**
+   * The remote engine's socket (`docker --host unix://<path>`); the remote
+   * CLI's own choice (its `DOCKER_HOST`, context or default) when absent.
+   */
+  path?: string;
 }
 
 /** Most stderr bytes kept per process, for error messages (the last ones win). */
@@ -70,8 +75,16 @@ export function sshArgs(address: SshAddress, extra: readonly string[] = []): str
   const args = [...extra, "-o", "BatchMode=yes", "-T"];
   if (address.port !== undefined) args.push("-p", String(address.port));
   if (address.user !== undefined) args.push("-l", address.user);
-  args.push("--", address.hostname, "docker", "system", "dial-stdio");
+  args.push("--", address.hostname, "docker");
+  // ssh hands the command to the remote shell as one line: quote the path.
+  if (address.path !== undefined) args.push("--host", shellQuote(`unix://${address.path}`));
+  args.push("system", "dial-stdio");
   return args;
+}
+
+/** `value` in single quotes for a POSIX shell (a quote inside becomes `'\''`). */
+function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", "'\\''")}'`;
 }
 
 /**

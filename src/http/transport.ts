@@ -87,7 +87,11 @@ export function parseHost(host: string, tls?: TlsOptions): EngineAddress {
 /** Visible characters only: no space, control character or DEL (they would reach ssh's argv). */
 const PRINTABLE = /^[!-~\u0080-\uffff]+$/;
 
-/** `ssh://[user@]host[:port]`, as the docker CLI accepts it (no password, path or query). */
+/**
+ * `ssh://[user@]host[:port][/path/to/docker.sock]`, as the docker CLI
+ * accepts it (no password, query or fragment). A path names the remote
+ * engine's socket: the remote CLI runs with `--host unix://<path>`.
+ */
 function parseSshHost(host: string, tls: TlsOptions | undefined): SshAddress {
   // Never repeat a password given in the URL.
   const shown = host.replace(/^(ssh:\/\/[^@/]*?):[^@/]*@/, "$1:<redacted>@");
@@ -98,8 +102,14 @@ function parseSshHost(host: string, tls: TlsOptions | undefined): SshAddress {
   const rest = host.slice("ssh://".length);
   if (/[?#]/.test(rest)) fail("ssh:// hosts take no query or fragment");
   const slash = rest.indexOf("/");
+  let path: string | undefined;
   if (slash !== -1 && slash !== rest.length - 1) {
-    fail("ssh:// hosts take no path (the remote docker CLI picks its engine)");
+    try {
+      path = decodeURIComponent(rest.slice(slash));
+    } catch {
+      fail("the socket path is not valid percent-encoding");
+    }
+    if (/[\0-\x1f\x7f]/.test(path!)) fail("the socket path has a control character");
   }
   const authority = slash === -1 ? rest : rest.slice(0, slash);
   const at = authority.lastIndexOf("@");
@@ -119,7 +129,7 @@ function parseSshHost(host: string, tls: TlsOptions | undefined): SshAddress {
   const match = /^(\[[0-9A-Fa-f:.%a-zA-Z0-9]+\]|[^:@\[\]]+)(?::(\d{1,5}))?$/.exec(
     authority.slice(at + 1),
   );
-  if (!match) fail("expected ssh://[user@]host[:port]");
+  if (!match) fail("expected ssh://[user@]host[:port][/path]");
   const hostname = match![1]!.replace(/^\[(.*)\]$/, "$1");
   if (hostname.startsWith("-") || !PRINTABLE.test(hostname)) {
     fail("the host name is not valid");
@@ -131,6 +141,7 @@ function parseSshHost(host: string, tls: TlsOptions | undefined): SshAddress {
     if (port < 1 || port > 65535) fail(`port ${port} is out of range`);
     address.port = port;
   }
+  if (path !== undefined) address.path = path;
   return address;
 }
 
@@ -139,14 +150,16 @@ function parseSshHost(host: string, tls: TlsOptions | undefined): SshAddress {
  *
  * @param address A parsed address.
  * @returns `unix:///…`, `tcp://host:port`, `https://host:port` or
- *   `ssh://[user@]host[:port]`.
+ *   `ssh://[user@]host[:port][/path]`.
  */
 export function formatHost(address: EngineAddress): string {
   if (address.transport === "unix") return `unix://${address.path}`;
   const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
   if (address.transport === "ssh") {
     const user = address.user === undefined ? "" : `${encodeURIComponent(address.user)}@`;
-    return `ssh://${user}${host}${address.port === undefined ? "" : `:${address.port}`}`;
+    const port = address.port === undefined ? "" : `:${address.port}`;
+    const path = address.path === undefined ? "" : encodeURI(address.path);
+    return `ssh://${user}${host}${port}${path}`;
   }
   return `${address.tls ? "https" : "tcp"}://${host}:${address.port}`;
 }

@@ -6,6 +6,7 @@ import {
   formatHost,
   parseHost,
 } from "../../src/http/transport.ts";
+import { sshArgs } from "../../src/http/ssh.ts";
 import { withDeadline } from "../_fake_engine.ts";
 import { rejection } from "../_helpers.ts";
 
@@ -118,19 +119,67 @@ Deno.test("parseHost reads ssh:// hosts with optional user and port, IPv6 in bra
     ["ssh://root@[::1]:2222", { transport: "ssh", user: "root", hostname: "::1", port: 2222 }],
     ["ssh://[2001:db8::7]", { transport: "ssh", hostname: "2001:db8::7" }],
     ["ssh://first.last%40corp@h", { transport: "ssh", user: "first.last@corp", hostname: "h" }],
+    // A path names the remote engine's socket (percent-decoded).
+    [
+      "ssh://me@h:2222/var/run/docker.sock",
+      { transport: "ssh", user: "me", hostname: "h", port: 2222, path: "/var/run/docker.sock" },
+    ],
+    ["ssh://h/run/my%20engine/d.sock", {
+      transport: "ssh",
+      hostname: "h",
+      path: "/run/my engine/d.sock",
+    }],
   ];
   for (const [host, expected] of cases) assert.deepEqual(parseHost(host), expected, host);
 });
 
-Deno.test("parseHost throws TypeError on malformed ssh:// hosts, passwords, paths, queries and TLS", () => {
+Deno.test("formatHost gives an ssh:// address back, path included", () => {
+  for (
+    const host of [
+      "ssh://me@h:2222/var/run/docker.sock",
+      "ssh://h/run/my%20engine/d.sock",
+      "ssh://[::1]",
+    ]
+  ) {
+    assert.equal(formatHost(parseHost(host)), host);
+  }
+});
+
+Deno.test("sshArgs asks the remote CLI for the path's engine, quoted for the remote shell", () => {
+  assert.deepEqual(sshArgs({ transport: "ssh", hostname: "h" }), [
+    "-o",
+    "BatchMode=yes",
+    "-T",
+    "--",
+    "h",
+    "docker",
+    "system",
+    "dial-stdio",
+  ]);
+  assert.deepEqual(sshArgs({ transport: "ssh", hostname: "h", path: "/run/it's $HOME/d.sock" }), [
+    "-o",
+    "BatchMode=yes",
+    "-T",
+    "--",
+    "h",
+    "docker",
+    "--host",
+    "'unix:///run/it'\\''s $HOME/d.sock'",
+    "system",
+    "dial-stdio",
+  ]);
+});
+
+Deno.test("parseHost throws TypeError on malformed ssh:// hosts, passwords, bad paths, queries and TLS", () => {
   const cases: [string, RegExp][] = [
-    ["ssh://", /expected ssh:\/\/\[user@\]host\[:port\]/],
+    ["ssh://", /expected ssh:\/\/\[user@\]host\[:port\]\[\/path\]/],
     ["ssh://user@", /expected ssh:/],
     ["ssh://@host", /user name is empty/],
     ["ssh://-oProxyCommand=x@host", /user name is empty or not valid/],
     ["ssh://-oProxyCommand=x", /host name is not valid/],
     ["ssh://user:secret@host", /passwords are not supported/],
-    ["ssh://host/var/run/docker.sock", /take no path/],
+    ["ssh://host/var/run/%0a.sock", /socket path has a control character/],
+    ["ssh://host/%E0%A4%A", /not valid percent-encoding/],
     ["ssh://host?socket=/x", /no query or fragment/],
     ["ssh://host#x", /no query or fragment/],
     ["ssh://host:0", /port 0 is out of range/],

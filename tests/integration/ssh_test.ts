@@ -202,3 +202,30 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "ssh:// with a socket path asks the remote CLI for that engine, the path quoted",
+  ignore,
+  async fn() {
+    const engine = testEnv().host;
+    assert.ok(engine.startsWith("unix://"), "the test engine is on a Unix socket");
+    // A path the remote shell would split or expand unquoted.
+    const dir = await Deno.makeTempDir({ prefix: "berth ssh 'path' $HOME " });
+    try {
+      const link = `${dir}/docker.sock`;
+      await Deno.symlink(engine.slice("unix://".length), link);
+      await using docker = sshDocker({ host: `${SSH_HOST}${encodeURI(link)}` });
+      assert.equal(await docker.system.ping(), "OK");
+      await using local = new Docker({ host: engine });
+      assert.equal((await docker.system.version()).Version, (await local.system.version()).Version);
+
+      // No engine at the path: the remote CLI's complaint comes back.
+      await using lost = sshDocker({ host: `${SSH_HOST}${encodeURI(`${dir}/none.sock`)}` });
+      const error = await lost.system.ping().then(() => undefined, (error: unknown) => error);
+      assert.ok(error instanceof DockerConnectionError, String(error));
+      assert.match(error.message, /none\.sock/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
