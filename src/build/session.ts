@@ -182,15 +182,7 @@ async function* grpcMessages(body: ReadableStream<Uint8Array>): AsyncGenerator<U
 /** The `data` field (1) of each `BytesMessage` of a stream. */
 async function* bytesMessages(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
   for await (const message of grpcMessages(body)) {
-    let data: Uint8Array = new Uint8Array(0);
-    try {
-      fields(new Reader(message), { 1: WIRE_BYTES }, (_field, part) => data = part.bytes());
-    } catch (error) {
-      if (error instanceof ProtobufError) {
-        throw new GrpcError(GrpcStatus.InvalidArgument, `malformed message: ${error.message}`);
-      }
-      throw error;
-    }
+    const data = firstField(message, (part) => part.bytes(), new Uint8Array(0));
     if (data.length > 0) yield data;
   }
 }
@@ -265,12 +257,22 @@ function streamingHandlers(
 
 /** The string field 1 of a request message (the host, the secret id). */
 function firstString(message: Uint8Array): string {
-  let value = "";
+  return firstField(message, (part) => part.string(), "");
+}
+
+/**
+ * Field 1 of a message (every message the session reads carries its one
+ * value there), or `empty` when absent.
+ *
+ * @throws {GrpcError} `INVALID_ARGUMENT` for a malformed message.
+ */
+function firstField<T>(message: Uint8Array, read: (part: Reader) => T, empty: T): T {
+  let value = empty;
   try {
-    fields(new Reader(message), { 1: WIRE_BYTES }, (_field, part) => value = part.string());
+    fields(new Reader(message), { 1: WIRE_BYTES }, (_field, part) => value = read(part));
   } catch (error) {
     if (error instanceof ProtobufError) {
-      throw new GrpcError(GrpcStatus.InvalidArgument, `malformed request: ${error.message}`);
+      throw new GrpcError(GrpcStatus.InvalidArgument, `malformed message: ${error.message}`);
     }
     throw error;
   }

@@ -109,7 +109,8 @@ function parseSshHost(host: string, tls: TlsOptions | undefined): SshAddress {
     } catch {
       fail("the socket path is not valid percent-encoding");
     }
-    if (/[\0-\x1f\x7f]/.test(path!)) fail("the socket path has a control character");
+    const control = [...path!].some((char) => char < " " || char === "\x7f");
+    if (control) fail("the socket path has a control character");
   }
   const authority = slash === -1 ? rest : rest.slice(0, slash);
   const at = authority.lastIndexOf("@");

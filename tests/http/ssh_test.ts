@@ -77,6 +77,11 @@ Deno.test("sshArgs puts extra arguments first, BatchMode always, and -- before t
     ["-i", "k", "-o", "BatchMode=yes", "-T", "-p", "2222", "-l", "me", "--", "::1", "docker"]
       .concat(["system", "dial-stdio"]),
   );
+  // A socket path goes to the remote CLI, quoted for the remote shell.
+  assert.deepEqual(
+    sshArgs({ transport: "ssh", hostname: "h", path: "/run/it's $HOME/d.sock" }).slice(5),
+    ["docker", "--host", "'unix:///run/it'\\''s $HOME/d.sock'", "system", "dial-stdio"],
+  );
 });
 
 Deno.test("Docker over ssh:// runs ssh -o BatchMode=yes -p -l -- host docker system dial-stdio and answers calls", async () => {

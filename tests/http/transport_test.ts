@@ -6,7 +6,6 @@ import {
   formatHost,
   parseHost,
 } from "../../src/http/transport.ts";
-import { sshArgs } from "../../src/http/ssh.ts";
 import { withDeadline } from "../_fake_engine.ts";
 import { rejection } from "../_helpers.ts";
 
@@ -143,31 +142,6 @@ Deno.test("formatHost gives an ssh:// address back, path included", () => {
   ) {
     assert.equal(formatHost(parseHost(host)), host);
   }
-});
-
-Deno.test("sshArgs asks the remote CLI for the path's engine, quoted for the remote shell", () => {
-  assert.deepEqual(sshArgs({ transport: "ssh", hostname: "h" }), [
-    "-o",
-    "BatchMode=yes",
-    "-T",
-    "--",
-    "h",
-    "docker",
-    "system",
-    "dial-stdio",
-  ]);
-  assert.deepEqual(sshArgs({ transport: "ssh", hostname: "h", path: "/run/it's $HOME/d.sock" }), [
-    "-o",
-    "BatchMode=yes",
-    "-T",
-    "--",
-    "h",
-    "docker",
-    "--host",
-    "'unix:///run/it'\\''s $HOME/d.sock'",
-    "system",
-    "dial-stdio",
-  ]);
 });
 
 Deno.test("parseHost throws TypeError on malformed ssh:// hosts, passwords, bad paths, queries and TLS", () => {
