@@ -93,6 +93,9 @@ export interface Http2Exchange {
    *
    * @param status Status code.
    * @param headers Header fields (lowercase names).
+   * @throws {Error} When the stream was reset, the connection ended or the
+   *   response ended already; a second call after the head went out does
+   *   nothing.
    */
   respond(status?: number, headers?: readonly [string, string][]): void;
   /**
