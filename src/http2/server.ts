@@ -19,142 +19,21 @@
 
 import { DockerProtocolError } from "../errors.ts";
 import { encodeHeaderBlock, HpackDecoder } from "./hpack.ts";
+import { frame, FRAME_HEADER, Inbound, Inbox, u32 } from "./_buffers.ts";
+import type {
+  Http2Duplex,
+  Http2Exchange,
+  Http2Handler,
+  Http2Request,
+  Http2Response,
+  Http2Server,
+  Http2ServerOptions,
+  Http2StreamHandler,
+} from "./types.ts";
 
-/** The byte stream the connection runs over (berth's `Connection` fits). */
-export interface Http2Duplex {
-  /**
-   * Reads what arrived next.
-   *
-   * @returns Bytes, or `null` at the end of the stream.
-   */
-  read(): Promise<Uint8Array | null>;
-  /**
-   * Writes all of `bytes`.
-   *
-   * @param bytes What to send.
-   */
-  write(bytes: Uint8Array): Promise<void>;
-  /** Closes both directions. */
-  close(): void;
-}
-
-/** A request read whole. */
-export interface Http2Request {
-  /** The stream it came on. */
-  readonly streamId: number;
-  /** `:method`. */
-  readonly method: string;
-  /** `:path`. */
-  readonly path: string;
-  /** Every field, pseudo-fields included, in order. */
-  readonly headers: readonly [string, string][];
-  /** The body, all DATA frames joined. */
-  readonly body: Uint8Array;
-}
-
-/** What to answer. */
-export interface Http2Response {
-  /** Status code. @default 200 */
-  status?: number;
-  /** Header fields (lowercase names). */
-  headers?: readonly [string, string][];
-  /** Body bytes. */
-  body?: Uint8Array;
-  /** Trailer fields, sent after the body (gRPC's status goes here). */
-  trailers?: readonly [string, string][];
-}
-
-/** Answers one request. A throw resets the stream with `INTERNAL_ERROR`. */
-export type Http2Handler = (request: Http2Request) => Http2Response | Promise<Http2Response>;
-
-/** A request served while it arrives, and its answer written piece by piece. */
-export interface Http2Exchange {
-  /** The stream it came on. */
-  readonly streamId: number;
-  /** `:method`. */
-  readonly method: string;
-  /** `:path`. */
-  readonly path: string;
-  /** Every field of the request head, pseudo-fields included, in order. */
-  readonly headers: readonly [string, string][];
-  /**
-   * The request body as DATA frames arrive; it closes at the peer's
-   * END_STREAM and errors when the stream is reset or the connection ends.
-   * The peer may only send what the stream window allows, and the window
-   * is given back as the body is read: a slow reader holds at most one
-   * window (64 KiB) of it.
-   */
-  readonly body: ReadableStream<Uint8Array>;
-  /** Aborted when the peer resets the stream or the connection ends. */
-  readonly signal: AbortSignal;
-  /**
-   * Sends the response head; `write` and `end` send a 200 head first when
-   * none was sent.
-   *
-   * @param status Status code.
-   * @param headers Header fields (lowercase names).
-   * @throws {Error} When the stream was reset, the connection ended or the
-   *   response ended already; a second call after the head went out does
-   *   nothing.
-   */
-  respond(status?: number, headers?: readonly [string, string][]): void;
-  /**
-   * Sends body bytes in DATA frames within the flow-control windows.
-   *
-   * @param bytes What to send.
-   * @returns Settles once the bytes are queued for the wire (it waits for
-   *   window room); rejects when the stream was reset or the connection ended.
-   */
-  write(bytes: Uint8Array): Promise<void>;
-  /**
-   * Ends the response (after every write before it), with trailers when
-   * given. Ending before the request body did asks the peer to stop
-   * sending (RST_STREAM NO_ERROR, RFC 9113 §8.1).
-   *
-   * @param trailers Trailer fields (gRPC's status goes here).
-   * @returns Settles once the end is queued; rejects like `write`.
-   */
-  end(trailers?: readonly [string, string][]): Promise<void>;
-}
-
-/**
- * Serves one streamed request. When it settles without ending the
- * response, the stream is reset: with `CANCEL` when it resolved, with
- * `INTERNAL_ERROR` when it threw.
- */
-export type Http2StreamHandler = (exchange: Http2Exchange) => Promise<void>;
-
-/** Limits of {@linkcode serveHttp2}. */
-export interface Http2ServerOptions {
-  /** Largest request body; a larger one resets its stream. @default 4 MiB */
-  maxRequestBody?: number;
-  /** Largest decoded header list (RFC 9113 §6.5.2). @default 64 KiB */
-  maxHeaderListSize?: number;
-  /** Streams the peer may have open at once. @default 100 */
-  maxConcurrentStreams?: number;
-  /**
-   * Picks the requests served as streams: called with each new request's
-   * `:path`; a handler it returns serves that request, `undefined` leaves
-   * it to the unary handler.
-   */
-  streaming?: (path: string) => Http2StreamHandler | undefined;
-}
-
-/** A running connection. */
-export interface Http2Server {
-  /**
-   * Settles when the connection ends: resolves when the peer closed it or
-   * {@linkcode Http2Server.close} was called; rejects with a
-   * `DockerProtocolError` (code `INVALID_HTTP2`) when the peer broke the
-   * protocol, after telling it so with GOAWAY.
-   */
-  readonly done: Promise<void>;
-  /** Says goodbye (GOAWAY) and closes the connection; streams in flight are dropped. */
-  close(): void;
-}
+export type * from "./types.ts";
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-const FRAME_HEADER = 9;
 const DEFAULT_FRAME_SIZE = 16_384;
 const DEFAULT_WINDOW = 65_535;
 const MAX_WINDOW = 2 ** 31 - 1;
@@ -236,128 +115,6 @@ interface Stream {
   sendWindow: number;
   /** Set for a streamed request: where its DATA goes. */
   inbound: Inbound | undefined;
-}
-
-/**
- * The body of a streamed request: DATA payloads wait here until read, and
- * each read gives its bytes back to the stream window.
- */
-class Inbound {
-  readonly body: ReadableStream<Uint8Array>;
-  readonly #aborter = new AbortController();
-  readonly #queue: Uint8Array[] = [];
-  #ended = false;
-  #failure: Error | undefined;
-  #waiting: (() => void) | undefined;
-
-  /** @param consumed Called with the size of each piece read. */
-  constructor(consumed: (size: number) => void) {
-    this.body = new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        while (this.#queue.length === 0 && !this.#ended && !this.#failure) {
-          await new Promise<void>((resolve) => this.#waiting = resolve);
-        }
-        const piece = this.#queue.shift();
-        if (piece !== undefined) {
-          controller.enqueue(piece);
-          consumed(piece.length);
-        } else if (this.#failure) controller.error(this.#failure);
-        else controller.close();
-      },
-      cancel: () => {
-        this.#queue.length = 0;
-        this.#ended = true;
-      },
-    }, { highWaterMark: 0 });
-  }
-
-  get signal(): AbortSignal {
-    return this.#aborter.signal;
-  }
-
-  push(piece: Uint8Array): void {
-    if (this.#ended || this.#failure) return;
-    this.#queue.push(piece);
-    this.#wake();
-  }
-
-  end(): void {
-    this.#ended = true;
-    this.#wake();
-  }
-
-  /** Ends the body with an error, unless it already ended whole. */
-  fail(error: Error): void {
-    if (this.#ended || this.#failure) return;
-    this.#failure = error;
-    this.#aborter.abort(error);
-    this.#wake();
-  }
-
-  #wake(): void {
-    const waiting = this.#waiting;
-    this.#waiting = undefined;
-    waiting?.();
-  }
-}
-
-function frame(type: Type, flags: number, streamId: number, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(FRAME_HEADER + payload.length);
-  out[0] = payload.length >>> 16;
-  out[1] = (payload.length >>> 8) & 0xff;
-  out[2] = payload.length & 0xff;
-  out[3] = type;
-  out[4] = flags;
-  new DataView(out.buffer).setUint32(5, streamId);
-  out.set(payload, FRAME_HEADER);
-  return out;
-}
-
-function u32(...values: number[]): Uint8Array {
-  const out = new Uint8Array(values.length * 4);
-  const view = new DataView(out.buffer);
-  values.forEach((value, i) => view.setUint32(i * 4, value));
-  return out;
-}
-
-/** Grows as bytes arrive; frames are taken off the front. */
-class Inbox {
-  #bytes = new Uint8Array(32 * 1024);
-  #start = 0;
-  #end = 0;
-
-  get length(): number {
-    return this.#end - this.#start;
-  }
-
-  push(piece: Uint8Array): void {
-    if (this.#end + piece.length > this.#bytes.length) {
-      const length = this.length;
-      if (length + piece.length > this.#bytes.length) {
-        const grown = new Uint8Array(Math.max(this.#bytes.length * 2, length + piece.length));
-        grown.set(this.#bytes.subarray(this.#start, this.#end));
-        this.#bytes = grown;
-      } else {
-        this.#bytes.copyWithin(0, this.#start, this.#end);
-      }
-      this.#start = 0;
-      this.#end = length;
-    }
-    this.#bytes.set(piece, this.#end);
-    this.#end += piece.length;
-  }
-
-  peek(offset: number): number {
-    return this.#bytes[this.#start + offset]!;
-  }
-
-  /** Takes `count` bytes off the front, as a copy. */
-  take(count: number): Uint8Array {
-    const out = this.#bytes.slice(this.#start, this.#start + count);
-    this.#start += count;
-    if (this.#start === this.#end) this.#start = this.#end = 0;
-    return out;
-  }
 }
 
 /**
