@@ -24,8 +24,10 @@
  * Aborting the call's `signal`, cancelling the returned stream, or breaking
  * out of a `for await` closes the connection; either builder notices and
  * stops the build (the classic builder removes the container of a running
- * `RUN` step; BuildKit kills its process), and the session closes.
- * `POST /build/cancel` is not needed.
+ * `RUN` step; BuildKit kills its process), and the session closes. A
+ * BuildKit build is also named (`buildid`) and cancelled by that name
+ * (`POST /build/cancel`), for a path where the close would reach the
+ * engine late or not at all (a proxy, an ssh hop).
  *
  * @module
  */
@@ -39,7 +41,7 @@ import {
 } from "../auth.ts";
 import { decodeBuildKitTrace } from "../build/buildkit_trace.ts";
 import { contextDockerfile, packContext } from "../build/context.ts";
-import { DockerError } from "../errors.ts";
+import { DockerApiError, DockerError, DockerStreamError } from "../errors.ts";
 import { type BuildSession, credentialsFromMap } from "../build/session.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
 import { type ProgressCollector, ProgressStream } from "../stream/progress.ts";
@@ -329,6 +331,19 @@ function buildKitDecoding(
   });
 }
 
+/**
+ * `POST /build/cancel?id=…`, best effort: the engine answers 200 whether or
+ * not the build still runs, and a failure changes nothing for the caller.
+ */
+function cancelBuild(api: ApiClient, id: string): void {
+  api.empty({
+    method: "POST",
+    path: "/build/cancel",
+    query: { id },
+    action: "cancel the build",
+  }).catch(() => {});
+}
+
 function isRemote(context: unknown): context is ImageBuildRemoteContext {
   return typeof context === "object" && context !== null && !(context instanceof URL) &&
     !(context instanceof Uint8Array) && !(context instanceof ReadableStream) &&
@@ -397,6 +412,7 @@ export function buildImage(
 
   const secrets: string[] = [];
   const output = options.output && new OutputReceiver(options.output);
+  const buildId = options.version === "2" ? crypto.randomUUID() : undefined;
   const action = options.tags?.length
     ? `build image ${options.tags.map((tag) => `"${tag}"`).join(", ")}`
     : "build an image";
@@ -458,6 +474,7 @@ export function buildImage(
     }
     const query = buildQuery(options, dockerfile, remote);
     if (session) query.session = session.id;
+    if (buildId !== undefined) query.buildid = buildId;
     const call: ApiCall = {
       method: "POST",
       path: "/build",
@@ -482,9 +499,16 @@ export function buildImage(
     // a stream read in a worker (which only runs the JSON-lines decoder).
     const decoding = buildKitDecoding(output);
     // The session lives as long as the build's stream, however that ends.
-    events.pipeTo(decoding.writable).catch((error) => output?.abandon(error)).finally(() =>
-      session?.close()
-    );
+    events.pipeTo(decoding.writable).catch((error) => {
+      output?.abandon(error);
+      // Stopped on this side (not failed by the engine): cancel by name too.
+      if (
+        buildId !== undefined && !(error instanceof DockerStreamError) &&
+        !(error instanceof DockerApiError)
+      ) {
+        cancelBuild(api, buildId);
+      }
+    }).finally(() => session?.close());
     return decoding.readable;
   })();
   // A build that fails before it starts abandons its output too.

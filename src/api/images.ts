@@ -819,7 +819,8 @@ export class Images {
    * `networkMode: "none"` or `"host"`.
    *
    * Aborting `signal`, cancelling the stream or breaking out of `for
-   * await` closes the connection, and either builder stops the build.
+   * await` closes the connection, and either builder stops the build; a
+   * BuildKit build is also cancelled by name (`POST /build/cancel`).
    *
    * @param context A directory (path or `file:` URL), a tar archive, or `{ remote }`.
    * @param options `dockerfile`, `tags`, `buildArgs`, `labels`, `target`,

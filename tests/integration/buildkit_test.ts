@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { buildImage, type ImageBuildEvent } from "../../src/api/_build.ts";
 import type { BuildKitVertex } from "../../src/build/buildkit_trace.ts";
 import { DockerStreamError } from "../../src/errors.ts";
+import type { DockerCallEvent } from "../../src/observer.ts";
 import { testEnv } from "./_env.ts";
 import { TEST_LABELS, testImage, uniqueName } from "./_docker.ts";
 import { client, contextDir, runIn } from "./_build.ts";
@@ -128,7 +129,8 @@ Deno.test("a BuildKit build reports decoded steps and RUN output, and keeps its 
 });
 
 Deno.test("a failing BuildKit step rejects with the engine's message and marks its vertex", async () => {
-  using docker = client();
+  const calls: DockerCallEvent[] = [];
+  using docker = client((event) => calls.push(event));
   await using context = await contextDir({
     "Dockerfile": `FROM ${testImage()}\nRUN echo ${crypto.randomUUID()} && exit 3\n`,
   });
@@ -144,6 +146,9 @@ Deno.test("a failing BuildKit step rejects with the engine's message and marks i
   const failed = [...summarize(events).vertexes.values()].filter((vertex) => vertex.error);
   assert.equal(failed.length, 1);
   assert.match(failed[0]!.error!, /exit code: 3/);
+  // The engine ended the build itself: nothing to cancel.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.ok(!calls.some((call) => call.path.includes("/build/cancel")));
 });
 
 Deno.test("a BuildKit build gets its secrets through the session, and they stay out of the image", async () => {
@@ -194,8 +199,9 @@ Deno.test("a BuildKit build gets its secrets through the session, and they stay 
   assert.ok(!error.message.includes(value));
 });
 
-Deno.test("aborting a BuildKit build stops its RUN step on the engine", async () => {
-  using docker = client();
+Deno.test("aborting a BuildKit build stops its RUN step on the engine and cancels it by name", async () => {
+  const calls: DockerCallEvent[] = [];
+  using docker = client((event) => calls.push(event));
   const marker = crypto.randomUUID();
   // `""` keeps the command line from containing the output looked for.
   await using context = await contextDir({
@@ -234,6 +240,18 @@ Deno.test("aborting a BuildKit build stops its RUN step on the engine", async ()
   if (local) assert.ok(await running(), "the RUN step is not running before the abort");
   controller.abort(reason);
   assert.equal(await outcome, reason);
+  // The build was named, and cancelled by that name.
+  const named = calls.find((call) => /\/build\?/.test(call.path))?.path.match(/buildid=([^&]+)/)
+    ?.[1];
+  assert.ok(named, "the build carries a buildid");
+  const cancelDeadline = Date.now() + 10_000;
+  while (!calls.some((call) => call.path.endsWith(`/build/cancel?id=${named}`))) {
+    assert.ok(Date.now() < cancelDeadline, "no POST /build/cancel after the abort");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const cancel = calls.find((call) => call.path.endsWith(`/build/cancel?id=${named}`))!;
+  assert.equal(cancel.method, "POST");
+  assert.equal(cancel.status, 200);
   if (!local) return;
   const deadline = Date.now() + 30_000;
   while (await running()) {
