@@ -182,8 +182,9 @@ export interface ImageBuildOptions extends StreamOptions {
    * Unix socket; `{ default: Deno.env.get("SSH_AUTH_SOCK")! }` forwards
    * yours, like `docker build --ssh default`. Forwarded read-only: the
    * build can list the keys and sign with them; adding, removing or
-   * locking keys and agent extensions are refused. Needs `--allow-read`
-   * and `--allow-write` on each socket path.
+   * locking keys and agent extensions are refused. Needs, as any Unix
+   * socket, `--allow-read`, `--allow-write` and `--allow-net` on each
+   * socket path.
    */
   ssh?: Record<string, string>;
   /**
