@@ -37,6 +37,8 @@ const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const DEFAULT_FRAME_SIZE = 16_384;
 const DEFAULT_WINDOW = 65_535;
 const MAX_WINDOW = 2 ** 31 - 1;
+/** Least window given back at once (a quarter of the default window). */
+const WINDOW_REFRESH = 16 * 1024;
 
 const enum Type {
   Data = 0,
@@ -115,6 +117,8 @@ interface Stream {
   sendWindow: number;
   /** Set for a streamed request: where its DATA goes. */
   inbound: Inbound | undefined;
+  /** Bytes read (or, unary, received) and not yet given back to its window. */
+  owed: number;
 }
 
 /**
@@ -127,6 +131,8 @@ interface Stream {
  * @param handler Answers requests.
  * @param options Limits.
  * @returns The running connection.
+ * @throws {RangeError} For an `initialWindowSize` that is not an integer
+ *   from 1 to 2^29 - 1.
  *
  * @example Answer every request with "ok"
  * ```ts ignore
@@ -153,6 +159,7 @@ class Connection implements Http2Server {
   readonly #maxBody: number;
   readonly #maxHeaderList: number;
   readonly #maxStreams: number;
+  readonly #window: number;
   readonly #streaming: ((path: string) => Http2StreamHandler | undefined) | undefined;
   readonly #decoder = new HpackDecoder();
   readonly #inbox = new Inbox();
@@ -163,6 +170,8 @@ class Connection implements Http2Server {
   #peerFrameSize = DEFAULT_FRAME_SIZE;
   #peerInitialWindow = DEFAULT_WINDOW;
   #sendWindow = DEFAULT_WINDOW;
+  /** Bytes received and not yet given back to the connection window. */
+  #owed = 0;
   /** Woken when a window opens or the connection ends. */
   #windowWaiters: (() => void)[] = [];
   #writing: Promise<void> = Promise.resolve();
@@ -174,6 +183,11 @@ class Connection implements Http2Server {
     this.#maxBody = options.maxRequestBody ?? 4 * 1024 * 1024;
     this.#maxHeaderList = options.maxHeaderListSize ?? 64 * 1024;
     this.#maxStreams = options.maxConcurrentStreams ?? 100;
+    this.#window = options.initialWindowSize ?? DEFAULT_WINDOW;
+    const most = Math.floor(MAX_WINDOW / 4); // The connection's window is four of them.
+    if (!Number.isSafeInteger(this.#window) || this.#window < 1 || this.#window > most) {
+      throw new RangeError(`initialWindowSize must be an integer from 1 to ${most}`);
+    }
     this.#streaming = options.streaming;
     this.done = this.#run();
     this.done.catch(() => {});
@@ -207,8 +221,15 @@ class Connection implements Http2Server {
         [Setting.EnablePush, 0],
         [Setting.MaxConcurrentStreams, this.#maxStreams],
         [Setting.MaxHeaderListSize, this.#maxHeaderList],
+        ...(this.#window === DEFAULT_WINDOW
+          ? []
+          : [[Setting.InitialWindowSize, this.#window] as [Setting, number]]),
       ]),
     ));
+    // The connection's window starts at the default; only an update widens it.
+    if (this.#window > DEFAULT_WINDOW) {
+      this.#send(frame(Type.WindowUpdate, 0, 0, u32(4 * this.#window - DEFAULT_WINDOW)));
+    }
     try {
       let prefaceSeen = false;
       while (!this.#closed) {
@@ -412,6 +433,7 @@ class Connection implements Http2Server {
         closed: false,
         sendWindow: this.#peerInitialWindow,
         inbound: undefined,
+        owed: 0,
       };
       this.#streams.set(block.id, stream);
       const path = fields.find(([name]) => name === ":path")?.[1];
@@ -424,7 +446,7 @@ class Connection implements Http2Server {
   #data(flags: number, streamId: number, payload: Uint8Array): void {
     if (streamId === 0) throw new ConnectionError(Code.ProtocolError, "DATA on stream 0");
     // Every byte counts against the windows, padding included: give it back.
-    if (payload.length > 0) this.#send(frame(Type.WindowUpdate, 0, 0, u32(payload.length)));
+    this.#giveBack(undefined, payload.length);
     this.#notIdle(streamId, "DATA");
     const stream = this.#streams.get(streamId);
     // DATA on a stream already closed (often one reset here while the frame
@@ -436,10 +458,7 @@ class Connection implements Http2Server {
     const data = this.#unpad(flags, payload, false);
     if (stream.inbound) {
       // The padding's share of the window comes back now, the data's as it is read.
-      const padding = payload.length - data.length;
-      if (padding > 0 && !(flags & END_STREAM)) {
-        this.#send(frame(Type.WindowUpdate, 0, streamId, u32(padding)));
-      }
+      if (!(flags & END_STREAM)) this.#giveBack(stream, payload.length - data.length);
       if (data.length > 0) stream.inbound.push(data);
       if (flags & END_STREAM) this.#remoteEnd(stream);
       return;
@@ -450,9 +469,27 @@ class Connection implements Http2Server {
     }
     stream.body.push(data);
     if (flags & END_STREAM) this.#remoteEnd(stream);
-    else if (payload.length > 0) {
-      this.#send(frame(Type.WindowUpdate, 0, streamId, u32(payload.length)));
+    else this.#giveBack(stream, payload.length);
+  }
+
+  /**
+   * Gives `size` bytes back to the stream's window (the connection's when
+   * `stream` is undefined), in WINDOW_UPDATEs of at least `WINDOW_REFRESH`:
+   * giving back each small read at once lets the peer send ever smaller
+   * frames (measured: 1 frame in 30 carried data, the rest 17–32 bytes).
+   */
+  #giveBack(stream: Stream | undefined, size: number): void {
+    if (stream === undefined) {
+      this.#owed += size;
+      if (this.#owed < WINDOW_REFRESH) return;
+      this.#send(frame(Type.WindowUpdate, 0, 0, u32(this.#owed)));
+      this.#owed = 0;
+      return;
     }
+    stream.owed += size;
+    if (stream.owed < WINDOW_REFRESH || stream.remoteEnded || stream.closed) return;
+    this.#send(frame(Type.WindowUpdate, 0, stream.id, u32(stream.owed)));
+    stream.owed = 0;
   }
 
   #settings(flags: number, streamId: number, payload: Uint8Array): void {
@@ -593,9 +630,7 @@ class Connection implements Http2Server {
   /** Hands a new stream's request to a streaming handler as it arrives. */
   #startStreamed(stream: Stream, handler: Http2StreamHandler): void {
     const inbound = new Inbound((size) => {
-      if (!stream.remoteEnded && !stream.closed && !this.#closed) {
-        this.#send(frame(Type.WindowUpdate, 0, stream.id, u32(size)));
-      }
+      if (!this.#closed) this.#giveBack(stream, size);
     });
     stream.inbound = inbound;
     const fields = stream.headers ?? [];

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import type { Http2Exchange, Http2StreamHandler } from "../../src/http2/server.ts";
 import {
+  bytesOf,
   CANCEL,
   connect,
   DATA,
@@ -17,10 +18,13 @@ import {
   headersFrame,
   INTERNAL_ERROR,
   NO_ERROR,
+  parseSettings,
   request,
   requestFields,
   RST_STREAM,
+  SETTINGS,
   SETTINGS_INITIAL_WINDOW_SIZE,
+  start,
   stop,
   text,
   utf8,
@@ -68,20 +72,24 @@ Deno.test("serveHttp2 streams a request body and gives its window back as it is 
   assert.equal(method, "POST");
   const reader = body.getReader();
 
+  const first = bytesOf(10_000);
+  const second = bytesOf(9_000);
+
   await t.step("nothing of the stream window comes back before a read", async () => {
-    client.send(dataFrame(1, "abc"), dataFrame(1, "defg"));
+    client.send(dataFrame(1, first), dataFrame(1, second));
     await client.sync();
-    assert.deepEqual(client.windowUpdates(0), [3, 4], "the connection window comes back at once");
+    // The connection's comes back on arrival, once 16 KiB are owed.
+    assert.deepEqual(client.windowUpdates(0), [19_000]);
     assert.deepEqual(client.windowUpdates(1), []);
   });
 
-  await t.step("each read returns a DATA payload and its size to the window", async () => {
-    assert.equal(text((await reader.read()).value!), "abc");
+  await t.step("reads give the stream window back, once 16 KiB are owed", async () => {
+    assert.deepEqual((await reader.read()).value, first);
     await client.sync();
-    assert.deepEqual(client.windowUpdates(1), [3]);
-    assert.equal(text((await reader.read()).value!), "defg");
+    assert.deepEqual(client.windowUpdates(1), [], "10,000 bytes owed: not yet");
+    assert.deepEqual((await reader.read()).value, second);
     await client.sync();
-    assert.deepEqual(client.windowUpdates(1), [3, 4]);
+    assert.deepEqual(client.windowUpdates(1), [19_000]);
   });
 
   await t.step("END_STREAM closes the body; nothing more comes back to the window", async () => {
@@ -90,7 +98,7 @@ Deno.test("serveHttp2 streams a request body and gives its window back as it is 
     assert.equal(text((await pending).value!), "h");
     assert.equal((await reader.read()).done, true);
     await client.sync();
-    assert.deepEqual(client.windowUpdates(1), [3, 4]);
+    assert.deepEqual(client.windowUpdates(1), [19_000]);
   });
 
   finish();
@@ -265,4 +273,17 @@ Deno.test("serveHttp2 serves unary and streamed requests side by side", async ()
   assert.equal(text(streamed.body), "x+y");
   assert.equal(text(unary.body), "unary");
   await stop(client, server);
+});
+
+Deno.test("serveHttp2 advertises a larger initialWindowSize and widens the connection window", async () => {
+  const { client, server } = await connect(() => ({}), { initialWindowSize: 256 * 1024 });
+  const settings = parseSettings(
+    client.frames.find((f) => f.type === SETTINGS && !f.flags)!.payload,
+  );
+  assert.equal(settings.get(SETTINGS_INITIAL_WINDOW_SIZE), 256 * 1024);
+  assert.deepEqual(client.windowUpdates(0), [4 * 256 * 1024 - 65_535]);
+  await stop(client, server);
+  for (const bad of [0, -1, 1.5, 2 ** 30]) {
+    assert.throws(() => start(() => ({}), { initialWindowSize: bad }), RangeError, String(bad));
+  }
 });
