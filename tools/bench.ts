@@ -7,7 +7,9 @@
  * - `bench/http_parser_bench.ts` (in memory, `Deno.bench` with a baseline),
  *   and `bench/http_parser_throughput.ts` for GB/s;
  * - `bench/roundtrip_report.ts`: `_ping` p50, CPU per call, 64 in flight;
- * - `bench/logs_report.ts`: 256 MiB and 1M-line logs, MB/s and peak RSS.
+ * - `bench/logs_report.ts`: 256 MiB and 1M-line logs, MB/s and peak RSS;
+ * - `bench/build_output_report.ts`: a BuildKit build's tar output through
+ *   the session, against the engine's plain export of the same files.
  *
  * Pass report names to run only some: `deno task bench roundtrip logs`.
  *
@@ -22,7 +24,9 @@ import {
   startPrivateEngine,
 } from "./_engine.ts";
 
-const wanted = new Set(Deno.args.length ? Deno.args : ["parser", "roundtrip", "logs"]);
+const wanted = new Set(
+  Deno.args.length ? Deno.args : ["parser", "roundtrip", "logs", "output"],
+);
 
 async function run(args: string[], env: Record<string, string>): Promise<void> {
   const { success } = await new Deno.Command(Deno.execPath(), {
@@ -49,7 +53,7 @@ if (wanted.has("parser")) {
   await run(["bench", "--allow-all", "bench/http_parser_bench.ts"], {});
   await run(["run", "--allow-all", "bench/http_parser_throughput.ts"], {});
 }
-if (wanted.has("roundtrip") || wanted.has("logs")) {
+if (wanted.has("roundtrip") || wanted.has("logs") || wanted.has("output")) {
   const { host, engine } = await pickEngine();
   try {
     const env = { BERTH_TEST_HOST: host, BERTH_TEST_IMAGE: await ensureTestImage(host) };
@@ -57,6 +61,9 @@ if (wanted.has("roundtrip") || wanted.has("logs")) {
       await run(["run", "--allow-all", "bench/roundtrip_report.ts"], env);
     }
     if (wanted.has("logs")) await run(["run", "--allow-all", "bench/logs_report.ts"], env);
+    if (wanted.has("output")) {
+      await run(["run", "--allow-all", "bench/build_output_report.ts"], env);
+    }
   } finally {
     if (engine) {
       await engine.stop();
