@@ -161,6 +161,8 @@ async function* grpcMessages(body: ReadableStream<Uint8Array>): AsyncGenerator<U
   const pieces: Uint8Array[] = [];
   let buffered = 0;
   const take = (count: number): Uint8Array => {
+    // An empty message (proto3 leaves out empty fields) may end a piece.
+    if (count === 0) return new Uint8Array(0);
     buffered -= count;
     const first = pieces[0]!;
     if (first.length >= count) {
@@ -225,6 +227,7 @@ function streamingCall(
     exchange: Http2Exchange,
     send: (data: Uint8Array) => Promise<void>,
   ) => Promise<void>,
+  failing: (error: unknown) => string,
 ): Http2StreamHandler {
   return async (exchange) => {
     exchange.respond(200, GRPC_HEAD);
@@ -237,17 +240,16 @@ function streamingCall(
         ? failure(error.status, error.message)
         : error instanceof AgentRelayError
         ? failure(GrpcStatus.Unavailable, error.message)
-        : failure(GrpcStatus.Internal, outputFailure(error));
+        : failure(GrpcStatus.Internal, failing(error));
       await exchange.body.cancel().catch(() => {});
     }
     await exchange.end(trailers);
   };
 }
 
-/** What the engine is told of a failed output (the build fails with it). */
-function outputFailure(error: unknown): string {
-  const reason = error instanceof Error ? error.message : String(error);
-  return `berth could not store the build output: ${reason}`;
+/** What the engine is told of an unexpected failure (the build fails with it). */
+function failing(what: string): (error: unknown) => string {
+  return (error) => `berth could not ${what}: ${error instanceof Error ? error.message : error}`;
 }
 
 /** The value of a request field (gRPC metadata), if present. */
@@ -274,12 +276,12 @@ function streamingHandlers(
       throw new GrpcError(GrpcStatus.NotFound, `unset ssh forward key ${id}`);
     }
     await relayAgent(bytesMessages(exchange.body), socket, send);
-  });
+  }, failing("forward the SSH agent"));
   const receive = output === undefined ? undefined : streamingCall(async (exchange) => {
     if (outputTaken) throw new GrpcError(GrpcStatus.AlreadyExists, "target already exists");
     outputTaken = true;
     await output(bytesMessages(exchange.body));
-  });
+  }, failing("store the build output"));
   return (path) =>
     path === FORWARD_AGENT_METHOD ? forward : path === OUTPUT_METHOD ? receive : undefined;
 }

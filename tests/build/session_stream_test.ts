@@ -315,6 +315,7 @@ Deno.test("FileSend/DiffCopy hands the output to its source and answers once it 
     const body = concat(
       bytesMessage(payload.subarray(0, 40_000)),
       bytesMessage(new Uint8Array(0)),
+      grpcFrame(new Uint8Array(0)), // proto3's empty BytesMessage: no bytes at all
       bytesMessage(payload.subarray(40_000)),
     );
     client.send(headersFrame(1, requestFields(DIFF_COPY, "POST", grpcFields()), END_HEADERS));
@@ -365,4 +366,21 @@ Deno.test("FileSend/DiffCopy is not served without an output source", async () =
     dataFrame(1, bytesMessage(utf8.encode("x")), END_STREAM),
   );
   assert.equal(status(await s.client.response(1)).code, "12");
+});
+
+Deno.test("FileSend/DiffCopy skips an empty message that ends a DATA frame", async () => {
+  const received: Uint8Array[] = [];
+  using s = await session({
+    output: async (archive) => {
+      for await (const piece of archive) received.push(piece);
+    },
+  });
+  s.client.send(
+    headersFrame(1, requestFields(DIFF_COPY, "POST", grpcFields()), END_HEADERS),
+    dataFrame(1, grpcFrame(new Uint8Array(0))),
+  );
+  s.client.send(dataFrame(1, bytesMessage(utf8.encode("after")), END_STREAM));
+  const view = await s.client.response(1);
+  assert.deepEqual(status(view), { code: "0", message: "" });
+  assert.deepEqual(received.map(text), ["after"]);
 });
