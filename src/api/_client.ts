@@ -381,8 +381,22 @@ export class ApiClient {
    */
   async json<T>(call: ApiCall): Promise<T> {
     const response = await this.send(call);
-    const text = response.textIfComplete();
-    return text !== undefined ? parseJson<T>(text) : await response.json<T>();
+    try {
+      const text = response.textIfComplete();
+      return text !== undefined ? parseJson<T>(text) : await response.json<T>();
+    } catch (error) {
+      // Say which call got it (Podman 4.3 answers `top` of a stopped
+      // container with 200 and an empty body, for one).
+      if (error instanceof DockerProtocolError && error.code === "INVALID_JSON") {
+        throw new DockerProtocolError(
+          "INVALID_JSON",
+          `Cannot ${call.action}: ${
+            error.message.replace(/^Engine/, "the engine")
+          } (status ${response.status})`,
+        );
+      }
+      throw error;
+    }
   }
 
   /**
