@@ -212,12 +212,14 @@ function buildQuery(
   };
 }
 
-const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+/** An id as a quiet build prints it: Docker with `sha256:`, Podman without. */
+const IMAGE_ID = /^(?:sha256:)?[0-9a-f]{64}$/;
 
 /**
  * Collects a build's result: the image id from the `aux` record (with
- * `quiet`, the id the engine prints instead; before API 1.30, the short id
- * of `Successfully built`), and the names of the closing `Successfully
+ * `quiet`, the id the engine prints instead, given the `sha256:` prefix
+ * Podman leaves out; before API 1.30, the short id of `Successfully
+ * built`), and the names of the closing `Successfully
  * tagged` lines. Output of `RUN` steps that looks like those lines is not
  * taken for them: only the trailer after the last step counts.
  *
@@ -241,6 +243,16 @@ const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
  * collector.push({ stream: "Successfully built aaaaaaaaaaaa\n" });
  * collector.push({ stream: "Successfully tagged app:latest\n" });
  * assert.deepEqual(collector.finish(), { imageId: id, tags: ["app:latest"] });
+ * ```
+ *
+ * @example A quiet build on Podman prints a bare id
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { buildCollector } from "./_build.ts";
+ *
+ * const collector = buildCollector(["app:1"], true);
+ * collector.push({ stream: "b".repeat(64) + "\n" });
+ * assert.deepEqual(collector.finish(), { imageId: "sha256:" + "b".repeat(64), tags: ["app:1"] });
  * ```
  *
  * @example Output of a step that looks like the trailer is not taken for it
@@ -276,7 +288,7 @@ export function buildCollector(
     } else if (shortId !== undefined && (match = /^Successfully tagged (\S+)$/.exec(trimmed))) {
       tags.push(match[1]!);
     } else if (quiet && IMAGE_ID.test(trimmed)) {
-      printedId = trimmed;
+      printedId = trimmed.startsWith("sha256:") ? trimmed : `sha256:${trimmed}`;
     } else if (trimmed !== "") {
       // More output: what came before was not the closing trailer.
       shortId = undefined;
