@@ -173,6 +173,20 @@ function archive(value: unknown, what: string): asserts value is ImageArchive {
   }
 }
 
+/**
+ * The `repo` and `tag` of an import. A tag goes inside `repo` when `repo`
+ * has none: Docker reads `repo=app:1` as `repo=app&tag=1`, and Podman 4.3
+ * ignores `tag` on import (the image came out as `app:latest`).
+ */
+function importName(
+  repo: string | undefined,
+  tag: string | undefined,
+): { repo: string | undefined; tag?: string | undefined } {
+  if (repo === undefined || tag === undefined || tag === "") return { repo, tag };
+  const tagged = repo.lastIndexOf(":") > repo.lastIndexOf("/");
+  return tagged ? { repo, tag } : { repo: `${repo}:${tag}` };
+}
+
 /** Image calls. Reach it as `docker.images`. */
 export class Images {
   readonly #api: ApiClient;
@@ -636,8 +650,7 @@ export class Images {
       path: "/images/create",
       query: {
         fromSrc: url ? source.href : "-",
-        repo: options.repo,
-        tag: options.tag,
+        ...importName(options.repo, options.tag),
         message: options.message,
         changes: options.changes,
         platform: options.platform,
