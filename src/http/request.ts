@@ -217,23 +217,29 @@ function headBytes(
   if (headers !== NO_HEADERS) {
     for (const name in headers) {
       const value = headers[name]!;
-      for (const item of typeof value === "string" ? [value] : value) {
-        at = writeAscii(out, at, name);
-        out[at++] = 58;
-        out[at++] = 32;
-        at = writeFieldValue(out, at, item);
-        if (at === -1) {
-          throw new TypeError(`Invalid value for header "${name}": it contains CR, LF or NUL`);
-        }
-        out[at++] = 13;
-        out[at++] = 10;
-      }
+      // A string needs no wrapping list: this runs on every request with fields.
+      if (typeof value === "string") at = writeField(out, at, name, value);
+      else for (const item of value) at = writeField(out, at, name, item);
     }
   }
   at = writeAscii(out, at, framingField);
   out[at++] = 13;
   out[at] = 10;
   return out;
+}
+
+/** Writes one `name: value` CRLF line; returns the offset after it. */
+function writeField(out: Uint8Array, at: number, name: string, value: string): number {
+  at = writeAscii(out, at, name);
+  out[at++] = 58;
+  out[at++] = 32;
+  at = writeFieldValue(out, at, value);
+  if (at === -1) {
+    throw new TypeError(`Invalid value for header "${name}": it contains CR, LF or NUL`);
+  }
+  out[at++] = 13;
+  out[at++] = 10;
+  return at;
 }
 
 /** An origin-form target: `/` then visible ASCII only (no space, CR, LF). */
