@@ -381,22 +381,10 @@ export class ApiClient {
    */
   async json<T>(call: ApiCall): Promise<T> {
     const response = await this.send(call);
-    try {
-      const text = response.textIfComplete();
-      return text !== undefined ? parseJson<T>(text) : await response.json<T>();
-    } catch (error) {
-      // Say which call got it (Podman 4.3 answers `top` of a stopped
-      // container with 200 and an empty body, for one).
-      if (error instanceof DockerProtocolError && error.code === "INVALID_JSON") {
-        throw new DockerProtocolError(
-          "INVALID_JSON",
-          `Cannot ${call.action}: ${
-            error.message.replace(/^Engine/, "the engine")
-          } (status ${response.status})`,
-        );
-      }
-      throw error;
-    }
+    const text = response.textIfComplete() ?? await response.text();
+    // A body that is not JSON names the call that got it (Podman 4.3
+    // answers `top` of a stopped container with 200 and an empty body).
+    return parseJson<T>(text, { action: call.action, status: response.status });
   }
 
   /**

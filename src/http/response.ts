@@ -199,16 +199,20 @@ function tooLarge(limit: number): RangeError {
  * Parses a body's text as JSON.
  *
  * @param text The body.
+ * @param context The call it answers, named in the error when given.
  * @returns The value.
  * @throws {DockerProtocolError} `INVALID_JSON` when it does not parse.
  */
-export function parseJson<T>(text: string): T {
+export function parseJson<T>(text: string, context?: { action: string; status: number }): T {
   try {
     return JSON.parse(text) as T;
   } catch {
+    const quoted = JSON.stringify(text.slice(0, 120));
     throw new DockerProtocolError(
       "INVALID_JSON",
-      `Engine sent invalid JSON: ${JSON.stringify(text.slice(0, 120))}`,
+      context === undefined
+        ? `Engine sent invalid JSON: ${quoted}`
+        : `Cannot ${context.action}: the engine sent invalid JSON: ${quoted} (status ${context.status})`,
     );
   }
 }
