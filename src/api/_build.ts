@@ -88,12 +88,15 @@ function stringArray(value: unknown, what: string): void {
   }
 }
 
+/** Whether `value` is a plain object whose values all pass `valid`. */
+function isRecordOf(value: unknown, valid: (item: unknown) => boolean): boolean {
+  return value !== null && typeof value === "object" && !Array.isArray(value) &&
+    Object.values(value).every(valid);
+}
+
 function stringRecord(value: unknown, what: string): void {
   if (value === undefined) return;
-  if (
-    value === null || typeof value !== "object" || Array.isArray(value) ||
-    Object.values(value).some((item) => typeof item !== "string")
-  ) {
+  if (!isRecordOf(value, (item) => typeof item === "string")) {
     throw new TypeError(`${what} must be an object of strings`);
   }
 }
@@ -136,12 +139,8 @@ function checkOptions(options: ImageBuildOptions): void {
     if (options.version !== "2") {
       throw new TypeError('Build secrets need BuildKit: set version: "2"');
     }
-    const secrets = options.secrets as unknown;
     if (
-      secrets === null || typeof secrets !== "object" || Array.isArray(secrets) ||
-      Object.values(secrets).some((value) =>
-        typeof value !== "string" && !(value instanceof Uint8Array)
-      )
+      !isRecordOf(options.secrets, (item) => typeof item === "string" || item instanceof Uint8Array)
     ) {
       throw new TypeError("secrets must be an object of strings or Uint8Arrays");
     }
@@ -150,11 +149,7 @@ function checkOptions(options: ImageBuildOptions): void {
     if (options.version !== "2") {
       throw new TypeError('SSH agent forwarding needs BuildKit: set version: "2"');
     }
-    const ssh = options.ssh as unknown;
-    if (
-      ssh === null || typeof ssh !== "object" || Array.isArray(ssh) ||
-      Object.values(ssh).some((path) => typeof path !== "string" || path === "")
-    ) {
+    if (!isRecordOf(options.ssh, (path) => typeof path === "string" && path !== "")) {
       throw new TypeError("ssh must be an object of agent socket paths by id");
     }
   }
@@ -458,31 +453,21 @@ export function buildImage(
     for (const value of Object.values(options.secrets ?? {})) {
       if (typeof value === "string" && value !== "") secrets.push(value);
     }
+    let session: BuildSession | undefined;
     try {
       // An agent that is not there would only show when a step talks to it.
       await checkAgents(options.ssh);
+      if (options.version === "2") {
+        session = await openSession(api, {
+          secrets: options.secrets,
+          credentials: map ? credentialsFromMap(map) : undefined,
+          ssh: options.ssh,
+          output: output?.receive,
+        }, options.signal);
+      }
     } catch (error) {
       if (body instanceof ReadableStream) await body.cancel(error).catch(() => {});
       throw error;
-    }
-    let session: BuildSession | undefined;
-    if (options.version === "2") {
-      try {
-        session = await openSession(
-          api,
-          {
-            secrets: options.secrets,
-            credentials: map ? credentialsFromMap(map) : undefined,
-            ssh: options.ssh,
-            output: output?.receive,
-          },
-          options.signal,
-          options.ssh !== undefined || output !== undefined,
-        );
-      } catch (error) {
-        if (body instanceof ReadableStream) await body.cancel(error).catch(() => {});
-        throw error;
-      }
     }
     const query = buildQuery(options, dockerfile, remote);
     if (session) query.session = session.id;

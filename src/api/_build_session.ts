@@ -108,13 +108,12 @@ async function storeOutput(
  * Opens the BuildKit session (`POST /session`, upgraded to HTTP/2) that
  * serves the build's secrets, credentials, SSH agents and output. An engine
  * that does not offer sessions gets none: the build then runs without
- * them, unless it needs the session (`required`: SSH agents or an output).
+ * them, unless it needs the session (for SSH agents or an output).
  */
 export async function openSession(
   api: ApiClient,
   sources: BuildSessionSources,
   signal: AbortSignal | undefined,
-  required: boolean,
 ): Promise<BuildSession | undefined> {
   const id = crypto.randomUUID().replaceAll("-", "");
   let connection;
@@ -136,7 +135,7 @@ export async function openSession(
     });
   } catch (error) {
     if (!(error instanceof DockerApiError)) throw error;
-    if (!required) return undefined;
+    if (sources.ssh === undefined && sources.output === undefined) return undefined;
     throw new DockerError(
       `Cannot build: the engine refused the BuildKit session that ssh and output need (${error.message})`,
       { cause: error },
