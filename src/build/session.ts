@@ -29,6 +29,7 @@
 import { type RegistryAuth, registryKey } from "../auth.ts";
 import type { Connection } from "../http/connection.ts";
 import {
+  fieldValue,
   type Http2Exchange,
   type Http2Request,
   type Http2Response,
@@ -252,11 +253,6 @@ function failing(what: string): (error: unknown) => string {
   return (error) => `berth could not ${what}: ${error instanceof Error ? error.message : error}`;
 }
 
-/** The value of a request field (gRPC metadata), if present. */
-function field(exchange: Http2Exchange, name: string): string | undefined {
-  return exchange.headers.find(([key]) => key === name)?.[1];
-}
-
 /**
  * The session's streaming calls.
  *
@@ -270,7 +266,7 @@ function streamingHandlers(
   const agents = sources.ssh;
   const output = sources.output;
   const forward = agents === undefined ? undefined : streamingCall(async (exchange, send) => {
-    const id = field(exchange, SSH_ID_FIELD) || "default";
+    const id = fieldValue(exchange.headers, SSH_ID_FIELD) || "default";
     const socket = Object.hasOwn(agents, id) ? agents[id] : undefined;
     if (socket === undefined) {
       throw new GrpcError(GrpcStatus.NotFound, `unset ssh forward key ${id}`);

@@ -122,6 +122,21 @@ interface Stream {
 }
 
 /**
+ * The value of the first field named `name` (a pseudo-field such as
+ * `:path`, or gRPC metadata), if any.
+ *
+ * @param fields A header list.
+ * @param name A lowercase field name.
+ * @returns The value, or `undefined`.
+ */
+export function fieldValue(
+  fields: readonly [string, string][],
+  name: string,
+): string | undefined {
+  return fields.find(([key]) => key === name)?.[1];
+}
+
+/**
  * Serves HTTP/2 on a connection whose client has not sent its preface
  * yet: sends the server preface (SETTINGS), reads frames, hands each
  * complete request to `handler` (several may run at once), and sends the
@@ -436,7 +451,7 @@ class Connection implements Http2Server {
         owed: 0,
       };
       this.#streams.set(block.id, stream);
-      const path = fields.find(([name]) => name === ":path")?.[1];
+      const path = fieldValue(fields, ":path");
       const handler = path === undefined ? undefined : this.#streaming?.(path);
       if (handler) this.#startStreamed(stream, handler);
     }
@@ -565,8 +580,8 @@ class Connection implements Http2Server {
       return;
     }
     const fields = stream.headers ?? [];
-    const method = fields.find(([name]) => name === ":method")?.[1];
-    const path = fields.find(([name]) => name === ":path")?.[1];
+    const method = fieldValue(fields, ":method");
+    const path = fieldValue(fields, ":path");
     if (method === undefined || path === undefined) {
       throw new StreamError(Code.ProtocolError, "a request without :method or :path");
     }
@@ -629,9 +644,7 @@ class Connection implements Http2Server {
 
   /** Hands a new stream's request to a streaming handler as it arrives. */
   #startStreamed(stream: Stream, handler: Http2StreamHandler): void {
-    const inbound = new Inbound((size) => {
-      if (!this.#closed) this.#giveBack(stream, size);
-    });
+    const inbound = new Inbound((size) => this.#giveBack(stream, size));
     stream.inbound = inbound;
     const fields = stream.headers ?? [];
     let headSent = false;
@@ -656,8 +669,8 @@ class Connection implements Http2Server {
     };
     const exchange: Http2Exchange = {
       streamId: stream.id,
-      method: fields.find(([name]) => name === ":method")?.[1] ?? "",
-      path: fields.find(([name]) => name === ":path")?.[1] ?? "",
+      method: fieldValue(fields, ":method") ?? "",
+      path: fieldValue(fields, ":path") ?? "",
       headers: fields,
       body: inbound.body,
       signal: inbound.signal,
@@ -683,14 +696,12 @@ class Connection implements Http2Server {
           if (stream.closed || this.#closed) throw gone();
           if (trailers.length > 0) this.#sendHeaders(stream.id, [...trailers], true);
           else this.#send(frame(Type.Data, END_STREAM, stream.id, new Uint8Array(0)));
-          stream.closed = true;
-          if (stream.remoteEnded) this.#forget(stream);
-          else {
+          if (!stream.remoteEnded) {
             // Answered before the request ended: ask the peer to stop (§8.1).
             this.#send(frame(Type.RstStream, 0, stream.id, u32(Code.NoError)));
             inbound.end();
-            this.#forget(stream);
           }
+          this.#forget(stream);
           return Promise.resolve();
         });
       },
