@@ -33,6 +33,7 @@
  * @module
  */
 
+import { sha256Hex } from "./_digest.ts";
 import { Docker, type DockerOptions } from "./docker.ts";
 import { DockerConnectionError } from "./errors.ts";
 import type { TlsOptions } from "./http/transport.ts";
@@ -186,12 +187,6 @@ function granted(descriptor: Deno.PermissionDescriptor): boolean {
   }
 }
 
-/** sha256 hex of a context name: the directory name the context store uses. */
-async function contextId(name: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(name));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 function join(...parts: string[]): string {
   return parts.join("/").replace(/\/{2,}/g, "/");
 }
@@ -330,7 +325,7 @@ async function fromContext(
       source,
     );
   }
-  const id = await contextId(name);
+  const id = await sha256Hex(name);
   const metaPath = join(configDir, "contexts", "meta", id, "meta.json");
   if (!granted({ name: "read", path: metaPath })) {
     throw new DockerConnectionError(
