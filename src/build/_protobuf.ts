@@ -174,6 +174,22 @@ export class Writer {
     return this;
   }
 
+  /**
+   * Appends an int64 varint field (skipped when 0): any 64-bit value, a
+   * negative one as its two's complement (10 bytes), as protobuf does.
+   */
+  int64(field: number, value: bigint): this {
+    if (value === 0n) return this;
+    this.#key(field, WIRE_VARINT);
+    let rest = BigInt.asUintN(64, value);
+    while (rest >= 0x80n) {
+      this.#parts.push(Number(rest & 0x7fn) | 0x80);
+      rest >>= 7n;
+    }
+    this.#parts.push(Number(rest));
+    return this;
+  }
+
   /** Appends a string or bytes field (skipped when empty, as proto3 does). */
   bytes(field: number, value: string | Uint8Array): this {
     const data = typeof value === "string" ? encoder.encode(value) : value;

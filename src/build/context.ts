@@ -86,8 +86,15 @@ function literalPattern(path: string): string {
   return path.replace(/[*?[\]\\]/g, (char) => `\\${char}`);
 }
 
-/** Orders names by code point (UTF-8 byte order, as Go sorts directory entries). */
-function compareNames(a: string, b: string): number {
+/**
+ * Orders names by code point (UTF-8 byte order, as Go sorts directory
+ * entries).
+ *
+ * @param a A name.
+ * @param b Another.
+ * @returns Negative when `a` sorts first, positive when `b` does, else 0.
+ */
+export function compareNames(a: string, b: string): number {
   const length = Math.min(a.length, b.length);
   for (let i = 0; i < length; i++) {
     const x = a.codePointAt(i)!;
@@ -98,8 +105,14 @@ function compareNames(a: string, b: string): number {
   return a.length - b.length;
 }
 
-/** The context directory as a path without a trailing slash. */
-function rootPath(directory: string | URL): string {
+/**
+ * The context directory as a path without a trailing slash.
+ *
+ * @param directory A path or a `file:` URL.
+ * @returns The path.
+ * @throws {TypeError} For an empty path or another kind of URL.
+ */
+export function rootPath(directory: string | URL): string {
   let path: string;
   if (directory instanceof URL) {
     if (directory.protocol !== "file:") {
@@ -263,6 +276,20 @@ export async function packContext(
   directory: string | URL,
   options: PackContextOptions = {},
 ): Promise<ReadableStream<Uint8Array>> {
+  const root = await contextRoot(directory);
+  const matcher = await contextMatcher(root, options);
+  const walk: Walk = { root, matcher, inodes: new Map() };
+  return tarStream(walkDirectory(walk, "", undefined));
+}
+
+/**
+ * The context directory, checked to be one.
+ *
+ * @param directory A path or a `file:` URL.
+ * @returns Its path, without a trailing slash.
+ * @throws {TypeError} When it does not exist or is not a directory.
+ */
+export async function contextRoot(directory: string | URL): Promise<string> {
   const root = rootPath(directory);
   let info: Deno.FileInfo;
   try {
@@ -278,8 +305,30 @@ export async function packContext(
   if (!info.isDirectory) {
     throw new TypeError(`The build context ${JSON.stringify(root)} is not a directory`);
   }
-  const dockerfile = contextDockerfile(root, options.dockerfile);
+  return root;
+}
 
+/**
+ * What to leave out of a context directory: its `.dockerignore` (or the
+ * `excludes` given instead).
+ *
+ * @param root The context directory (checked by {@linkcode contextRoot}).
+ * @param options The Dockerfile's path and replacement exclude patterns.
+ * @param keepBuildFiles Add exceptions so that `.dockerignore` and the
+ *   Dockerfile are sent even when excluded, as the docker CLI does for a
+ *   tar context (the classic builder needs them in it, and leaves them out
+ *   of `COPY` itself). A BuildKit session reads the Dockerfile from its
+ *   own directory: there, as with the docker CLI, the patterns apply as
+ *   they are.
+ * @returns The matcher, or `undefined` when nothing is excluded.
+ * @throws {TypeError} For a malformed pattern or a Dockerfile outside the context.
+ */
+export async function contextMatcher(
+  root: string,
+  options: PackContextOptions,
+  keepBuildFiles = true,
+): Promise<DockerignoreMatcher | undefined> {
+  const dockerfile = contextDockerfile(root, options.dockerfile);
   let patterns: string[];
   if (options.excludes !== undefined) {
     patterns = [...options.excludes];
@@ -296,13 +345,12 @@ export async function packContext(
   let matcher: DockerignoreMatcher | undefined;
   if (patterns.length > 0) {
     matcher = new DockerignoreMatcher(patterns);
+    if (!keepBuildFiles) return matcher;
     // The engine needs both files; it leaves them out of COPY and ADD itself.
     const keep: string[] = [];
     if (matcher.matches(".dockerignore")) keep.push("!.dockerignore");
     if (matcher.matches(dockerfile)) keep.push(`!${literalPattern(dockerfile)}`);
     if (keep.length > 0) matcher = new DockerignoreMatcher([...patterns, ...keep]);
   }
-
-  const walk: Walk = { root, matcher, inodes: new Map() };
-  return tarStream(walkDirectory(walk, "", undefined));
+  return matcher;
 }

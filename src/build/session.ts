@@ -14,10 +14,12 @@
  *   forwarding for `RUN --mount=type=ssh[,id=…]`, read-only (see
  *   `_ssh_agent.ts`);
  * - `moby.filesync.v1.FileSend/DiffCopy` (a stream of the exporter's
- *   bytes): the build's output as a tar archive (`outputs` of type `tar`).
+ *   bytes): the build's output as a tar archive (`outputs` of type `tar`);
+ * - `moby.filesync.v1.FileSync/DiffCopy`: a directory of the client's
+ *   (the context, the Dockerfile's directory) in fsutil's protocol (see
+ *   `filesync.ts`), for a build whose context is `client-session`.
  *
- * Anything else answers `UNIMPLEMENTED`, such as the context over
- * filesync (berth sends it as the request body) and directory outputs in
+ * Anything else answers `UNIMPLEMENTED`, such as directory outputs in
  * fsutil's own protocol (berth asks for a tar and unpacks it itself).
  * Without agents, measured on Docker 20.10: a `RUN --mount=type=ssh` step
  * runs without an agent, and one marked `required=true` fails with
@@ -39,6 +41,7 @@ import {
 } from "../http2/server.ts";
 import { fields, ProtobufError, Reader, WIRE_BYTES, Writer } from "./_protobuf.ts";
 import { AgentRelayError, relayAgent } from "./_ssh_agent.ts";
+import { sendDirectory, type SyncedDirectory } from "./filesync.ts";
 
 /** What a session serves. */
 export interface BuildSessionSources {
@@ -60,6 +63,11 @@ export interface BuildSessionSources {
    * so the build, with its message. Called at most once.
    */
   output?: ((archive: AsyncIterable<Uint8Array>) => Promise<void>) | undefined;
+  /**
+   * Directories the build may read, by the name it asks for (`context`,
+   * `dockerfile`).
+   */
+  directories?: Record<string, SyncedDirectory> | undefined;
 }
 
 /** gRPC status codes berth answers with. */
@@ -80,6 +88,7 @@ const SECRET_METHOD = "/moby.buildkit.secrets.v1.Secrets/GetSecret";
 const CHECK_AGENT_METHOD = "/moby.sshforward.v1.SSH/CheckAgent";
 const FORWARD_AGENT_METHOD = "/moby.sshforward.v1.SSH/ForwardAgent";
 const OUTPUT_METHOD = "/moby.filesync.v1.FileSend/DiffCopy";
+const SYNC_METHOD = "/moby.filesync.v1.FileSync/DiffCopy";
 /** The gRPC metadata field that names the agent a forwarded connection is for. */
 const SSH_ID_FIELD = "buildkit.ssh.id";
 /** Largest message of a streaming call (the engine sends at most 32 KiB at a time). */
@@ -96,6 +105,7 @@ export function sessionMethods(sources: BuildSessionSources): string[] {
   const methods = [HEALTH_METHOD, CREDENTIALS_METHOD, SECRET_METHOD];
   if (sources.ssh !== undefined) methods.push(CHECK_AGENT_METHOD, FORWARD_AGENT_METHOD);
   if (sources.output !== undefined) methods.push(OUTPUT_METHOD);
+  if (sources.directories !== undefined) methods.push(SYNC_METHOD);
   return methods;
 }
 
@@ -155,7 +165,7 @@ function framed(message: Uint8Array): Uint8Array {
  * @throws {GrpcError} For a compressed or oversized message, or a body
  *   that ends inside one.
  */
-async function* grpcMessages(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+async function* grpcMessages(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   // Pieces wait in a list: each byte is copied at most once, into the one
   // message it belongs to (joining on every piece is quadratic when a
   // message comes in many small frames).
@@ -278,8 +288,45 @@ function streamingHandlers(
     outputTaken = true;
     await output(bytesMessages(exchange.body));
   }, failing("store the build output"));
+  const directories = sources.directories;
+  const sync = directories === undefined ? undefined : streamingCall(async (exchange) => {
+    const values = (name: string) =>
+      exchange.headers.filter(([field]) => field === name).map(([, value]) => value);
+    const name = values("dir-name")[0] ?? "";
+    const directory = Object.hasOwn(directories, name) ? directories[name] : undefined;
+    if (directory === undefined) {
+      throw new GrpcError(GrpcStatus.NotFound, `no access allowed to dir ${JSON.stringify(name)}`);
+    }
+    const listed = (name: string) => values(name).length > 0 ? values(name) : undefined;
+    // Read here rather than by iterating the body, so that a failed walk
+    // can end the read at once.
+    const reader = exchange.body.getReader();
+    const pieces = (async function* () {
+      for (let next = await reader.read(); !next.done; next = await reader.read()) {
+        yield next.value;
+      }
+    })();
+    await sendDirectory(
+      directory,
+      {
+        includes: listed("include-patterns"),
+        excludes: listed("exclude-patterns"),
+        followPaths: listed("followpaths"),
+        overrideExcludes: values("override-excludes")[0] === "true",
+      },
+      grpcMessages(pieces),
+      (framed) => exchange.write(framed),
+      (reason) => void reader.cancel(reason).catch(() => {}),
+    );
+  }, failing("send the files"));
   return (path) =>
-    path === FORWARD_AGENT_METHOD ? forward : path === OUTPUT_METHOD ? receive : undefined;
+    path === FORWARD_AGENT_METHOD
+      ? forward
+      : path === OUTPUT_METHOD
+      ? receive
+      : path === SYNC_METHOD
+      ? sync
+      : undefined;
 }
 
 /** The string field 1 of a request message (the host, the secret id). */

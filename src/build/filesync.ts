@@ -1,0 +1,473 @@
+/**
+ * The sending side of fsutil's DiffCopy protocol: how a BuildKit build
+ * reads a directory of the client's (the context, the Dockerfile's
+ * directory) through the session's `moby.filesync.v1.FileSync/DiffCopy`.
+ *
+ * Each message is an `fsutil.types.Packet`. The exchange:
+ *
+ * 1. berth sends one STAT packet per entry, depth-first in name order
+ *    (each directory before what it holds), then an empty STAT;
+ * 2. the engine compares them with its copy from the last transfer of the
+ *    same directory and asks (REQ, by the entry's index among the STATs)
+ *    for the regular files that differ; berth answers each with DATA
+ *    packets and an empty DATA that ends the file;
+ * 3. the engine sends FIN once it has all it asked for; berth answers FIN
+ *    and the call ends. ERR carries a failure's message.
+ *
+ * So a second build of a context that barely changed sends its stats and
+ * the changed files only.
+ *
+ * @module
+ */
+
+import { cleanPath, DockerignoreMatcher } from "./dockerignore.ts";
+import { compareNames } from "./context.ts";
+import { fields, Reader, WIRE_BYTES, WIRE_VARINT, Writer } from "./_protobuf.ts";
+
+/** A directory the session lends to the build. */
+export interface SyncedDirectory {
+  /** Its path, symlinks resolved. */
+  root: string;
+  /**
+   * berth's own exclusions (the context's `.dockerignore` or `excludes`;
+   * `null` when they exclude nothing). When set, the engine's
+   * `exclude-patterns` are ignored unless it sends `override-excludes:
+   * true`, as the docker CLI does; when left out, the engine's apply.
+   */
+  excludes?: DockerignoreMatcher | null | undefined;
+}
+
+/** What the engine asked for, from the call's metadata. */
+export interface SyncRequest {
+  /** `include-patterns`: only these paths (Go `filepath.Match` globs) and their parents. */
+  includes?: string[] | undefined;
+  /** `exclude-patterns` (`.dockerignore` syntax). */
+  excludes?: string[] | undefined;
+  /** `followpaths`: paths to include with the targets of symlinks on the way. */
+  followPaths?: string[] | undefined;
+  /** `override-excludes`: the engine's excludes win over the client's. */
+  overrideExcludes?: boolean | undefined;
+}
+
+/** What a transfer sent. */
+export interface SyncSummary {
+  /** STAT packets (entries). */
+  entries: number;
+  /** Files the engine asked for. */
+  files: number;
+  /** Bytes of file data sent. */
+  bytes: number;
+}
+
+/** A transfer that cannot go on; its message reaches the engine. */
+export class SyncError extends Error {
+  /** Always `"SyncError"`. */
+  override name = "SyncError";
+}
+
+const enum PacketType {
+  Stat = 0,
+  Req = 1,
+  Data = 2,
+  Fin = 3,
+  Err = 4,
+}
+
+/** Bytes of file data per DATA packet (fsutil's copy buffer). */
+const CHUNK = 32 * 1024;
+
+// Go's os.FileMode bits, which the STAT's mode carries.
+const MODE_DIR = 2 ** 31;
+const MODE_SYMLINK = 1 << 27;
+const MODE_SETUID = 1 << 23;
+const MODE_SETGID = 1 << 22;
+const MODE_STICKY = 1 << 20;
+
+/** One entry's STAT, and for a regular file with data, where to read it. */
+interface Entry {
+  stat: Uint8Array;
+  /** The file to send when asked (regular files that are not hard links). */
+  file?: { path: string; size: number };
+  /** Whether the engine may ask for it (any regular file, hard links too). */
+  requestable: boolean;
+}
+
+/** A compiled Go glob (`filepath.Match`), one regexp per path segment. */
+type Glob = RegExp[];
+
+/** Where the walk is, for include patterns. */
+interface Walk {
+  root: string;
+  includes: Glob[] | undefined;
+  /** The last directory an include pattern matched whole: all below it is in. */
+  includedDir: string;
+  excludes: DockerignoreMatcher | null | undefined;
+  /** `dev:ino` of files sent, for hard links. */
+  inodes: Map<string, string>;
+}
+
+/**
+ * Serves one DiffCopy call: sends `directory` as `request` asks, answers
+ * the engine's requests for files, and settles once it has everything.
+ *
+ * @param directory The directory.
+ * @param request The engine's patterns.
+ * @param messages The engine's packets (without their gRPC prefix).
+ * @param write Sends one framed message (writes come one at a time, in order).
+ * @param stop Ends `messages` early (the walk failed).
+ * @returns What was sent.
+ * @throws {SyncError} When the engine reports a failure, asks for a file
+ *   it may not, or ends the call before FIN.
+ * @throws What reading the directory or a file failed with.
+ */
+export async function sendDirectory(
+  directory: SyncedDirectory,
+  request: SyncRequest,
+  messages: AsyncIterable<Uint8Array>,
+  write: (framed: Uint8Array) => Promise<void>,
+  stop: (reason: unknown) => void,
+): Promise<SyncSummary> {
+  const summary: SyncSummary = { entries: 0, files: 0, bytes: 0 };
+  let queue = Promise.resolve();
+  const send = (framed: Uint8Array) => (queue = queue.then(() => write(framed)));
+  const files = new Map<number, Entry["file"]>();
+  const walk = await startWalk(directory, request);
+  let walkError: unknown;
+  const walking = (async () => {
+    for await (const entry of walkEntries(walk, "", undefined)) {
+      if (entry.requestable) files.set(summary.entries, entry.file);
+      summary.entries++;
+      await send(frame(new Writer().bytes(2, entry.stat).finish()));
+    }
+    await send(frame(new Uint8Array(0))); // The empty STAT: no more entries.
+  })().catch((error) => {
+    walkError = error;
+    stop(error);
+  });
+  for await (const message of messages) {
+    const packet = decodePacket(message);
+    if (packet.type === PacketType.Req) {
+      if (!files.has(packet.id)) throw new SyncError(`invalid file request ${packet.id}`);
+      const file = files.get(packet.id);
+      files.delete(packet.id);
+      summary.files++;
+      if (file) summary.bytes += await sendFile(packet.id, file, send);
+      await send(dataPacket(packet.id, 0).bytes);
+    } else if (packet.type === PacketType.Fin) {
+      await walking;
+      if (walkError !== undefined) throw walkError;
+      await send(frame(new Writer().varint(1, PacketType.Fin).finish()));
+      return summary;
+    } else if (packet.type === PacketType.Err) {
+      throw new SyncError(`the engine failed to receive the files: ${packet.text}`);
+    } else {
+      throw new SyncError(`unexpected packet of type ${packet.type} from the receiver`);
+    }
+  }
+  await walking;
+  throw walkError ?? new SyncError("the engine ended the transfer before it finished");
+}
+
+/** The fields of a packet the sender reads. */
+function decodePacket(message: Uint8Array): { type: number; id: number; text: string } {
+  const packet = { type: 0, id: 0, text: "" };
+  try {
+    fields(
+      new Reader(message),
+      { 1: WIRE_VARINT, 3: WIRE_VARINT, 4: WIRE_BYTES },
+      (field, part) => {
+        if (field === 1) packet.type = part.varint();
+        else if (field === 3) packet.id = part.varint();
+        else packet.text = part.string();
+      },
+    );
+  } catch (error) {
+    throw new SyncError(`malformed packet: ${error instanceof Error ? error.message : error}`);
+  }
+  return packet;
+}
+
+/** A message with its 5-byte gRPC prefix. */
+function frame(message: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + message.length);
+  new DataView(out.buffer).setUint32(1, message.length);
+  out.set(message, 5);
+  return out;
+}
+
+/** Where a DATA packet's file bytes start in its buffer (room for the prefix and fields). */
+const DATA_OFFSET = 5 + 2 + 6 + 1 + 3;
+
+/**
+ * A framed DATA packet whose file bytes are read straight into it: `data`
+ * is the region to fill, and `seal(n)` writes the prefix and fields in
+ * front of the `n` bytes read, returning the message.
+ */
+function dataPacket(id: number, room: number): {
+  bytes: Uint8Array;
+  data: Uint8Array;
+  seal: (n: number) => Uint8Array;
+} {
+  const buffer = new Uint8Array(DATA_OFFSET + room);
+  const seal = (n: number): Uint8Array => {
+    const fieldBytes = [...new Writer().varint(1, PacketType.Data).varint(3, id).finish()];
+    if (n > 0) fieldBytes.push(4 * 8 + WIRE_BYTES, ...varintBytes(n));
+    const start = DATA_OFFSET - fieldBytes.length - 5;
+    new DataView(buffer.buffer).setUint32(start + 1, fieldBytes.length + n);
+    buffer.set(fieldBytes, start + 5);
+    return buffer.subarray(start, DATA_OFFSET + n);
+  };
+  return { bytes: seal(0), data: buffer.subarray(DATA_OFFSET), seal };
+}
+
+/** A varint's bytes. */
+function varintBytes(value: number): number[] {
+  const out: number[] = [];
+  for (; value >= 0x80; value = Math.floor(value / 0x80)) out.push((value % 0x80) | 0x80);
+  out.push(value);
+  return out;
+}
+
+/**
+ * Sends a file's bytes, at most its size when it was walked (a file that
+ * grew since is cut there).
+ *
+ * @returns Bytes sent.
+ * @throws {SyncError} When it shrank.
+ */
+async function sendFile(
+  id: number,
+  file: { path: string; size: number },
+  send: (framed: Uint8Array) => Promise<void>,
+): Promise<number> {
+  if (file.size === 0) return 0;
+  const handle = await Deno.open(file.path);
+  let sent = 0;
+  try {
+    while (sent < file.size) {
+      const packet = dataPacket(id, Math.min(CHUNK, file.size - sent));
+      const n = await handle.read(packet.data);
+      if (n === null) {
+        throw new SyncError(
+          `${JSON.stringify(file.path)} shrank while it was sent (${sent} of ${file.size} bytes)`,
+        );
+      }
+      sent += n;
+      await send(packet.seal(n));
+    }
+  } finally {
+    handle.close();
+  }
+  return sent;
+}
+
+/** Compiles the request's include patterns and follow paths. */
+async function startWalk(directory: SyncedDirectory, request: SyncRequest): Promise<Walk> {
+  let includes: string[] | undefined = request.includes?.map(cleanPath);
+  if (request.followPaths !== undefined) {
+    includes = [
+      ...new Set([...includes ?? [], ...await followLinks(directory.root, request.followPaths)]),
+    ];
+  }
+  let excludes = directory.excludes;
+  if (excludes === undefined || request.overrideExcludes) {
+    excludes = request.excludes?.length ? new DockerignoreMatcher(request.excludes) : undefined;
+  }
+  return {
+    root: directory.root,
+    includes: includes?.map(compileGlob),
+    includedDir: "",
+    excludes,
+    inodes: new Map(),
+  };
+}
+
+/**
+ * The paths `paths` name, plus, for each symlink met on the way to one,
+ * the path it points to (relative to the root, as fsutil resolves them:
+ * an absolute target counts from the root).
+ */
+async function followLinks(root: string, paths: readonly string[]): Promise<string[]> {
+  const resolved = new Set<string>();
+  const visit = async (path: string, depth: number): Promise<void> => {
+    const parts = cleanPath(path).split("/").filter((part) => part !== "." && part !== "");
+    if (parts[0] === ".." || depth > 40) return; // Outside the root, or a loop.
+    let current = "";
+    for (let i = 0; i < parts.length; i++) {
+      current = current === "" ? parts[i]! : `${current}/${parts[i]}`;
+      const rest = parts.slice(i + 1).join("/");
+      let target: string | undefined;
+      try {
+        const info = await Deno.lstat(`${root}/${current}`);
+        if (info.isSymlink) target = await Deno.readLink(`${root}/${current}`);
+      } catch {
+        // Missing: the path is included as it is.
+      }
+      if (target === undefined) {
+        if (rest === "") resolved.add(current);
+        continue;
+      }
+      if (resolved.has(current)) return;
+      resolved.add(current);
+      const parent = current.includes("/") ? current.slice(0, current.lastIndexOf("/")) : "";
+      const base = target.startsWith("/") || parent === "" ? target : `${parent}/${target}`;
+      return visit(rest === "" ? base : `${base}/${rest}`, depth + 1);
+    }
+  };
+  for (const path of paths) await visit(path, 0);
+  return [...resolved];
+}
+
+/** A Go `filepath.Match` pattern as one regexp per segment (never matches when malformed). */
+function compileGlob(pattern: string): Glob {
+  return pattern.split("/").map((segment) => {
+    try {
+      return new RegExp(`^${globSource(segment)}$`, "u");
+    } catch {
+      return /(?!)/;
+    }
+  });
+}
+
+function globSource(segment: string): string {
+  const chars = Array.from(segment);
+  const hex = (char: string) => `\\u{${char.codePointAt(0)!.toString(16)}}`;
+  let source = "";
+  for (let i = 0; i < chars.length; i++) {
+    const char = chars[i]!;
+    if (char === "*") source += "[^/]*";
+    else if (char === "?") source += "[^/]";
+    else if (char === "\\") {
+      if (i + 1 >= chars.length) throw new SyntaxError("trailing backslash");
+      source += hex(chars[++i]!);
+    } else if (char === "[") {
+      let j = i + 1;
+      let cls = "[";
+      if (chars[j] === "^") {
+        cls += "^";
+        j++;
+      }
+      for (; j < chars.length && chars[j] !== "]"; j++) {
+        const c = chars[j]!;
+        if (c === "-") cls += "-";
+        else if (c === "\\" && j + 1 < chars.length) cls += hex(chars[++j]!);
+        else cls += hex(c);
+      }
+      if (j >= chars.length || cls === "[" || cls === "[^") {
+        throw new SyntaxError("bad character class");
+      }
+      source += `${cls}]`;
+      i = j;
+    } else source += hex(char);
+  }
+  return source;
+}
+
+/** fsutil's include test: whether `name` matches a pattern whole, or only as a parent of one. */
+function matchIncludes(globs: Glob[], name: string): { matched: boolean; partial: boolean } {
+  const names = name.split("/");
+  let matched = false;
+  for (const glob of globs) {
+    if (glob.length < names.length) continue;
+    if (names.every((part, i) => glob[i]!.test(part))) {
+      matched = true;
+      if (glob.length === names.length) return { matched, partial: false };
+    }
+  }
+  return { matched, partial: true };
+}
+
+/** Go's os.FileMode of an entry (type bits and permissions). */
+function goMode(info: Deno.FileInfo): number {
+  const raw = info.mode ?? (info.isDirectory ? 0o755 : 0o644);
+  let mode = raw & 0o777;
+  if (raw & 0o4000) mode |= MODE_SETUID;
+  if (raw & 0o2000) mode |= MODE_SETGID;
+  if (raw & 0o1000) mode |= MODE_STICKY;
+  if (info.isSymlink) mode |= MODE_SYMLINK;
+  return info.isDirectory ? mode + MODE_DIR : mode;
+}
+
+/**
+ * An entry's STAT. Owners go as 0:0 (as the docker CLI sends a context),
+ * times in nanoseconds (whole milliseconds: what Deno reads).
+ */
+async function entryOf(
+  walk: Walk,
+  path: string,
+  name: string,
+  info: Deno.FileInfo,
+): Promise<Entry | undefined> {
+  if (!info.isFile && !info.isDirectory && !info.isSymlink) return undefined;
+  const stat = new Writer().bytes(1, name).varint(2, goMode(info));
+  const entry: Entry = { stat: new Uint8Array(0), requestable: info.isFile };
+  if (!info.isDirectory) {
+    let linkname = "";
+    let size = info.size;
+    if (info.isSymlink) {
+      linkname = await Deno.readLink(path);
+    } else if (info.nlink !== null && info.nlink > 1 && info.ino !== null) {
+      const key = `${info.dev}:${info.ino}`;
+      const first = walk.inodes.get(key);
+      if (first === undefined) walk.inodes.set(key, name);
+      else {
+        linkname = first; // A hard link to the first name: no data.
+        size = 0;
+      }
+    }
+    stat.varint(5, size);
+    if (info.isFile && linkname === "") entry.file = { path, size };
+    if (info.mtime) stat.int64(6, BigInt(info.mtime.getTime()) * 1_000_000n);
+    stat.bytes(7, linkname);
+  } else if (info.mtime) {
+    stat.int64(6, BigInt(info.mtime.getTime()) * 1_000_000n);
+  }
+  entry.stat = stat.finish();
+  return entry;
+}
+
+/**
+ * Walks one directory depth-first in name order (byte order, as Go sorts
+ * and as the receiver checks), yielding what the include and exclude
+ * patterns let through: fsutil's walk. Sockets, FIFOs and devices are
+ * left out, as from a tar context. An entry that vanishes is skipped.
+ */
+async function* walkEntries(
+  walk: Walk,
+  relative: string,
+  parent: readonly boolean[] | undefined,
+): AsyncGenerator<Entry> {
+  const directory = relative === "" ? walk.root : `${walk.root}/${relative}`;
+  const names: string[] = [];
+  try {
+    for await (const item of Deno.readDir(directory)) names.push(item.name);
+  } catch (error) {
+    if (relative !== "" && error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  names.sort(compareNames);
+  for (const base of names) {
+    const name = relative === "" ? base : `${relative}/${base}`;
+    const path = walk.root === "/" ? `/${name}` : `${walk.root}/${name}`;
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.lstat(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) continue;
+      throw error;
+    }
+    if (walk.includes !== undefined && !name.startsWith(`${walk.includedDir}/`)) {
+      const { matched, partial } = matchIncludes(walk.includes, name);
+      if (!matched) continue;
+      if (!partial && info.isDirectory) walk.includedDir = name;
+    }
+    const decision = walk.excludes?.match(name, parent);
+    if (decision?.excluded && !(info.isDirectory && walk.excludes!.mayIncludeUnder(name))) {
+      continue;
+    }
+    const entry = await entryOf(walk, path, name, info);
+    if (entry === undefined) continue;
+    yield entry;
+    if (info.isDirectory) yield* walkEntries(walk, name, decision?.state);
+  }
+}
