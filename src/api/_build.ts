@@ -40,14 +40,20 @@ import {
   scrubSecrets,
 } from "../auth.ts";
 import { decodeBuildKitTrace } from "../build/buildkit_trace.ts";
-import { contextDockerfile, packContext } from "../build/context.ts";
+import { contextDockerfile, contextRoot, packContext } from "../build/context.ts";
 import { DockerApiError, DockerError, DockerStreamError } from "../errors.ts";
 import { type BuildSession, credentialsFromMap } from "../build/session.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
 import { type ProgressCollector, ProgressStream } from "../stream/progress.ts";
 import type { BuildCachePruneResponse } from "../types/mod.ts";
 import { type ApiCall, type ApiClient, filtersQuery, type Query } from "./_client.ts";
-import { checkAgents, openSession, OutputReceiver } from "./_build_session.ts";
+import {
+  checkAgents,
+  openSession,
+  OutputReceiver,
+  type SessionContext,
+  sessionContext,
+} from "./_build_session.ts";
 import type {
   BuildCachePruneOptions,
   BuildCachePruneResult,
@@ -425,12 +431,21 @@ export function buildImage(
     : "build an image";
   const source = (async () => {
     let dockerfile = options.dockerfile;
-    if (directory !== undefined) {
+    const pack = async (directory: string | URL) => {
       const packOptions: Parameters<typeof packContext>[1] = {};
       if (options.dockerfile !== undefined) packOptions.dockerfile = options.dockerfile;
       if (options.excludes !== undefined) packOptions.excludes = options.excludes;
       body = await packContext(directory, packOptions);
       if (dockerfile !== undefined) dockerfile = contextDockerfile(directory, dockerfile);
+    };
+    // BuildKit reads a directory through the session (only what changed
+    // since the last build of it travels); the classic builder gets a tar.
+    let synced: SessionContext | undefined;
+    if (directory !== undefined) {
+      if (options.version === "2") {
+        const root = await contextRoot(directory);
+        synced = await sessionContext(root, options.dockerfile, options.excludes);
+      } else await pack(directory);
     }
     const headers: Record<string, string> = {};
     let map: Record<string, RegistryAuth> | undefined;
@@ -458,16 +473,28 @@ export function buildImage(
       // An agent that is not there would only show when a step talks to it.
       await checkAgents(options.ssh);
       if (options.version === "2") {
-        session = await openSession(api, {
-          secrets: options.secrets,
-          credentials: map ? credentialsFromMap(map) : undefined,
-          ssh: options.ssh,
-          output: output?.receive,
-        }, options.signal);
+        session = await openSession(
+          api,
+          {
+            secrets: options.secrets,
+            credentials: map ? credentialsFromMap(map) : undefined,
+            ssh: options.ssh,
+            output: output?.receive,
+            directories: synced?.directories,
+          },
+          options.signal,
+          synced?.sharedKey,
+        );
       }
     } catch (error) {
       if (body instanceof ReadableStream) await body.cancel(error).catch(() => {});
       throw error;
+    }
+    if (synced !== undefined && session !== undefined) {
+      remote = "client-session";
+      dockerfile = synced.dockerfile;
+    } else if (synced !== undefined) {
+      await pack(directory!); // An engine without sessions gets the tar.
     }
     const query = buildQuery(options, dockerfile, remote);
     if (session) query.session = session.id;

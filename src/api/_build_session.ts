@@ -6,6 +6,7 @@
  * @module
  */
 
+import { sha256Hex } from "../_digest.ts";
 import { DockerApiError, DockerError } from "../errors.ts";
 import {
   type BuildSession,
@@ -13,6 +14,8 @@ import {
   sessionMethods,
   startSession,
 } from "../build/session.ts";
+import { contextDockerfile, contextMatcher } from "../build/context.ts";
+import type { SyncedDirectory } from "../build/filesync.ts";
 import { extractTar } from "../stream/extract.ts";
 import type { ApiClient } from "./_client.ts";
 import type { ImageBuildOutput } from "./_build_types.ts";
@@ -104,6 +107,52 @@ async function storeOutput(
   }
 }
 
+/** A directory context as a BuildKit session lends it. */
+export interface SessionContext {
+  /** The `context` and `dockerfile` directories. */
+  directories: Record<string, SyncedDirectory>;
+  /** The Dockerfile's name inside the `dockerfile` directory (the `dockerfile` parameter). */
+  dockerfile: string;
+  /**
+   * The session's shared key: the same for every build of this directory,
+   * so that the engine diffs against what it kept from the last transfer
+   * (the docker CLI hashes its node id and the path; berth hashes the
+   * path and the directory's device and inode, needing no more permissions).
+   */
+  sharedKey: string;
+}
+
+/**
+ * Prepares a directory context for the session, as the docker CLI does:
+ * the context with its exclusions, and the Dockerfile's own directory.
+ *
+ * @param root The context directory (checked).
+ * @param dockerfile The `dockerfile` option.
+ * @param excludes The `excludes` option.
+ */
+export async function sessionContext(
+  root: string,
+  dockerfile: string | undefined,
+  excludes: readonly string[] | undefined,
+): Promise<SessionContext> {
+  const relative = contextDockerfile(root, dockerfile);
+  const options = excludes === undefined
+    ? { dockerfile: relative }
+    : { dockerfile: relative, excludes };
+  const matcher = await contextMatcher(root, options, false);
+  const real = await Deno.realPath(root);
+  const info = await Deno.stat(real);
+  const slash = relative.lastIndexOf("/");
+  return {
+    directories: {
+      context: { root: real, excludes: matcher ?? null },
+      dockerfile: { root: slash === -1 ? real : `${real}/${relative.slice(0, slash)}` },
+    },
+    dockerfile: relative.slice(slash + 1),
+    sharedKey: await sha256Hex(`berth\0${real}\0${info.dev}:${info.ino}`),
+  };
+}
+
 /**
  * Opens the BuildKit session (`POST /session`, upgraded to HTTP/2) that
  * serves the build's secrets, credentials, SSH agents and output. An engine
@@ -114,6 +163,7 @@ export async function openSession(
   api: ApiClient,
   sources: BuildSessionSources,
   signal: AbortSignal | undefined,
+  sharedKey?: string,
 ): Promise<BuildSession | undefined> {
   const id = crypto.randomUUID().replaceAll("-", "");
   let connection;
@@ -124,7 +174,7 @@ export async function openSession(
       headers: {
         "X-Docker-Expose-Session-Uuid": id,
         "X-Docker-Expose-Session-Name": "berth",
-        "X-Docker-Expose-Session-Sharedkey": id,
+        "X-Docker-Expose-Session-Sharedkey": sharedKey ?? id,
         // One line per method; the engine asks for some features (outputs)
         // only of a client that lists their methods.
         "X-Docker-Expose-Session-Grpc-Method": sessionMethods(sources),

@@ -158,7 +158,9 @@ export interface ImageBuildOptions extends StreamOptions {
   version?: "1" | "2";
   /**
    * For a directory context: patterns to use instead of its `.dockerignore`
-   * (same syntax). The Dockerfile and `.dockerignore` are still sent.
+   * (same syntax). The classic builder still gets the Dockerfile and
+   * `.dockerignore`; BuildKit reads the Dockerfile from its own directory,
+   * so there the patterns apply as they are (as with the docker CLI).
    */
   excludes?: string[];
   /**

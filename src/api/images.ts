@@ -802,11 +802,18 @@ export class Images {
 
   /**
    * Sends `POST /build`: builds an image like `docker build`, with the
-   * classic builder or BuildKit. The context is a directory (packed as a tar stream
-   * while it is sent, honouring its `.dockerignore` like the docker CLI;
-   * the Dockerfile and `.dockerignore` are always sent), a tar archive
+   * classic builder or BuildKit. The context is a directory, a tar archive
    * (stream or bytes, possibly compressed), or `{ remote }` (a Git
-   * repository or URL the engine fetches).
+   * repository or URL the engine fetches). A directory honours its
+   * `.dockerignore` (or `excludes`) like the docker CLI. The classic
+   * builder gets it packed as a tar stream while it is sent (the
+   * Dockerfile and `.dockerignore` always in it). BuildKit reads it through
+   * the build's session, as with the docker CLI (`remote=client-session`,
+   * fsutil's DiffCopy): berth sends each entry's metadata and then only
+   * the files the engine asks for, which on a later build of the same
+   * directory are those that changed; the Dockerfile comes from its own
+   * directory, whatever the patterns say. An engine that refuses the
+   * session gets the tar.
    *
    * The returned {@linkcode ProgressStream} yields the build's events and
    * is also a promise of `{ imageId, tags }`; a failing step rejects it
@@ -826,6 +833,7 @@ export class Images {
    * answering gRPC calls), which also serves `secrets` to `RUN
    * --mount=type=secret`, the SSH agents of `ssh` to `RUN --mount=type=ssh`
    * (read-only: keys can be listed and used, never added or removed), and
+   * lends the context directory, and
    * takes the files of an `output` (`docker build --output`: a tar archive
    * to a file or stream, or a directory) instead of making an image. On an
    * engine with its default bridge network disabled, BuildKit needs

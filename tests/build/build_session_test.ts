@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { buildImage } from "../../src/api/_build.ts";
 import { ApiClient } from "../../src/api/_client.ts";
 import { DockerError } from "../../src/errors.ts";
+import { readTar } from "../../src/stream/tar.ts";
 import {
   type FakeRequest,
   httpResponse,
@@ -188,4 +189,36 @@ Deno.test("buildImage aborts a stream output when the build fails before sending
   } finally {
     http.close();
   }
+});
+
+Deno.test("a BuildKit build of a directory sends it as a tar when the engine refuses the session", async () => {
+  await using setup = await engineWithoutSessions();
+  const { api, requests } = setup;
+  const dir = await Deno.makeTempDir({ prefix: "berth-context-" });
+  await using _dir = { [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }) };
+  await Deno.mkdir(`${dir}/docker`);
+  await Deno.writeTextFile(`${dir}/docker/app.Dockerfile`, "FROM scratch\n");
+  await Deno.writeTextFile(`${dir}/a.txt`, "a\n");
+  const options = { version: "2", dockerfile: "docker/app.Dockerfile" } as const;
+  assert.equal((await buildImage(api, dir, options)).imageId, ID);
+  await buildImage(api, dir, options);
+  const [session, build, again] = requests;
+  // The session offered the directory, under a key that stays the same
+  // from one build of it to the next (what lets the engine diff).
+  const methods = session!.lines.filter(([name]) => name === "x-docker-expose-session-grpc-method");
+  assert.ok(methods.some(([, value]) => value === "/moby.filesync.v1.FileSync/DiffCopy"));
+  const key = session!.headers["x-docker-expose-session-sharedkey"];
+  assert.match(key ?? "", /^[0-9a-f]{64}$/);
+  assert.equal(build!.target.split("?")[0], "/v1.41/build");
+  assert.equal(again!.headers["x-docker-expose-session-sharedkey"], key);
+  // Refused: the build gets the tar, with the Dockerfile's path inside it.
+  const query = new URLSearchParams(build!.target.split("?")[1]);
+  assert.equal(query.get("remote"), null);
+  assert.equal(query.get("dockerfile"), "docker/app.Dockerfile");
+  const names: string[] = [];
+  for await (const entry of readTar(ReadableStream.from([build!.body]))) {
+    names.push(entry.name);
+    await entry.body.cancel();
+  }
+  assert.deepEqual(names, ["a.txt", "docker/", "docker/app.Dockerfile"]);
 });
