@@ -9,7 +9,10 @@
  * - `bench/roundtrip_report.ts`: `_ping` p50, CPU per call, 64 in flight;
  * - `bench/logs_report.ts`: 256 MiB and 1M-line logs, MB/s and peak RSS;
  * - `bench/build_output_report.ts`: a BuildKit build's tar output through
- *   the session, against the engine's plain export of the same files.
+ *   the session, against the engine's plain export of the same files;
+ * - `bench/build_context_report.ts`: a BuildKit build of a directory read
+ *   through the session (first, unchanged, one file changed), against the
+ *   same directory sent as a tar body.
  *
  * Pass report names to run only some: `deno task bench roundtrip logs`.
  *
@@ -25,7 +28,7 @@ import {
 } from "./_engine.ts";
 
 const wanted = new Set(
-  Deno.args.length ? Deno.args : ["parser", "roundtrip", "logs", "output"],
+  Deno.args.length ? Deno.args : ["parser", "roundtrip", "logs", "output", "context"],
 );
 
 async function run(args: string[], env: Record<string, string>): Promise<void> {
@@ -53,7 +56,7 @@ if (wanted.has("parser")) {
   await run(["bench", "--allow-all", "bench/http_parser_bench.ts"], {});
   await run(["run", "--allow-all", "bench/http_parser_throughput.ts"], {});
 }
-if (wanted.has("roundtrip") || wanted.has("logs") || wanted.has("output")) {
+if (["roundtrip", "logs", "output", "context"].some((name) => wanted.has(name))) {
   const { host, engine } = await pickEngine();
   try {
     const env = { BERTH_TEST_HOST: host, BERTH_TEST_IMAGE: await ensureTestImage(host) };
@@ -63,6 +66,9 @@ if (wanted.has("roundtrip") || wanted.has("logs") || wanted.has("output")) {
     if (wanted.has("logs")) await run(["run", "--allow-all", "bench/logs_report.ts"], env);
     if (wanted.has("output")) {
       await run(["run", "--allow-all", "bench/build_output_report.ts"], env);
+    }
+    if (wanted.has("context")) {
+      await run(["run", "--allow-all", "bench/build_context_report.ts"], env);
     }
   } finally {
     if (engine) {
