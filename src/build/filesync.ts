@@ -87,9 +87,17 @@ const MODE_STICKY = 1 << 20;
 interface Entry {
   stat: Uint8Array;
   /** The file to send when asked (regular files that are not hard links). */
-  file?: { path: string; size: number };
+  file?: WalkedFile;
   /** Whether the engine may ask for it (any regular file, hard links too). */
   requestable: boolean;
+}
+
+/** A regular file as the walk saw it. */
+interface WalkedFile {
+  path: string;
+  size: number;
+  /** `dev:ino`, to check that the file opened later is the one listed. */
+  identity: string;
 }
 
 /** A compiled Go glob (`filepath.Match`), one regexp per path segment. */
@@ -230,20 +238,25 @@ function varintBytes(value: number): number[] {
 
 /**
  * Sends a file's bytes, at most its size when it was walked (a file that
- * grew since is cut there).
+ * grew since is cut there). Only the file the walk listed is sent: one
+ * replaced since (by a symlink to somewhere else, say) fails the transfer.
  *
  * @returns Bytes sent.
- * @throws {SyncError} When it shrank.
+ * @throws {SyncError} When it shrank or was replaced.
  */
 async function sendFile(
   id: number,
-  file: { path: string; size: number },
+  file: WalkedFile,
   send: (framed: Uint8Array) => Promise<void>,
 ): Promise<number> {
   if (file.size === 0) return 0;
   const handle = await Deno.open(file.path);
   let sent = 0;
   try {
+    const info = await handle.stat();
+    if (`${info.dev}:${info.ino}` !== file.identity) {
+      throw new SyncError(`${JSON.stringify(file.path)} was replaced while it was sent`);
+    }
     while (sent < file.size) {
       const packet = dataPacket(id, Math.min(CHUNK, file.size - sent));
       const n = await handle.read(packet.data);
@@ -416,7 +429,9 @@ async function entryOf(
       }
     }
     stat.varint(5, size);
-    if (info.isFile && linkname === "") entry.file = { path, size };
+    if (info.isFile && linkname === "") {
+      entry.file = { path, size, identity: `${info.dev}:${info.ino}` };
+    }
     if (info.mtime) stat.int64(6, BigInt(info.mtime.getTime()) * 1_000_000n);
     stat.bytes(7, linkname);
   } else if (info.mtime) {
