@@ -149,8 +149,9 @@ export interface ImageBuildOptions extends StreamOptions {
   quiet?: boolean;
   /**
    * Builder: `"1"` is the classic builder, `"2"` BuildKit (its progress
-   * comes decoded in each event's `buildkit`; `secrets` and registry
-   * credentials are served through a session; see `Images.build`).
+   * comes decoded in each event's `buildkit`; a directory context,
+   * `secrets` and registry credentials are served through a session; see
+   * `Images.build`).
    * With BuildKit on an engine whose default bridge network is disabled,
    * set `networkMode` to `"none"` or `"host"`.
    * @default "1" (the engine's default for API 1.41)
