@@ -112,6 +112,13 @@ interface Walk {
   excludes: DockerignoreMatcher | null | undefined;
   /** `dev:ino` of files sent, for hard links. */
   inodes: Map<string, string>;
+  /**
+   * Directories sent only once something under them is: those an include
+   * pattern matched as a parent, and excluded ones walked for an exception.
+   */
+  pending: Entry[];
+  /** Set once the call is over: the walk stops at its next entry. */
+  stopped: boolean;
 }
 
 /**
@@ -138,20 +145,47 @@ export async function sendDirectory(
   const summary: SyncSummary = { entries: 0, files: 0, bytes: 0 };
   let queue = Promise.resolve();
   const send = (framed: Uint8Array) => (queue = queue.then(() => write(framed)));
-  const files = new Map<number, Entry["file"]>();
+  const files = new Map<number, WalkedFile | undefined>();
   const walk = await startWalk(directory, request);
   let walkError: unknown;
   const walking = (async () => {
     for await (const entry of walkEntries(walk, "", undefined)) {
+      if (walk.stopped) return;
       if (entry.requestable) files.set(summary.entries, entry.file);
       summary.entries++;
       await send(frame(new Writer().bytes(2, entry.stat).finish()));
     }
     await send(frame(new Uint8Array(0))); // The empty STAT: no more entries.
   })().catch((error) => {
+    if (walk.stopped) return;
     walkError = error;
     stop(error);
   });
+  try {
+    return await answer(messages, files, send, summary, async () => {
+      await walking;
+      if (walkError !== undefined) throw walkError;
+    });
+  } catch (error) {
+    // A failed walk is the better reason than the end it caused.
+    throw walkError ?? error;
+  } finally {
+    walk.stopped = true;
+  }
+}
+
+/**
+ * Answers the engine's packets until its FIN.
+ *
+ * @param walked Settles once every STAT is sent; rejects when the walk failed.
+ */
+async function answer(
+  messages: AsyncIterable<Uint8Array>,
+  files: Map<number, WalkedFile | undefined>,
+  send: (framed: Uint8Array) => Promise<void>,
+  summary: SyncSummary,
+  walked: () => Promise<void>,
+): Promise<SyncSummary> {
   for await (const message of messages) {
     const packet = decodePacket(message);
     if (packet.type === PacketType.Req) {
@@ -162,8 +196,7 @@ export async function sendDirectory(
       if (file) summary.bytes += await sendFile(packet.id, file, send);
       await send(dataPacket(packet.id, 0).bytes);
     } else if (packet.type === PacketType.Fin) {
-      await walking;
-      if (walkError !== undefined) throw walkError;
+      await walked();
       await send(frame(new Writer().varint(1, PacketType.Fin).finish()));
       return summary;
     } else if (packet.type === PacketType.Err) {
@@ -172,8 +205,8 @@ export async function sendDirectory(
       throw new SyncError(`unexpected packet of type ${packet.type} from the receiver`);
     }
   }
-  await walking;
-  throw walkError ?? new SyncError("the engine ended the transfer before it finished");
+  await walked();
+  throw new SyncError("the engine ended the transfer before it finished");
 }
 
 /** The fields of a packet the sender reads. */
@@ -228,6 +261,10 @@ function dataPacket(id: number, room: number): {
   return { bytes: seal(0), data: buffer.subarray(DATA_OFFSET), seal };
 }
 
+function replacedError(file: WalkedFile): SyncError {
+  return new SyncError(`${JSON.stringify(file.path)} was replaced while it was sent`);
+}
+
 /** A varint's bytes. */
 function varintBytes(value: number): number[] {
   const out: number[] = [];
@@ -250,13 +287,14 @@ async function sendFile(
   send: (framed: Uint8Array) => Promise<void>,
 ): Promise<number> {
   if (file.size === 0) return 0;
+  const replaced = (info: Deno.FileInfo) =>
+    !info.isFile || `${info.dev}:${info.ino}` !== file.identity;
+  // Looked at before the open too: opening a FIFO put in its place would block.
+  if (replaced(await Deno.lstat(file.path))) throw replacedError(file);
   const handle = await Deno.open(file.path);
   let sent = 0;
   try {
-    const info = await handle.stat();
-    if (`${info.dev}:${info.ino}` !== file.identity) {
-      throw new SyncError(`${JSON.stringify(file.path)} was replaced while it was sent`);
-    }
+    if (replaced(await handle.stat())) throw replacedError(file);
     while (sent < file.size) {
       const packet = dataPacket(id, Math.min(CHUNK, file.size - sent));
       const n = await handle.read(packet.data);
@@ -276,8 +314,9 @@ async function sendFile(
 
 /** Compiles the request's include patterns and follow paths. */
 async function startWalk(directory: SyncedDirectory, request: SyncRequest): Promise<Walk> {
-  let includes: string[] | undefined = request.includes?.map(cleanPath);
-  if (request.followPaths !== undefined) {
+  // An empty list filters nothing, as with fsutil.
+  let includes = request.includes?.length ? request.includes.map(cleanPath) : undefined;
+  if (request.followPaths?.length) {
     includes = [
       ...new Set([...includes ?? [], ...await followLinks(directory.root, request.followPaths)]),
     ];
@@ -292,6 +331,8 @@ async function startWalk(directory: SyncedDirectory, request: SyncRequest): Prom
     includedDir: "",
     excludes,
     inodes: new Map(),
+    pending: [],
+    stopped: false,
   };
 }
 
@@ -444,8 +485,11 @@ async function entryOf(
 /**
  * Walks one directory depth-first in name order (byte order, as Go sorts
  * and as the receiver checks), yielding what the include and exclude
- * patterns let through: fsutil's walk. Sockets, FIFOs and devices are
- * left out, as from a tar context. An entry that vanishes is skipped.
+ * patterns let through: fsutil's walk. A directory that is only on the way
+ * (the parent of an include pattern's path, or excluded but walked for an
+ * exception) is sent just before the first entry under it, or not at all.
+ * Sockets, FIFOs and devices are left out, as from a tar context. An entry
+ * that vanishes is skipped.
  */
 async function* walkEntries(
   walk: Walk,
@@ -471,17 +515,32 @@ async function* walkEntries(
       if (error instanceof Deno.errors.NotFound) continue;
       throw error;
     }
+    // Sent only if something under it is.
+    let conditional = false;
     if (walk.includes !== undefined && !name.startsWith(`${walk.includedDir}/`)) {
       const { matched, partial } = matchIncludes(walk.includes, name);
-      if (!matched) continue;
-      if (!partial && info.isDirectory) walk.includedDir = name;
+      // A pattern's parent can only be a directory.
+      if (!matched || (partial && !info.isDirectory)) continue;
+      if (partial) conditional = true;
+      else if (info.isDirectory) walk.includedDir = name;
     }
     const decision = walk.excludes?.match(name, parent);
-    if (decision?.excluded && !(info.isDirectory && walk.excludes!.mayIncludeUnder(name))) {
-      continue;
+    if (decision?.excluded) {
+      if (!info.isDirectory || !walk.excludes!.mayIncludeUnder(name)) continue;
+      conditional = true;
     }
     const entry = await entryOf(walk, path, name, info);
     if (entry === undefined) continue;
+    if (conditional) {
+      walk.pending.push(entry);
+      yield* walkEntries(walk, name, decision?.state);
+      // Still there: nothing under it was sent, so neither is it.
+      if (walk.pending.at(-1) === entry) walk.pending.pop();
+      continue;
+    }
+    // The directories on the way, first (the receiver checks parents come first).
+    yield* walk.pending;
+    walk.pending.length = 0;
     yield entry;
     if (info.isDirectory) yield* walkEntries(walk, name, decision?.state);
   }
