@@ -22,6 +22,7 @@
 
 import { cleanPath, DockerignoreMatcher } from "./dockerignore.ts";
 import { compareNames } from "./context.ts";
+import { grpcFrame } from "./_grpc.ts";
 import { fields, Reader, WIRE_BYTES, WIRE_VARINT, Writer } from "./_protobuf.ts";
 
 /** A directory the session lends to the build. */
@@ -153,9 +154,9 @@ export async function sendDirectory(
       if (walk.stopped) return;
       if (entry.requestable) files.set(summary.entries, entry.file);
       summary.entries++;
-      await send(frame(new Writer().bytes(2, entry.stat).finish()));
+      await send(grpcFrame(new Writer().bytes(2, entry.stat).finish()));
     }
-    await send(frame(new Uint8Array(0))); // The empty STAT: no more entries.
+    await send(grpcFrame(new Uint8Array(0))); // The empty STAT: no more entries.
   })().catch((error) => {
     if (walk.stopped) return;
     walkError = error;
@@ -197,7 +198,7 @@ async function answer(
       await send(dataPacket(packet.id, 0).bytes);
     } else if (packet.type === PacketType.Fin) {
       await walked();
-      await send(frame(new Writer().varint(1, PacketType.Fin).finish()));
+      await send(grpcFrame(new Writer().varint(1, PacketType.Fin).finish()));
       return summary;
     } else if (packet.type === PacketType.Err) {
       throw new SyncError(`the engine failed to receive the files: ${packet.text}`);
@@ -226,14 +227,6 @@ function decodePacket(message: Uint8Array): { type: number; id: number; text: st
     throw new SyncError(`malformed packet: ${error instanceof Error ? error.message : error}`);
   }
   return packet;
-}
-
-/** A message with its 5-byte gRPC prefix. */
-function frame(message: Uint8Array): Uint8Array {
-  const out = new Uint8Array(5 + message.length);
-  new DataView(out.buffer).setUint32(1, message.length);
-  out.set(message, 5);
-  return out;
 }
 
 /** Where a DATA packet's file bytes start in its buffer (room for the prefix and fields). */

@@ -40,6 +40,7 @@ import {
   serveHttp2,
 } from "../http2/server.ts";
 import { fields, ProtobufError, Reader, WIRE_BYTES, Writer } from "./_protobuf.ts";
+import { grpcFrame } from "./_grpc.ts";
 import { AgentRelayError, relayAgent } from "./_ssh_agent.ts";
 import { sendDirectory, type SyncedDirectory } from "./filesync.ts";
 
@@ -130,12 +131,9 @@ function grpcMessage(body: Uint8Array): Uint8Array {
 
 /** A unary call's answer: the message framed, then `grpc-status: 0`. */
 function ok(message: Uint8Array): Http2Response {
-  const body = new Uint8Array(5 + message.length);
-  new DataView(body.buffer).setUint32(1, message.length);
-  body.set(message, 5);
   return {
     headers: [["content-type", "application/grpc"]],
-    body,
+    body: grpcFrame(message),
     trailers: [["grpc-status", "0"]],
   };
 }
@@ -149,14 +147,6 @@ const GRPC_HEAD: [string, string][] = [["content-type", "application/grpc"]];
 /** The trailers of a failed call. */
 function failure(status: GrpcStatus, message: string): [string, string][] {
   return [["grpc-status", String(status)], ["grpc-message", encodeURIComponent(message)]];
-}
-
-/** A message with its 5-byte prefix, as a streaming answer sends it. */
-function framed(message: Uint8Array): Uint8Array {
-  const out = new Uint8Array(5 + message.length);
-  new DataView(out.buffer).setUint32(1, message.length);
-  out.set(message, 5);
-  return out;
 }
 
 /**
@@ -244,7 +234,10 @@ function streamingCall(
     exchange.respond(200, GRPC_HEAD);
     let trailers: [string, string][] = [["grpc-status", "0"]];
     try {
-      await work(exchange, (data) => exchange.write(framed(new Writer().bytes(1, data).finish())));
+      await work(
+        exchange,
+        (data) => exchange.write(grpcFrame(new Writer().bytes(1, data).finish())),
+      );
     } catch (error) {
       if (exchange.signal.aborted) return; // Reset or gone: nobody to tell.
       trailers = error instanceof GrpcError
