@@ -859,8 +859,9 @@ export class Images {
    *   `FROM` image could not be pulled.
    * @throws {DockerApiError} Through the stream: the engine refused the
    *   build (such as `Cannot locate specified Dockerfile`).
-   * @throws {DockerError} Through the stream: the engine refused the
-   *   session that `ssh` or `output` need, or ended without sending the
+   * @throws {DockerError} Through the stream: the context directory may
+   *   not be read (the message names the `--allow-read` flag), the engine
+   *   refused the session that `ssh` or `output` need, or ended without sending the
    *   output. An output berth could not store (a missing directory, a
    *   `local` archive entry that would escape `dest`) fails the export:
    *   the build rejects with a {@linkcode DockerStreamError} whose message

@@ -288,6 +288,7 @@ export async function packContext(
  * @param directory A path or a `file:` URL.
  * @returns Its path, without a trailing slash.
  * @throws {TypeError} When it does not exist or is not a directory.
+ * @throws {DockerError} When it may not be read (Deno permission or file mode).
  */
 export async function contextRoot(directory: string | URL): Promise<string> {
   const root = rootPath(directory);
@@ -299,6 +300,18 @@ export async function contextRoot(directory: string | URL): Promise<string> {
       throw new TypeError(`The build context ${JSON.stringify(root)} does not exist`, {
         cause: error,
       });
+    }
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new DockerError(
+        `Cannot read the build context ${JSON.stringify(root)}: run with --allow-read=${root}`,
+        { cause: error },
+      );
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new DockerError(
+        `Cannot read the build context ${JSON.stringify(root)}: ${error.message}`,
+        { cause: error },
+      );
     }
     throw error;
   }

@@ -259,3 +259,33 @@ Deno.test("packContext fails the stream when a file shrinks while it is sent", a
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("packContext names the missing read permission instead of leaking Deno's error", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "berth-context-perm-" });
+  try {
+    const module = new URL("../../src/build/context.ts", import.meta.url).href;
+    const script = `${dir}/child.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { packContext } from ${JSON.stringify(module)};
+try {
+  await packContext(${JSON.stringify(dir)});
+  console.log("ok");
+} catch (error) {
+  console.log(error.name + ": " + error.message);
+}
+`,
+    );
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "--no-lock", "--no-config", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(
+      new TextDecoder().decode(output.stdout).trim(),
+      `DockerError: Cannot read the build context "${dir}": run with --allow-read=${dir}`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
