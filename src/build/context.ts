@@ -94,7 +94,7 @@ function literalPattern(path: string): string {
  * @param b Another.
  * @returns Negative when `a` sorts first, positive when `b` does, else 0.
  */
-export function compareNames(a: string, b: string): number {
+function compareNames(a: string, b: string): number {
   const length = Math.min(a.length, b.length);
   for (let i = 0; i < length; i++) {
     const x = a.codePointAt(i)!;
@@ -112,7 +112,7 @@ export function compareNames(a: string, b: string): number {
  * @returns The path.
  * @throws {TypeError} For an empty path or another kind of URL.
  */
-export function rootPath(directory: string | URL): string {
+function rootPath(directory: string | URL): string {
   let path: string;
   if (directory instanceof URL) {
     if (directory.protocol !== "file:") {
@@ -201,6 +201,50 @@ async function entryOf(
   return entry;
 }
 
+/** One entry of a context directory, as a walk meets it. */
+export interface ContextEntry {
+  /** Its path relative to the context (`sub/file.txt`). */
+  name: string;
+  /** Its path on disk. */
+  path: string;
+  /** Its `lstat`. */
+  info: Deno.FileInfo;
+}
+
+/**
+ * The entries of one directory of a context, in name order (byte order,
+ * as Go sorts and as BuildKit's receiver checks), each with its `lstat`.
+ * An entry that vanishes before its `lstat` is skipped, and so is a
+ * directory below the root that vanished before it was listed.
+ *
+ * @param root The context directory.
+ * @param relative The directory to list, relative to `root` (`""` for the root).
+ */
+export async function* listDirectory(
+  root: string,
+  relative: string,
+): AsyncGenerator<ContextEntry> {
+  const names: string[] = [];
+  try {
+    for await (const item of Deno.readDir(relative === "" ? root : `${root}/${relative}`)) {
+      names.push(item.name);
+    }
+  } catch (error) {
+    if (relative !== "" && error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  names.sort(compareNames);
+  for (const base of names) {
+    const name = relative === "" ? base : `${relative}/${base}`;
+    const path = root === "/" ? `/${name}` : `${root}/${name}`;
+    try {
+      yield { name, path, info: await Deno.lstat(path) };
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+}
+
 /**
  * Walks one directory depth-first in name order, yielding what is not
  * excluded. An excluded directory is only entered when an exception could
@@ -211,14 +255,7 @@ async function* walkDirectory(
   relative: string,
   parent: readonly boolean[] | undefined,
 ): AsyncGenerator<TarEntry> {
-  const directory = relative === "" ? walk.root : `${walk.root}/${relative}`;
-  const names: string[] = [];
-  for await (const item of Deno.readDir(directory)) names.push(item.name);
-  names.sort(compareNames);
-  for (const base of names) {
-    const name = relative === "" ? base : `${relative}/${base}`;
-    const path = walk.root === "/" ? `/${name}` : `${walk.root}/${name}`;
-    const info = await Deno.lstat(path);
+  for await (const { name, path, info } of listDirectory(walk.root, relative)) {
     const decision = walk.matcher?.match(name, parent);
     if (decision?.excluded) {
       if (info.isDirectory && walk.matcher!.mayIncludeUnder(name)) {

@@ -21,7 +21,7 @@
  */
 
 import { cleanPath, DockerignoreMatcher } from "./dockerignore.ts";
-import { compareNames } from "./context.ts";
+import { listDirectory } from "./context.ts";
 import { grpcFrame } from "./_grpc.ts";
 import { fields, Reader, WIRE_BYTES, WIRE_VARINT, Writer } from "./_protobuf.ts";
 
@@ -489,25 +489,7 @@ async function* walkEntries(
   relative: string,
   parent: readonly boolean[] | undefined,
 ): AsyncGenerator<Entry> {
-  const directory = relative === "" ? walk.root : `${walk.root}/${relative}`;
-  const names: string[] = [];
-  try {
-    for await (const item of Deno.readDir(directory)) names.push(item.name);
-  } catch (error) {
-    if (relative !== "" && error instanceof Deno.errors.NotFound) return;
-    throw error;
-  }
-  names.sort(compareNames);
-  for (const base of names) {
-    const name = relative === "" ? base : `${relative}/${base}`;
-    const path = walk.root === "/" ? `/${name}` : `${walk.root}/${name}`;
-    let info: Deno.FileInfo;
-    try {
-      info = await Deno.lstat(path);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) continue;
-      throw error;
-    }
+  for await (const { name, path, info } of listDirectory(walk.root, relative)) {
     // Sent only if something under it is.
     let conditional = false;
     if (walk.includes !== undefined && !name.startsWith(`${walk.includedDir}/`)) {
