@@ -38,11 +38,20 @@ async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** The images a test builds, removed at the end of its block. */
+function built(docker: ReturnType<typeof client>): Set<string> & AsyncDisposable {
+  return Object.assign(new Set<string>(), {
+    async [Symbol.asyncDispose](this: Set<string>) {
+      for (const image of this) await docker.images.remove(image, { force: true }).catch(() => {});
+    },
+  });
+}
+
 /** Builds `path` and returns the image id and the context bytes the engine received. */
 async function build(
   docker: ReturnType<typeof client>,
   path: string,
-  images: string[],
+  images: Set<string>,
   options: Parameters<typeof buildImage>[2] = {},
 ): Promise<{ imageId: string; sent: number }> {
   const events: ImageBuildEvent[] = [];
@@ -51,7 +60,7 @@ async function build(
     ...options,
     onProgress: (event) => events.push(event),
   });
-  images.push(imageId);
+  images.add(imageId);
   return { imageId, sent: transferred(events) };
 }
 
@@ -76,46 +85,42 @@ Deno.test("a BuildKit build reads a directory through the session: files, modes,
   await Deno.link(`${root}/a.txt`, `${root}/sub/hard`);
   await Deno.chmod(`${root}/sub/deep`, 0o4750);
   await Deno.chmod(`${root}/a.txt`, 0o600);
-  const images: string[] = [];
-  try {
-    const { imageId, sent } = await build(docker, root, images, { tags: [uniqueName("ctx")] });
-    assert.ok(sent >= big.length, `the engine reported ${sent} context bytes`);
-    const listing = await runIn(
-      docker.containers,
-      imageId,
-      "cd /ctx && find . | sort && stat -c '%n %a %h' a.txt sub/hard sub/deep && " +
-        "readlink link && cat keep-out/wanted && sha256sum big.bin",
-    );
-    assert.equal(
-      listing,
-      [
-        ".",
-        "./.dockerignore",
-        "./Dockerfile",
-        "./a.txt",
-        "./big.bin",
-        "./empty",
-        "./keep-out",
-        "./keep-out/wanted",
-        "./link",
-        "./sub",
-        "./sub/deep",
-        "./sub/deep/file.txt",
-        "./sub/hard",
-        "./sub/sp ace é.txt",
-        // Hard links stay one file with two names; set-uid survives.
-        "a.txt 600 2",
-        "sub/hard 600 2",
-        "sub/deep 4750 2",
-        "a.txt",
-        "sent",
-        `${await sha256(big)}  big.bin`,
-        "",
-      ].join("\n"),
-    );
-  } finally {
-    for (const image of images) await docker.images.remove(image, { force: true }).catch(() => {});
-  }
+  await using images = built(docker);
+  const { imageId, sent } = await build(docker, root, images, { tags: [uniqueName("ctx")] });
+  assert.ok(sent >= big.length, `the engine reported ${sent} context bytes`);
+  const listing = await runIn(
+    docker.containers,
+    imageId,
+    "cd /ctx && find . | sort && stat -c '%n %a %h' a.txt sub/hard sub/deep && " +
+      "readlink link && cat keep-out/wanted && sha256sum big.bin",
+  );
+  assert.equal(
+    listing,
+    [
+      ".",
+      "./.dockerignore",
+      "./Dockerfile",
+      "./a.txt",
+      "./big.bin",
+      "./empty",
+      "./keep-out",
+      "./keep-out/wanted",
+      "./link",
+      "./sub",
+      "./sub/deep",
+      "./sub/deep/file.txt",
+      "./sub/hard",
+      "./sub/sp ace é.txt",
+      // Hard links stay one file with two names; set-uid survives.
+      "a.txt 600 2",
+      "sub/hard 600 2",
+      "sub/deep 4750 2",
+      "a.txt",
+      "sent",
+      `${await sha256(big)}  big.bin`,
+      "",
+    ].join("\n"),
+  );
 });
 
 Deno.test("a second BuildKit build of a directory sends only what changed, and sees changes and removals", async () => {
@@ -127,30 +132,24 @@ Deno.test("a second BuildKit build of a directory sends only what changed, and s
   });
   const root = context.path;
   await Deno.writeFile(`${root}/big.bin`, randomBytes(2 * 1024 * 1024));
-  const images: string[] = [];
+  await using images = built(docker);
   const look = "cd /ctx && ls && cat small.txt";
-  try {
-    const first = await build(docker, root, images);
-    assert.ok(first.sent > 2_000_000, `first transfer: ${first.sent} bytes`);
+  const first = await build(docker, root, images);
+  assert.ok(first.sent > 2_000_000, `first transfer: ${first.sent} bytes`);
 
-    const same = await build(docker, root, images);
-    assert.ok(same.sent < 10_000, `unchanged: ${same.sent} bytes`);
-    assert.equal(same.imageId, first.imageId); // Nothing changed: every step cached.
+  const same = await build(docker, root, images);
+  assert.ok(same.sent < 10_000, `unchanged: ${same.sent} bytes`);
+  assert.equal(same.imageId, first.imageId); // Nothing changed: every step cached.
 
-    await Deno.writeTextFile(`${root}/small.txt`, "second, longer\n");
-    await Deno.remove(`${root}/gone.txt`);
-    const changed = await build(docker, root, images);
-    assert.ok(changed.sent < 10_000, `one small file changed: ${changed.sent} bytes`);
-    assert.notEqual(changed.imageId, first.imageId);
-    assert.equal(
-      await runIn(docker.containers, changed.imageId, look),
-      "Dockerfile\nbig.bin\nsmall.txt\nsecond, longer\n",
-    );
-  } finally {
-    for (const image of new Set(images)) {
-      await docker.images.remove(image, { force: true }).catch(() => {});
-    }
-  }
+  await Deno.writeTextFile(`${root}/small.txt`, "second, longer\n");
+  await Deno.remove(`${root}/gone.txt`);
+  const changed = await build(docker, root, images);
+  assert.ok(changed.sent < 10_000, `one small file changed: ${changed.sent} bytes`);
+  assert.notEqual(changed.imageId, first.imageId);
+  assert.equal(
+    await runIn(docker.containers, changed.imageId, look),
+    "Dockerfile\nbig.bin\nsmall.txt\nsecond, longer\n",
+  );
 });
 
 Deno.test("a BuildKit build finds its Dockerfile in a subdirectory, excluded, or behind a symlink", async () => {
@@ -163,20 +162,16 @@ Deno.test("a BuildKit build finds its Dockerfile in a subdirectory, excluded, or
   });
   const root = context.path;
   await Deno.symlink("docker/real.Dockerfile", `${root}/Dockerfile`);
-  const images: string[] = [];
-  try {
-    // Excluded by .dockerignore, yet read: the session lends its directory.
-    const sub = await build(docker, root, images, { dockerfile: "docker/app.Dockerfile" });
-    // As with the docker CLI and BuildKit, the patterns apply as they are.
-    assert.equal(
-      await runIn(docker.containers, sub.imageId, "ls -a /ctx"),
-      ".\n..\n.dockerignore\nDockerfile\napp.txt\n",
-    );
-    const linked = await build(docker, root, images);
-    assert.equal(await runIn(docker.containers, linked.imageId, "cat /app.txt"), "app\n");
-  } finally {
-    for (const image of images) await docker.images.remove(image, { force: true }).catch(() => {});
-  }
+  await using images = built(docker);
+  // Excluded by .dockerignore, yet read: the session lends its directory.
+  const sub = await build(docker, root, images, { dockerfile: "docker/app.Dockerfile" });
+  // As with the docker CLI and BuildKit, the patterns apply as they are.
+  assert.equal(
+    await runIn(docker.containers, sub.imageId, "ls -a /ctx"),
+    ".\n..\n.dockerignore\nDockerfile\napp.txt\n",
+  );
+  const linked = await build(docker, root, images);
+  assert.equal(await runIn(docker.containers, linked.imageId, "cat /app.txt"), "app\n");
 });
 
 Deno.test("excludes replaces .dockerignore for a BuildKit build too", async () => {
@@ -187,21 +182,15 @@ Deno.test("excludes replaces .dockerignore for a BuildKit build too", async () =
     "kept.txt": "kept\n",
     "debug.log": "log\n",
   });
-  const images: string[] = [];
-  try {
-    const all = await build(docker, context.path, images, { excludes: [] });
-    assert.equal(
-      await runIn(docker.containers, all.imageId, "ls /ctx"),
-      "Dockerfile\ndebug.log\nkept.txt\n",
-    );
-    const some = await build(docker, context.path, images, { excludes: ["*.log"] });
-    assert.equal(
-      await runIn(docker.containers, some.imageId, "ls /ctx"),
-      "Dockerfile\nkept.txt\n",
-    );
-  } finally {
-    for (const image of new Set(images)) {
-      await docker.images.remove(image, { force: true }).catch(() => {});
-    }
-  }
+  await using images = built(docker);
+  const all = await build(docker, context.path, images, { excludes: [] });
+  assert.equal(
+    await runIn(docker.containers, all.imageId, "ls /ctx"),
+    "Dockerfile\ndebug.log\nkept.txt\n",
+  );
+  const some = await build(docker, context.path, images, { excludes: ["*.log"] });
+  assert.equal(
+    await runIn(docker.containers, some.imageId, "ls /ctx"),
+    "Dockerfile\nkept.txt\n",
+  );
 });
