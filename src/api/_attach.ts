@@ -12,13 +12,7 @@ import { DockerProtocolError } from "../errors.ts";
 import type { Connection } from "../http/connection.ts";
 import type { HttpResponse } from "../http/response.ts";
 import { webSocketAccept, webSocketKey, webSocketSession } from "../stream/websocket.ts";
-import {
-  type ApiCall,
-  type ApiClient,
-  type RequestOptions,
-  segment,
-  type StreamOptions,
-} from "./_client.ts";
+import { type ApiCall, type ApiClient, segment, type StreamOptions } from "./_client.ts";
 import { type HijackedSession, hijackedSession } from "./_session.ts";
 
 /**
@@ -69,8 +63,12 @@ export interface ContainerAttachSession extends HijackedSession {
   resize(rows: number, columns: number): Promise<void>;
 }
 
-/** Options of {@linkcode Containers.attachWebSocket}. */
-export interface ContainerAttachWebSocketOptions extends RequestOptions {
+/**
+ * Options of {@linkcode Containers.attachWebSocket}. With `worker` the
+ * WebSocket runs in a stream worker, which opens the attach and checks the
+ * handshake itself; the session looks the same.
+ */
+export interface ContainerAttachWebSocketOptions extends StreamOptions {
   /** First replay the output logged so far. @default false */
   logs?: boolean;
   /** Stream output from now on. @default true */
@@ -228,7 +226,7 @@ export async function attach(
  *
  * @param api The API client.
  * @param id Container id or name.
- * @param options `logs`, `stream`, `detachKeys`, `signal`.
+ * @param options `logs`, `stream`, `detachKeys`, `signal`, `worker`.
  * @returns The session.
  */
 export async function attachWebSocket(
@@ -252,6 +250,15 @@ export async function attachWebSocket(
     signal: options.signal,
     action: `attach to container "${id}" over a WebSocket`,
   };
+  if (api.inWorker(options)) {
+    const remote = await api.webSocketInWorker(call, await expected);
+    const stopListening = closeOnAbort(options.signal, () => void remote.close(), remote.close);
+    const close = () => {
+      stopListening();
+      return remote.close();
+    };
+    return { ...remote, close, [Symbol.asyncDispose]: close };
+  }
   const response = await api.send(call);
   if (response.status !== 101) {
     response.cancel();

@@ -58,7 +58,9 @@ export interface StreamOptions extends RequestOptions {
    * the stat header, before the body), and `containers.attach` (a socket
    * cannot move between threads, so the worker opens the attach itself,
    * decodes the output there, and writes the stdin chunks you write, each
-   * write resolving once the worker has written it).
+   * write resolving once the worker has written it), and
+   * `containers.attachWebSocket` (the worker checks the handshake and runs
+   * the WebSocket).
    *
    * Measured (`bench/worker_isolation_bench.ts`, 8 streams, 2 workers):
    * for log streams the main thread's CPU time halves while the process's
@@ -505,6 +507,26 @@ export class ApiClient {
     }
     const request = this.#wireRequest({ ...call, upgrade: true });
     return workers.session(request, spec, call.signal);
+  }
+
+  /**
+   * Opens a WebSocket attach in a stream worker, which checks the handshake
+   * and runs the WebSocket.
+   *
+   * @param call What to send (`upgradeProtocol: "websocket"`, the key in
+   *   its headers; its `signal` aborts the opening).
+   * @param accept The `Sec-WebSocket-Accept` the handshake must answer.
+   * @returns The payloads out, the messages in, and `close()`.
+   */
+  webSocketInWorker(
+    call: ApiCall,
+    accept: string,
+  ): ReturnType<WorkerPool["webSocket"]> {
+    const workers = this.#workers;
+    if (!workers) {
+      return Promise.reject(new DockerError(`Cannot ${call.action}: the client has no workers`));
+    }
+    return workers.webSocket(this.#wireRequest({ ...call, upgrade: true }), accept, call.signal);
   }
 
   /**

@@ -812,9 +812,13 @@ export class Containers {
    * checks `Sec-WebSocket-Accept`, and returns the WebSocket session. The
    * engine attaches stdin, stdout and stderr; output arrives raw (not
    * split into stdout and stderr), each message's payload as one chunk.
+   * With `worker` (or a client whose streams use workers) the WebSocket
+   * runs in a stream worker: the worker opens the attach, checks the
+   * handshake and decodes the messages; each write resolves once it has
+   * sent the message.
    *
    * @param id Container id or name.
-   * @param options `logs`, `stream`, `detachKeys`, `signal` (aborting closes the session).
+   * @param options `logs`, `stream`, `detachKeys`, `signal` (aborting closes the session), `worker`.
    * @returns The session; close it, or use `await using`.
    * @throws {TypeError} When `id` is empty.
    * @throws {DockerNotFoundError} When no such container exists.

@@ -243,6 +243,32 @@ export class WorkerPool {
     spec: DecoderSpec | Promise<DecoderSpec>,
     signal?: AbortSignal,
   ): Promise<HijackedSession> {
+    return this.#session(request, spec, signal, (session) => session.open(signal));
+  }
+
+  /**
+   * Opens a WebSocket attach in a worker (see {@linkcode RemoteSession.openWebSocket}).
+   *
+   * @param request The request (`upgrade: "websocket"`, the key sent).
+   * @param accept The `Sec-WebSocket-Accept` the handshake must answer.
+   * @param signal Aborts the opening.
+   * @returns The session's payloads out and messages in.
+   */
+  webSocket(
+    request: Promise<WireRequest>,
+    accept: string,
+    signal?: AbortSignal,
+  ): ReturnType<RemoteSession["openWebSocket"]> {
+    const spec: DecoderSpec = { kind: "websocket", accept };
+    return this.#session(request, spec, signal, (session) => session.openWebSocket(signal));
+  }
+
+  #session<T>(
+    request: Promise<WireRequest>,
+    spec: DecoderSpec | Promise<DecoderSpec>,
+    signal: AbortSignal | undefined,
+    open: (session: RemoteSession) => Promise<T>,
+  ): Promise<T> {
     if (this.#closed || signal?.aborted) {
       request.catch(() => {});
       if (spec instanceof Promise) spec.catch(() => {});
@@ -253,7 +279,7 @@ export class WorkerPool {
     const { channel, released } = this.#channel(slot, id);
     const session = new RemoteSession(id, channel, request, spec, this.#settings.host);
     if (!released()) slot.streams.set(id, session);
-    return session.open(signal);
+    return open(session);
   }
 
   #start<T>(

@@ -54,6 +54,10 @@ export type { ExchangeRecord, HeaderFields, SshOptions, TlsOptions };
  *   as in-thread streams. Items are `Frame`s.
  * - `bytes`: the body pieces as they come (export, archive, save); items
  *   are `Uint8Array`s.
+ * - `websocket`: a WebSocket attach; the worker checks the handshake's
+ *   `Sec-WebSocket-Accept` and runs the WebSocket there. Items are the
+ *   payloads of the engine's messages (`Uint8Array`s); `write` messages
+ *   become text or binary messages, `closeWrite` a close frame.
  */
 export type DecoderSpec =
   | {
@@ -73,6 +77,12 @@ export type DecoderSpec =
   | {
     /** Raw body pieces. */
     kind: "bytes";
+  }
+  | {
+    /** A WebSocket session's message payloads. */
+    kind: "websocket";
+    /** The `Sec-WebSocket-Accept` the handshake must answer (from the key sent). */
+    accept: string;
   };
 
 /** Connection settings a worker builds its own HTTP client from (all serialisable). */
@@ -237,6 +247,7 @@ export const STREAM_WINDOW: Readonly<Record<DecoderSpec["kind"], number>> = Obje
   json: 64 * 1024,
   frames: 512 * 1024,
   bytes: 512 * 1024,
+  websocket: 512 * 1024,
 });
 
 /** Main → worker: stop the stream and close its socket; answered with `closed`. */
@@ -260,6 +271,8 @@ export interface WriteMessage {
   seq: number;
   /** The bytes, transferred (a copy of the caller's chunk). */
   data: ArrayBuffer;
+  /** A WebSocket session: send them as a text message (they are UTF-8). */
+  text?: boolean | undefined;
 }
 
 /**

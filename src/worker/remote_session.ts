@@ -15,11 +15,16 @@
  * - `close()`: a `cancel`; output reads then end quietly, as on the main
  *   thread.
  *
+ * A WebSocket attach ({@linkcode RemoteSession.openWebSocket}) has the
+ * worker run the WebSocket: its output is the messages' payloads, a string
+ * written goes as a `write` marked `text`, and closing the writable sends
+ * the close frame (a `closeWrite`).
+ *
  * @module
  */
 
 import type { HijackedSession } from "../api/_session.ts";
-import { DockerConnectionError } from "../errors.ts";
+import { DockerConnectionError, DockerError } from "../errors.ts";
 import type { Frame } from "../stream/demux.ts";
 import {
   type CloseWriteMessage,
@@ -30,6 +35,8 @@ import {
   type WriteMessage,
 } from "./protocol.ts";
 import { type RemoteChannel, RemoteStream } from "./remote_stream.ts";
+
+const textEncoder = new TextEncoder();
 
 interface Ack {
   resolve: () => void;
@@ -45,7 +52,8 @@ interface Ack {
 export class RemoteSession {
   /** The session's id on its worker. */
   readonly id: number;
-  readonly #stream: RemoteStream<Frame>;
+  /** Frames for an attach, payloads (`Uint8Array`) for a WebSocket. */
+  readonly #stream: RemoteStream<Frame | Uint8Array>;
   readonly #channel: RemoteChannel;
   readonly #host: string;
   /** Writes sent and not answered yet, by `seq`. */
@@ -80,7 +88,7 @@ export class RemoteSession {
     this.#host = host;
     // No signal here: an abort before the head fails `open`, a later one
     // closes the session quietly (see `attach`), as on the main thread.
-    this.#stream = new RemoteStream<Frame>(
+    this.#stream = new RemoteStream<Frame | Uint8Array>(
       id,
       {
         post: (message, transfer) => channel.post(message, transfer),
@@ -106,6 +114,75 @@ export class RemoteSession {
    *   status, `DockerProtocolError` when the engine did not switch).
    */
   async open(signal?: AbortSignal): Promise<HijackedSession> {
+    await this.#switched(signal);
+    const stream = this.#stream;
+    const closeWrite = async (): Promise<void> => {
+      if (this.#writeClosed || this.#gone) return;
+      this.#writeClosed = true;
+      await this.#send({ type: "closeWrite", id: this.id }, []);
+    };
+    const close = (): void => {
+      this.#gone = true;
+      void stream.close();
+    };
+    const writable = new WritableStream<Uint8Array>({
+      write: (chunk) => {
+        if (!(chunk instanceof Uint8Array)) throw new TypeError("stdin takes Uint8Array chunks");
+        return this.#write(chunk);
+      },
+      close: closeWrite,
+      abort: close,
+    });
+    return {
+      readable: stream.readable as ReadableStream<Frame>,
+      writable,
+      closeWrite,
+      close,
+      [Symbol.asyncDispose]: () => {
+        close();
+        return stream.close();
+      },
+    };
+  }
+
+  /**
+   * Resolves with a WebSocket session once the worker has switched
+   * protocols and checked the handshake (open the stream with the
+   * `websocket` spec).
+   *
+   * @param signal As for {@linkcode RemoteSession.open}.
+   * @returns The payloads out, the messages in (strings as text messages),
+   *   and `close()`, which resolves once the worker closed the socket.
+   */
+  async openWebSocket(signal?: AbortSignal): Promise<{
+    readable: ReadableStream<Uint8Array>;
+    writable: WritableStream<Uint8Array | string>;
+    close: () => Promise<void>;
+  }> {
+    await this.#switched(signal);
+    const stream = this.#stream;
+    const close = (): Promise<void> => {
+      this.#gone = true;
+      return stream.close();
+    };
+    const writable = new WritableStream<Uint8Array | string>({
+      write: (chunk) => {
+        // As on the main thread.
+        if (this.#gone || this.#writeClosed) throw new DockerError("WebSocket session is closed");
+        return this.#write(chunk);
+      },
+      close: async () => {
+        if (this.#writeClosed || this.#gone) return;
+        this.#writeClosed = true;
+        await this.#send({ type: "closeWrite", id: this.id }, []);
+      },
+      abort: () => void close(),
+    });
+    return { readable: stream.readable as ReadableStream<Uint8Array>, writable, close };
+  }
+
+  /** Waits for the worker's protocol switch (the response head). */
+  async #switched(signal: AbortSignal | undefined): Promise<void> {
     const stream = this.#stream;
     let onAbort: (() => void) | undefined;
     try {
@@ -127,30 +204,6 @@ export class RemoteSession {
     } finally {
       if (onAbort) signal!.removeEventListener("abort", onAbort);
     }
-    const closeWrite = async (): Promise<void> => {
-      if (this.#writeClosed || this.#gone) return;
-      this.#writeClosed = true;
-      await this.#send({ type: "closeWrite", id: this.id }, []);
-    };
-    const close = (): void => {
-      this.#gone = true;
-      void stream.close();
-    };
-    const writable = new WritableStream<Uint8Array>({
-      write: (chunk) => this.#write(chunk),
-      close: closeWrite,
-      abort: close,
-    });
-    return {
-      readable: stream.readable,
-      writable,
-      closeWrite,
-      close,
-      [Symbol.asyncDispose]: () => {
-        close();
-        return stream.close();
-      },
-    };
   }
 
   /**
@@ -182,10 +235,19 @@ export class RemoteSession {
     this.#stream.fail(error);
   }
 
-  /** Sends a stdin chunk; resolves once the worker has written it. */
+  /**
+   * Sends a stdin chunk (a string only on a WebSocket: a text message);
+   * resolves once the worker has written it.
+   */
   // deno-lint-ignore require-await
-  async #write(chunk: Uint8Array): Promise<void> {
-    if (!(chunk instanceof Uint8Array)) throw new TypeError("stdin takes Uint8Array chunks");
+  async #write(chunk: Uint8Array | string): Promise<void> {
+    if (typeof chunk === "string") {
+      const data = textEncoder.encode(chunk).buffer;
+      return this.#send({ type: "write", id: this.id, data, text: true }, [data]);
+    }
+    if (!(chunk instanceof Uint8Array)) {
+      throw new TypeError("A WebSocket message must be a string or a Uint8Array");
+    }
     // A copy: the caller may reuse its buffer, which a transfer would detach.
     const data = chunk.slice().buffer;
     return this.#send({ type: "write", id: this.id, data }, [data]);

@@ -29,6 +29,7 @@ import type { HttpResponse } from "../http/response.ts";
 import { createConnector, hostHeader, parseHost } from "../http/transport.ts";
 import type { Frame } from "../stream/demux.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
+import { webSocketSession } from "../stream/websocket.ts";
 import {
   type BatchKind,
   type BatchMessage,
@@ -103,6 +104,8 @@ interface StreamState {
   writes: Promise<void>;
   /** A session's write side was half-closed. */
   writeClosed: boolean;
+  /** A WebSocket session's messages out, which `write` messages go to instead. */
+  webSocket?: WritableStreamDefaultWriter<Uint8Array | string> | undefined;
   resolveSpec: (spec: DecoderSpec) => void;
   rejectSpec: (error: unknown) => void;
   /** Bytes the stream may still read and send before the main side grants more. */
@@ -173,6 +176,7 @@ function buildDecoder(
       return { decoder: decoder as PieceDecoder<unknown>, kind: "frames" };
     }
     case "bytes":
+    case "websocket": // Its items are whole message payloads already.
       return {
         decoder: { push: (input, out) => void out.push(input), finish: () => {} },
         kind: "bytes",
@@ -220,7 +224,9 @@ async function openSession(
   state.connection = connection;
   state.close = () => connection.close();
   try {
-    const { decoder, kind } = buildDecoder(await spec, response);
+    const resolved = await spec;
+    if (resolved.kind === "websocket") return openWebSocket(state, response, request, resolved);
+    const { decoder, kind } = buildDecoder(resolved, response);
     if (state.closed) throw new DockerError("Stream cancelled by its reader");
     return {
       response,
@@ -244,6 +250,50 @@ async function openSession(
     connection.close();
     throw error;
   }
+}
+
+/**
+ * A WebSocket attach: the handshake checked as on the main thread, then
+ * the WebSocket run here; each message's payload is one item.
+ */
+function openWebSocket(
+  state: StreamState,
+  response: HttpResponse,
+  request: WireRequest,
+  spec: { accept: string },
+): Opened {
+  const connection = state.connection!;
+  const accept = response.headers.get("sec-websocket-accept");
+  if (accept !== spec.accept) {
+    throw new DockerProtocolError(
+      "INVALID_HEADER",
+      `Cannot ${request.action}: the engine answered Sec-WebSocket-Accept ${
+        JSON.stringify(accept)
+      }, which does not match the key sent`,
+    );
+  }
+  const session = webSocketSession(connection);
+  const messages = session.readable.getReader();
+  state.webSocket = session.writable.getWriter();
+  state.close = () => void session.close();
+  return {
+    response,
+    ...buildDecoder({ kind: "bytes" }, response),
+    read: async () => {
+      let next;
+      try {
+        next = await messages.read();
+      } catch (error) {
+        if (connection.closed) return null; // Closed here (cancel): the output just ends.
+        throw sessionBroke(error, host);
+      }
+      // A copy: the payload may be a view into a read buffer the WebSocket
+      // still reads from, which a transfer would detach.
+      return next.done ? null : [next.value.data.slice()];
+    },
+    end: () => void session.close(),
+    cancel: () => void session.close(),
+  };
 }
 
 function open(message: OpenMessage): void {
@@ -347,6 +397,7 @@ function write(message: WriteMessage | CloseWriteMessage): void {
   const state = streams.get(message.id);
   const carryOut = async () => {
     const connection = state?.connection;
+    if (state?.webSocket) return await writeWebSocket(state, state.webSocket, message);
     if (message.type === "closeWrite") {
       // As on the main thread: a closed session has nothing to half-close.
       if (!state || !connection || state.writeClosed || connection.closed) return;
@@ -375,6 +426,34 @@ function write(message: WriteMessage | CloseWriteMessage): void {
   const next = () => carryOut().then(() => answer(), answer);
   if (state) state.writes = state.writes.then(next);
   else next();
+}
+
+const textDecoder = new TextDecoder();
+
+/**
+ * A WebSocket session's `write` (a text or binary message) or `closeWrite`
+ * (a close frame: end of stdin, while output keeps arriving).
+ */
+async function writeWebSocket(
+  state: StreamState,
+  writer: WritableStreamDefaultWriter<Uint8Array | string>,
+  message: WriteMessage | CloseWriteMessage,
+): Promise<void> {
+  if (message.type === "closeWrite") {
+    if (state.writeClosed || state.connection?.closed) return;
+    state.writeClosed = true;
+    await writer.close().catch(() => {});
+    return;
+  }
+  if (state.writeClosed || state.connection?.closed) {
+    throw new DockerError("WebSocket session is closed"); // As on the main thread.
+  }
+  const data = new Uint8Array(message.data);
+  try {
+    await writer.write(message.text ? textDecoder.decode(data) : data);
+  } catch (error) {
+    throw sessionBroke(error, host);
+  }
 }
 
 /** Adds credit from a `pull`; the first one starts the reader loop. */

@@ -206,3 +206,85 @@ Deno.test("workers: containers.attach rejects a missing container with DockerNot
   await assert.rejects(() => docker.containers.attach(missing, { tty: true }), DockerNotFoundError);
   await assert.rejects(async () => await docker.containers.attach(""), TypeError);
 });
+
+Deno.test("workers: containers.attachWebSocket sends text and bytes to cat and reads the echo; closing writable is EOF", async () => {
+  using client = workerContainers();
+  await using docker = testDocker();
+  await withContainer(docker, { Cmd: ["cat"], OpenStdin: true, StdinOnce: true }, async (id) => {
+    const ws = await client.containers.attachWebSocket(id, { stream: true });
+    assert.equal(client.pool.streams, 1, "the WebSocket runs in the worker");
+    await docker.containers.start(id);
+    const writer = ws.writable.getWriter();
+    const reader = ws.readable.getReader();
+    const received: Uint8Array[] = [];
+    const readUntilText = async (wanted: string) => {
+      while (!text(concat(received)).includes(wanted)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        received.push(value);
+      }
+      return text(concat(received));
+    };
+    await writer.write("hello websocket\n");
+    assert.equal(await readUntilText("hello websocket\n"), "hello websocket\n");
+    received.length = 0;
+    const bytes = payload(200_000); // Several WebSocket frames and reads.
+    const echoed = (async () => {
+      const got: Uint8Array[] = [];
+      let length = 0;
+      while (length < bytes.length) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        got.push(value);
+        length += value.length;
+      }
+      return concat(got);
+    })();
+    await writer.write(bytes);
+    assert.deepEqual(await echoed, bytes);
+    // A close frame is end of stdin: cat exits and the engine ends the session.
+    await writer.close();
+    assert.deepEqual(await reader.read(), { done: true, value: undefined });
+    assert.equal((await docker.containers.wait(id)).StatusCode, 0);
+    await ws.close();
+    assert.equal(client.pool.streams, 0);
+  });
+});
+
+Deno.test("workers: containers.attachWebSocket close(), abort, and a missing container", async () => {
+  using client = workerContainers();
+  await using docker = testDocker();
+  await withContainer(docker, { Cmd: ["sleep", "60"], OpenStdin: true }, async (id) => {
+    await docker.containers.start(id);
+    const ws = await client.containers.attachWebSocket(id);
+    const reader = ws.readable.getReader();
+    const pending = reader.read();
+    await ws.close();
+    assert.deepEqual(await pending, { done: true, value: undefined });
+    await assert.rejects(
+      () => ws.writable.getWriter().write("late\n"),
+      /WebSocket session is closed/,
+    );
+    assert.equal(client.pool.streams, 0);
+
+    const controller = new AbortController();
+    const aborted = await client.containers.attachWebSocket(id, { signal: controller.signal });
+    const reading = (async () => {
+      for await (const _ of aborted.readable) { /* nothing is printed */ }
+    })();
+    controller.abort();
+    await reading; // ends at once; the worker closes the connection
+    await aborted[Symbol.asyncDispose]();
+    assert.equal(client.pool.streams, 0);
+    const reason = new Error("not now");
+    await assert.rejects(
+      () => client.containers.attachWebSocket(id, { signal: AbortSignal.abort(reason) }),
+      (error) => error === reason,
+    );
+  });
+  await assert.rejects(
+    () => client.containers.attachWebSocket(uniqueName("missing")),
+    DockerNotFoundError,
+  );
+  assert.equal(client.pool.streams, 0);
+});

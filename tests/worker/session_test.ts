@@ -417,3 +417,58 @@ Deno.test("A failed attach or output stream waits for its TTY lookup, in a worke
     assert.equal(forLogs.state.settled, true, `logs, worker ${worker}`);
   }
 });
+
+// ---------------------------------------------------------------------------
+// WebSocket attach
+// ---------------------------------------------------------------------------
+
+/** An engine that switches to WebSocket with the given accept value and closes. */
+function webSocketEngine(accept: (key: string) => Promise<string>) {
+  return async (connection: FakeConnection) => {
+    const request = await connection.readRequest();
+    if (!request) return;
+    assert.equal(request.method, "GET");
+    assert.match(request.target, /^\/v1\.41\/containers\/web\/attach\/ws\?/);
+    assert.equal(request.headers["upgrade"], "websocket");
+    const value = await accept(request.headers["sec-websocket-key"] ?? "");
+    await connection.write(
+      `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ${value}\r\n\r\n`,
+    );
+    // A text message "hi", then a close frame (status 1000).
+    await connection.write(new Uint8Array([0x81, 2, 104, 105, 0x88, 2, 0x03, 0xe8]));
+  };
+}
+
+/** RFC 6455 §4.2.2: base64 SHA-1 of the key and the protocol's GUID. */
+async function acceptOf(key: string): Promise<string> {
+  const guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  const digest = await crypto.subtle.digest("SHA-1", encoder.encode(key + guid));
+  return btoa(String.fromCharCode(...new Uint8Array(digest)));
+}
+
+Deno.test("Containers.attachWebSocket checks the handshake the same in a worker and on this thread", async (t) => {
+  for (const worker of [true, false]) {
+    await t.step(worker ? "in a worker" : "on this thread", async () => {
+      await using good = await startFakeEngine(webSocketEngine(acceptOf));
+      using client = setup(good);
+      const ws = await new Containers(client.api).attachWebSocket("web", { worker });
+      assert.equal(client.pool.streams, worker ? 1 : 0);
+      const messages: string[] = [];
+      for await (const payload of ws.readable) messages.push(decoder.decode(payload));
+      assert.deepEqual(messages, ["hi"]);
+      await ws.close();
+      assert.equal(client.pool.streams, 0);
+
+      await using bad = await startFakeEngine(webSocketEngine(() => Promise.resolve("wrong=")));
+      using other = setup(bad);
+      const error = await rejection(new Containers(other.api).attachWebSocket("web", { worker }));
+      assert.ok(error instanceof DockerProtocolError);
+      assert.equal(error.code, "INVALID_HEADER");
+      assert.match(
+        error.message,
+        /Sec-WebSocket-Accept "wrong=", which does not match the key sent/,
+      );
+      assert.equal(other.pool.streams, 0);
+    });
+  }
+});
