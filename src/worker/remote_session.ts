@@ -116,11 +116,7 @@ export class RemoteSession {
   async open(signal?: AbortSignal): Promise<HijackedSession> {
     await this.#switched(signal);
     const stream = this.#stream;
-    const closeWrite = async (): Promise<void> => {
-      if (this.#writeClosed || this.#gone) return;
-      this.#writeClosed = true;
-      await this.#send({ type: "closeWrite", id: this.id }, []);
-    };
+    const closeWrite = () => this.#closeWrite();
     const close = (): void => {
       this.#gone = true;
       void stream.close();
@@ -171,14 +167,17 @@ export class RemoteSession {
         if (this.#gone || this.#writeClosed) throw new DockerError("WebSocket session is closed");
         return this.#write(chunk);
       },
-      close: async () => {
-        if (this.#writeClosed || this.#gone) return;
-        this.#writeClosed = true;
-        await this.#send({ type: "closeWrite", id: this.id }, []);
-      },
+      close: () => this.#closeWrite(), // The close frame.
       abort: () => void close(),
     });
     return { readable: stream.readable as ReadableStream<Uint8Array>, writable, close };
+  }
+
+  /** Half-closes the write side once (a close frame on a WebSocket). */
+  async #closeWrite(): Promise<void> {
+    if (this.#writeClosed || this.#gone) return;
+    this.#writeClosed = true;
+    await this.#send({ type: "closeWrite", id: this.id }, []);
   }
 
   /** Waits for the worker's protocol switch (the response head). */
