@@ -194,3 +194,41 @@ Deno.test("excludes replaces .dockerignore for a BuildKit build too", async () =
     "Dockerfile\nkept.txt\n",
   );
 });
+
+Deno.test("aborting a BuildKit build while its context is sent stops the transfer; the next build works", async () => {
+  using docker = client();
+  await using context = await contextDir({ "Dockerfile": `FROM ${testImage()}\nCOPY . /ctx\n` });
+  // Enough bytes that the abort lands while they are still on their way.
+  for (let i = 0; i < 8; i++) {
+    await Deno.writeFile(`${context.path}/part-${i}.bin`, randomBytes(16 * 1024 * 1024));
+  }
+  await using images = built(docker);
+  const controller = new AbortController();
+  const reason = new Error("stop the transfer");
+  let seen = 0;
+  const started = performance.now();
+  await assert.rejects(
+    async () =>
+      await buildImage(docker.api, context.path, {
+        ...BUILDKIT,
+        signal: controller.signal,
+        onProgress: (event) => {
+          for (const status of event.buildkit?.statuses ?? []) {
+            if (!status.id.startsWith("transferring context")) continue;
+            seen = Math.max(seen, status.current);
+            if (seen > 1024 * 1024) controller.abort(reason);
+          }
+        },
+      }),
+    (error: unknown) => error === reason,
+  );
+  assert.ok(seen < 128 * 1024 * 1024, `the whole context went (${seen} bytes) before the abort`);
+  assert.ok(performance.now() - started < 30_000);
+  // The engine is not left stuck on the cancelled transfer.
+  await Deno.writeTextFile(
+    `${context.path}/Dockerfile`,
+    `FROM ${testImage()}\nCOPY part-0.bin /\n`,
+  );
+  const again = await build(docker, context.path, images);
+  assert.ok(again.imageId.startsWith("sha256:"));
+});
