@@ -195,7 +195,7 @@ async function answer(
       files.delete(packet.id);
       summary.files++;
       if (file) summary.bytes += await sendFile(packet.id, file, send);
-      await send(dataPacket(packet.id, 0).bytes);
+      await send(dataPacket(packet.id, 0).seal(0)); // The empty DATA: end of file.
     } else if (packet.type === PacketType.Fin) {
       await walked();
       await send(grpcFrame(new Writer().varint(1, PacketType.Fin).finish()));
@@ -238,7 +238,6 @@ const DATA_OFFSET = 5 + 2 + 6 + 1 + 3;
  * front of the `n` bytes read, returning the message.
  */
 function dataPacket(id: number, room: number): {
-  bytes: Uint8Array;
   data: Uint8Array;
   seal: (n: number) => Uint8Array;
 } {
@@ -251,9 +250,10 @@ function dataPacket(id: number, room: number): {
     buffer.set(fieldBytes, start + 5);
     return buffer.subarray(start, DATA_OFFSET + n);
   };
-  return { bytes: seal(0), data: buffer.subarray(DATA_OFFSET), seal };
+  return { data: buffer.subarray(DATA_OFFSET), seal };
 }
 
+/** The failure of a file that is no longer the one the walk listed. */
 function replacedError(file: WalkedFile): SyncError {
   return new SyncError(`${JSON.stringify(file.path)} was replaced while it was sent`);
 }
