@@ -376,6 +376,12 @@ function compileGlob(pattern: string): Glob {
   });
 }
 
+/**
+ * The regexp source of one segment of a Go glob: `*`, `?`, `[…]` classes
+ * (`^` negates), `\\` escapes; every literal as a `\u{…}` escape.
+ *
+ * @throws {SyntaxError} For a trailing backslash or an unclosed or empty class.
+ */
 function globSource(segment: string): string {
   const chars = Array.from(segment);
   const hex = (char: string) => `\\u{${char.codePointAt(0)!.toString(16)}}`;
