@@ -378,7 +378,7 @@ function compileGlob(pattern: string): Glob {
 
 /**
  * The regexp source of one segment of a Go glob: `*`, `?`, `[…]` classes
- * (`^` negates), `\\` escapes; every literal as a `\u{…}` escape.
+ * (`^` negates), backslash escapes; every literal as a `\u{…}` escape.
  *
  * @throws {SyntaxError} For a trailing backslash or an unclosed or empty class.
  */
