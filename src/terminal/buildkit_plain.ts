@@ -17,7 +17,11 @@
  * @module
  */
 
-import type { BuildKitStatus, BuildKitVertex } from "../build/buildkit_trace.ts";
+import type {
+  BuildKitStatus,
+  BuildKitVertex,
+  BuildKitVertexStatus,
+} from "../build/buildkit_trace.ts";
 
 /** What is known of a step that was shown. */
 interface Step {
@@ -30,8 +34,34 @@ interface Step {
    * the seconds into the step when that line began.
    */
   output: Map<number, { decoder: TextDecoder; partial: string; at: string }>;
-  /** Statuses already shown as done. */
-  doneStatuses: Set<string>;
+  /** Per status id: what its last line showed, and whether it said done. */
+  statuses: Map<string, { current: number; timestamp: Date | undefined; done: boolean }>;
+}
+
+/** A status is shown again, before it is done, only after this share of its total… */
+const MIN_PROGRESS = 0.05;
+/** …or this many milliseconds (BuildKit's plain printer's thresholds). */
+const MIN_INTERVAL = 5000;
+/**
+ * A status gets a line before it is done only once it has run this long:
+ * BuildKit's printer shows what piled up every 150 ms, so work that ends
+ * sooner shows only as done.
+ */
+const FIRST_LINE_AFTER = 150;
+
+/**
+ * Bytes as BuildKit's plain printer shows them: whole bytes below 1 kB
+ * (`288B`), else two decimals of decimal units (`3.00MB`).
+ */
+function formatBytes(count: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+  let unit = 0;
+  let value = count;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return unit === 0 ? `${count}B` : `${value.toFixed(2)}${units[unit]}`;
 }
 
 function seconds(from: Date | undefined, to: Date | undefined): string {
@@ -40,9 +70,44 @@ function seconds(from: Date | undefined, to: Date | undefined): string {
 }
 
 /**
+ * A status's line as BuildKit's plain printer writes it (`#4 transferring
+ * context: 3.00MB 0.3s done`), or `undefined` when it is not news: done
+ * already, or too little progress since its last line.
+ */
+function statusLine(step: Step, item: BuildKitVertexStatus): string | undefined {
+  const last = step.statuses.get(item.id);
+  if (last?.done) return undefined;
+  if (last && !item.completed) {
+    const progress = item.total > 0 ? (item.current - last.current) / item.total : 0;
+    const elapsed = item.timestamp && last.timestamp
+      ? item.timestamp.getTime() - last.timestamp.getTime()
+      : 0;
+    if (progress < MIN_PROGRESS && elapsed < MIN_INTERVAL) return undefined;
+  } else if (!last && !item.completed && item.started && item.timestamp) {
+    if (item.timestamp.getTime() - item.started.getTime() < FIRST_LINE_AFTER) return undefined;
+  }
+  step.statuses.set(item.id, {
+    current: item.current,
+    timestamp: item.timestamp,
+    done: item.completed !== undefined,
+  });
+  let line = `#${step.number} ${item.id}`;
+  if (item.total !== 0) line += ` ${formatBytes(item.current)} / ${formatBytes(item.total)}`;
+  else if (item.current !== 0) line += ` ${formatBytes(item.current)}`;
+  const end = item.completed ?? item.timestamp;
+  if (item.started && end) {
+    const took = (end.getTime() - item.started.getTime()) / 1000;
+    if (took > 0.01) line += ` ${took.toFixed(1)}s`;
+  }
+  return item.completed ? `${line} done` : line;
+}
+
+/**
  * Turns BuildKit progress records into plain text lines: a step's name when
  * it starts, the lines its command writes (with the seconds since the step
- * started), transfers and exports when they end, and how the step ended.
+ * started), the progress of transfers and exports (as BuildKit's printer
+ * does: when they end, and in between every 5 % or 5 s), and how the step
+ * ended.
  *
  * @example Format a step that prints a line and ends
  * ```ts
@@ -104,10 +169,8 @@ export class BuildKitPlainText {
     }
     for (const item of status.statuses) {
       const step = this.#steps.get(item.vertex);
-      if (!step || !item.completed || step.doneStatuses.has(item.id)) continue;
-      step.doneStatuses.add(item.id);
-      const took = seconds(item.started, item.completed);
-      lines.push(`#${step.number} ${item.name || item.id} done${took ? ` ${took}s` : ""}`);
+      const line = step && statusLine(step, item);
+      if (line) lines.push(line);
     }
     for (const warning of status.warnings) {
       const step = this.#steps.get(warning.vertex);
@@ -148,7 +211,7 @@ export class BuildKitPlainText {
       started: vertex.started,
       ended: false,
       output: new Map(),
-      doneStatuses: new Set(),
+      statuses: new Map(),
     });
     lines.push(`#${number} ${vertex.name}`);
   }

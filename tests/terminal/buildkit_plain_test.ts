@@ -71,9 +71,9 @@ const RECORDED_LINES: readonly string[] = [
   "#6 [stage-0 3/3] COPY a.txt /a.txt",
   "#6 DONE 0.0s",
   "#7 exporting to image",
-  "#7 exporting layers done 0.0s",
-  "#7 writing image sha256:76621d761d637a5ca8cd04a1359e8e21b8e31ffb37a4e28955485dc4a3f065b1 done 0.0s",
-  "#7 naming to docker.io/library/bk:1 done 0.0s",
+  "#7 exporting layers 0.0s done",
+  "#7 writing image sha256:76621d761d637a5ca8cd04a1359e8e21b8e31ffb37a4e28955485dc4a3f065b1 done",
+  "#7 naming to docker.io/library/bk:1 done",
   "#7 DONE 0.0s",
 ];
 
@@ -172,7 +172,7 @@ Deno.test("BuildKitPlainText replays a recorded build", async (t) => {
     assert.deepEqual(perRecord[18], ["#7 exporting to image"]);
     // Its last record completes a status, then the step.
     assert.deepEqual(perRecord[22], [
-      "#7 naming to docker.io/library/bk:1 done 0.0s",
+      "#7 naming to docker.io/library/bk:1 done",
       "#7 DONE 0.0s",
     ]);
   });
@@ -531,7 +531,7 @@ Deno.test("BuildKitPlainText shows statuses", async (t) => {
     return plain;
   }
 
-  await t.step("a status prints once when completed, nothing while in progress", () => {
+  await t.step("a status that ends within 150 ms prints once, when done", () => {
     const plain = exporting();
     const layers = { started: at(0), timestamp: at(10) };
     assert.deepEqual(
@@ -546,27 +546,66 @@ Deno.test("BuildKitPlainText shows statuses", async (t) => {
     );
     const done = status(EXPORT, "exporting layers", { ...layers, completed: at(2345) });
     assert.deepEqual(plain.update(record({ statuses: [done] })), [
-      "#1 exporting layers done 2.3s",
+      "#1 exporting layers 2.3s done",
     ]);
     assert.deepEqual(plain.update(record({ statuses: [done] })), []);
   });
 
-  await t.step("a status's name is shown instead of its id; no start means no seconds", () => {
-    const plain = exporting();
-    assert.deepEqual(
-      plain.update(record({
-        statuses: [
-          status(EXPORT, "sha256:layer", {
-            name: "pushing layer",
+  await t.step(
+    "a longer status prints its progress every 5 % or 5 s, as BuildKit's printer",
+    () => {
+      const plain = exporting();
+      const id = "transferring context:";
+      const at_ = (ms: number, current: number, total = 0) =>
+        record({
+          statuses: [status(EXPORT, id, { started: at(0), timestamp: at(ms), current, total })],
+        });
+      assert.deepEqual(plain.update(at_(100, 1000)), []); // Too young.
+      assert.deepEqual(plain.update(at_(200, 32768)), ["#1 transferring context: 32.77kB 0.2s"]);
+      assert.deepEqual(plain.update(at_(4000, 900_000)), []); // No total: only every 5 s.
+      assert.deepEqual(plain.update(at_(5300, 3_001_185)), [
+        "#1 transferring context: 3.00MB 5.3s",
+      ]);
+      const pull = (ms: number, current: number) =>
+        record({
+          statuses: [status(EXPORT, "sha256:abc", {
             started: at(0),
-            completed: at(100),
-          }),
-          status(EXPORT, "naming to x:1", { completed: at(100) }),
-        ],
-      })),
-      ["#1 pushing layer done 0.1s", "#1 naming to x:1 done"],
-    );
-  });
+            timestamp: at(ms),
+            current,
+            total: 2_000_000,
+          })],
+        });
+      assert.deepEqual(plain.update(pull(500, 100_000)), ["#1 sha256:abc 100.00kB / 2.00MB 0.5s"]);
+      assert.deepEqual(plain.update(pull(600, 150_000)), []); // 2.5 %
+      assert.deepEqual(plain.update(pull(700, 200_000)), ["#1 sha256:abc 200.00kB / 2.00MB 0.7s"]);
+      assert.deepEqual(
+        plain.update(record({
+          statuses: [status(EXPORT, id, { started: at(0), completed: at(5400), current: 999 })],
+        })),
+        ["#1 transferring context: 999B 5.4s done"],
+      );
+    },
+  );
+
+  await t.step(
+    "a status shows its id, as BuildKit's printer does; no start means no seconds",
+    () => {
+      const plain = exporting();
+      assert.deepEqual(
+        plain.update(record({
+          statuses: [
+            status(EXPORT, "sha256:layer", {
+              name: "pushing layer",
+              started: at(0),
+              completed: at(100),
+            }),
+            status(EXPORT, "naming to x:1", { completed: at(100) }),
+          ],
+        })),
+        ["#1 sha256:layer 0.1s done", "#1 naming to x:1 done"],
+      );
+    },
+  );
 
   await t.step("statuses are printed before the step's end in the same record", () => {
     const plain = exporting();
@@ -575,7 +614,7 @@ Deno.test("BuildKitPlainText shows statuses", async (t) => {
         vertexes: [vertex(EXPORT, "exporting to image", { started: at(0), completed: at(300) })],
         statuses: [status(EXPORT, "naming to x:1", { started: at(200), completed: at(300) })],
       })),
-      ["#1 naming to x:1 done 0.1s", "#1 DONE 0.3s"],
+      ["#1 naming to x:1 0.1s done", "#1 DONE 0.3s"],
     );
   });
 
@@ -645,7 +684,7 @@ Deno.test("BuildKitPlainText shows warnings", async (t) => {
         statuses: [status("sha256:a", "s", { started: at(0), completed: at(100) })],
         warnings: [warning("sha256:a", "w")],
       })),
-      ["#1 A", "#1 0.500 out", "#1 s done 0.1s", "#1 WARNING: w", "#1 DONE 1.0s"],
+      ["#1 A", "#1 0.500 out", "#1 s 0.1s done", "#1 WARNING: w", "#1 DONE 1.0s"],
     );
   });
 });
