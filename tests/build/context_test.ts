@@ -289,3 +289,24 @@ try {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("packContext skips an entry that vanishes while the directory is packed", async () => {
+  const root = await Deno.makeTempDir({ prefix: "berth-context-vanish-" });
+  try {
+    for (const name of ["a", "b", "c", "y", "z"]) await write(root, name, `${name}\n`);
+    const reader = readTar(await packContext(root))[Symbol.asyncIterator]();
+    const first = await reader.next();
+    assert.equal(first.done, false);
+    await first.value.body.cancel();
+    // Listed already, not looked at yet: gone before the walk reaches it.
+    await Deno.remove(`${root}/z`);
+    const rest: string[] = [];
+    for (let next = await reader.next(); !next.done; next = await reader.next()) {
+      rest.push(next.value.name);
+      await next.value.body.cancel();
+    }
+    assert.deepEqual([first.value.name, ...rest], ["a", "b", "c", "y"]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
