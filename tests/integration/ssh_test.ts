@@ -14,7 +14,7 @@ import {
   type DockerOptions,
   type SshOptions,
 } from "../../mod.ts";
-import { testEnv, text, withContainer } from "./_docker.ts";
+import { TEST_LABELS, testEnv, testImage, text, withContainer } from "./_docker.ts";
 
 const SSH_HOST = Deno.env.get("BERTH_TEST_SSH_HOST");
 const SSH_ARGS: string[] = JSON.parse(Deno.env.get("BERTH_TEST_SSH_ARGS") ?? "[]");
@@ -225,6 +225,48 @@ Deno.test({
       assert.ok(error instanceof DockerConnectionError, String(error));
       assert.match(error.message, /none\.sock/);
     } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "ssh:// BuildKit build reads its directory context through the session over ssh",
+  ignore,
+  async fn() {
+    await using docker = sshDocker();
+    const dir = await Deno.makeTempDir({ prefix: "berth-ssh-build-" });
+    let imageId: string | undefined;
+    try {
+      const marker = crypto.randomUUID();
+      await Deno.writeTextFile(`${dir}/Dockerfile`, `FROM ${testImage()}\nCOPY . /ctx\n`);
+      await Deno.writeTextFile(`${dir}/marker.txt`, `${marker}\n`);
+      const data = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 7) % 251);
+      await Deno.writeFile(`${dir}/data.bin`, data);
+      let sent = 0;
+      ({ imageId } = await docker.images.build(dir, {
+        version: "2",
+        networkMode: "none",
+        labels: { ...TEST_LABELS },
+        onProgress: (event) => {
+          for (const status of event.buildkit?.statuses ?? []) {
+            if (status.id.startsWith("transferring context")) sent = Math.max(sent, status.current);
+          }
+        },
+      }));
+      assert.ok(sent >= data.length, `the engine reported ${sent} context bytes`);
+      const { exitCode, stdout } = await docker.containers.run(
+        {
+          Image: imageId,
+          Cmd: ["sh", "-c", "cat /ctx/marker.txt && wc -c < /ctx/data.bin"],
+          Labels: { ...TEST_LABELS },
+        },
+        { remove: true },
+      );
+      assert.equal(exitCode, 0);
+      assert.equal(text(stdout).replace(/ +/g, ""), `${marker}\n${data.length}\n`);
+    } finally {
+      if (imageId) await docker.images.remove(imageId, { force: true }).catch(() => {});
       await Deno.remove(dir, { recursive: true });
     }
   },
