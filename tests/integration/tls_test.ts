@@ -3,7 +3,7 @@
  * with `--tlsverify`, certificates made with `openssl` for this run, and
  * berth connecting with good, wrong and missing material, directly and
  * through `DOCKER_HOST`/`DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH` and a
- * context. Needs root, dockerd and openssl: under the test task or in CI
+ * context, and a BuildKit build whose session (HTTP/2) runs over TLS. Needs root, dockerd and openssl: under the test task or in CI
  * their absence fails the test; elsewhere it is skipped.
  */
 
@@ -196,6 +196,30 @@ Deno.test({
         const version = await docker.system.version();
         assert.equal(version.ApiVersion, "1.41");
         assert.equal(await docker.apiVersion(), "1.41");
+      });
+
+      await t.step("a BuildKit build's session (HTTP/2, its context) over TLS", async () => {
+        await using docker = new Docker({ host: tcp, tls: { caCerts: [ca], cert, key } });
+        const context = join(dir, "build");
+        await Deno.mkdir(context);
+        await Deno.writeTextFile(join(context, "Dockerfile"), "FROM scratch\nCOPY data.bin /\n");
+        const data = new Uint8Array(2 * 1024 * 1024).map((_, i) => (i * 13) % 251);
+        await Deno.writeFile(join(context, "data.bin"), data);
+        const { imageId } = await docker.images.build(context, {
+          version: "2",
+          networkMode: "none",
+        });
+        // Never started (a scratch image has nothing to run): only read.
+        const { Id } = await docker.containers.create({ Image: imageId, Cmd: ["none"] });
+        try {
+          const { body } = await docker.containers.getArchive(Id, "/data.bin");
+          const archive = new Uint8Array(await new Response(body).arrayBuffer());
+          // One 512-byte header, then the file.
+          assert.deepEqual(archive.subarray(512, 512 + data.length), data);
+        } finally {
+          await docker.containers.remove(Id, { force: true });
+          await docker.images.remove(imageId, { force: true });
+        }
       });
 
       await t.step("a CA that did not sign the server: DockerConnectionError", async () => {
