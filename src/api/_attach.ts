@@ -11,7 +11,12 @@ import { ttyMode } from "./_frames.ts";
 import { DockerProtocolError } from "../errors.ts";
 import type { Connection } from "../http/connection.ts";
 import type { HttpResponse } from "../http/response.ts";
-import { webSocketAccept, webSocketKey, webSocketSession } from "../stream/websocket.ts";
+import {
+  checkWebSocketAccept,
+  webSocketAccept,
+  webSocketKey,
+  webSocketSession,
+} from "../stream/websocket.ts";
 import { type ApiCall, type ApiClient, segment, type StreamOptions } from "./_client.ts";
 import { type HijackedSession, hijackedSession } from "./_session.ts";
 
@@ -268,15 +273,11 @@ export async function attachWebSocket(
     );
   }
   const connection = takeUpgraded(response, call);
-  const accept = response.headers.get("sec-websocket-accept");
-  if (accept !== await expected) {
+  try {
+    checkWebSocketAccept(response.headers.get("sec-websocket-accept"), await expected, call.action);
+  } catch (error) {
     connection.close();
-    throw new DockerProtocolError(
-      "INVALID_HEADER",
-      `Cannot ${call.action}: the engine answered Sec-WebSocket-Accept ${
-        JSON.stringify(accept)
-      }, which does not match the key sent`,
-    );
+    throw error;
   }
   const session = webSocketSession(connection);
   const stopListening = closeOnAbort(

@@ -130,6 +130,28 @@ export async function webSocketAccept(key: string): Promise<string> {
   return base64(new Uint8Array(digest));
 }
 
+/**
+ * Checks the handshake's answer.
+ *
+ * @param accept The `Sec-WebSocket-Accept` the server sent (`null` when none).
+ * @param expected What {@linkcode webSocketAccept} computed for the key sent.
+ * @param action What was being done, for the message (`attach to container "web" …`).
+ * @throws {DockerProtocolError} `INVALID_HEADER` when they differ.
+ */
+export function checkWebSocketAccept(
+  accept: string | null,
+  expected: string,
+  action: string,
+): void {
+  if (accept === expected) return;
+  throw new DockerProtocolError(
+    "INVALID_HEADER",
+    `Cannot ${action}: the engine answered Sec-WebSocket-Accept ${
+      JSON.stringify(accept)
+    }, which does not match the key sent`,
+  );
+}
+
 function frameError(message: string): DockerProtocolError {
   return new DockerProtocolError("INVALID_WEBSOCKET_FRAME", message);
 }

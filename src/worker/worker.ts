@@ -29,7 +29,7 @@ import type { HttpResponse } from "../http/response.ts";
 import { createConnector, hostHeader, parseHost } from "../http/transport.ts";
 import type { Frame } from "../stream/demux.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
-import { webSocketSession } from "../stream/websocket.ts";
+import { checkWebSocketAccept, webSocketSession } from "../stream/websocket.ts";
 import {
   type BatchKind,
   type BatchMessage,
@@ -263,15 +263,7 @@ function openWebSocket(
   spec: { accept: string },
 ): Opened {
   const connection = state.connection!;
-  const accept = response.headers.get("sec-websocket-accept");
-  if (accept !== spec.accept) {
-    throw new DockerProtocolError(
-      "INVALID_HEADER",
-      `Cannot ${request.action}: the engine answered Sec-WebSocket-Accept ${
-        JSON.stringify(accept)
-      }, which does not match the key sent`,
-    );
-  }
+  checkWebSocketAccept(response.headers.get("sec-websocket-accept"), spec.accept, request.action);
   const session = webSocketSession(connection);
   const messages = session.readable.getReader();
   state.webSocket = session.writable.getWriter();
