@@ -33,6 +33,28 @@ export async function readUntil(
 }
 
 /**
+ * Reads WebSocket payloads until their text contains `wanted` or the
+ * stream ends; keeps the reader usable.
+ *
+ * @param reader The session's output reader.
+ * @param wanted The text to wait for.
+ * @returns The text read.
+ */
+export async function readUntilText(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  wanted: string,
+): Promise<string> {
+  const parts: Uint8Array[] = [];
+  const text = () => new TextDecoder().decode(concat(parts));
+  while (!text().includes(wanted)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    parts.push(value.slice());
+  }
+  return text();
+}
+
+/**
  * Writes `bytes` in pieces of at most 64 KiB.
  *
  * @param session Anything with a stdin `writable`.

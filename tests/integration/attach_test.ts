@@ -9,7 +9,7 @@ import { DockerNotFoundError } from "../../mod.ts";
 import { testDocker, text, uniqueName, withContainer } from "./_docker.ts";
 import { concat } from "../_fake_engine.ts";
 import { payload } from "../_helpers.ts";
-import { readUntil, writeAll } from "./_session.ts";
+import { readUntil, readUntilText, writeAll } from "./_session.ts";
 
 const encoder = new TextEncoder();
 
@@ -139,20 +139,10 @@ Deno.test("containers.attachWebSocket sends text and bytes to cat and reads the 
     await docker.containers.start(id);
     const writer = ws.writable.getWriter();
     const reader = ws.readable.getReader();
-    const received: Uint8Array[] = [];
-    const readUntilText = async (wanted: string) => {
-      while (!text(concat(received)).includes(wanted)) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        received.push(value.slice());
-      }
-      return text(concat(received));
-    };
     await writer.write("hello websocket\n");
-    assert.equal(await readUntilText("hello websocket\n"), "hello websocket\n");
-    received.length = 0;
+    assert.equal(await readUntilText(reader, "hello websocket\n"), "hello websocket\n");
     await writer.write(encoder.encode("bytes too\n"));
-    assert.equal(await readUntilText("bytes too\n"), "bytes too\n");
+    assert.equal(await readUntilText(reader, "bytes too\n"), "bytes too\n");
     // A close frame is end of stdin: cat exits and the engine ends the session.
     await writer.close();
     assert.deepEqual(await reader.read(), { done: true, value: undefined });

@@ -27,7 +27,7 @@ import {
 } from "./_docker.ts";
 import { concat } from "../_fake_engine.ts";
 import { payload } from "../_helpers.ts";
-import { readUntil, writeAll } from "./_session.ts";
+import { readUntil, readUntilText, writeAll } from "./_session.ts";
 
 const encoder = new TextEncoder();
 
@@ -216,18 +216,8 @@ Deno.test("workers: containers.attachWebSocket sends text and bytes to cat and r
     await docker.containers.start(id);
     const writer = ws.writable.getWriter();
     const reader = ws.readable.getReader();
-    const received: Uint8Array[] = [];
-    const readUntilText = async (wanted: string) => {
-      while (!text(concat(received)).includes(wanted)) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        received.push(value);
-      }
-      return text(concat(received));
-    };
     await writer.write("hello websocket\n");
-    assert.equal(await readUntilText("hello websocket\n"), "hello websocket\n");
-    received.length = 0;
+    assert.equal(await readUntilText(reader, "hello websocket\n"), "hello websocket\n");
     const bytes = payload(200_000); // Several WebSocket frames and reads.
     const echoed = (async () => {
       const got: Uint8Array[] = [];
