@@ -5,19 +5,24 @@
  *
  * ## Builders
  *
- * Both builders take the context as the request body. The classic builder
- * (`version: "1"`, the default) reports its progress as text lines.
+ * The classic builder (`version: "1"`, the default) takes the context as
+ * the request body (a directory packed as a tar while it is sent) and
+ * reports its progress as text lines.
  * BuildKit (`version: "2"`) reports it as `moby.buildkit.trace` records
  * (protobuf in base64), which the returned stream decodes into each
  * event's `buildkit` field.
  *
  * A BuildKit build also gets a session (`POST /session`, upgraded to
  * HTTP/2; see `src/build/session.ts`), through which the engine asks berth
- * for registry credentials (the classic builder takes them from
+ * for a directory context (`remote=client-session`: fsutil's DiffCopy,
+ * only the files the engine lacks; see `src/build/filesync.ts`), for
+ * registry credentials (the classic builder takes them from
  * `X-Registry-Config` instead), for the values of `secrets`, for the SSH
  * agents of `ssh` (read-only) and to hand over an `output` (always as a
- * tar archive: berth unpacks a `local` output itself). An engine that
- * refuses the session gets the build without one.
+ * tar archive: berth unpacks a `local` output itself). A tar or remote
+ * context still goes as the request body or the `remote` parameter. An
+ * engine that refuses the session gets the build without one, and a
+ * directory as a tar.
  *
  * ## Cancelling
  *

@@ -1,7 +1,9 @@
 /**
  * Build contexts from a directory: the directory is walked and packed as a
  * tar stream while the engine reads it, honouring its `.dockerignore` the
- * way the docker CLI does.
+ * way the docker CLI does (the classic builder's context; BuildKit reads a
+ * directory through its session instead, `filesync.ts`, with the same
+ * lister and patterns).
  *
  * Nothing is buffered: directories are listed one at a time, and a file is
  * opened only when the archive reaches it and read chunk by chunk as the
