@@ -369,9 +369,9 @@ function isRemote(context: unknown): context is ImageBuildRemoteContext {
 }
 
 /**
- * `POST /build`: builds an image with the classic builder and returns its
- * progress as a {@linkcode ProgressStream} that is also a promise of
- * `{ imageId, tags }`. See `Images.build` for the full contract.
+ * `POST /build`: builds an image with the classic builder or BuildKit and
+ * returns its progress as a {@linkcode ProgressStream} that is also a
+ * promise of `{ imageId, tags }`. See `Images.build` for the full contract.
  *
  * @param api The API client.
  * @param context A directory, a tar archive (stream or bytes), or `{ remote }`.
@@ -379,8 +379,10 @@ function isRemote(context: unknown): context is ImageBuildRemoteContext {
  * @param credentials The client's credential store, used when `auth` is unset.
  * @returns The progress events; as a promise, the image id and tags.
  * @throws {TypeError} Synchronously, for a malformed context or option
- *   (including `version: "2"`); through the stream, when a directory
- *   context is not a directory.
+ *   (such as `ssh` or `output` without `version: "2"`); through the
+ *   stream, when a directory context is not a directory.
+ * @throws {DockerError} Through the stream, when the context directory
+ *   may not be read.
  * @throws {RangeError} Synchronously, for a negative or fractional limit.
  *
  * @example Build a directory
