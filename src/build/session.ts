@@ -129,10 +129,12 @@ function grpcMessage(body: Uint8Array): Uint8Array {
   return body.subarray(5);
 }
 
+const GRPC_HEAD: [string, string][] = [["content-type", "application/grpc"]];
+
 /** A unary call's answer: the message framed, then `grpc-status: 0`. */
 function ok(message: Uint8Array): Http2Response {
   return {
-    headers: [["content-type", "application/grpc"]],
+    headers: GRPC_HEAD,
     body: grpcFrame(message),
     trailers: [["grpc-status", "0"]],
   };
@@ -141,8 +143,6 @@ function ok(message: Uint8Array): Http2Response {
 function failed(status: GrpcStatus, message: string): Http2Response {
   return { headers: GRPC_HEAD, trailers: failure(status, message) };
 }
-
-const GRPC_HEAD: [string, string][] = [["content-type", "application/grpc"]];
 
 /** The trailers of a failed call. */
 function failure(status: GrpcStatus, message: string): [string, string][] {
@@ -283,14 +283,16 @@ function streamingHandlers(
   }, failing("store the build output"));
   const directories = sources.directories;
   const sync = directories === undefined ? undefined : streamingCall(async (exchange) => {
-    const values = (name: string) =>
-      exchange.headers.filter(([field]) => field === name).map(([, value]) => value);
-    const name = values("dir-name")[0] ?? "";
+    const name = fieldValue(exchange.headers, "dir-name") ?? "";
     const directory = Object.hasOwn(directories, name) ? directories[name] : undefined;
     if (directory === undefined) {
       throw new GrpcError(GrpcStatus.NotFound, `no access allowed to dir ${JSON.stringify(name)}`);
     }
-    const listed = (name: string) => values(name).length > 0 ? values(name) : undefined;
+    // Metadata with several values comes as one field line per value.
+    const listed = (field: string) => {
+      const values = exchange.headers.filter(([key]) => key === field).map(([, value]) => value);
+      return values.length > 0 ? values : undefined;
+    };
     // Read here rather than by iterating the body, so that a failed walk
     // can end the read at once.
     const reader = exchange.body.getReader();
@@ -305,7 +307,7 @@ function streamingHandlers(
         includes: listed("include-patterns"),
         excludes: listed("exclude-patterns"),
         followPaths: listed("followpaths"),
-        overrideExcludes: values("override-excludes")[0] === "true",
+        overrideExcludes: fieldValue(exchange.headers, "override-excludes") === "true",
       },
       grpcMessages(pieces),
       (framed) => exchange.write(framed),
