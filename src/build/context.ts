@@ -185,15 +185,11 @@ async function entryOf(
     entry.type = "symlink";
     entry.linkname = await Deno.readLink(path);
   } else if (info.isFile) {
-    if (info.nlink !== null && info.nlink > 1 && info.ino !== null) {
-      const key = `${info.dev}:${info.ino}`;
-      const first = walk.inodes.get(key);
-      if (first !== undefined) {
-        entry.type = "hardlink";
-        entry.linkname = first;
-        return entry;
-      }
-      walk.inodes.set(key, name);
+    const first = hardLinkTarget(walk.inodes, info, name);
+    if (first !== undefined) {
+      entry.type = "hardlink";
+      entry.linkname = first;
+      return entry;
     }
     entry.size = info.size;
     if (info.size > 0) entry.body = fileBody(path, name, info.size);
@@ -201,6 +197,28 @@ async function entryOf(
     return undefined;
   }
   return entry;
+}
+
+/**
+ * Hard links in a walk: the name a file was first met under, when `info`
+ * is a file already met; otherwise `undefined`, and `name` is noted as
+ * that file's first name (for a file with more than one name).
+ *
+ * @param inodes `dev:ino` to first name, kept for the whole walk.
+ * @param info The file's `lstat`.
+ * @param name Its path in the context.
+ * @returns The first name, when this is a later one.
+ */
+export function hardLinkTarget(
+  inodes: Map<string, string>,
+  info: Deno.FileInfo,
+  name: string,
+): string | undefined {
+  if (info.nlink === null || info.nlink < 2 || info.ino === null) return undefined;
+  const key = `${info.dev}:${info.ino}`;
+  const first = inodes.get(key);
+  if (first === undefined) inodes.set(key, name);
+  return first;
 }
 
 /** One entry of a context directory, as a walk meets it. */

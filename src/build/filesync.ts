@@ -21,7 +21,7 @@
  */
 
 import { cleanPath, DockerignoreMatcher } from "./dockerignore.ts";
-import { listDirectory } from "./context.ts";
+import { hardLinkTarget, listDirectory } from "./context.ts";
 import { grpcFrame } from "./_grpc.ts";
 import { fields, Reader, WIRE_BYTES, WIRE_VARINT, Writer } from "./_protobuf.ts";
 
@@ -459,11 +459,9 @@ async function entryOf(
     let size = info.size;
     if (info.isSymlink) {
       linkname = await Deno.readLink(path);
-    } else if (info.nlink !== null && info.nlink > 1 && info.ino !== null) {
-      const key = `${info.dev}:${info.ino}`;
-      const first = walk.inodes.get(key);
-      if (first === undefined) walk.inodes.set(key, name);
-      else {
+    } else {
+      const first = hardLinkTarget(walk.inodes, info, name);
+      if (first !== undefined) {
         linkname = first; // A hard link to the first name: no data.
         size = 0;
       }
