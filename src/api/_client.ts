@@ -440,7 +440,7 @@ export class ApiClient {
     // Consumed by the first pull; this only keeps an unread failure from
     // being reported as unhandled.
     opened.catch(() => {});
-    return this.#itemStream(opened);
+    return this.#itemStream(opened, call.signal);
   }
 
   /**
@@ -481,7 +481,7 @@ export class ApiClient {
     const { status, statusText } = opened.response;
     return {
       head: { status, statusText, headers },
-      body: this.#itemStream(Promise.resolve(opened)),
+      body: this.#itemStream(Promise.resolve(opened), call.signal),
     };
   }
 
@@ -554,21 +554,46 @@ export class ApiClient {
     }
   }
 
-  /** The items of an opened response, read as the consumer reads. */
+  /**
+   * The items of an opened response, read as the consumer reads. An abort
+   * of `signal` errors the stream at once (the exchange closes the
+   * socket): items decoded but not yet read are dropped, as `fetch` drops
+   * an aborted body's.
+   */
   #itemStream<T>(
     opened: Promise<{ response: HttpResponse; decode: PieceDecoder<T> }>,
+    signal: AbortSignal | undefined,
   ): ReadableStream<T> {
     let state: { response: HttpResponse; decode: PieceDecoder<T> } | undefined;
     let failure: { error: unknown } | undefined;
+    let onAbort: (() => void) | undefined;
+    const stopListening = () => {
+      if (onAbort) signal!.removeEventListener("abort", onAbort);
+      onAbort = undefined;
+    };
     return new ReadableStream<T>({
+      start: (controller) => {
+        if (!signal || signal.aborted) return;
+        onAbort = () => {
+          onAbort = undefined;
+          controller.error(signal.reason);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+      },
       pull: async (controller) => {
         if (failure) throw failure.error;
-        state ??= await opened;
+        try {
+          state ??= await opened;
+        } catch (error) {
+          stopListening();
+          throw error;
+        }
         const out: T[] = [];
         try {
           while (out.length === 0) {
             const batch = await state.response.readBatch();
             if (batch === null) {
+              stopListening();
               state.decode.finish(out);
               for (const item of out) controller.enqueue(item);
               controller.close();
@@ -577,6 +602,7 @@ export class ApiClient {
             for (const piece of batch) state.decode.push(piece, out);
           }
         } catch (error) {
+          stopListening();
           // A decoder error leaves unread bytes: the connection cannot be reused.
           state.response.cancel(error);
           if (out.length === 0) throw error;
@@ -586,6 +612,7 @@ export class ApiClient {
         for (const item of out) controller.enqueue(item);
       },
       cancel: async (reason) => {
+        stopListening();
         if (state) {
           state.response.cancel(reason);
           return;

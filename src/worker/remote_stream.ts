@@ -10,7 +10,9 @@
  * Cancellation crosses both ways: cancelling the stream or aborting its
  * signal sends `cancel` (the worker closes the socket); a worker that
  * fails or is terminated fails the stream. An abort rejects with the
- * signal's own `reason` object, which never leaves this thread.
+ * signal's own `reason` object, which never leaves this thread. An abort
+ * or a failure errors the stream at once: items it had received but not
+ * yet handed out are dropped, as `fetch` drops an aborted body's.
  *
  * A stream opened with head fields (an archive download, a session) also
  * offers the response head as a promise that settles before the body is
@@ -104,6 +106,8 @@ export class RemoteStream<T> {
   /** Settles with a spec promise: a failed stream waits for it (a TTY lookup is a request). */
   #specSettled: Promise<void> | undefined;
   readonly #onAbort = () => this.#abort();
+  /** Set by the stream's `start`: errors it at once on an abort or failure. */
+  #controller: ReadableStreamDefaultController<T> | undefined;
 
   /**
    * Starts the stream: `open` is posted as soon as the request is ready.
@@ -151,6 +155,9 @@ export class RemoteStream<T> {
       this.#opening = this.#open(request, spec);
     }
     this.readable = new ReadableStream<T>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
       pull: (controller) => this.#pull(controller),
       cancel: () => this.#cancel(),
     }, { highWaterMark: 0 });
@@ -290,6 +297,7 @@ export class RemoteStream<T> {
     const waiter = this.#waiter;
     this.#waiter = undefined;
     waiter?.reject(this.#failure.error);
+    this.#controller?.error(this.#failure.error);
     this.#release();
   }
 
@@ -332,6 +340,7 @@ export class RemoteStream<T> {
     const waiter = this.#waiter;
     this.#waiter = undefined;
     waiter?.reject(reason);
+    this.#controller?.error(this.#failure.error);
     this.#stop();
   }
 

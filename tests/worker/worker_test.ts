@@ -475,6 +475,44 @@ Deno.test("ApiClient.stream in a worker: an abort rejects with the signal's own 
   await waitFor(() => client.pool.streams === 0);
 });
 
+for (const worker of [true, false]) {
+  const where = worker ? "in a worker" : "on this thread";
+  Deno.test(`ApiClient.stream ${where}: an abort drops the items already received`, async () => {
+    // Three lines in one write: one read of the socket decodes all three.
+    await using engine = await startFakeEngine(streamingEngine(async (connection) => {
+      await connection.write(chunk('{"n":1}\n{"n":2}\n{"n":3}\n'));
+      await connection.waitForClientClose();
+    }));
+    using client = setup(engine);
+    const controller = new AbortController();
+    const reason = new Error("stop now");
+    const reader = jsonStream<{ n: number }>(client.api, "/events", {
+      signal: controller.signal,
+      worker,
+    }).getReader();
+    assert.deepEqual((await reader.read()).value, { n: 1 });
+    // Let the rest of the batch reach the stream's queue.
+    await sleep(50);
+    controller.abort(reason);
+    assert.equal(await rejection(reader.read()), reason);
+    assert.equal(await rejection(reader.read()), reason);
+    await waitFor(() => client.pool.streams === 0);
+  });
+}
+
+Deno.test("WorkerPool.close drops the items a stream already received", async () => {
+  await using engine = await startFakeEngine(streamingEngine(async (connection) => {
+    await connection.write(chunk('{"n":1}\n{"n":2}\n{"n":3}\n'));
+    await connection.waitForClientClose();
+  }));
+  const client = setup(engine);
+  const reader = jsonStream<{ n: number }>(client.api).getReader();
+  assert.deepEqual((await reader.read()).value, { n: 1 });
+  await sleep(50);
+  client.close();
+  assert.ok(await rejection(reader.read()) instanceof DockerConnectionError);
+});
+
 Deno.test("ApiClient.stream in a worker: an aborted signal fails the first read and starts nothing", async () => {
   await using engine = await startFakeEngine(respondEach(() => httpResponse(200, "")));
   using client = setup(engine);
