@@ -240,7 +240,6 @@ export async function attachWebSocket(
   options: ContainerAttachWebSocketOptions,
 ): Promise<ContainerWebSocketSession> {
   const key = webSocketKey();
-  const expected = webSocketAccept(key);
   const call: ApiCall = {
     method: "GET",
     path: `/containers/${segment(id, "container id")}/attach/ws`,
@@ -255,8 +254,11 @@ export async function attachWebSocket(
     signal: options.signal,
     action: `attach to container "${id}" over a WebSocket`,
   };
+  // Computed before the call is sent: the digest is an async op of its
+  // own, which a failed call would otherwise leave running behind it.
+  const expected = await webSocketAccept(key);
   if (api.inWorker(options)) {
-    const remote = await api.webSocketInWorker(call, await expected);
+    const remote = await api.webSocketInWorker(call, expected);
     const stopListening = closeOnAbort(options.signal, () => void remote.close(), remote.close);
     const close = () => {
       stopListening();
@@ -274,7 +276,7 @@ export async function attachWebSocket(
   }
   const connection = takeUpgraded(response, call);
   try {
-    checkWebSocketAccept(response.headers.get("sec-websocket-accept"), await expected, call.action);
+    checkWebSocketAccept(response.headers.get("sec-websocket-accept"), expected, call.action);
   } catch (error) {
     connection.close();
     throw error;
