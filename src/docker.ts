@@ -61,7 +61,10 @@ export interface DockerOptions {
   apiVersion?: string;
   /** Most concurrent ordinary calls; follow streams and attach sessions are not counted. @default 16 */
   maxConnections?: number;
-  /** Milliseconds an idle connection is kept; 0 turns keep-alive off. @default 10000 */
+  /**
+   * Milliseconds an idle connection is kept for reuse; then it is closed.
+   * 0 turns keep-alive off. @default 10000
+   */
   keepAliveTimeout?: number;
   /** Milliseconds to wait for a connection. @default 30000 */
   connectTimeout?: number;

@@ -1,7 +1,8 @@
 /**
  * Keep-alive connection pool: a limit on concurrent requests with a FIFO
- * queue, idle reuse (most recent first), idle expiry, and nothing pooled
- * that still has unread bytes.
+ * queue, idle reuse (most recent first), idle expiry (an idle socket is
+ * closed once `keepAliveTimeout` has passed, so the engine is not left
+ * holding it), and nothing pooled that still has unread bytes.
  *
  * @module
  */
@@ -53,6 +54,17 @@ export class ConnectionPool {
   readonly #open = new Set<Connection>();
   #busy = 0;
   #closed = false;
+  /**
+   * The idle sweep: one timer, armed while connections are idle, due when
+   * the oldest expires. It does not keep the process alive (unref'd), and
+   * under steady traffic it fires once per `keepAliveTimeout`, not per call.
+   */
+  #sweep: ReturnType<typeof setTimeout> | undefined;
+  readonly #onSweep = () => {
+    this.#sweep = undefined;
+    this.#expireIdle();
+    this.#armSweep();
+  };
 
   /**
    * @param connect Opens a new socket.
@@ -177,6 +189,7 @@ export class ConnectionPool {
       this.#expireIdle(connection.idleSince);
       this.#idle.push(connection);
       if (this.#idle.length > this.#options.maxConnections) this.#drop(this.#idle.shift()!);
+      if (this.#sweep === undefined) this.#armSweep();
     } else {
       this.#drop(connection);
     }
@@ -200,6 +213,8 @@ export class ConnectionPool {
     if (this.#closed) return;
     this.#closed = true;
     this.#idle.length = 0;
+    clearTimeout(this.#sweep);
+    this.#sweep = undefined;
     for (const connection of this.#open) connection.close();
     this.#open.clear();
     const error = new DockerError("Cannot send a request: the client is closed");
@@ -236,15 +251,24 @@ export class ConnectionPool {
   }
 
   /**
-   * Closes idle connections older than `keepAliveTimeout`. Expiry is lazy
-   * (checked whenever a connection is taken or given back) so no timer runs
-   * per idle connection; an idle socket costs nothing while it waits.
+   * Closes idle connections older than `keepAliveTimeout`: checked whenever
+   * a connection is taken or given back, and by the sweep.
    */
   #expireIdle(now = Date.now()): void {
     const oldest = now - this.#options.keepAliveTimeout;
     while (this.#idle.length > 0 && this.#idle[0]!.idleSince <= oldest) {
       this.#drop(this.#idle.shift()!);
     }
+  }
+
+  /** Arms the sweep for the oldest idle connection's expiry, if any is idle. */
+  #armSweep(): void {
+    const oldest = this.#idle[0];
+    if (oldest === undefined || this.#closed) return;
+    const due = oldest.idleSince + this.#options.keepAliveTimeout - Date.now();
+    const sweep = setTimeout(this.#onSweep, Math.max(due, 0) + 1);
+    Deno.unrefTimer(sweep);
+    this.#sweep = sweep;
   }
 
   #drop(connection: Connection): void {

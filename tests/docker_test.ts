@@ -1,0 +1,205 @@
+/**
+ * The `Docker` class itself: where it connects by default and that its
+ * limits and timeouts reach the calls, on the main thread and in a worker
+ * (each against a fake engine).
+ */
+
+import assert from "node:assert/strict";
+import { Docker, DockerConnectionError, DockerProtocolError, DockerTimeoutError } from "../mod.ts";
+import { httpResponse, respondEach, sleep, startFakeEngine, waitFor } from "./_fake_engine.ts";
+import { rejection } from "./_helpers.ts";
+
+const PING = () => httpResponse(200, "OK", { "Api-Version": "1.41" });
+
+/** `_ping` and `/version`, as the connection check of `fromEnv` asks them. */
+const ENGINE = respondEach((request) =>
+  request.target.endsWith("/version")
+    ? httpResponse(200, JSON.stringify({ ApiVersion: "1.41", Version: "20.10.24" }), {
+      "Content-Type": "application/json",
+    })
+    : PING()
+);
+
+/** Runs `fn` with `DOCKER_HOST` set to `value` (or unset), then restores it. */
+async function withDockerHost<T>(value: string | undefined, fn: () => Promise<T>): Promise<T> {
+  const saved = Deno.env.get("DOCKER_HOST");
+  if (value === undefined) Deno.env.delete("DOCKER_HOST");
+  else Deno.env.set("DOCKER_HOST", value);
+  try {
+    return await fn();
+  } finally {
+    if (saved === undefined) Deno.env.delete("DOCKER_HOST");
+    else Deno.env.set("DOCKER_HOST", saved);
+  }
+}
+
+Deno.test("new Docker() connects to DOCKER_HOST when it is set", async () => {
+  await using engine = await startFakeEngine(respondEach(PING));
+  await withDockerHost(engine.host, async () => {
+    await using docker = new Docker();
+    assert.equal(docker.host, engine.host);
+    assert.equal(await docker.system.ping(), "OK");
+    assert.equal(engine.connections, 1);
+  });
+});
+
+Deno.test("new Docker() falls back to /var/run/docker.sock without DOCKER_HOST", async () => {
+  await withDockerHost(undefined, async () => {
+    await using docker = new Docker();
+    assert.equal(docker.host, "unix:///var/run/docker.sock");
+  });
+  // An empty DOCKER_HOST counts as unset, as in the docker CLI.
+  await withDockerHost("", async () => {
+    await using docker = new Docker();
+    assert.equal(docker.host, "unix:///var/run/docker.sock");
+  });
+});
+
+Deno.test("new Docker() without env permission uses the default socket and does not prompt", async () => {
+  // `deno eval` would grant every permission: a script file run without --allow-env.
+  const dir = await Deno.makeTempDir();
+  try {
+    const script = `${dir}/host.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { Docker } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};
+const docker = new Docker(); console.log(docker.host); await docker.close();\n`,
+    );
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "--no-lock", "--allow-read", script],
+      env: { DOCKER_HOST: "unix:///somewhere/else.sock", NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    assert.equal(new TextDecoder().decode(output.stdout).trim(), "unix:///var/run/docker.sock");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Docker.fromEnv connects through DOCKER_HOST and checks the engine", async (t) => {
+  await t.step("an engine that answers", async () => {
+    await using engine = await startFakeEngine(ENGINE);
+    await using docker = await Docker.fromEnv({ env: { DOCKER_HOST: engine.host } });
+    assert.equal(docker.host, engine.host);
+    assert.ok(engine.connections >= 1, "the check pinged the engine");
+  });
+  await t.step("no engine: a DockerConnectionError naming what was tried", async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const host = `unix://${dir}/none.sock`;
+      const error = await rejection(Docker.fromEnv({ env: { DOCKER_HOST: host } }));
+      assert.ok(error instanceof DockerConnectionError, String(error));
+      assert.match(error.message, new RegExp(`${dir}/none\\.sock`));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
+
+/** An engine that reads a request and never answers. */
+async function silent() {
+  return await startFakeEngine(async (connection) => {
+    await connection.readRequest();
+    await connection.waitForClientClose();
+  });
+}
+
+/** An engine that sends a chunked head and one chunk, then stalls. */
+async function stalling() {
+  return await startFakeEngine(async (connection) => {
+    await connection.readRequest();
+    await connection.write(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+        '3\r\n[{"\r\n',
+    );
+    await connection.waitForClientClose();
+  });
+}
+
+for (const worker of [false, true]) {
+  const where = worker ? "in a worker" : "on this thread";
+  const workers = worker ? { workers: { size: 1 } } : {};
+
+  Deno.test(`Docker headersTimeout reaches the calls ${where}`, async () => {
+    await using engine = await silent();
+    await using docker = new Docker({
+      host: engine.host,
+      apiVersion: "1.41",
+      headersTimeout: 100,
+      ...workers,
+    });
+    // A JSON call, and a stream (which a client with workers runs in one).
+    const calls = [
+      docker.system.version(),
+      docker.system.events().getReader().read(),
+    ];
+    for (const call of calls) {
+      const error = await rejection(call);
+      assert.ok(error instanceof DockerTimeoutError, String(error));
+      assert.equal(error.phase, "headers");
+      assert.equal(error.timeout, 100);
+    }
+  });
+
+  Deno.test(`Docker bodyTimeout reaches the calls ${where}`, async () => {
+    await using engine = await stalling();
+    await using docker = new Docker({
+      host: engine.host,
+      apiVersion: "1.41",
+      bodyTimeout: 100,
+      ...workers,
+    });
+    const error = await rejection(docker.containers.list());
+    assert.ok(error instanceof DockerTimeoutError, String(error));
+    assert.equal(error.phase, "body");
+    assert.equal(error.timeout, 100);
+  });
+
+  Deno.test(`Docker maxHeaderSize reaches the calls ${where}`, async () => {
+    const big = "x".repeat(2048);
+    await using engine = await startFakeEngine(
+      respondEach(() =>
+        httpResponse(200, "[]", { "X-Padding": big, "Content-Type": "application/json" })
+      ),
+    );
+    await using docker = new Docker({
+      host: engine.host,
+      apiVersion: "1.41",
+      maxHeaderSize: 1024,
+      ...workers,
+    });
+    const error = await rejection(docker.containers.list());
+    assert.ok(error instanceof DockerProtocolError, String(error));
+    assert.equal(error.code, "HEADERS_TOO_LARGE");
+    const streamError = await rejection(docker.system.events().getReader().read());
+    assert.ok(streamError instanceof DockerProtocolError, String(streamError));
+    assert.equal(streamError.code, "HEADERS_TOO_LARGE");
+  });
+}
+
+Deno.test("Docker keepAliveTimeout closes idle connections; 0 turns keep-alive off", async (t) => {
+  await t.step("a short keep-alive: the next call after it opens a new connection", async () => {
+    await using engine = await startFakeEngine(respondEach(PING));
+    await using docker = new Docker({
+      host: engine.host,
+      apiVersion: "1.41",
+      keepAliveTimeout: 50,
+    });
+    await docker.system.ping();
+    await docker.system.ping();
+    assert.equal(engine.connections, 1, "reused while fresh");
+    await waitFor(() => engine.open === 0, 2000);
+    await docker.system.ping();
+    assert.equal(engine.connections, 2);
+  });
+  await t.step("keepAliveTimeout 0: one connection per call", async () => {
+    await using engine = await startFakeEngine(respondEach(PING));
+    await using docker = new Docker({ host: engine.host, apiVersion: "1.41", keepAliveTimeout: 0 });
+    await docker.system.ping();
+    await sleep(10);
+    await docker.system.ping();
+    assert.equal(engine.connections, 2);
+  });
+});
