@@ -263,26 +263,6 @@ Deno.test("createConnector fails with DockerConnectionError on a refused TCP por
   assert.ok(error.cause instanceof Deno.errors.ConnectionRefused);
 });
 
-Deno.test({
-  name: "createConnector explains a permission-denied socket",
-  // Root connects regardless of the socket's mode.
-  ignore: Deno.build.os === "windows" || Deno.uid() === 0,
-  fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "berth-transport-" });
-    const path = `${dir}/engine.sock`;
-    const listener = Deno.listen({ transport: "unix", path });
-    await Deno.chmod(path, 0o000);
-    try {
-      const error = await rejection(createConnector(parseHost(`unix://${path}`), 1000)());
-      assert.ok(error instanceof DockerConnectionError, String(error));
-      assert.match(error.message, /docker group/);
-    } finally {
-      listener.close();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
-});
-
 Deno.test("createConnector fails with DockerTimeoutError phase connect and closes the late connection", async () => {
   // A listener that never accepts: once its accept queue is full the kernel
   // drops new SYNs, so the next connect hangs until the client gives up.

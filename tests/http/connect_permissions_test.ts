@@ -1,0 +1,193 @@
+/**
+ * Connect failures that only a separate process shows: Deno permissions
+ * missing (`NotCapable`) and a socket the user may not open (`EACCES`).
+ * Each case runs a small script that connects through `new Docker()` and
+ * prints the error it got.
+ *
+ * As root a socket's mode does not stop a connect, so the EACCES case runs
+ * its script as `nobody` (with `setpriv`), from a copy of berth that
+ * `nobody` can read.
+ */
+
+import assert from "node:assert/strict";
+
+const ROOT = new URL("../../", import.meta.url);
+
+interface Outcome {
+  name: string;
+  message: string;
+  cause: string;
+}
+
+/**
+ * Runs a script that pings `host` with the given permission flags and
+ * returns the error it reports.
+ */
+async function pingFrom(
+  dir: string,
+  host: string,
+  flags: string[],
+  options: { asNobody?: boolean; modUrl?: string } = {},
+): Promise<Outcome> {
+  const script = `${dir}/ping.ts`;
+  const modUrl = options.modUrl ?? new URL("mod.ts", ROOT).href;
+  await Deno.writeTextFile(
+    script,
+    `import { Docker } from ${JSON.stringify(modUrl)};
+const docker = new Docker({ host: ${JSON.stringify(host)}, apiVersion: "1.41" });
+try {
+  await docker.system.ping();
+  console.log(JSON.stringify({ name: "none", message: "", cause: "" }));
+} catch (error) {
+  console.log(JSON.stringify({
+    name: error.name,
+    message: error.message,
+    cause: error.cause?.constructor?.name ?? "",
+  }));
+} finally {
+  await docker.close();
+}
+`,
+  );
+  await Deno.chmod(script, 0o644);
+  const deno = [
+    Deno.execPath(),
+    "run",
+    "--no-prompt",
+    "--no-lock",
+    "--no-config",
+    ...flags,
+    script,
+  ];
+  const [command, ...args] = options.asNobody
+    ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", ...deno]
+    : deno;
+  const env: Record<string, string> = { NO_COLOR: "1" };
+  if (options.asNobody) {
+    // nobody's own home does not exist: a module cache it may write to.
+    env.DENO_DIR = `${dir}/deno-dir`;
+    env.HOME = dir;
+  }
+  const output = await new Deno.Command(command!, {
+    args,
+    env,
+    clearEnv: options.asNobody ?? false,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(output.stdout).trim();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  return JSON.parse(stdout) as Outcome;
+}
+
+/** A temp dir everyone may enter, and a listening socket in it. */
+async function listening(): Promise<{ dir: string; path: string; close(): Promise<void> }> {
+  const dir = await Deno.makeTempDir({ prefix: "berth-perm-" });
+  await Deno.chmod(dir, 0o777);
+  const path = `${dir}/engine.sock`;
+  const listener = Deno.listen({ transport: "unix", path });
+  return {
+    dir,
+    path,
+    async close() {
+      listener.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+Deno.test("a Unix socket without Deno's net permission: DockerConnectionError naming all three flags", async () => {
+  const engine = await listening();
+  try {
+    const outcome = await pingFrom(engine.dir, `unix://${engine.path}`, ["--allow-read"]);
+    assert.equal(outcome.name, "DockerConnectionError", outcome.message);
+    assert.equal(outcome.cause, "NotCapable");
+    assert.ok(
+      outcome.message.includes(
+        `Deno lacks permission: run with --allow-read=${engine.path} --allow-write=${engine.path} --allow-net=unix:${engine.path}`,
+      ),
+      outcome.message,
+    );
+  } finally {
+    await engine.close();
+  }
+});
+
+Deno.test("a TCP host without Deno's net permission: DockerConnectionError naming --allow-net=host:port", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "berth-perm-" });
+  try {
+    const outcome = await pingFrom(dir, "tcp://127.0.0.1:2375", ["--allow-read"]);
+    assert.equal(outcome.name, "DockerConnectionError", outcome.message);
+    assert.equal(outcome.cause, "NotCapable");
+    assert.match(outcome.message, /run with --allow-net=127\.0\.0\.1:2375/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Whether this process can run a command as `nobody` (root with setpriv). */
+function canRunAsNobody(): boolean {
+  if (Deno.build.os !== "linux" || Deno.uid() !== 0) return false;
+  try {
+    return new Deno.Command("setpriv", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+/** Copies mod.ts and src/ into `dir`, readable by everyone. */
+async function copyBerth(dir: string): Promise<string> {
+  const copy = async (from: URL, to: string) => {
+    const info = await Deno.stat(from);
+    if (info.isDirectory) {
+      await Deno.mkdir(to, { mode: 0o755 });
+      await Deno.chmod(to, 0o755);
+      for await (const entry of Deno.readDir(from)) {
+        await copy(
+          new URL(`${entry.name}${entry.isDirectory ? "/" : ""}`, from),
+          `${to}/${entry.name}`,
+        );
+      }
+    } else {
+      await Deno.copyFile(from, to);
+      await Deno.chmod(to, 0o644);
+    }
+  };
+  await copy(new URL("mod.ts", ROOT), `${dir}/mod.ts`);
+  await copy(new URL("src/", ROOT), `${dir}/src`);
+  return new URL(`file://${dir}/mod.ts`).href;
+}
+
+Deno.test({
+  name: "a socket the user may not open (EACCES): DockerConnectionError about the docker group",
+  // Root opens any socket: the script then runs as nobody, which needs setpriv.
+  ignore: Deno.build.os !== "linux" || (Deno.uid() === 0 && !canRunAsNobody()),
+  fn: async () => {
+    const engine = await listening();
+    try {
+      await Deno.chmod(engine.path, 0o600);
+      const asNobody = Deno.uid() === 0;
+      const modUrl = asNobody ? await copyBerth(engine.dir) : undefined;
+      if (asNobody) {
+        await Deno.mkdir(`${engine.dir}/deno-dir`);
+        await Deno.chmod(`${engine.dir}/deno-dir`, 0o777);
+      }
+      const outcome = await pingFrom(
+        engine.dir,
+        `unix://${engine.path}`,
+        ["--allow-read", "--allow-write", "--allow-net"],
+        modUrl ? { asNobody, modUrl } : {},
+      );
+      assert.equal(outcome.name, "DockerConnectionError", outcome.message);
+      assert.equal(outcome.cause, "PermissionDenied");
+      assert.match(
+        outcome.message,
+        /permission denied on the socket; add the user to the docker group or use the rootless socket/,
+      );
+      assert.ok(outcome.message.includes(`unix://${engine.path}`), outcome.message);
+    } finally {
+      await engine.close();
+    }
+  },
+});
