@@ -239,7 +239,9 @@ export class Docker implements AsyncDisposable {
 
   /**
    * Closes every connection, idle or busy, and stops the stream workers:
-   * streams still open fail, later calls reject. Safe to call more than once.
+   * streams and attach/exec sessions still open fail with a
+   * `DockerConnectionError` ("the client was closed"), later calls reject.
+   * Safe to call more than once.
    * With an `ssh://` host it resolves once the ssh processes it stopped have
    * exited.
    */

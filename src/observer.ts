@@ -17,13 +17,16 @@ export interface DockerCallEvent {
   status: number | undefined;
   /** When the call began, in ms since the epoch (`performance.timeOrigin` based). */
   startTime: number;
-  /** When the body ended, the call failed, or a hijacked connection was handed over. */
+  /**
+   * When the body ended or the call failed; for an upgraded call (attach,
+   * exec session, BuildKit session), when its connection closed.
+   */
   endTime: number;
   /** `endTime - startTime`, in ms. */
   duration: number;
-  /** Bytes written to the socket for this call. */
+  /** Bytes written to the socket for this call (an upgraded call's session included). */
   bytesSent: number;
-  /** Bytes read from the socket for this call. */
+  /** Bytes read from the socket for this call (an upgraded call's session included). */
   bytesReceived: number;
   /** Request headers, with credentials replaced by `<redacted>`. */
   requestHeaders: Record<string, string>;

@@ -203,3 +203,40 @@ Deno.test("Docker keepAliveTimeout closes idle connections; 0 turns keep-alive o
     assert.equal(engine.connections, 2);
   });
 });
+
+Deno.test("Docker.close ends open sessions and streams with 'the client was closed'", async (t) => {
+  for (const worker of [false, true]) {
+    await t.step(worker ? "in a worker" : "on this thread", async () => {
+      const closedByClient: boolean[] = [];
+      await using engine = await startFakeEngine(async (connection) => {
+        const request = await connection.readRequest();
+        if (!request) return;
+        if (request.target.includes("/attach")) {
+          await connection.write(
+            "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n" +
+              "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+          );
+        } else {
+          await connection.write(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+          );
+        }
+        closedByClient.push(await connection.waitForClientClose());
+      });
+      const docker = new Docker({ host: engine.host, apiVersion: "1.41" });
+      const session = await docker.containers.attach("c1", { tty: true, worker });
+      const events = docker.system.events({ worker }).getReader();
+      const pending = [session.readable.getReader().read(), events.read()];
+      // A worker's first start loads its module: give it time on a busy machine.
+      await waitFor(() => engine.connections === 2, 10_000);
+      await docker.close();
+      for (const read of pending) {
+        const error = await rejection(read);
+        assert.ok(error instanceof DockerConnectionError, String(error));
+        assert.match(error.message, /the client was closed/);
+      }
+      await waitFor(() => closedByClient.length === 2, 10_000);
+      session.close();
+    });
+  }
+});

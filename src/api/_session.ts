@@ -55,9 +55,13 @@ export function hijackedSession(
           piece = await connection.read();
         } catch (error) {
           if (connection.closed) {
+            // The client's close() fails the session; its own close() ends it.
+            if (connection.closeReason !== undefined) throw connection.closeReason;
             controller.close();
             return;
           }
+          // The socket is broken: close it (the call is then recorded).
+          connection.close();
           throw broke(error);
         }
         if (piece === null) {

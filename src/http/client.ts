@@ -276,7 +276,13 @@ export class HttpClient {
 
   /** Closes every connection; pending and later requests fail. */
   close(): void {
-    this.#pool.close();
+    const host = this.#settings.host;
+    this.#pool.close(
+      new DockerConnectionError(
+        `Connection to the Docker engine at ${host} was closed: the client was closed`,
+        host,
+      ),
+    );
     this.#settings.deadlines.close();
   }
 

@@ -65,6 +65,9 @@ export class Connection {
   uses = 0;
   /** `Date.now()` when the pool last took it back as idle. */
   idleSince = 0;
+  #closeReason: unknown = undefined;
+  /** Run once when the connection closes (see {@linkcode Connection.onClose}). */
+  #closeListeners: (() => void)[] | undefined = undefined;
   #pending: Uint8Array | null = null;
   #readSize = MIN_READ_SIZE;
   #slab = new Uint8Array(0);
@@ -79,6 +82,14 @@ export class Connection {
   /** Whether {@linkcode Connection.close} was called. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Why the connection was closed, when whoever closed it said (the client
+   * being closed): what a read cut short by the close should fail with.
+   */
+  get closeReason(): unknown {
+    return this.#closeReason;
   }
 
   /** Starts a new request: reads start small again. */
@@ -237,15 +248,34 @@ export class Connection {
     await this.conn.closeWrite();
   }
 
-  /** Closes the socket; safe to call more than once. */
-  close(): void {
+  /**
+   * Closes the socket; safe to call more than once.
+   *
+   * @param reason Why, for reads the close cuts short ({@linkcode Connection.closeReason}).
+   */
+  close(reason?: unknown): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closeReason = reason;
     this.#pending = null;
     try {
       this.conn.close();
     } catch {
       // Already closed by the peer or the runtime: nothing left to release.
     }
+    const listeners = this.#closeListeners;
+    this.#closeListeners = undefined;
+    if (listeners) { for (const listener of listeners) listener(); }
+  }
+
+  /**
+   * Runs `listener` once when the connection closes, or at once if it has:
+   * how a handed-over connection is untracked and its call recorded.
+   *
+   * @param listener Called with no arguments; it must not throw.
+   */
+  onClose(listener: () => void): void {
+    if (this.#closed) listener();
+    else (this.#closeListeners ??= []).push(listener);
   }
 }

@@ -46,11 +46,11 @@ export interface ExchangeRecord {
   status: number | undefined;
   /** `performance.timeOrigin + performance.now()` when the call began (ms). */
   startTime: number;
-  /** Same clock, when the body ended, the call failed or the connection was handed over. */
+  /** Same clock, when the body ended, the call failed or a handed-over connection closed. */
   endTime: number;
-  /** Bytes written to the socket (head and body). */
+  /** Bytes written to the socket (head and body; after an upgrade, the session's too). */
   bytesSent: number;
-  /** Bytes read from the socket (head and body). */
+  /** Bytes read from the socket (head and body; after an upgrade, the session's too). */
   bytesReceived: number;
   /** Whether the connection had served an earlier request. */
   reusedConnection: boolean;
@@ -256,6 +256,8 @@ export class Exchange implements DeadlineOwner {
 
   /**
    * Ends the exchange and hands the raw connection over (after an upgrade).
+   * The call is recorded when that connection closes, so its sizes count
+   * what the session sent and received.
    *
    * @returns The connection; pushed-back bytes are the first stream bytes.
    */
@@ -264,7 +266,7 @@ export class Exchange implements DeadlineOwner {
     this.#finished = true;
     this.#removeAbortListener();
     this.#pool.detach(connection, this.#counted);
-    this.#report(undefined);
+    if (this.#settings.onRecord) connection.onClose(() => this.#report(undefined));
     return connection;
   }
 
@@ -654,6 +656,9 @@ export class Exchange implements DeadlineOwner {
     // The caller's own body stream failed: its error, not a connection error.
     if (error instanceof BodySourceError) return error.error;
     if (error instanceof DockerError) return error;
+    // Closed under the read by the client's close(): say so.
+    const closeReason = this.#connection?.closeReason;
+    if (closeReason !== undefined) return closeReason;
     if (isStaleIoError(error) && this.#reused && this.#connection?.bytesRead === this.#startRead) {
       return new StaleConnectionError("Pooled connection was reset by the engine", {
         cause: error,

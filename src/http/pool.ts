@@ -197,25 +197,31 @@ export class ConnectionPool {
   }
 
   /**
-   * Stops tracking a connection without closing it (it was handed to the
-   * caller after an upgrade).
+   * Hands a connection over to the caller (after an upgrade): it no longer
+   * holds a slot and is never pooled, but {@linkcode ConnectionPool.close}
+   * still closes it while it is open, so no session outlives its client.
    *
    * @param connection The connection now owned by someone else.
    * @param counted Must match the `counted` passed to `acquire`.
    */
   detach(connection: Connection, counted: boolean): void {
-    this.#open.delete(connection);
+    connection.onClose(() => this.#open.delete(connection));
     if (counted) this.#freeSlot();
   }
 
-  /** Closes every connection, idle or busy, and rejects queued requests. */
-  close(): void {
+  /**
+   * Closes every connection (idle, busy, or handed over to a session) and
+   * rejects queued requests.
+   *
+   * @param reason What reads cut short by this close fail with.
+   */
+  close(reason?: unknown): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#idle.length = 0;
     clearTimeout(this.#sweep);
     this.#sweep = undefined;
-    for (const connection of this.#open) connection.close();
+    for (const connection of this.#open) connection.close(reason);
     this.#open.clear();
     const error = new DockerError("Cannot send a request: the client is closed");
     for (const waiter of this.#waiters.splice(0)) {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { DockerProtocolErrorCode } from "../../src/errors.ts";
 import { HttpClient, type HttpClientOptions } from "../../src/http/client.ts";
+import type { ExchangeRecord } from "../../src/http/exchange.ts";
 import {
   concat,
   httpResponse,
@@ -295,28 +296,32 @@ Deno.test("HttpClient reads no body for 204, 304 and HEAD, whatever Content-Leng
 
 Deno.test("HttpClient hands over the connection after 101 with the bytes that came with the head", async () => {
   let upgradeRequest: Record<string, string> | undefined;
+  let engineWrote = 0;
   await using engine = await startFakeEngine(async (connection) => {
     const request = await connection.readRequest();
     if (!request) return;
     upgradeRequest = request.headers;
     // Head and the first stream bytes in ONE write.
-    await connection.write(
-      concat([
-        head("HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"),
-        head("Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n"),
-        new Uint8Array([1, 0, 0, 0, 0, 0, 0, 5]),
-        head("early"),
-      ]),
-    );
+    const first = concat([
+      head("HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"),
+      head("Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n"),
+      new Uint8Array([1, 0, 0, 0, 0, 0, 0, 5]),
+      head("early"),
+    ]);
+    engineWrote += first.length;
+    await connection.write(first);
     // Echo what the client sends until it half-closes.
     const buffer = new Uint8Array(1024);
     let n: number | null;
     while ((n = await connection.conn.read(buffer)) !== null) {
+      engineWrote += n;
       await connection.write(buffer.slice(0, n));
     }
+    engineWrote += 3;
     await connection.write("bye");
   });
-  const client = newClient(engine);
+  const records: ExchangeRecord[] = [];
+  const client = newClient(engine, { onRecord: (record) => records.push(record) });
   try {
     const response = await client.request({
       method: "POST",
@@ -345,9 +350,16 @@ Deno.test("HttpClient hands over the connection after 101 with the bytes that ca
       let piece;
       while ((piece = await connection.read()) !== null) rest.push(piece);
       assert.equal(decoder.decode(concat(rest)), "bye");
+      assert.equal(records.length, 0, "an upgraded call is recorded when its connection closes");
     } finally {
       connection.close();
     }
+    // One record, whose sizes count the session: the request and "ping"
+    // out, everything the engine wrote in.
+    assert.equal(records.length, 1);
+    assert.equal(records[0]!.status, 101);
+    assert.equal(records[0]!.bytesReceived, engineWrote);
+    assert.ok(records[0]!.bytesSent > 4 + "POST /exec/abc/start HTTP/1.1\r\n".length);
     assert.equal(upgradeRequest?.["connection"], "Upgrade");
     assert.equal(upgradeRequest?.["upgrade"], "tcp");
     assert.equal(client.pool.busy, 0);

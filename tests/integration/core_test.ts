@@ -287,6 +287,32 @@ Deno.test("observer sees each call with method, path, status, times and sizes", 
   assert.ok(events.some((e) => e.reusedConnection));
 });
 
+Deno.test("observer records an upgraded call when its session ends, with the session's bytes", async (t) => {
+  for (const worker of [false, true]) {
+    await t.step(worker ? "exec session in a worker" : "exec session on this thread", async () => {
+      const events: DockerCallEvent[] = [];
+      await using docker = testDocker({ observer: (event) => events.push(event) });
+      await withContainer(docker, { Cmd: ["sleep", "60"] }, async (id) => {
+        await docker.containers.start(id);
+        // 300,000 bytes out, 100,000 in.
+        const { stdout, exitCode } = await docker.exec.run(
+          id,
+          ["sh", "-c", "wc -c >/dev/null; head -c 300000 /dev/zero"],
+          { stdin: new Uint8Array(100_000), worker },
+        );
+        assert.equal(exitCode, 0);
+        assert.equal(stdout.length, 300_000);
+        const start = events.find((e) => /\/exec\/[^/]+\/start$/.test(e.path));
+        assert.ok(start, events.map((e) => e.path).join(", "));
+        assert.equal(start.status, 101);
+        assert.ok(start.bytesReceived > 300_000, `received ${start.bytesReceived}`);
+        assert.ok(start.bytesSent > 100_000, `sent ${start.bytesSent}`);
+        assert.ok(start.endTime >= start.startTime);
+      });
+    });
+  }
+});
+
 Deno.test("a stream call returns at once; an HTTP error rejects its first read", async () => {
   await using docker = testDocker();
   const missing = uniqueName("nolog");
