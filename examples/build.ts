@@ -10,15 +10,14 @@
  * deno run --allow-all examples/build.ts [--buildkit] [directory] [tag]
  * ```
  *
- * Without a directory, a small demo context (busybox, a `.dockerignore`,
- * a `RUN` step) is written to a temporary directory, built, and the image
- * removed afterwards.
+ * Without a directory, a small demo context (`FROM busybox:latest`, or the
+ * image in `BERTH_EXAMPLE_IMAGE`; a `.dockerignore`; a `RUN` step) is
+ * written to a temporary directory, built, and the image removed afterwards.
  *
  * @module
  */
 
-import { Docker, DockerStreamError } from "../mod.ts";
-import { ProgressBars } from "../src/terminal/progress_bars.ts";
+import { Docker, DockerStreamError, ProgressBars } from "../mod.ts";
 
 const buildkit = Deno.args.includes("--buildkit");
 const [directoryArg, tag] = Deno.args.filter((arg) => arg !== "--buildkit");
@@ -29,7 +28,7 @@ async function demoContext(): Promise<string> {
   await Deno.writeTextFile(
     `${directory}/Dockerfile`,
     [
-      "FROM busybox:latest",
+      `FROM ${Deno.env.get("BERTH_EXAMPLE_IMAGE") ?? "busybox:latest"}`,
       "ARG GREETING=hello",
       "COPY . /app",
       'RUN echo "$GREETING from the build" > /app/greeting && ls -la /app',

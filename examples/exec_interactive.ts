@@ -3,7 +3,8 @@
  * terminal is put in raw mode, keys go to the shell's TTY, its output comes
  * back, and resizing the window resizes the remote TTY (SIGWINCH). The
  * terminal is restored whatever happens. Without a container name a
- * throwaway container is started (and removed at the end).
+ * throwaway container is started from `busybox:latest` (or the image in
+ * `BERTH_EXAMPLE_IMAGE`) and removed at the end.
  *
  * ```sh
  * deno run --allow-all examples/exec_interactive.ts [container] [command...]

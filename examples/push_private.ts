@@ -10,8 +10,9 @@
  *   --allow-write=/var/run/docker.sock \
  *   --allow-net=unix:/var/run/docker.sock \
  *   --allow-env=DOCKER_HOST,DOCKER_CONFIG,HOME \
- *   --allow-run=docker-credential-desktop \
  *   examples/push_private.ts busybox:latest registry.example.com:5000/tools/busybox:1
+ * # with a credential helper in the config (here "desktop"), also:
+ * #   --allow-run=docker-credential-desktop
  * ```
  *
  * The flags:
