@@ -162,6 +162,27 @@ async function removeLeftovers(
   return leftovers;
 }
 
+/**
+ * Runs `fn` with a client, then checks that the example removed the
+ * containers it created (labelled `berth.example=<example>`): any it left
+ * are removed, and the test fails saying `what`.
+ */
+async function withoutLeftovers(
+  example: string,
+  what: string,
+  fn: (docker: Docker) => Promise<void>,
+): Promise<void> {
+  await using docker = testDocker();
+  const before = await exampleContainers(docker, example);
+  let leftovers: string[] = [];
+  try {
+    await fn(docker);
+  } finally {
+    leftovers = await removeLeftovers(docker, example, before);
+  }
+  assert.deepEqual(leftovers, [], what);
+}
+
 /** Removes images by name or id; missing ones are fine. */
 async function removeImages(docker: Docker, ...names: string[]): Promise<void> {
   for (const name of names) {
@@ -207,46 +228,42 @@ function reg(): TestRegistryEnv {
 // ---------------------------------------------------------------------------
 
 Deno.test("examples/run_container.ts: runs a command and prints its exit code and output", async () => {
-  await using docker = testDocker();
-  const before = await exampleContainers(docker, "run_container");
-  let leftovers: string[] = [];
-  try {
-    // The default command: `echo hello from $(hostname); echo oops >&2; exit 3`.
-    const result = await runExample("run_container.ts", [testImage()]);
-    assert.equal(result.code, 0, printed(result));
-    const id = /^container ([0-9a-f]{12}) /.exec(result.stdout)?.[1];
-    assert.ok(id, printed(result));
-    assert.equal(
-      result.stdout,
-      `container ${id} exited with 3\nstdout: "hello from ${id}\\n"\nstderr: "oops\\n"\n`,
-    );
-    assert.equal(result.stderr, "");
-  } finally {
-    leftovers = await removeLeftovers(docker, "run_container", before);
-  }
-  assert.deepEqual(leftovers, [], "the container is removed, like docker run --rm");
+  await withoutLeftovers(
+    "run_container",
+    "the container is removed, like docker run --rm",
+    async () => {
+      // The default command: `echo hello from $(hostname); echo oops >&2; exit 3`.
+      const result = await runExample("run_container.ts", [testImage()]);
+      assert.equal(result.code, 0, printed(result));
+      const id = /^container ([0-9a-f]{12}) /.exec(result.stdout)?.[1];
+      assert.ok(id, printed(result));
+      assert.equal(
+        result.stdout,
+        `container ${id} exited with 3\nstdout: "hello from ${id}\\n"\nstderr: "oops\\n"\n`,
+      );
+      assert.equal(result.stderr, "");
+    },
+  );
 });
 
 Deno.test("examples/run_container.ts: runs the command given after the image", async () => {
-  await using docker = testDocker();
-  const before = await exampleContainers(docker, "run_container");
-  let leftovers: string[] = [];
-  try {
-    const result = await runExample("run_container.ts", [
-      testImage(),
-      "sh",
-      "-c",
-      "printf 'a\\tb'; printf 'c\\n' >&2",
-    ]);
-    assert.equal(result.code, 0, printed(result));
-    assert.match(
-      result.stdout,
-      /^container [0-9a-f]{12} exited with 0\nstdout: "a\\tb"\nstderr: "c\\n"\n$/,
-    );
-  } finally {
-    leftovers = await removeLeftovers(docker, "run_container", before);
-  }
-  assert.deepEqual(leftovers, [], "the container is removed, like docker run --rm");
+  await withoutLeftovers(
+    "run_container",
+    "the container is removed, like docker run --rm",
+    async () => {
+      const result = await runExample("run_container.ts", [
+        testImage(),
+        "sh",
+        "-c",
+        "printf 'a\\tb'; printf 'c\\n' >&2",
+      ]);
+      assert.equal(result.code, 0, printed(result));
+      assert.match(
+        result.stdout,
+        /^container [0-9a-f]{12} exited with 0\nstdout: "a\\tb"\nstderr: "c\\n"\n$/,
+      );
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------
@@ -254,10 +271,7 @@ Deno.test("examples/run_container.ts: runs the command given after the image", a
 // ---------------------------------------------------------------------------
 
 Deno.test("examples/copy_files.ts: copies a tree into a container and extracts it back", async () => {
-  await using docker = testDocker();
-  const before = await exampleContainers(docker, "copy_files");
-  let leftovers: string[] = [];
-  try {
+  await withoutLeftovers("copy_files", "the container is removed", async () => {
     const result = await runExample("copy_files.ts", [testImage()]);
     assert.equal(result.code, 0, printed(result));
     assert.equal(result.stderr, "");
@@ -275,10 +289,7 @@ Deno.test("examples/copy_files.ts: copies a tree into a container and extracts i
     ]);
     // index.html's content, then console.log's newline.
     assert.deepEqual(lines.slice(4), ["<h1>hello</h1>", "", ""]);
-  } finally {
-    leftovers = await removeLeftovers(docker, "copy_files", before);
-  }
-  assert.deepEqual(leftovers, [], "the container is removed");
+  });
 });
 
 // ---------------------------------------------------------------------------
@@ -286,10 +297,7 @@ Deno.test("examples/copy_files.ts: copies a tree into a container and extracts i
 // ---------------------------------------------------------------------------
 
 Deno.test("examples/logs_follow.ts: follows stdout and stderr until the container exits", async () => {
-  await using docker = testDocker();
-  const before = await exampleContainers(docker, "logs_follow");
-  let leftovers: string[] = [];
-  try {
+  await withoutLeftovers("logs_follow", "the container is removed", async () => {
     const result = await runExample("logs_follow.ts", [testImage()]);
     assert.equal(result.code, 0, printed(result));
     const numbers = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
@@ -305,10 +313,7 @@ Deno.test("examples/logs_follow.ts: follows stdout and stderr until the containe
       assert.match(stderr[index]!, new RegExp(`^\\[stderr\\] ${ISO_TIME} tock ${i}$`))
     );
     assert.equal(stderr[10], "");
-  } finally {
-    leftovers = await removeLeftovers(docker, "logs_follow", before);
-  }
-  assert.deepEqual(leftovers, [], "the container is removed");
+  });
 });
 
 // ---------------------------------------------------------------------------
@@ -373,10 +378,7 @@ Deno.test("examples/events.ts: shows the live events it causes, then replays the
 // ---------------------------------------------------------------------------
 
 Deno.test("examples/exec_interactive.ts: runs piped commands in a throwaway container's shell", async () => {
-  await using docker = testDocker();
-  const before = await exampleContainers(docker, "exec_interactive");
-  let leftovers: string[] = [];
-  try {
+  await withoutLeftovers("exec_interactive", "the throwaway container is removed", async () => {
     // As its header documents: `echo 'uname -a; exit' | … exec_interactive.ts`.
     const result = await runExample("exec_interactive.ts", [], {
       stdin: "uname -a; echo to-stderr >&2; exit\n",
@@ -386,10 +388,7 @@ Deno.test("examples/exec_interactive.ts: runs piped commands in a throwaway cont
     // busybox's uname: the host name is the container's short id.
     assert.match(result.stdout, /^Linux [0-9a-f]{12} \S.*\n$/);
     assert.equal(result.stderr, "to-stderr\n");
-  } finally {
-    leftovers = await removeLeftovers(docker, "exec_interactive", before);
-  }
-  assert.deepEqual(leftovers, [], "the throwaway container is removed");
+  });
 });
 
 Deno.test("examples/exec_interactive.ts: runs a command in a named container and exits with its code", async () => {
