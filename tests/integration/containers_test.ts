@@ -205,9 +205,17 @@ Deno.test("Containers methods answer DockerConflictError when the state does not
 Deno.test("containers.top lists the running process, with ps_args", async () => {
   await using docker = testDocker();
   await withRunning(docker, async (id) => {
-    const full = await docker.containers.top(id);
+    // Right after the start the process may not have exec'd `sleep` yet
+    // (runc's init shows instead): ask again for a little while.
+    let full = await docker.containers.top(id);
+    const showsSleep = () =>
+      full.Processes?.some((row) => row.some((cell) => cell.includes("sleep 60"))) === true;
+    for (let tries = 0; !showsSleep() && tries < 50; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      full = await docker.containers.top(id);
+    }
     assert.ok(full.Titles?.includes("PID"), JSON.stringify(full.Titles));
-    assert.ok(full.Processes?.some((row) => row.some((cell) => cell.includes("sleep 60"))));
+    assert.ok(showsSleep(), JSON.stringify(full.Processes));
     const short = await docker.containers.top(id, { psArgs: "-o pid,comm" });
     assert.deepEqual(short.Titles, ["PID", "COMMAND"]);
     assert.deepEqual(short.Processes?.map((row) => row[1]), ["sleep"]);
