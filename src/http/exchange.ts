@@ -215,7 +215,9 @@ export class Exchange implements DeadlineOwner {
     if (this.#head.status === 101) {
       if (!this.request.expectUpgrade) {
         throw this.fail(
-          new DockerProtocolError("UNEXPECTED_UPGRADE", "Engine switched protocols unasked"),
+          this.#mapError(
+            new DockerProtocolError("UNEXPECTED_UPGRADE", "Engine switched protocols unasked"),
+          ),
         );
       }
       return;
@@ -655,6 +657,13 @@ export class Exchange implements DeadlineOwner {
     if (this.#timedOut) return this.#timedOut;
     // The caller's own body stream failed: its error, not a connection error.
     if (error instanceof BodySourceError) return error.error;
+    // What the parser found wrong, said of this call.
+    if (error instanceof DockerProtocolError) {
+      return new DockerProtocolError(
+        error.code,
+        `${this.request.method} ${this.request.target}: ${lowerFirst(error.message)}`,
+      );
+    }
     if (error instanceof DockerError) return error;
     // Closed under the read by the client's close(): say so.
     const closeReason = this.#connection?.closeReason;
@@ -681,6 +690,14 @@ export class Exchange implements DeadlineOwner {
  */
 function ownedHead(head: ResponseHead): ResponseHead {
   return readBuffersAreExclusive() ? head.ownCopy() : head;
+}
+
+/** `message` with its first letter lowered, unless it starts an acronym ("HTTP"). */
+function lowerFirst(message: string): string {
+  const second = message.charAt(1);
+  return second !== "" && second === second.toLowerCase()
+    ? message.charAt(0).toLowerCase() + message.slice(1)
+    : message;
 }
 
 /** An interim response (100 Continue, 102, 103): skipped; 101 is final (an upgrade). */

@@ -6,8 +6,8 @@
  * needs root and dockerd, as the test task's private engine does. It runs
  * wherever those are (CI always has them); elsewhere it is ignored unless
  * an engine is required, in which case it fails. Measured: the stream fails
- * with `DockerProtocolError` "Engine closed the connection inside a chunked
- * body" after some 2,200 whole frames.
+ * with `DockerProtocolError` "GET /v1.41/containers/…/logs?…: engine closed
+ * the connection inside a chunked body" after some 2,200 whole frames.
  */
 
 import assert from "node:assert/strict";
