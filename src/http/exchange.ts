@@ -211,7 +211,11 @@ export class Exchange implements DeadlineOwner {
       this.#settings.deadlines.clear(this.#headDeadline);
       this.#headDeadline = undefined;
     }
-    this.#framing = bodyFraming(this.#head, method);
+    try {
+      this.#framing = bodyFraming(this.#head, method);
+    } catch (error) {
+      throw this.#mapError(error);
+    }
     if (this.#head.status === 101) {
       if (!this.request.expectUpgrade) {
         throw this.fail(

@@ -23,11 +23,14 @@ function head(text: string): Uint8Array {
 async function expectProtocolError(
   promise: Promise<unknown>,
   code: DockerProtocolErrorCode,
+  request?: string,
 ): Promise<void> {
   try {
     await promise;
   } catch (error) {
     assertProtocolError(error, code);
+    // The message names the request it came from.
+    if (request) assert.ok((error as Error).message.startsWith(`${request}: `), String(error));
     return;
   }
   assert.fail(`expected ${code}, but it resolved`);
@@ -552,12 +555,12 @@ for (const malformed of MALFORMED) {
         signal: AbortSignal.timeout(3000),
       });
       if (malformed.phase === "head") {
-        await expectProtocolError(sending, malformed.code);
+        await expectProtocolError(sending, malformed.code, "GET /bad");
       } else {
         const response = await sending;
-        await expectProtocolError(response.bytes(), malformed.code);
+        await expectProtocolError(response.bytes(), malformed.code, "GET /bad");
         // The failure sticks: reading again fails the same way.
-        await expectProtocolError(response.bytes(), malformed.code);
+        await expectProtocolError(response.bytes(), malformed.code, "GET /bad");
       }
       if (!malformed.thenClose) await waitFor(() => closedByClient);
       const next = await client.request({ method: "GET", target: "/next" });
