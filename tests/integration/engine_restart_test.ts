@@ -24,6 +24,24 @@ import { TEST_LABELS, text } from "./_docker.ts";
 
 const canStartEngine = isRoot() && await findExecutable("dockerd") !== undefined;
 
+/**
+ * Kills the processes of a container by its cgroup. A container whose engine
+ * was SIGKILLed and whose containerd was stopped keeps running, orphaned;
+ * removing it from the restarted engine does not stop it.
+ */
+function killContainerProcesses(id: string): void {
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      if (Deno.readTextFileSync(`/proc/${entry.name}/cgroup`).includes(id)) {
+        Deno.kill(Number(entry.name), "SIGKILL");
+      }
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+}
+
 /** The pid dockerd wrote in the engine directory. */
 async function dockerdPid(dir: string): Promise<number> {
   return Number((await Deno.readTextFile(`${dir}/dockerd.pid`)).trim());
@@ -37,6 +55,7 @@ Deno.test({
     // Short: dockerd's and containerd's socket paths must fit 107 bytes.
     const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "bk-" });
     let engine = await startPrivateEngine(dir);
+    let id: string | undefined;
     try {
       const image = await ensureTestImage(engine.host);
       const calls: DockerCallEvent[] = [];
@@ -44,11 +63,13 @@ Deno.test({
         host: engine.host,
         observer: (call) => calls.push(call),
       });
-      const { Id: id } = await docker.containers.create({
+      // Writes numbered lines as fast as it can, and stops when a write
+      // fails (its engine gone) or after ten million lines.
+      ({ Id: id } = await docker.containers.create({
         Image: image,
-        Cmd: ["sh", "-c", "i=0; while true; i=$((i+1)); do echo line-$i; done"],
+        Cmd: ["sh", "-c", "i=1; while [ $i -le 10000000 ] && echo line-$i; do i=$((i+1)); done"],
         Labels: { ...TEST_LABELS },
-      });
+      }));
       await docker.containers.start(id);
 
       // Follow the output until plenty has come, with a pooled idle
@@ -101,6 +122,7 @@ Deno.test({
       assert.equal(listed.length, 1);
     } finally {
       await engine.stop();
+      if (id) killContainerProcesses(id);
       await removeEngineDir(dir);
     }
   },
