@@ -240,3 +240,26 @@ Deno.test("Docker.close ends open sessions and streams with 'the client was clos
     });
   }
 });
+
+Deno.test("a stream whose bytes do not decode fails with a DockerProtocolError naming the call", async (t) => {
+  for (const worker of [false, true]) {
+    await t.step(worker ? "in a worker" : "on this thread", async () => {
+      await using engine = await startFakeEngine(respondEach(() =>
+        // Logs that are not multiplexed: byte 0 of a frame header is 9.
+        httpResponse(200, new Uint8Array([9, 0, 0, 0, 0, 0, 0, 1, 65]), {
+          "Content-Type": "application/vnd.docker.raw-stream",
+        })
+      ));
+      await using docker = new Docker({ host: engine.host, apiVersion: "1.41" });
+      const error = await rejection(
+        docker.containers.logs("web", { tty: false, worker }).getReader().read(),
+      );
+      assert.ok(error instanceof DockerProtocolError, String(error));
+      assert.equal(error.code, "INVALID_FRAME");
+      assert.match(
+        error.message,
+        /^Cannot read logs of container "web": invalid multiplexed-stream frame header: stream type 9/,
+      );
+    });
+  }
+});

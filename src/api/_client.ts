@@ -8,6 +8,7 @@
  * @module
  */
 
+import { protocolErrorIn } from "../_messages.ts";
 import {
   DockerApiError,
   DockerConflictError,
@@ -440,7 +441,7 @@ export class ApiClient {
     // Consumed by the first pull; this only keeps an unread failure from
     // being reported as unhandled.
     opened.catch(() => {});
-    return this.#itemStream(opened, call.signal);
+    return this.#itemStream(opened, call);
   }
 
   /**
@@ -481,7 +482,7 @@ export class ApiClient {
     const { status, statusText } = opened.response;
     return {
       head: { status, statusText, headers },
-      body: this.#itemStream(Promise.resolve(opened), call.signal),
+      body: this.#itemStream(Promise.resolve(opened), call),
     };
   }
 
@@ -556,17 +557,20 @@ export class ApiClient {
 
   /**
    * The items of an opened response, read as the consumer reads. An abort
-   * of `signal` errors the stream at once (the exchange closes the
-   * socket): items decoded but not yet read are dropped, as `fetch` drops
-   * an aborted body's.
+   * of the call's signal errors the stream at once (the exchange closes
+   * the socket): items decoded but not yet read are dropped, as `fetch`
+   * drops an aborted body's. A decoder's protocol error names the call's
+   * action.
    */
   #itemStream<T>(
     opened: Promise<{ response: HttpResponse; decode: PieceDecoder<T> }>,
-    signal: AbortSignal | undefined,
+    call: ApiCall,
   ): ReadableStream<T> {
+    const signal = call.signal;
     let state: { response: HttpResponse; decode: PieceDecoder<T> } | undefined;
     let failure: { error: unknown } | undefined;
     let onAbort: (() => void) | undefined;
+    const action = `Cannot ${call.action}`;
     const stopListening = () => {
       if (onAbort) signal!.removeEventListener("abort", onAbort);
       onAbort = undefined;
@@ -592,14 +596,19 @@ export class ApiClient {
         try {
           while (out.length === 0) {
             const batch = await state.response.readBatch();
-            if (batch === null) {
-              stopListening();
-              state.decode.finish(out);
-              for (const item of out) controller.enqueue(item);
-              controller.close();
-              return;
+            try {
+              if (batch === null) {
+                stopListening();
+                state.decode.finish(out);
+                for (const item of out) controller.enqueue(item);
+                controller.close();
+                return;
+              }
+              for (const piece of batch) state.decode.push(piece, out);
+            } catch (error) {
+              // The body's bytes are not what the call expects: say which call.
+              throw protocolErrorIn(error, action);
             }
-            for (const piece of batch) state.decode.push(piece, out);
           }
         } catch (error) {
           stopListening();

@@ -14,6 +14,7 @@ import {
   DockerTimeoutError,
   type DockerTimeoutPhase,
 } from "../errors.ts";
+import { protocolErrorIn } from "../_messages.ts";
 import { ChunkedDecoder } from "./chunked.ts";
 import { type Connection, readBuffersAreExclusive } from "./connection.ts";
 import type { Deadline, DeadlineOwner, Deadlines } from "./deadlines.ts";
@@ -663,10 +664,7 @@ export class Exchange implements DeadlineOwner {
     if (error instanceof BodySourceError) return error.error;
     // What the parser found wrong, said of this call.
     if (error instanceof DockerProtocolError) {
-      return new DockerProtocolError(
-        error.code,
-        `${this.request.method} ${this.request.target}: ${lowerFirst(error.message)}`,
-      );
+      return protocolErrorIn(error, `${this.request.method} ${this.request.target}`);
     }
     if (error instanceof DockerError) return error;
     // Closed under the read by the client's close(): say so.
@@ -694,14 +692,6 @@ export class Exchange implements DeadlineOwner {
  */
 function ownedHead(head: ResponseHead): ResponseHead {
   return readBuffersAreExclusive() ? head.ownCopy() : head;
-}
-
-/** `message` with its first letter lowered, unless it starts an acronym ("HTTP"). */
-function lowerFirst(message: string): string {
-  const second = message.charAt(1);
-  return second !== "" && second === second.toLowerCase()
-    ? message.charAt(0).toLowerCase() + message.slice(1)
-    : message;
 }
 
 /** An interim response (100 Continue, 102, 103): skipped; 101 is final (an upgrade). */

@@ -22,6 +22,7 @@
 import { apiError, isErrorStatus, type PieceDecoder } from "../api/_client.ts";
 import { frameDecoder } from "../api/_frames.ts";
 import { sessionBroke } from "../api/_session.ts";
+import { protocolErrorIn } from "../_messages.ts";
 import { DockerError, DockerProtocolError } from "../errors.ts";
 import { HttpClient, type HttpClientOptions } from "../http/client.ts";
 import { type Connection, useExclusiveReadBuffers } from "../http/connection.ts";
@@ -94,6 +95,8 @@ interface Opened {
 
 interface StreamState {
   readonly id: number;
+  /** What the call does, for error messages (`read logs of container "web"`). */
+  readonly action: string;
   readonly abort: AbortController;
   readonly opened: Promise<Opened>;
   /** Closes what the stream holds so far: its response, or its upgraded socket. */
@@ -300,6 +303,7 @@ function open(message: OpenMessage): void {
   if (message.spec !== undefined) resolveSpec(message.spec);
   const state: StreamState = {
     id: message.id,
+    action: message.request.action,
     abort,
     opened: undefined as unknown as Promise<Opened>,
     close: undefined,
@@ -488,14 +492,19 @@ async function run(state: StreamState): Promise<void> {
       while (out.length === 0) {
         const batch = await opened.read();
         if (state.closed) return;
-        if (batch === null) {
-          decoder.finish(out);
-          done = true;
-          break;
-        }
-        for (const piece of batch) {
-          bytes += piece.byteLength;
-          decoder.push(piece, out);
+        try {
+          if (batch === null) {
+            decoder.finish(out);
+            done = true;
+            break;
+          }
+          for (const piece of batch) {
+            bytes += piece.byteLength;
+            decoder.push(piece, out);
+          }
+        } catch (error) {
+          // The body's bytes are not what the call expects: say which call.
+          throw protocolErrorIn(error, `Cannot ${state.action}`);
         }
       }
     } catch (error) {
