@@ -85,6 +85,11 @@ export interface WorkerPoolOptions {
   onRecord?: ((record: ExchangeRecord) => void) | undefined;
   /** Milliseconds a worker without streams lives on; 0 = until closed. @default 10000 */
   idleTimeout?: number | undefined;
+  /**
+   * Another worker module, for tests (one that fails on purpose).
+   * @default `./worker.ts` beside this module
+   */
+  workerModule?: URL | undefined;
 }
 
 /** What a worker's messages about one stream go to: a stream or a session. */
@@ -129,6 +134,7 @@ export class WorkerPool {
   readonly #settings: WorkerSettings;
   readonly #onRecord: ((record: ExchangeRecord) => void) | undefined;
   readonly #idleTimeout: number;
+  readonly #workerModule: URL | undefined;
   readonly #slots: Slot[] = [];
   #nextId = 1;
   #closed = false;
@@ -148,6 +154,7 @@ export class WorkerPool {
     this.#size = options.size;
     this.#onRecord = options.onRecord;
     this.#idleTimeout = options.idleTimeout ?? 10_000;
+    this.#workerModule = options.workerModule;
     this.#settings = {
       host: options.host,
       tls: options.tls,
@@ -363,11 +370,11 @@ export class WorkerPool {
   }
 
   #spawn(): Slot {
+    const options: WorkerOptions = { type: "module", name: "berth-stream-worker" };
     // A static URL: `deno compile --include src/worker/worker.ts` embeds it.
-    const worker = new Worker(new URL("./worker.ts", import.meta.url), {
-      type: "module",
-      name: "berth-stream-worker",
-    });
+    const worker = this.#workerModule
+      ? new Worker(this.#workerModule, options)
+      : new Worker(new URL("./worker.ts", import.meta.url), options);
     const slot: Slot = { worker, streams: new Map(), idleTimer: undefined };
     worker.onmessage = (event: MessageEvent<WorkerMessage>) => this.#receive(slot, event.data);
     worker.onerror = (event: ErrorEvent) => {

@@ -669,3 +669,30 @@ Deno.test("WorkerPool reports an unreachable engine as DockerConnectionError fro
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("WorkerPool: a worker that crashes fails its streams with a DockerError, and the next stream gets a new worker", async () => {
+  await using engine = await startFakeEngine(streamingEngine(async (connection) => {
+    await connection.write(chunk('{"n":1}\n'));
+    await connection.waitForClientClose();
+  }));
+  using client = setup(engine, {
+    workerModule: new URL("./_crash_worker.ts", import.meta.url),
+  });
+  // A stream on the worker that is about to crash.
+  const bystander = jsonStream<{ n: number }>(client.api, "/events").getReader();
+  assert.deepEqual((await bystander.read()).value, { n: 1 });
+  const pending = bystander.read();
+  const crashing = jsonStream(client.api, "/crash");
+  const error = await rejection(collect(crashing));
+  assert.ok(error instanceof DockerError, String(error));
+  assert.match((error as Error).message, /^A stream worker failed: .*worker bug/);
+  // The other stream of that worker fails the same way.
+  assert.equal(await rejection(pending), error);
+  assert.equal(client.pool.workers, 0);
+  assert.equal(client.pool.streams, 0);
+  // The pool goes on with a new worker.
+  const next = jsonStream<{ n: number }>(client.api, "/events").getReader();
+  assert.deepEqual((await next.read()).value, { n: 1 });
+  assert.equal(client.pool.workers, 1);
+  await next.cancel();
+});
