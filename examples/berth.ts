@@ -13,7 +13,10 @@
  * otherwise, 1 for other failures, 2 for usage errors.
  *
  * Permissions: the socket (`--allow-read --allow-write --allow-net` on it),
- * `--allow-env=DOCKER_HOST`, `--allow-read` on a build context.
+ * `--allow-env=DOCKER_HOST`, `--allow-read` on a build context. Pulls,
+ * pushes and builds use the credentials of `docker login` when the script
+ * may read the Docker config (`--allow-env=DOCKER_CONFIG,HOME` and
+ * `--allow-read` on `~/.docker`); without those, registries are anonymous.
  *
  * @module
  */
@@ -24,6 +27,15 @@ import { BuildKitPlainText, Docker } from "../mod.ts";
 import type { ContainerStats, Frame, ImageBuildOutput } from "../mod.ts";
 
 const encoder = new TextEncoder();
+
+/** Whether the script may read the Docker config (it never prompts). */
+async function mayReadDockerConfig(): Promise<boolean> {
+  for (const variable of ["DOCKER_CONFIG", "HOME"]) {
+    const { state } = await Deno.permissions.query({ name: "env", variable });
+    if (state === "granted") return true;
+  }
+  return false;
+}
 
 /** A usage error: exit code 2. */
 class UsageError extends Error {
@@ -545,7 +557,10 @@ async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   const onInterrupt = () => controller.abort(new DOMException("Interrupted", "AbortError"));
   Deno.addSignalListener("SIGINT", onInterrupt);
-  await using docker = new Docker(host ? { host } : {});
+  await using docker = new Docker({
+    ...(host ? { host } : {}),
+    ...(await mayReadDockerConfig() ? { credentials: "docker-config" as const } : {}),
+  });
   try {
     switch (command) {
       case "ps":

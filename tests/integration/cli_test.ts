@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { testDocker, testEnv, testImage, uniqueName } from "./_docker.ts";
+import { engineRequired } from "./_env.ts";
 
 const CLI = new URL("../../examples/berth.ts", import.meta.url).pathname;
 
@@ -10,13 +11,17 @@ interface CliResult {
 }
 
 /** Runs the example CLI as a subprocess against the test engine. */
-async function berth(args: string[], stdin?: string): Promise<CliResult> {
+async function berth(
+  args: string[],
+  stdin?: string,
+  env: Record<string, string> = {},
+): Promise<CliResult> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", CLI, "--host", testEnv().host, ...args],
     stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   }).spawn();
   if (stdin !== undefined) {
     const writer = child.stdin.getWriter();
@@ -146,6 +151,48 @@ Deno.test("berth CLI: build --buildkit --secret prints the steps like --progress
     await docker.images.remove(name, { force: true }).catch(() => {});
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "berth CLI: push and pull use the Docker config's credentials for a private registry",
+  ignore: testEnv().registry === undefined && !engineRequired(),
+  async fn() {
+    const registry = testEnv().registry!;
+    await using docker = testDocker();
+    const config = await Deno.makeTempDir({ prefix: "berth-cli-config-" });
+    const repository = `${registry.address}/berth-test/${uniqueName("cli")}`;
+    const target = `${repository}:1`;
+    try {
+      const auth = btoa(`${registry.username}:${registry.password}`);
+      await Deno.writeTextFile(
+        `${config}/config.json`,
+        JSON.stringify({ auths: { [registry.address]: { auth } } }),
+      );
+      await docker.images.tag(testImage(), repository, { tag: "1" });
+      const env = { DOCKER_CONFIG: config };
+      const pushed = await berth(["push", target], undefined, env);
+      assert.equal(pushed.code, 0, pushed.stderr);
+      await docker.images.remove(target);
+      const pulled = await berth(["pull", target], undefined, env);
+      assert.equal(pulled.code, 0, pulled.stderr);
+      assert.match(pulled.stdout, new RegExp(`${target.replaceAll(".", "\\.")}: pulled\\n$`));
+      assert.equal(
+        (await docker.images.inspect(target)).Id,
+        (await docker.images.inspect(testImage())).Id,
+      );
+      // Without the config, the registry refuses: one line, exit code 1.
+      await docker.images.remove(target);
+      const refused = await berth(["pull", target], undefined, {
+        DOCKER_CONFIG: `${config}/none`,
+      });
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /no basic auth credentials/);
+      assert.equal(refused.stderr.trim().split("\n").length, 1, refused.stderr);
+    } finally {
+      await docker.images.remove(target, { force: true }).catch(() => {});
+      await Deno.remove(config, { recursive: true });
+    }
+  },
 });
 
 Deno.test("berth CLI: build -o writes the files, as a directory or a tar on stdout", async () => {
