@@ -235,7 +235,8 @@ export type DockerProtocolErrorCode =
   | "INVALID_WEBSOCKET_FRAME"
   | "WEBSOCKET_MESSAGE_TOO_LARGE"
   | "INVALID_BUILDKIT_TRACE"
-  | "INVALID_HTTP2";
+  | "INVALID_HTTP2"
+  | "BODY_TOO_LARGE";
 
 /**
  * The bytes the engine (or something pretending to be it) sent are not valid

@@ -384,7 +384,7 @@ export class ApiClient {
    */
   async json<T>(call: ApiCall): Promise<T> {
     const response = await this.send(call);
-    const text = response.textIfComplete() ?? await response.text();
+    const text = response.textIfComplete() ?? await readText(response, MAX_JSON_BODY, call);
     // A body that is not JSON names the call that got it (Podman 4.3
     // answers `top` of a stopped container with 200 and an empty body).
     return parseJson<T>(text, { action: call.action, status: response.status });
@@ -676,6 +676,34 @@ export function isErrorStatus(status: number): boolean {
 }
 
 /**
+ * The most a JSON answer may hold: far above any real one (a list of
+ * 100,000 containers is ~100 MB), it keeps an endless or huge body from
+ * exhausting memory, and stays under V8's longest string.
+ */
+export const MAX_JSON_BODY: number = 256 * 1024 * 1024;
+
+/**
+ * Reads a whole body as text, at most `limit` bytes.
+ *
+ * @param response The response.
+ * @param limit Largest body accepted, in bytes.
+ * @param call The call, for the message.
+ * @returns The text.
+ * @throws {DockerProtocolError} `BODY_TOO_LARGE`, naming the call.
+ */
+export async function readText(
+  response: HttpResponse,
+  limit: number,
+  call: { action: string },
+): Promise<string> {
+  try {
+    return await response.text(limit);
+  } catch (error) {
+    throw protocolErrorIn(error, `Cannot ${call.action}`);
+  }
+}
+
+/**
  * Reads an error response and builds the typed error (404 →
  * {@linkcode DockerNotFoundError}, 409 → {@linkcode DockerConflictError}).
  *
@@ -695,8 +723,8 @@ export async function apiError(
     text = await response.text(1 << 20);
   } catch (error) {
     if (call.signal?.aborted) throw call.signal.reason;
-    if (error instanceof DockerProtocolError) throw error;
-    // The status alone still tells what failed.
+    if (error instanceof DockerProtocolError && error.code !== "BODY_TOO_LARGE") throw error;
+    // The status alone still tells what failed (an answer over 1 MiB is not read).
   }
   let message = text.trim();
   const location = response.headers.get("location");

@@ -17,9 +17,13 @@ import type {
 import {
   type ApiClient,
   filtersQuery,
+  readText,
   type RequestOptions,
   type StreamOptions,
 } from "./_client.ts";
+
+/** What `ping` is, for messages. */
+const PING_CALL = { action: "ping the engine" };
 
 /** Options of {@linkcode System.ping}. */
 export interface SystemPingOptions extends RequestOptions {
@@ -132,7 +136,8 @@ export class System {
       signal: options.signal,
       action: "ping the engine",
     });
-    return response.textIfComplete() ?? await response.text();
+    // "OK": anything longer than a few bytes is not an engine's answer.
+    return response.textIfComplete() ?? await readText(response, 1 << 20, PING_CALL);
   }
 
   /**

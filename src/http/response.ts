@@ -71,8 +71,8 @@ export class HttpResponse {
    *
    * @param limit Largest body accepted, in bytes.
    * @returns The body (a view, not a copy, when it arrived in one piece).
-   * @throws {RangeError} When the body exceeds `limit` (the response is
-   *   cancelled and its connection closed).
+   * @throws {DockerProtocolError} `BODY_TOO_LARGE` when the body exceeds
+   *   `limit` (the response is cancelled and its connection closed).
    */
   bytes(limit = Number.MAX_SAFE_INTEGER): Promise<Uint8Array> {
     // A small answer usually came whole with the head: no read, no copy,
@@ -100,6 +100,7 @@ export class HttpResponse {
    *
    * @param limit Largest body accepted, in bytes.
    * @returns The text.
+   * @throws {DockerProtocolError} `BODY_TOO_LARGE` when the body exceeds `limit`.
    */
   text(limit?: number): Promise<string> {
     const whole = this.#exchange.takeCompleteBody();
@@ -191,8 +192,8 @@ export class HttpResponse {
   }
 }
 
-function tooLarge(limit: number): RangeError {
-  return new RangeError(`Response body exceeds ${limit} bytes`);
+function tooLarge(limit: number): DockerProtocolError {
+  return new DockerProtocolError("BODY_TOO_LARGE", `Response body exceeds ${limit} bytes`);
 }
 
 /**

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { ApiClient } from "../../src/api/_client.ts";
 import { Containers } from "../../src/api/containers.ts";
-import { DockerProtocolError } from "../../src/errors.ts";
+import { DockerNotFoundError, DockerProtocolError } from "../../src/errors.ts";
 import {
   chunked,
   concat,
@@ -14,6 +14,7 @@ import {
   newClient,
   respondEach,
   startFakeEngine,
+  waitFor,
 } from "../_fake_engine.ts";
 
 Deno.test("a JSON call whose body is not JSON is a DockerProtocolError naming the call", async (t) => {
@@ -66,6 +67,51 @@ Deno.test("a JSON call whose body is not JSON is a DockerProtocolError naming th
         assert.match(error.message, message);
       });
     }
+  } finally {
+    http.close();
+  }
+});
+
+Deno.test("a JSON answer over 256 MiB is a DockerProtocolError BODY_TOO_LARGE naming the call; the socket closes", async () => {
+  let closed = false;
+  await using engine = await startFakeEngine(async (connection) => {
+    if (!await connection.readRequest()) return;
+    await connection.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    // An endless body: 1 MiB chunks until the client hangs up.
+    const chunk = concat([
+      new TextEncoder().encode(`${(1 << 20).toString(16)}\r\n`),
+      new Uint8Array(1 << 20).fill(0x20),
+      new TextEncoder().encode("\r\n"),
+    ]);
+    try {
+      while (true) await connection.write(chunk);
+    } catch {
+      closed = true;
+    }
+  });
+  const http = newClient(engine);
+  try {
+    const containers = new Containers(new ApiClient(http, { apiVersion: "1.41" }));
+    const error = await containers.list().catch((e) => e);
+    assert.ok(error instanceof DockerProtocolError, String(error));
+    assert.equal(error.code, "BODY_TOO_LARGE");
+    assert.match(error.message, /^Cannot list containers: response body exceeds 268435456 bytes$/);
+    await waitFor(() => closed, 5000);
+  } finally {
+    http.close();
+  }
+});
+
+Deno.test("an error answer over 1 MiB still gives the typed error from its status", async () => {
+  await using engine = await startFakeEngine(
+    respondEach(() => httpResponse(404, "x".repeat(2 << 20), { "Content-Type": "text/plain" })),
+  );
+  const http = newClient(engine);
+  try {
+    const containers = new Containers(new ApiClient(http, { apiVersion: "1.41" }));
+    const error = await containers.inspect("web").catch((e) => e);
+    assert.ok(error instanceof DockerNotFoundError, String(error));
+    assert.equal(error.status, 404);
   } finally {
     http.close();
   }

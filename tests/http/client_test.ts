@@ -650,7 +650,11 @@ Deno.test("HttpClient gives a small Content-Length body back without another rea
     cancelled.cancel(new Error("not wanted"));
     await assert.rejects(cancelled.text(), /not wanted/);
     const limited = await client.request({ method: "GET", target: "/_ping" });
-    await assert.rejects(limited.bytes(1), RangeError);
+    await assert.rejects(limited.bytes(1), (error: unknown) => {
+      assert.ok(error instanceof DockerProtocolError, String(error));
+      assert.equal(error.code, "BODY_TOO_LARGE");
+      return true;
+    });
   } finally {
     client.close();
   }
