@@ -1024,7 +1024,9 @@ export class Containers {
    * wait for its next exit, starts it, and returns its exit code and
    * output. With `remove` the container is removed afterwards, also when
    * something failed or the signal aborted. With `wait: false` it returns
-   * once the container started.
+   * once the container started. The output is held in memory; for a
+   * container that writes a lot, use `logs: false` and read
+   * {@linkcode Containers.attach} or {@linkcode Containers.logs} as a stream.
    *
    * @param body Image, command, environment, `HostConfig`, ... (`Tty: true`
    *   merges stderr into stdout).

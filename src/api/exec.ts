@@ -280,6 +280,8 @@ export class Exec {
    * Runs a command in a running container and returns its exit code and
    * output: create, start attached, feed `stdin` then EOF, read the output
    * to its end, then read the exit code (waiting for the engine to record it).
+   * The output is held in memory; for a command that writes a lot, use
+   * {@linkcode Exec.start} and read its session's stream instead.
    *
    * @param containerId Container id or name.
    * @param cmd The command and its arguments.
