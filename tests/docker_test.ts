@@ -5,7 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { Docker, DockerConnectionError, DockerProtocolError, DockerTimeoutError } from "../mod.ts";
+import {
+  Docker,
+  DockerConnectionError,
+  DockerError,
+  DockerProtocolError,
+  DockerTimeoutError,
+} from "../mod.ts";
 import { httpResponse, respondEach, sleep, startFakeEngine, waitFor } from "./_fake_engine.ts";
 import { rejection } from "./_helpers.ts";
 
@@ -262,4 +268,62 @@ Deno.test("a stream whose bytes do not decode fails with a DockerProtocolError n
       );
     });
   }
+});
+
+Deno.test("Docker negotiates the API version from the engine's GET /version", async (t) => {
+  const cases: [string, Record<string, string>, string][] = [
+    ["a Docker 29 engine (1.52, minimum 1.44): its minimum", {
+      ApiVersion: "1.52",
+      MinAPIVersion: "1.44",
+    }, "1.44"],
+    [
+      "a newer engine that still serves 1.41",
+      { ApiVersion: "1.45", MinAPIVersion: "1.24" },
+      "1.41",
+    ],
+    ["an older engine: its own", { ApiVersion: "1.40", MinAPIVersion: "1.12" }, "1.40"],
+    ["no version in the answer: 1.41", {}, "1.41"],
+  ];
+  for (const [name, answer, expected] of cases) {
+    await t.step(name, async () => {
+      const targets: string[] = [];
+      await using engine = await startFakeEngine(respondEach((request) => {
+        targets.push(request.target);
+        return request.target === "/version"
+          ? httpResponse(200, JSON.stringify(answer), { "Content-Type": "application/json" })
+          : httpResponse(200, "[]", { "Content-Type": "application/json" });
+      }));
+      await using docker = new Docker({ host: engine.host });
+      assert.equal(await docker.apiVersion(), expected);
+      await docker.containers.list();
+      assert.deepEqual(targets, ["/version", `/v${expected}/containers/json`]);
+    });
+  }
+  await t.step("an engine older than 1.24: a DockerError saying so", async () => {
+    await using engine = await startFakeEngine(
+      respondEach(() =>
+        httpResponse(200, JSON.stringify({ ApiVersion: "1.23" }), {
+          "Content-Type": "application/json",
+        })
+      ),
+    );
+    await using docker = new Docker({ host: engine.host });
+    const error = await rejection(docker.containers.list());
+    assert.ok(error instanceof DockerError, String(error));
+    assert.match(error.message, /speaks API 1\.23, berth needs at least 1\.24/);
+  });
+});
+
+Deno.test("attachWebSocket names stdin, stdout and stderr (API 1.42+ attaches only those named)", async () => {
+  const targets: string[] = [];
+  await using engine = await startFakeEngine(respondEach((request) => {
+    targets.push(request.target);
+    return httpResponse(404, JSON.stringify({ message: "No such container: web" }));
+  }));
+  await using docker = new Docker({ host: engine.host, apiVersion: "1.44" });
+  await rejection(docker.containers.attachWebSocket("web", { worker: false }));
+  const query = new URLSearchParams(targets[0]!.split("?")[1]);
+  assert.equal(query.get("stdin"), "1");
+  assert.equal(query.get("stdout"), "1");
+  assert.equal(query.get("stderr"), "1");
 });

@@ -247,6 +247,11 @@ export async function attachWebSocket(
       logs: options.logs ?? false,
       stream: options.stream ?? true,
       detachKeys: options.detachKeys,
+      // API 1.42+ attaches only the streams named (none when unnamed);
+      // older engines attach all three and ignore these.
+      stdin: true,
+      stdout: true,
+      stderr: true,
     },
     headers: { "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13" },
     upgrade: true,

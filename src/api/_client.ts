@@ -255,7 +255,9 @@ export class ApiClient {
   /**
    * The API version used for requests: the fixed one, or the lower of
    * berth's maximum and the engine's `ApiVersion` (asked once, through
-   * `GET /version`; a failed attempt is retried by the next call).
+   * `GET /version`; a failed attempt is retried by the next call). An
+   * engine that no longer serves berth's maximum (Docker 29 serves 1.44
+   * and up) is spoken to at its `MinAPIVersion`, the closest it accepts.
    *
    * @param signal Cancels the negotiation request.
    * @returns A version such as `"1.41"`.
@@ -289,7 +291,15 @@ export class ApiClient {
         `Cannot use the engine: it speaks API ${engine}, berth needs at least ${MIN_API_VERSION}`,
       );
     }
-    return compareVersions(engine, MAX_API_VERSION) < 0 ? engine : MAX_API_VERSION;
+    if (compareVersions(engine, MAX_API_VERSION) < 0) return engine;
+    // A newer engine may have dropped 1.41 (Docker 29's minimum is 1.44):
+    // then its own minimum, the version nearest to berth's, is the one to use.
+    const minimum = version.MinAPIVersion;
+    if (
+      minimum && /^\d+\.\d+$/.test(minimum) && compareVersions(minimum, MAX_API_VERSION) > 0 &&
+      compareVersions(minimum, engine) <= 0
+    ) return minimum;
+    return MAX_API_VERSION;
   }
 
   /**

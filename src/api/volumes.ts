@@ -196,7 +196,9 @@ export class Volumes {
   /**
    * Sends `POST /volumes/prune`: removes every unused local volume that
    * matches the filters. Without filters that is every unused volume on the
-   * engine, so pass a label filter to stay within your own.
+   * engine, so pass a label filter to stay within your own. An engine that
+   * berth speaks to at API 1.42 or later (Docker 29, whose minimum is 1.44)
+   * removes only anonymous volumes unless the filters say `all: ["true"]`.
    *
    * @param options `filters`, `signal`.
    * @returns The removed names (always an array) and the bytes reclaimed.
