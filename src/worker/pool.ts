@@ -103,6 +103,8 @@ interface Slot {
   readonly worker: Worker;
   readonly streams: Map<number, Endpoint>;
   idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Terminated (crashed, or the pool closed): never armed for idling again. */
+  stopped: boolean;
 }
 
 /** A stream started with {@linkcode WorkerPool.streamWithHead}. */
@@ -375,7 +377,7 @@ export class WorkerPool {
     const worker = this.#workerModule
       ? new Worker(this.#workerModule, options)
       : new Worker(new URL("./worker.ts", import.meta.url), options);
-    const slot: Slot = { worker, streams: new Map(), idleTimer: undefined };
+    const slot: Slot = { worker, streams: new Map(), idleTimer: undefined, stopped: false };
     worker.onmessage = (event: MessageEvent<WorkerMessage>) => this.#receive(slot, event.data);
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();
@@ -415,6 +417,9 @@ export class WorkerPool {
   }
 
   #stopSlot(slot: Slot, error: unknown): void {
+    // Set first: failing the streams below releases them, which would
+    // otherwise arm an idle timer for this dead worker.
+    slot.stopped = true;
     if (slot.idleTimer !== undefined) clearTimeout(slot.idleTimer);
     slot.idleTimer = undefined;
     slot.worker.terminate();
@@ -424,13 +429,14 @@ export class WorkerPool {
 
   /** Stops a worker that stays without streams for `idleTimeout` ms. */
   #armIdle(slot: Slot): void {
-    if (slot.streams.size > 0 || this.#idleTimeout <= 0 || this.#closed) return;
+    if (slot.streams.size > 0 || this.#idleTimeout <= 0 || this.#closed || slot.stopped) return;
     if (slot.idleTimer !== undefined) clearTimeout(slot.idleTimer);
     const timer = setTimeout(() => {
       slot.idleTimer = undefined;
       if (slot.streams.size > 0) return;
       const index = this.#slots.indexOf(slot);
       if (index !== -1) this.#slots.splice(index, 1);
+      slot.stopped = true;
       slot.worker.terminate();
     }, this.#idleTimeout);
     // The timer alone must not keep the process alive.
