@@ -4,7 +4,7 @@
  * @module
  */
 
-import { DockerProtocolError } from "./errors.ts";
+import { DockerError, DockerProtocolError } from "./errors.ts";
 
 /**
  * `message` with its first letter lowered, unless the first word is an
@@ -32,5 +32,26 @@ export function lowerFirst(message: string): string {
 export function protocolErrorIn(error: unknown, context: string): unknown {
   return error instanceof DockerProtocolError
     ? new DockerProtocolError(error.code, `${context}: ${lowerFirst(error.message)}`)
+    : error;
+}
+
+/**
+ * A failure of the file system (a Deno permission missing, or the OS
+ * refusing: no permission, no space, ...) as a `DockerError` saying what
+ * was being done, with the original as `cause`. Other errors (berth's own,
+ * an abort's reason) are returned as they are.
+ *
+ * @param error What was thrown.
+ * @param doing What failed, such as `Cannot extract into "/out"`.
+ * @param flags The Deno flags that would allow it, for a missing permission.
+ * @returns The error to report.
+ */
+export function fileSystemError(error: unknown, doing: string, flags: string): unknown {
+  if (error instanceof Deno.errors.NotCapable) {
+    return new DockerError(`${doing}: Deno needs ${flags}`, { cause: error });
+  }
+  const isDenoError = Object.values(Deno.errors).some((kind) => error instanceof kind);
+  return isDenoError
+    ? new DockerError(`${doing}: ${(error as Error).message}`, { cause: error })
     : error;
 }

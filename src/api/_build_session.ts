@@ -7,6 +7,7 @@
  */
 
 import { sha256Hex } from "../_digest.ts";
+import { fileSystemError } from "../_messages.ts";
 import { DockerApiError, DockerError } from "../errors.ts";
 import {
   type BuildSession,
@@ -99,7 +100,11 @@ async function storeOutput(
       file = await Deno.open(output.dest, { write: true, create: true, truncate: true });
     } catch (error) {
       await archive.cancel(error).catch(() => {});
-      throw error;
+      throw fileSystemError(
+        error,
+        `Cannot write the build output to ${JSON.stringify(output.dest)}`,
+        `--allow-write=${output.dest}`,
+      );
     }
     await archive.pipeTo(file.writable); // Closes the file, whatever happens.
   } else {

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { fileSystemError } from "../_messages.ts";
 import { DockerError } from "../errors.ts";
 import { readTar, type TarReaderEntry } from "./tar.ts";
 
@@ -250,7 +251,9 @@ function checkLimit(value: number, key: string): number {
  *   a symlink, replace an existing path (without `overwrite`), or a cap is
  *   exceeded.
  * @throws {DockerProtocolError} When the archive is malformed or truncated.
- * @throws {Deno.errors.NotCapable} Without read and write permission on `dest`.
+ * @throws {DockerError} When the file system refuses (a Deno permission
+ *   missing: the message names `--allow-read` and `--allow-write` on
+ *   `dest`; no space; ...), with the original error as `cause`.
  *
  * @example Extract an archive made in memory
  * ```ts
@@ -387,7 +390,11 @@ export async function extractTar(
     return result;
   } catch (error) {
     await reader.cancel(error).catch(() => {});
-    throw error;
+    throw fileSystemError(
+      error,
+      `Cannot extract into ${JSON.stringify(dest)}`,
+      `--allow-read=${dest} --allow-write=${dest}`,
+    );
   } finally {
     reader.releaseLock();
   }
