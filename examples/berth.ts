@@ -30,11 +30,12 @@ const encoder = new TextEncoder();
 
 /** Whether the script may read the Docker config (it never prompts). */
 async function mayReadDockerConfig(): Promise<boolean> {
+  // berth reads DOCKER_CONFIG, else HOME: it needs both.
   for (const variable of ["DOCKER_CONFIG", "HOME"]) {
     const { state } = await Deno.permissions.query({ name: "env", variable });
-    if (state === "granted") return true;
+    if (state !== "granted") return false;
   }
-  return false;
+  return true;
 }
 
 /** A usage error: exit code 2. */

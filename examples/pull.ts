@@ -33,11 +33,12 @@ Deno.addSignalListener("SIGINT", onInterrupt);
 
 /** Whether this script may read the Docker config (never prompts). */
 async function mayReadDockerConfig(): Promise<boolean> {
+  // berth reads DOCKER_CONFIG, else HOME: it needs both.
   for (const variable of ["DOCKER_CONFIG", "HOME"]) {
     const { state } = await Deno.permissions.query({ name: "env", variable });
-    if (state === "granted") return true;
+    if (state !== "granted") return false;
   }
-  return false;
+  return true;
 }
 
 await using docker = new Docker(
