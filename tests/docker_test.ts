@@ -214,6 +214,7 @@ Deno.test("Docker.close ends open sessions and streams with 'the client was clos
   for (const worker of [false, true]) {
     await t.step(worker ? "in a worker" : "on this thread", async () => {
       const closedByClient: boolean[] = [];
+      let answered = 0;
       await using engine = await startFakeEngine(async (connection) => {
         const request = await connection.readRequest();
         if (!request) return;
@@ -227,14 +228,16 @@ Deno.test("Docker.close ends open sessions and streams with 'the client was clos
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
           );
         }
+        answered++;
         closedByClient.push(await connection.waitForClientClose());
       });
       const docker = new Docker({ host: engine.host, apiVersion: "1.41" });
       const session = await docker.containers.attach("c1", { tty: true, worker });
       const events = docker.system.events({ worker }).getReader();
       const pending = [session.readable.getReader().read(), events.read()];
-      // A worker's first start loads its module: give it time on a busy machine.
-      await waitFor(() => engine.connections === 2, 10_000);
+      // Both calls answered, so both are open (not merely connected). A
+      // worker's first start loads its module: give it time on a busy machine.
+      await waitFor(() => answered === 2, 10_000);
       await docker.close();
       for (const read of pending) {
         const error = await rejection(read);
