@@ -157,10 +157,18 @@ for (const worker of [false, true]) {
       bodyTimeout: 100,
       ...workers,
     });
-    const error = await rejection(docker.containers.list());
-    assert.ok(error instanceof DockerTimeoutError, String(error));
-    assert.equal(error.phase, "body");
-    assert.equal(error.timeout, 100);
+    // A JSON call, and a stream that does not follow (run in a worker by a
+    // client with workers; follow streams are exempt).
+    const calls = [
+      docker.containers.list(),
+      docker.containers.logs("web", { tty: false, follow: false }).getReader().read(),
+    ];
+    for (const call of calls) {
+      const error = await rejection(call);
+      assert.ok(error instanceof DockerTimeoutError, String(error));
+      assert.equal(error.phase, "body");
+      assert.equal(error.timeout, 100);
+    }
   });
 
   Deno.test(`Docker maxHeaderSize reaches the calls ${where}`, async () => {
