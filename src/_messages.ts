@@ -48,7 +48,7 @@ export function protocolErrorIn(error: unknown, context: string): unknown {
  */
 export function fileSystemError(error: unknown, doing: string, flags: string): unknown {
   if (error instanceof Deno.errors.NotCapable) {
-    return new DockerError(`${doing}: Deno needs ${flags}`, { cause: error });
+    return new DockerError(`${doing}: run with ${flags}`, { cause: error });
   }
   const isDenoError = Object.values(Deno.errors).some((kind) => error instanceof kind);
   return isDenoError

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { fileSystemError } from "../_messages.ts";
 import { DockerError } from "../errors.ts";
 import { type TarEntry, tarStream } from "../stream/tar.ts";
 import { cleanPath, DockerignoreMatcher, parseDockerignore } from "./dockerignore.ts";
@@ -358,19 +359,11 @@ export async function contextRoot(directory: string | URL): Promise<string> {
         cause: error,
       });
     }
-    if (error instanceof Deno.errors.NotCapable) {
-      throw new DockerError(
-        `Cannot read the build context ${JSON.stringify(root)}: run with --allow-read=${root}`,
-        { cause: error },
-      );
-    }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      throw new DockerError(
-        `Cannot read the build context ${JSON.stringify(root)}: ${error.message}`,
-        { cause: error },
-      );
-    }
-    throw error;
+    throw fileSystemError(
+      error,
+      `Cannot read the build context ${JSON.stringify(root)}`,
+      `--allow-read=${root}`,
+    );
   }
   if (!info.isDirectory) {
     throw new TypeError(`The build context ${JSON.stringify(root)} is not a directory`);

@@ -38,7 +38,7 @@ try {
     assert.equal(outcome.cause, "NotCapable");
     assert.equal(
       outcome.message,
-      `Cannot extract into "${dir}/out": Deno needs --allow-read=${dir}/out --allow-write=${dir}/out`,
+      `Cannot extract into "${dir}/out": run with --allow-read=${dir}/out --allow-write=${dir}/out`,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
