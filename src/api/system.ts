@@ -134,7 +134,7 @@ export class System {
       path: "/_ping",
       versioned: false,
       signal: options.signal,
-      action: "ping the engine",
+      action: PING_CALL.action,
     });
     // "OK": anything longer than a few bytes is not an engine's answer.
     return response.textIfComplete() ?? await readText(response, 1 << 20, PING_CALL);
@@ -161,7 +161,7 @@ export class System {
       path: "/_ping",
       versioned: false,
       signal: options.signal,
-      action: "ping the engine",
+      action: PING_CALL.action,
     });
     await response.discard();
     const header = (name: string) => response.headers.get(name) ?? undefined;
