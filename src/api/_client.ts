@@ -309,15 +309,20 @@ export class ApiClient {
    * @returns The response (status < 400); read or discard its body.
    * @throws {DockerApiError} (or a 404/409 subclass) for error statuses.
    */
-  async send(call: ApiCall): Promise<HttpResponse> {
+  send(call: ApiCall): Promise<HttpResponse> {
+    if (call.versioned !== false && this.#knownVersion === undefined) {
+      return this.#request(call).then((request) => this.http.request(request));
+    }
     // Once the version is known (or not needed) the request is built at
-    // once: an await less on every call.
-    const request = call.versioned === false || this.#knownVersion !== undefined
-      ? this.#buildRequest(call, this.#knownVersion)
-      : await this.#request(call);
-    const response = await this.http.request(request);
-    if (isErrorStatus(response.status)) throw await apiError(response, call, request.target);
-    return response;
+    // once, and the HTTP client's own promise is returned (the status is
+    // checked inside it): no async step of this method's on every call.
+    let request;
+    try {
+      request = this.#buildRequest(call, this.#knownVersion);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.http.request(request);
   }
 
   /** Builds the HTTP request of a call (the version prefix may need a negotiation first). */
@@ -342,7 +347,12 @@ export class ApiClient {
       body = JSON.stringify(call.json);
       headers = { "Content-Type": "application/json", ...headers };
     }
-    const request: HttpRequest = { method: call.method, target };
+    const request: HttpRequest = {
+      method: call.method,
+      target,
+      rejectWith: (response) =>
+        isErrorStatus(response.status) ? apiError(response, call, target) : undefined,
+    };
     if (headers) request.headers = headers;
     if (body !== undefined) request.body = body;
     if (call.signal) request.signal = call.signal;

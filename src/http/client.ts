@@ -10,12 +10,7 @@
 import { DockerConnectionError } from "../errors.ts";
 import { Deadlines } from "./deadlines.ts";
 import { ConnectionPool } from "./pool.ts";
-import {
-  Exchange,
-  type ExchangeRecord,
-  type ExchangeSettings,
-  StaleConnectionError,
-} from "./exchange.ts";
+import { Exchange, type ExchangeRecord, type ExchangeSettings } from "./exchange.ts";
 import {
   encodeRequest,
   type HeaderFields,
@@ -23,9 +18,8 @@ import {
   type RequestBody,
   validateRequest,
 } from "./request.ts";
-import { HttpResponse } from "./response.ts";
+import type { HttpResponse } from "./response.ts";
 import type { Connector } from "./transport.ts";
-import type { Connection } from "./connection.ts";
 
 /** Options of {@linkcode HttpClient}. */
 export interface HttpClientOptions {
@@ -87,9 +81,15 @@ export interface HttpRequest {
    * otherwise garbage until a GC runs). @default false
    */
   reuseReadBuffer?: boolean;
+  /**
+   * Checks the response before it is returned: gives the error the request
+   * should fail with (a promise, so it may read the body first), or
+   * `undefined` to accept the response. It runs inside the exchange, which
+   * spares a caller that checks every response (an error status, say) an
+   * async step of its own on every call.
+   */
+  rejectWith?: (response: HttpResponse) => Promise<unknown> | undefined;
 }
-
-const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]);
 
 /**
  * Size of the buffers small requests are encoded into and that are reused
@@ -143,6 +143,7 @@ export class HttpClient {
       onRecord: options.onRecord,
       deadlines: new Deadlines(),
       hostHeader: options.hostHeader,
+      recycleScratch: (scratch) => this.#recycle(scratch),
     };
   }
 
@@ -166,34 +167,55 @@ export class HttpClient {
    *
    * @param request What to send.
    * @returns The response.
-   * @throws {TypeError} On an invalid method, target or header.
+   * @throws {TypeError} On an invalid method, target or header (as a rejection).
    * @throws The signal's reason when aborted; `DockerConnectionError`,
    *   `DockerTimeoutError` or `DockerProtocolError` otherwise.
    */
-  async request(request: HttpRequest): Promise<HttpResponse> {
+  request(request: HttpRequest): Promise<HttpResponse> {
+    let exchange: Exchange;
+    try {
+      exchange = this.#exchange(request);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // An idle pooled connection is taken at once, and the exchange's own
+    // promise is returned: no async step of this method's on every call.
+    const idle = this.#pool.takeIdle(exchange.counted);
+    return idle !== undefined ? exchange.run(idle) : this.#acquireAndRun(exchange);
+  }
+
+  /** Encodes a request and starts its exchange (nothing sent yet). */
+  #exchange(request: HttpRequest): Exchange {
     let headers: HeaderFields = request.headers ?? NO_HEADERS;
     if (request.upgrade !== undefined) {
       headers = { ...headers, Connection: "Upgrade", Upgrade: request.upgrade };
     }
     const scratch = this.#scratch.pop() ?? new Uint8Array(SCRATCH_SIZE);
-    const encoded = encodeRequest(
-      request.method,
-      request.target,
-      headers,
-      request.body,
-      this.#hostLine,
-      scratch,
-    );
+    let encoded;
+    try {
+      encoded = encodeRequest(
+        request.method,
+        request.target,
+        headers,
+        request.body,
+        this.#hostLine,
+        scratch,
+      );
+    } catch (error) {
+      this.#recycle(scratch);
+      throw error;
+    }
     // encodeRequest writes a request sent in one piece into `scratch` when
     // it fits (told by sizes: reading a view's buffer is a slow property
-    // read here, on every call).
+    // read here, on every call). The exchange gives it back once written;
+    // a failed request drops it instead, as a write op cut short might
+    // still hold it.
     const usesScratch = encoded.rest === undefined && encoded.head.length <= scratch.length;
     if (!usesScratch) this.#recycle(scratch);
     const signal = request.signal;
     signal?.throwIfAborted();
     const longLived = request.longLived === true || request.upgrade !== undefined;
-    const counted = !longLived;
-    const exchange = new Exchange(
+    return new Exchange(
       {
         method: request.method,
         target: request.target,
@@ -202,72 +224,28 @@ export class HttpClient {
         signal,
         expectUpgrade: request.upgrade !== undefined,
         reuseReadBuffer: request.reuseReadBuffer === true,
+        idempotent: request.idempotent,
+        scratch: usesScratch ? scratch : undefined,
+        rejectWith: request.rejectWith,
       },
       this.#settings,
       this.#pool,
-      counted,
+      !longLived,
       request.headersTimeout ?? this.#settings.headersTimeout,
       request.bodyTimeout ?? (longLived ? 0 : this.#settings.bodyTimeout),
     );
-    // An idle pooled connection is taken at once; otherwise wait or connect.
-    const idle = this.#pool.takeIdle(counted);
-    const connection = idle ?? await this.#acquire(exchange, counted, signal);
-    try {
-      // A connection that served a request before may have gone stale.
-      await exchange.send(connection, connection.uses > 0);
-    } catch (error) {
-      await this.#retryIfStale(error, request, exchange, connection);
-    }
-    // Written, and not needed again (a retry is over too): reuse it. A
-    // failed request drops it instead, as a write op cut short might still
-    // hold it.
-    if (usesScratch) this.#recycle(scratch);
-    return new HttpResponse(exchange);
   }
 
-  /** Waits for a slot or connects (kept out of `request`, whose frame every call allocates). */
-  async #acquire(
-    exchange: Exchange,
-    counted: boolean,
-    signal: AbortSignal | undefined,
-  ): Promise<Connection> {
+  /** Waits for a slot or connects, then runs the exchange. */
+  async #acquireAndRun(exchange: Exchange): Promise<HttpResponse> {
+    let connection;
     try {
-      return (await this.#pool.acquire(counted, signal)).connection;
+      connection = (await this.#pool.acquire(exchange.counted, exchange.request.signal)).connection;
     } catch (error) {
       exchange.abandon(error);
       throw error;
     }
-  }
-
-  /**
-   * After a failed send: retries once on a new connection when the pooled
-   * one had gone stale and the request can be replayed; otherwise fails the
-   * exchange and throws.
-   */
-  async #retryIfStale(
-    error: unknown,
-    request: HttpRequest,
-    exchange: Exchange,
-    stale: Connection,
-  ): Promise<void> {
-    const replayable = !(exchange.request.encoded.rest instanceof ReadableStream);
-    const idempotent = request.idempotent ?? IDEMPOTENT.has(request.method);
-    if (!(error instanceof StaleConnectionError) || !replayable || !idempotent) {
-      throw exchange.fail(this.#unwrapStale(error, request));
-    }
-    this.#pool.release(stale, false, false);
-    let connection;
-    try {
-      connection = await this.#pool.open();
-    } catch (connectError) {
-      throw exchange.fail(connectError);
-    }
-    exchange.resetForRetry();
-    try {
-      await exchange.send(connection, false);
-    } catch (retryError) {
-      throw exchange.fail(this.#unwrapStale(retryError, request));
-    }
+    return await exchange.run(connection);
   }
 
   #recycle(scratch: Uint8Array): void {
@@ -284,16 +262,5 @@ export class HttpClient {
       ),
     );
     this.#settings.deadlines.close();
-  }
-
-  /** A stale connection that cannot be retried is reported as a connection error. */
-  #unwrapStale(error: unknown, request: HttpRequest): unknown {
-    if (!(error instanceof StaleConnectionError)) return error;
-    const host = this.#settings.host;
-    return new DockerConnectionError(
-      `The Docker engine at ${host} closed the connection before answering ${request.method} ${request.target}`,
-      host,
-      { cause: error.cause ?? error },
-    );
   }
 }

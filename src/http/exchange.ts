@@ -16,6 +16,7 @@ import {
 } from "../errors.ts";
 import { protocolErrorIn } from "../_messages.ts";
 import { ChunkedDecoder } from "./chunked.ts";
+import { HttpResponse } from "./response.ts";
 import { type Connection, readBuffersAreExclusive } from "./connection.ts";
 import type { Deadline, DeadlineOwner, Deadlines } from "./deadlines.ts";
 import type { ConnectionPool } from "./pool.ts";
@@ -73,6 +74,8 @@ export interface ExchangeSettings extends HeadLimits {
   deadlines: Deadlines;
   /** The `Host` value sent unless a request names its own. */
   hostHeader: string;
+  /** Takes back a request buffer (see `ExchangeRequest.scratch`). */
+  recycleScratch: (scratch: Uint8Array) => void;
 }
 
 /** The request side of an exchange. */
@@ -86,7 +89,16 @@ export interface ExchangeRequest {
   expectUpgrade: boolean;
   /** Body reads reuse one buffer (see `HttpRequest.reuseReadBuffer`). */
   reuseReadBuffer?: boolean;
+  /** Whether a retry on a new connection is safe; unset: by the method. */
+  idempotent: boolean | undefined;
+  /** The client's buffer `encoded.head` lies in, given back once the request is done with it. */
+  scratch: Uint8Array | undefined;
+  /** See `HttpRequest.rejectWith`. */
+  rejectWith: ((response: HttpResponse) => Promise<unknown> | undefined) | undefined;
 }
+
+/** Methods a request may be replayed with on a new connection by default. */
+const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]);
 
 /** The framing until the head is read (shared: nothing writes to it). */
 const NO_BODY: BodyFraming = Object.freeze({ kind: "none" });
@@ -104,7 +116,8 @@ export class Exchange implements DeadlineOwner {
   readonly request: ExchangeRequest;
   readonly #settings: ExchangeSettings;
   readonly #pool: ConnectionPool;
-  readonly #counted: boolean;
+  /** Whether the lease counts against the pool limit. */
+  readonly counted: boolean;
   #connection: Connection | undefined;
   #reused = false;
   #startRead = 0;
@@ -148,7 +161,7 @@ export class Exchange implements DeadlineOwner {
     this.request = request;
     this.#settings = settings;
     this.#pool = pool;
-    this.#counted = counted;
+    this.counted = counted;
     this.#headersTimeout = headersTimeout;
     this.#bodyTimeout = bodyTimeout;
     // The clock is read only for the observer's record.
@@ -170,64 +183,127 @@ export class Exchange implements DeadlineOwner {
   }
 
   /**
-   * Sends the request on a leased connection and reads the response head.
+   * Sends the request on a leased connection, reads the response head, and
+   * returns the response. A reused connection that the engine had closed
+   * (closed or reset before any response byte) is replaced by a new one
+   * once, when the request may be replayed: idempotent, body not a stream.
+   *
+   * Every async step of this method is one per call, so the common path
+   * (a small request, a head that comes in one read) is written out here
+   * and awaits the socket's own promises, and the response comes out of
+   * this method's own promise: the caller's await is the next step.
    *
    * @param connection The leased connection.
-   * @param reused Whether it served an earlier request.
-   * @throws {StaleConnectionError} When a reused connection closed before
-   *   answering (the caller may retry); other errors as they come.
+   * @returns The response; the request's `rejectWith` has accepted it.
+   * @throws The signal's reason when aborted; `DockerConnectionError`,
+   *   `DockerTimeoutError` or `DockerProtocolError` otherwise; the error
+   *   `rejectWith` gave.
    */
-  async send(connection: Connection, reused: boolean): Promise<void> {
+  async run(connection: Connection): Promise<HttpResponse> {
+    let reused = connection.uses > 0;
+    try {
+      while (true) {
+        this.#begin(connection, reused);
+        const encoded = this.request.encoded;
+        try {
+          if (encoded.rest === undefined) {
+            // Small requests are written in one go, then the head is read;
+            // it usually comes whole in the first read.
+            const bytes = encoded.head;
+            const rest = connection.finishWrite(bytes, await connection.writeOnce(bytes));
+            if (rest) await rest;
+            this.#armHeadDeadline();
+            let first: Uint8Array | null;
+            if (connection.hasPending) first = connection.takePending();
+            else {
+              const view = connection.readView();
+              const n = await connection.conn.read(view);
+              first = n === null ? null : connection.commitRead(view, n);
+            }
+            this.#head = (first !== null ? this.#wholeHead(first) : undefined) ??
+              await this.#readHead(first);
+          } else {
+            this.#head = await this.#sendLarge(connection);
+          }
+          break;
+        } catch (error) {
+          const mapped = this.#mapError(error);
+          if (!(mapped instanceof StaleConnectionError && reused && this.#replayable())) {
+            throw this.#unwrapStale(mapped);
+          }
+          connection = await this.#replace(connection);
+          reused = false;
+        } finally {
+          this.#settings.deadlines.clear(this.#headDeadline);
+          this.#headDeadline = undefined;
+        }
+      }
+      this.#readFraming(connection, this.#head);
+    } catch (error) {
+      throw this.fail(error);
+    }
+    const scratch = this.request.scratch;
+    if (scratch !== undefined) this.#settings.recycleScratch(scratch);
+    const response = new HttpResponse(this);
+    const rejection = this.request.rejectWith?.(response);
+    if (rejection !== undefined) throw await rejection;
+    return response;
+  }
+
+  /** Starts an attempt on `connection`. */
+  #begin(connection: Connection, reused: boolean): void {
     this.#connection = connection;
     this.#reused = reused;
     this.#startRead = connection.bytesRead;
     this.#startWritten = connection.bytesWritten;
+    this.#timedOut = undefined;
     connection.resetReadSize();
     if (this.request.signal?.aborted) this.#abort();
-    const { method, encoded } = this.request;
+  }
+
+  /** Whether the request can be sent again: idempotent, and its body still at hand. */
+  #replayable(): boolean {
+    const { encoded, method, idempotent } = this.request;
+    return !(encoded.rest instanceof ReadableStream) && (idempotent ?? IDEMPOTENT.has(method));
+  }
+
+  /** Drops a stale connection (its slot stays leased) and opens a new one. */
+  #replace(stale: Connection): Promise<Connection> {
+    this.#pool.release(stale, false, false);
+    return this.#pool.open();
+  }
+
+  /** A stale connection that cannot be retried is reported as a connection error. */
+  #unwrapStale(error: unknown): unknown {
+    if (!(error instanceof StaleConnectionError)) return error;
+    const host = this.#settings.host;
+    const { method, target } = this.request;
+    return new DockerConnectionError(
+      `The Docker engine at ${host} closed the connection before answering ${method} ${target}`,
+      host,
+      { cause: error.cause ?? error },
+    );
+  }
+
+  /**
+   * Sets up the body read from the head; an empty body, or one that came
+   * whole with the head, ends the exchange at once.
+   */
+  #readFraming(connection: Connection, head: ResponseHead): void {
     try {
-      if (encoded.rest === undefined) {
-        // Small requests are written in one go, then the head is read; it
-        // usually comes whole in the first read. This path awaits the
-        // socket's own promises: each async step costs on every call.
-        const bytes = encoded.head;
-        const rest = connection.finishWrite(bytes, await connection.writeOnce(bytes));
-        if (rest) await rest;
-        this.#armHeadDeadline();
-        let first: Uint8Array | null;
-        if (connection.hasPending) first = connection.takePending();
-        else {
-          const view = connection.readView();
-          const n = await connection.conn.read(view);
-          first = n === null ? null : connection.commitRead(view, n);
-        }
-        this.#head = (first !== null ? this.#wholeHead(first) : undefined) ??
-          await this.#readHead(first);
-      } else {
-        this.#head = await this.#sendLarge(connection);
-      }
+      this.#framing = bodyFraming(head, this.request.method);
     } catch (error) {
       throw this.#mapError(error);
-    } finally {
-      this.#settings.deadlines.clear(this.#headDeadline);
-      this.#headDeadline = undefined;
     }
-    try {
-      this.#framing = bodyFraming(this.#head, method);
-    } catch (error) {
-      throw this.#mapError(error);
-    }
-    if (this.#head.status === 101) {
+    if (head.status === 101) {
       if (!this.request.expectUpgrade) {
-        throw this.fail(
-          this.#mapError(
-            new DockerProtocolError("UNEXPECTED_UPGRADE", "Engine switched protocols unasked"),
-          ),
+        throw this.#mapError(
+          new DockerProtocolError("UNEXPECTED_UPGRADE", "Engine switched protocols unasked"),
         );
       }
       return;
     }
-    const headers = this.#head.headers;
+    const headers = head.headers;
     if (
       headers.framingFields & FRAMING_FIELDS.connection &&
       headers.get("connection")?.toLowerCase().includes("close")
@@ -272,7 +348,7 @@ export class Exchange implements DeadlineOwner {
     const connection = this.#connection!;
     this.#finished = true;
     this.#removeAbortListener();
-    this.#pool.detach(connection, this.#counted);
+    this.#pool.detach(connection, this.counted);
     if (this.#settings.onRecord) connection.onClose(() => this.#report(undefined));
     return connection;
   }
@@ -425,7 +501,7 @@ export class Exchange implements DeadlineOwner {
     const connection = this.#connection;
     if (connection) {
       const reusable = error === undefined && this.#reusable && !connection.hasPending;
-      this.#pool.release(connection, reusable, this.#counted);
+      this.#pool.release(connection, reusable, this.counted);
     }
     this.#report(error);
   }
@@ -441,11 +517,6 @@ export class Exchange implements DeadlineOwner {
     this.#finished = true;
     this.#removeAbortListener();
     this.#report(error);
-  }
-
-  /** Prepares a retry on a new connection after a stale one. */
-  resetForRetry(): void {
-    this.#timedOut = undefined;
   }
 
   #report(error: unknown): void {
