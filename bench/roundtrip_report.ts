@@ -18,11 +18,12 @@ const WARMUP = 300;
 const IN_FLIGHT = 64;
 const PARALLEL_CALLS = Number(Deno.env.get("BERTH_BENCH_PARALLEL_CALLS") ?? 12800);
 /**
- * Interleaved rounds per measurement; each figure is their median. Seven
+ * Interleaved rounds per measurement; each figure is their median. Eight
  * rather than three: on this shared 2-core machine single rounds swing by
- * 20% and more, and a median of three still moved a ratio by ±0.15.
+ * 20% and more, and a median of three still moved a ratio by ±0.15. Eight
+ * is two whole sets of the sequential orders (see `roundOrder`).
  */
-const ROUNDS = Number(Deno.env.get("BERTH_BENCH_ROUNDS") ?? 7);
+const ROUNDS = Number(Deno.env.get("BERTH_BENCH_ROUNDS") ?? 8);
 
 interface Sequential {
   p50: number;
@@ -64,10 +65,30 @@ async function parallel(clients: PingClient[]): Promise<number> {
 const path = socketPath();
 const rows: Array<{ name: string; seq: Sequential; rate: number }> = [];
 
-// Sequential: one client each, interleaved rounds so drift hits all alike,
-// and the order turns each round so that no contender always runs right
-// after the same other one (whose garbage the next round's GC collects, on
-// that round's CPU clock: CPU is counted for the whole process).
+/**
+ * The order of the contenders in a round: a Williams square (for an even
+ * count), in which each contender runs right after each other one equally
+ * often. It matters: CPU is counted for the whole process, so a round pays
+ * for the GC of the garbage the round before it left. A plain rotation
+ * keeps the cyclic order (berth ran right after `fetch`, the heaviest
+ * producer of garbage, in 5 rounds of 7), which charged `fetch`'s garbage
+ * to berth's CPU figure.
+ *
+ * @param count How many contenders (even).
+ * @param round The round.
+ * @returns Contender indexes in running order.
+ */
+function roundOrder(count: number, round: number): number[] {
+  // First row 0, 1, n-1, 2, n-2, ...; row r adds r to each, mod n.
+  const first = [0];
+  for (let low = 1, high = count - 1; first.length < count; low++, high--) {
+    first.push(low);
+    if (first.length < count) first.push(high);
+  }
+  return first.map((index) => (index + round) % count);
+}
+
+// Sequential: one client each, interleaved rounds so drift hits all alike.
 const contenders: Array<() => Promise<PingClient> | PingClient> = [
   () => rawClient(path),
   () => fetchClient(path),
@@ -76,8 +97,7 @@ const contenders: Array<() => Promise<PingClient> | PingClient> = [
 ];
 const results: Sequential[][] = contenders.map(() => []);
 for (let round = 0; round < ROUNDS; round++) {
-  for (let k = 0; k < contenders.length; k++) {
-    const i = (k + round) % contenders.length;
+  for (const i of roundOrder(contenders.length, round)) {
     const client = await contenders[i]!();
     try {
       results[i]!.push(await sequential(client));
@@ -86,7 +106,12 @@ for (let round = 0; round < ROUNDS; round++) {
     }
   }
 }
-const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+/** The middle value; for an even count, the mean of the two middle ones. */
+function median(values: number[]): number {
+  const sorted = values.toSorted((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
 
 // 64 in flight: the floor and fetch get 64 connections; berth its default
 // pool (16) and a 64-connection pool.
