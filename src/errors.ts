@@ -12,6 +12,8 @@
  *   HTTP/1.1 or not a valid Docker stream.
  * - {@linkcode DockerStreamError}: the engine reported an error inside a
  *   stream that had started with a success status (pull, push, build, ...).
+ * - {@linkcode DockerOutputLimitError}: output collected in memory
+ *   (`containers.run`, `exec.run`) outgrew its limit.
  *
  * Aborts are the one exception: when a caller's `AbortSignal` fires, the
  * signal's `reason` is thrown unchanged.
@@ -297,5 +299,36 @@ export class DockerStreamError extends DockerError {
   constructor(message: string, detail?: { code?: number; message?: string }) {
     super(message);
     this.detail = detail;
+  }
+}
+
+/**
+ * Output that a call collects in memory (`containers.run`, `exec.run`,
+ * `collectFrames`) grew past its limit (`maxOutput`). The output stream was
+ * cancelled; what had been collected is dropped.
+ *
+ * @example Tell a too-large output from other failures
+ * ```ts
+ * import { DockerOutputLimitError } from "@berth/docker";
+ *
+ * const error = new DockerOutputLimitError("Output exceeds 1024 bytes", 1024);
+ * if (error instanceof DockerOutputLimitError) console.log(error.limit);
+ * ```
+ */
+export class DockerOutputLimitError extends DockerError {
+  /** Always `"DockerOutputLimitError"`. */
+  override name = "DockerOutputLimitError";
+  /** The limit, in bytes of stdout and stderr together. */
+  readonly limit: number;
+
+  /**
+   * Builds the error.
+   *
+   * @param message What outgrew the limit, and what to do instead.
+   * @param limit The limit in bytes.
+   */
+  constructor(message: string, limit: number) {
+    super(message);
+    this.limit = limit;
   }
 }

@@ -229,6 +229,14 @@ export interface ContainerRunOptions extends RequestOptions {
    * @default false
    */
   remove?: boolean;
+  /**
+   * Most bytes of output (stdout and stderr together) held in memory. A
+   * container that writes more fails the call with
+   * `DockerOutputLimitError`; the container is left running (its output
+   * still goes to its log), or removed with `remove`.
+   * @default 67108864 (64 MiB)
+   */
+  maxOutput?: number;
 }
 
 /** Result of {@linkcode Containers.run}. */

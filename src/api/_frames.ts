@@ -10,6 +10,9 @@ import type { HttpResponse } from "../http/response.ts";
 import type { ApiCall, ApiClient, PieceDecoder, Query, StreamOptions } from "./_client.ts";
 import { timeQuery } from "./system.ts";
 
+/** Default `maxOutput` of `containers.run` and `exec.run`: 64 MiB. */
+export const DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024;
+
 /**
  * Picks the decoder for a container output stream: the `Content-Type` of
  * API 1.42+ engines decides; otherwise the container's TTY setting.

@@ -72,7 +72,7 @@ import type {
   ContainerUpdateOptions,
   ContainerWaitOptions,
 } from "./_container_types.ts";
-import { logsStream } from "./_frames.ts";
+import { DEFAULT_MAX_OUTPUT, logsStream } from "./_frames.ts";
 import { assertSize } from "./_session.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
@@ -1024,9 +1024,10 @@ export class Containers {
    * wait for its next exit, starts it, and returns its exit code and
    * output. With `remove` the container is removed afterwards, also when
    * something failed or the signal aborted. With `wait: false` it returns
-   * once the container started. The output is held in memory; for a
-   * container that writes a lot, use `logs: false` and read
-   * {@linkcode Containers.attach} or {@linkcode Containers.logs} as a stream.
+   * once the container started. The output is held in memory, up to
+   * `maxOutput` (64 MiB by default); for a container that writes a lot,
+   * use `logs: false` and read {@linkcode Containers.attach} or
+   * {@linkcode Containers.logs} as a stream.
    *
    * @param body Image, command, environment, `HostConfig`, ... (`Tty: true`
    *   merges stderr into stdout).
@@ -1036,6 +1037,7 @@ export class Containers {
    *   is asked for with `wait: false`.
    * @throws {DockerNotFoundError} When the image is not present.
    * @throws {DockerConflictError} When the name is in use.
+   * @throws {DockerOutputLimitError} When the output exceeds `maxOutput`.
    *
    * @example Run a command and read its output
    * ```ts ignore
@@ -1078,7 +1080,10 @@ export class Containers {
         session = await this.attach(id, { stream: true, tty: body.Tty === true, ...signalOnly });
       }
       const output = session
-        ? collectFrames(session.readable)
+        ? collectFrames(session.readable, {
+          maxBytes: options.maxOutput ?? DEFAULT_MAX_OUTPUT,
+          what: `the output of container "${id}"`,
+        })
         : Promise.resolve({ stdout: empty, stderr: empty });
       output.catch(() => {});
       // The engine sends the head once the wait is registered, so an exit

@@ -14,6 +14,7 @@ import {
   segment,
   type StreamOptions,
 } from "./_client.ts";
+import { DEFAULT_MAX_OUTPUT } from "./_frames.ts";
 import { assertSize, type HijackedSession, hijackedSession } from "./_session.ts";
 
 /**
@@ -72,6 +73,13 @@ export interface ExecRunOptions extends StreamOptions {
   privileged?: boolean;
   /** Allocate a TTY (stdout and stderr are then merged, raw). @default false */
   tty?: boolean;
+  /**
+   * Most bytes of output (stdout and stderr together) held in memory. A
+   * command that writes more fails the call with `DockerOutputLimitError`
+   * (the session is closed, so the process's next write fails).
+   * @default 67108864 (64 MiB)
+   */
+  maxOutput?: number;
 }
 
 /** Result of {@linkcode Exec.run}. */
@@ -280,8 +288,9 @@ export class Exec {
    * Runs a command in a running container and returns its exit code and
    * output: create, start attached, feed `stdin` then EOF, read the output
    * to its end, then read the exit code (waiting for the engine to record it).
-   * The output is held in memory; for a command that writes a lot, use
-   * {@linkcode Exec.start} and read its session's stream instead.
+   * The output is held in memory, up to `maxOutput` (64 MiB by default);
+   * for a command that writes a lot, use {@linkcode Exec.start} and read
+   * its session's stream instead.
    *
    * @param containerId Container id or name.
    * @param cmd The command and its arguments.
@@ -290,6 +299,7 @@ export class Exec {
    * @throws {TypeError} When `containerId` or `cmd` is empty.
    * @throws {DockerNotFoundError} When no such container exists.
    * @throws {DockerConflictError} When the container is not running.
+   * @throws {DockerOutputLimitError} When the output exceeds `maxOutput`.
    *
    * @example Run a command and check it succeeded
    * ```ts ignore
@@ -325,7 +335,10 @@ export class Exec {
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
       const feeding = feed(session, options.stdin);
-      const output = collectFrames(session.readable);
+      const output = collectFrames(session.readable, {
+        maxBytes: options.maxOutput ?? DEFAULT_MAX_OUTPUT,
+        what: `the output of exec "${Id}" in container "${containerId}"`,
+      });
       const [, { stdout, stderr }] = await Promise.all([feeding, output]);
       signal?.throwIfAborted();
       return { exitCode: await this.#exitCode(Id, signal), stdout, stderr };

@@ -14,7 +14,12 @@
  */
 
 import { decodedStream } from "./_decoded_stream.ts";
-import { DockerError, DockerProtocolError, DockerStreamError } from "../errors.ts";
+import {
+  DockerError,
+  DockerOutputLimitError,
+  DockerProtocolError,
+  DockerStreamError,
+} from "../errors.ts";
 
 /** Which stream a frame belongs to; `system` carries engine errors. */
 export type StreamName = "stdin" | "stdout" | "stderr" | "system";
@@ -389,15 +394,29 @@ export function rawStream(body: ReadableStream<Uint8Array>): ReadableStream<Fram
   }, () => {});
 }
 
+/** Options of {@linkcode collectFrames}. */
+export interface CollectFramesOptions {
+  /**
+   * Most bytes of stdout and stderr together to hold; past it the frame
+   * stream is cancelled and the call fails. @default unlimited
+   */
+  maxBytes?: number;
+  /** What is being read, for the limit's message (`the output of container "web"`). */
+  what?: string;
+}
+
 /**
  * Reads frames to the end and joins the bytes of each stream (stdin frames
  * are ignored).
  *
  * @param frames Frames, such as `docker.containers.logs(id)`.
+ * @param options `maxBytes`, to bound the memory held.
  * @returns All stdout bytes and all stderr bytes, each in one new array of
  *   exactly its length.
  * @throws {DockerStreamError} When a system-error frame arrives; its text is
  *   the message, and the frame stream is cancelled.
+ * @throws {DockerOutputLimitError} When stdout and stderr together exceed
+ *   `maxBytes`; the frame stream is cancelled.
  *
  * @example Collect output
  * ```ts
@@ -417,18 +436,33 @@ export function rawStream(body: ReadableStream<Uint8Array>): ReadableStream<Fram
  */
 export async function collectFrames(
   frames: ReadableStream<Frame> | AsyncIterable<Frame>,
+  options: CollectFramesOptions = {},
 ): Promise<{ stdout: Uint8Array; stderr: Uint8Array }> {
+  const limit = options.maxBytes ?? Infinity;
+  if (!(limit >= 0)) throw new RangeError(`maxBytes must be 0 or more (got ${limit})`);
   const stdout: Uint8Array[] = [];
   const stderr: Uint8Array[] = [];
+  let total = 0;
   for await (const frame of frames) {
-    if (frame.stream === "stdout") stdout.push(frame.data);
-    else if (frame.stream === "stderr") stderr.push(frame.data);
-    else if (frame.stream === "system") {
+    if (frame.stream === "stdout" || frame.stream === "stderr") {
+      total += frame.data.length;
+      // Leaving the loop cancels the stream (and so its connection).
+      if (total > limit) throw outputLimitError(limit, options.what);
+      (frame.stream === "stdout" ? stdout : stderr).push(frame.data);
+    } else if (frame.stream === "system") {
       const message = new TextDecoder().decode(frame.data).trimEnd();
       throw new DockerStreamError(message || "Engine sent an empty system-error frame");
     }
   }
   return { stdout: join(stdout), stderr: join(stderr) };
+}
+
+function outputLimitError(limit: number, what = "the output"): DockerOutputLimitError {
+  return new DockerOutputLimitError(
+    `Cannot hold ${what} in memory: it exceeds ${limit} bytes (maxOutput); ` +
+      "raise the limit, or read the output as a stream",
+    limit,
+  );
 }
 
 /** Joins parts into one new array of exactly their total length. */

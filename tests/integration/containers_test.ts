@@ -11,6 +11,7 @@ import {
   DockerApiError,
   DockerConflictError,
   DockerNotFoundError,
+  DockerOutputLimitError,
 } from "../../mod.ts";
 import { readTar, tarStream } from "../../src/stream/tar.ts";
 import { UnsafeArchiveError } from "../../src/stream/extract.ts";
@@ -622,6 +623,30 @@ Deno.test("containers.run returns exit code and output, and removes the containe
         DockerConflictError,
       );
     });
+  });
+  await t.step("output past maxOutput fails with DockerOutputLimitError and removes", async () => {
+    const name = uniqueName("run-limit");
+    // 2,000 lines of 100 bytes, and a line on stderr: 200,004 bytes.
+    const cmd = [
+      "sh",
+      "-c",
+      "yes 123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789 | head -n 2000; echo err >&2",
+    ];
+    const error = await c.run({ Image: testImage(), Cmd: cmd, Labels: labels }, {
+      name,
+      remove: true,
+      maxOutput: 100_000,
+    }).then(() => undefined, (error) => error);
+    assert.ok(error instanceof DockerOutputLimitError, String(error));
+    assert.equal(error.limit, 100_000);
+    assert.match(error.message, /^Cannot hold the output of container "[0-9a-f]{64}" in memory/);
+    await expectError(() => c.inspect(name), DockerNotFoundError);
+    // The same output under a limit it fits in.
+    const fits = await c.run({ Image: testImage(), Cmd: cmd, Labels: labels }, {
+      remove: true,
+      maxOutput: 200_004,
+    });
+    assert.deepEqual([fits.stdout.length, text(fits.stderr)], [200_000, "err\n"]);
   });
   await t.step("aborting removes the container", async () => {
     const name = uniqueName("run-abort");

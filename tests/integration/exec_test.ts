@@ -5,7 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { type Docker, DockerConflictError, DockerNotFoundError, type Frame } from "../../mod.ts";
+import {
+  type Docker,
+  DockerConflictError,
+  DockerNotFoundError,
+  DockerOutputLimitError,
+  type Frame,
+} from "../../mod.ts";
 import { testDocker, text, uniqueName, withContainer } from "./_docker.ts";
 
 const encoder = new TextEncoder();
@@ -107,6 +113,30 @@ Deno.test("Exec.run splits stdout from stderr and reports a non-zero exit code",
       },
     );
     assert.equal(text(env.stdout), "hi from /tmp as 65534\n");
+  });
+});
+
+Deno.test("Exec.run fails with DockerOutputLimitError past maxOutput, and stops reading", async () => {
+  await using docker = testDocker();
+  await withRunning(docker, async (id) => {
+    // 100,000 bytes on stdout and 6 on stderr.
+    const cmd = ["sh", "-c", "head -c 100000 /dev/zero; echo error >&2"];
+    const error = await docker.exec.run(id, cmd, { maxOutput: 50_000 })
+      .then(() => undefined, (error) => error);
+    assert.ok(error instanceof DockerOutputLimitError, String(error));
+    assert.equal(error.limit, 50_000);
+    assert.match(error.message, /^Cannot hold the output of exec "[0-9a-f]{64}" in container/);
+    const fits = await docker.exec.run(id, cmd, { maxOutput: 100_006 });
+    assert.deepEqual([fits.exitCode, fits.stdout.length, text(fits.stderr)], [
+      0,
+      100_000,
+      "error\n",
+    ]);
+    // A TTY's merged output counts the same way.
+    await assert.rejects(
+      docker.exec.run(id, ["head", "-c", "100000", "/dev/zero"], { tty: true, maxOutput: 1000 }),
+      DockerOutputLimitError,
+    );
   });
 });
 

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { DockerError, DockerProtocolError, DockerStreamError } from "../../src/errors.ts";
+import {
+  DockerError,
+  DockerOutputLimitError,
+  DockerProtocolError,
+  DockerStreamError,
+} from "../../src/errors.ts";
 import {
   collectFrames,
   demuxStream,
@@ -387,6 +392,62 @@ Deno.test("collectFrames throws DockerStreamError with a system frame's text and
   );
   assert.equal(source.pulls(), 1);
   assert.notEqual(source.cancelled(), "not cancelled");
+});
+
+Deno.test("collectFrames holds at most maxBytes of stdout and stderr together, then cancels", async (t) => {
+  await t.step("exactly at the limit: everything, stdin frames not counted", async () => {
+    const source = countingSource([
+      frame("stdout", "abc"),
+      frame("stdin", "not counted"),
+      frame("stderr", "de"),
+    ]);
+    const { stdout, stderr } = await collectFrames(demuxStream(source.body), { maxBytes: 5 });
+    assert.equal(decoder.decode(stdout), "abc");
+    assert.equal(decoder.decode(stderr), "de");
+  });
+  await t.step(
+    "one byte over: DockerOutputLimitError naming the output, stream cancelled",
+    async () => {
+      const source = countingSource([
+        frame("stdout", "abc"),
+        frame("stderr", "def"),
+        frame("stdout", "never read"),
+      ]);
+      const error = await collectFrames(demuxStream(source.body), {
+        maxBytes: 5,
+        what: 'the output of container "web"',
+      }).then(() => undefined, (error) => error);
+      assert.ok(error instanceof DockerOutputLimitError, String(error));
+      assert.ok(error instanceof DockerError);
+      assert.equal(error.limit, 5);
+      assert.match(
+        error.message,
+        /^Cannot hold the output of container "web" in memory: it exceeds 5 bytes \(maxOutput\)/,
+      );
+      assert.equal(source.pulls(), 2);
+      assert.notEqual(source.cancelled(), "not cancelled");
+    },
+  );
+  await t.step(
+    "a limit of 0 accepts empty frames only; a negative limit is a RangeError",
+    async () => {
+      const empty = await collectFrames(
+        ReadableStream.from<Frame>([{ stream: "stdout", data: new Uint8Array(0) }]),
+        {
+          maxBytes: 0,
+        },
+      );
+      assert.equal(empty.stdout.length, 0);
+      await assert.rejects(
+        collectFrames(ReadableStream.from<Frame>([]), { maxBytes: -1 }),
+        RangeError,
+      );
+      await assert.rejects(
+        collectFrames(ReadableStream.from<Frame>([]), { maxBytes: NaN }),
+        RangeError,
+      );
+    },
+  );
 });
 
 Deno.test("FrameDecoder with stableInput joins a frame split over back-to-back pieces into one view", () => {
