@@ -188,10 +188,10 @@ export class Exchange implements DeadlineOwner {
    * (closed or reset before any response byte) is replaced by a new one
    * once, when the request may be replayed: idempotent, body not a stream.
    *
-   * Every async step of this method is one per call, so the common path
-   * (a small request, a head that comes in one read) is written out here
-   * and awaits the socket's own promises, and the response comes out of
-   * this method's own promise: the caller's await is the next step.
+   * Each async step here is paid on every call, so the common path (a
+   * small request, a head that comes in one read) is written out in this
+   * method and awaits the socket's own promises, and the response comes
+   * out of this method's own promise: the caller's await is the next step.
    *
    * @param connection The leased connection.
    * @returns The response; the request's `rejectWith` has accepted it.
