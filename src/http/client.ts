@@ -12,6 +12,7 @@ import { Deadlines } from "./deadlines.ts";
 import { ConnectionPool } from "./pool.ts";
 import { Exchange, type ExchangeRecord, type ExchangeSettings } from "./exchange.ts";
 import {
+  type EncodedRequest,
   encodeRequest,
   type HeaderFields,
   NO_HEADERS,
@@ -100,6 +101,8 @@ export interface HttpRequest {
 const SCRATCH_SIZE = 1024;
 /** Most such buffers a client keeps (one per request in flight, queued ones included). */
 const MAX_SCRATCH = 64;
+/** Most encoded bodiless GETs a client keeps (see `HttpClient.#plainGet`). */
+const MAX_PLAIN_GETS = 256;
 
 /**
  * Sends HTTP/1.1 requests over pooled connections.
@@ -125,6 +128,8 @@ export class HttpClient {
   readonly #hostLine: string;
   /** Free request buffers (see `SCRATCH_SIZE`). */
   readonly #scratch: Uint8Array[] = [];
+  /** Encoded bodiless GETs by target (see `#plainGet`). */
+  readonly #plainGets = new Map<string, EncodedRequest>();
 
   /** @param options Connector, limits, timeouts. */
   constructor(options: HttpClientOptions) {
@@ -187,31 +192,41 @@ export class HttpClient {
   /** Encodes a request and starts its exchange (nothing sent yet). */
   #exchange(request: HttpRequest): Exchange {
     let headers: HeaderFields = request.headers ?? NO_HEADERS;
-    if (request.upgrade !== undefined) {
-      headers = { ...headers, Connection: "Upgrade", Upgrade: request.upgrade };
+    let encoded: EncodedRequest;
+    let scratch: Uint8Array | undefined;
+    if (
+      request.method === "GET" && headers === NO_HEADERS && request.body === undefined &&
+      request.upgrade === undefined
+    ) {
+      encoded = this.#plainGet(request.target);
+    } else {
+      if (request.upgrade !== undefined) {
+        headers = { ...headers, Connection: "Upgrade", Upgrade: request.upgrade };
+      }
+      scratch = this.#scratch.pop() ?? new Uint8Array(SCRATCH_SIZE);
+      try {
+        encoded = encodeRequest(
+          request.method,
+          request.target,
+          headers,
+          request.body,
+          this.#hostLine,
+          scratch,
+        );
+      } catch (error) {
+        this.#recycle(scratch);
+        throw error;
+      }
+      // encodeRequest writes a request sent in one piece into `scratch`
+      // when it fits (told by sizes: reading a view's buffer is a slow
+      // property read here, on every call). The exchange gives it back once
+      // written; a failed request drops it instead, as a write op cut short
+      // might still hold it.
+      if (encoded.rest !== undefined || encoded.head.length > scratch.length) {
+        this.#recycle(scratch);
+        scratch = undefined;
+      }
     }
-    const scratch = this.#scratch.pop() ?? new Uint8Array(SCRATCH_SIZE);
-    let encoded;
-    try {
-      encoded = encodeRequest(
-        request.method,
-        request.target,
-        headers,
-        request.body,
-        this.#hostLine,
-        scratch,
-      );
-    } catch (error) {
-      this.#recycle(scratch);
-      throw error;
-    }
-    // encodeRequest writes a request sent in one piece into `scratch` when
-    // it fits (told by sizes: reading a view's buffer is a slow property
-    // read here, on every call). The exchange gives it back once written;
-    // a failed request drops it instead, as a write op cut short might
-    // still hold it.
-    const usesScratch = encoded.rest === undefined && encoded.head.length <= scratch.length;
-    if (!usesScratch) this.#recycle(scratch);
     const signal = request.signal;
     signal?.throwIfAborted();
     const longLived = request.longLived === true || request.upgrade !== undefined;
@@ -225,7 +240,7 @@ export class HttpClient {
         expectUpgrade: request.upgrade !== undefined,
         reuseReadBuffer: request.reuseReadBuffer === true,
         idempotent: request.idempotent,
-        scratch: usesScratch ? scratch : undefined,
+        scratch,
         rejectWith: request.rejectWith,
       },
       this.#settings,
@@ -246,6 +261,26 @@ export class HttpClient {
       throw error;
     }
     return await exchange.run(connection);
+  }
+
+  /**
+   * The bytes of `GET <target>` with no fields of its own: encoded once per
+   * target and sent as they are by every later such request (the same
+   * target always gives the same bytes). Polling calls (inspect, list,
+   * ping) are such requests. Measured against the engine, in two A/Bs of
+   * 24 rounds in a balanced order: a `_ping`'s p50 2.5 µs lower both
+   * times, its CPU within noise (−1.3 and +0.6 µs).
+   */
+  #plainGet(target: string): EncodedRequest {
+    let encoded = this.#plainGets.get(target);
+    if (encoded === undefined) {
+      encoded = Object.freeze(encodeRequest("GET", target, NO_HEADERS, undefined, this.#hostLine));
+      // A bound on memory, not a cache policy: ids in paths make targets
+      // many, and refilling costs one encode each.
+      if (this.#plainGets.size >= MAX_PLAIN_GETS) this.#plainGets.clear();
+      this.#plainGets.set(target, encoded);
+    }
+    return encoded;
   }
 
   #recycle(scratch: Uint8Array): void {

@@ -747,3 +747,49 @@ Deno.test("HttpClient returns the engine's early answer to a large upload even w
     client.close();
   }
 });
+
+Deno.test("HttpClient sends a plain GET's cached bytes unchanged, and never caches a request with fields, a body or a bad target", async () => {
+  // Answers each request with what the engine saw of it.
+  const engine = await startFakeEngine(
+    respondEach((r) =>
+      httpResponse(200, JSON.stringify([r.method, r.target, r.lines, r.body.length]))
+    ),
+  );
+  await using _ = engine;
+  const client = newClient(engine);
+  try {
+    const seen = async (request: Parameters<HttpClient["request"]>[0]) =>
+      JSON.parse(await (await client.request(request)).text());
+    const plain = ["GET", "/v1.41/containers/a/json", [["host", "docker"]], 0];
+    assert.deepEqual(await seen({ method: "GET", target: "/v1.41/containers/a/json" }), plain);
+    assert.deepEqual(await seen({ method: "GET", target: "/v1.41/containers/a/json" }), plain);
+    // The same target with a field of its own, a body, or another method is encoded anew.
+    assert.deepEqual(
+      await seen({
+        method: "GET",
+        target: "/v1.41/containers/a/json",
+        headers: { "X-Trace": "1" },
+      }),
+      ["GET", "/v1.41/containers/a/json", [["host", "docker"], ["x-trace", "1"]], 0],
+    );
+    assert.deepEqual(
+      await seen({ method: "POST", target: "/v1.41/containers/a/json" }),
+      ["POST", "/v1.41/containers/a/json", [["host", "docker"], ["content-length", "0"]], 0],
+    );
+    assert.deepEqual(
+      await seen({ method: "GET", target: "/v1.41/containers/a/json", body: "xy" }),
+      ["GET", "/v1.41/containers/a/json", [["host", "docker"], ["content-length", "2"]], 2],
+    );
+    // More targets than the client keeps: each is still sent right.
+    for (let i = 0; i < 300; i++) {
+      assert.deepEqual((await seen({ method: "GET", target: `/t/${i}` }))[1], `/t/${i}`);
+    }
+    assert.deepEqual(await seen({ method: "GET", target: "/v1.41/containers/a/json" }), plain);
+    // An invalid target fails every time, before any I/O.
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(client.request({ method: "GET", target: "/a b" }), TypeError);
+    }
+  } finally {
+    client.close();
+  }
+});
