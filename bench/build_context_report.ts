@@ -25,6 +25,7 @@
  */
 
 import { Docker, type ImageBuildEvent, packContext } from "../mod.ts";
+import { median } from "./_stats.ts";
 
 const MB = Number(Deno.env.get("BERTH_BENCH_CONTEXT_MB") ?? 64);
 const ROUNDS = Number(Deno.env.get("BERTH_BENCH_ROUNDS") ?? 5);
@@ -43,8 +44,6 @@ function random(size: number): Uint8Array {
   }
   return out;
 }
-
-const median = (values: number[]) => values.sort((a, b) => a - b)[values.length >> 1]!;
 
 await using docker = new Docker(host ? { host } : {});
 const parent = await Deno.makeTempDir({ prefix: "berth-context-bench-" });

@@ -20,6 +20,7 @@
  */
 
 import { Docker } from "../mod.ts";
+import { median } from "./_stats.ts";
 
 const MB = Number(Deno.env.get("BERTH_BENCH_OUTPUT_MB") ?? 200);
 const ROUNDS = Number(Deno.env.get("BERTH_BENCH_ROUNDS") ?? 5);
@@ -47,8 +48,6 @@ function counter(): { sink: WritableStream<Uint8Array>; result: () => Transfer }
   });
   return { sink, result: () => ({ bytes, seconds: (last - first) / 1000 }) };
 }
-
-const median = (values: number[]) => values.sort((a, b) => a - b)[values.length >> 1]!;
 
 await using docker = new Docker(host ? { host } : {});
 const context = await Deno.makeTempDir({ prefix: "berth-output-bench-" });

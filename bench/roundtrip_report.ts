@@ -12,6 +12,7 @@
 
 import process from "node:process";
 import { berthClient, fetchClient, type PingClient, rawClient, socketPath } from "./_roundtrip.ts";
+import { median } from "./_stats.ts";
 
 const SEQUENTIAL = Number(Deno.env.get("BERTH_BENCH_CALLS") ?? 3000);
 const WARMUP = 300;
@@ -105,12 +106,6 @@ for (let round = 0; round < ROUNDS; round++) {
       client.close();
     }
   }
-}
-/** The middle value; for an even count, the mean of the two middle ones. */
-function median(values: number[]): number {
-  const sorted = values.toSorted((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 // 64 in flight: the floor and fetch get 64 connections; berth its default
