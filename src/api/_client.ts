@@ -18,6 +18,7 @@ import {
 } from "../errors.ts";
 import type { HttpClient, HttpRequest } from "../http/client.ts";
 import type { Connection } from "../http/connection.ts";
+import type { ResponseReader } from "../http/exchange.ts";
 import type { HeaderFields, RequestBody } from "../http/request.ts";
 import { type HttpResponse, parseJson } from "../http/response.ts";
 import type { WorkerPool } from "../worker/pool.ts";
@@ -305,13 +306,21 @@ export class ApiClient {
   /**
    * Sends a call and checks its status.
    *
+   * With `read`, the promise resolves to what `read` makes of the response
+   * (see {@linkcode HttpClient.request}): how the calls that read every
+   * answer alike (JSON, text, none) avoid an async step of their own.
+   *
    * @param call What to send.
-   * @returns The response (status < 400); read or discard its body.
+   * @param read Turns the response (status < 400) into the result.
+   * @returns The response (status < 400; read or discard its body), or
+   *   `read`'s result.
    * @throws {DockerApiError} (or a 404/409 subclass) for error statuses.
    */
-  send(call: ApiCall): Promise<HttpResponse> {
+  send(call: ApiCall): Promise<HttpResponse>;
+  send<T>(call: ApiCall, read: ResponseReader<T>): Promise<T>;
+  send(call: ApiCall, read?: ResponseReader<unknown>): Promise<unknown> {
     if (call.versioned !== false && this.#knownVersion === undefined) {
-      return this.#request(call).then((request) => this.http.request(request));
+      return this.#request(call).then((request) => this.#sendRequest(request, read));
     }
     // Once the version is known (or not needed) the request is built at
     // once, and the HTTP client's own promise is returned (the status is
@@ -322,7 +331,11 @@ export class ApiClient {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.http.request(request);
+    return this.#sendRequest(request, read);
+  }
+
+  #sendRequest(request: HttpRequest, read: ResponseReader<unknown> | undefined): Promise<unknown> {
+    return read === undefined ? this.http.request(request) : this.http.request(request, read);
   }
 
   /** Builds the HTTP request of a call (the version prefix may need a negotiation first). */
@@ -402,12 +415,15 @@ export class ApiClient {
    * @param call What to send.
    * @returns The parsed body.
    */
-  async json<T>(call: ApiCall): Promise<T> {
-    const response = await this.send(call);
-    const text = response.textIfComplete() ?? await readText(response, MAX_JSON_BODY, call);
-    // A body that is not JSON names the call that got it (Podman 4.3
-    // answers `top` of a stopped container with 200 and an empty body).
-    return parseJson<T>(text, { action: call.action, status: response.status });
+  json<T>(call: ApiCall): Promise<T> {
+    return this.send(call, (response) => {
+      // A body that is not JSON names the call that got it (Podman 4.3
+      // answers `top` of a stopped container with 200 and an empty body).
+      const context = { action: call.action, status: response.status };
+      const text = response.textIfComplete();
+      if (text !== undefined) return parseJson<T>(text, context);
+      return readText(response, MAX_JSON_BODY, call).then((text) => parseJson<T>(text, context));
+    });
   }
 
   /**
@@ -416,10 +432,8 @@ export class ApiClient {
    * @param call What to send.
    * @returns The status (204 and 304 tell "done" from "nothing to do").
    */
-  async empty(call: ApiCall): Promise<number> {
-    const response = await this.send(call);
-    await response.discard();
-    return response.status;
+  empty(call: ApiCall): Promise<number> {
+    return this.send(call, discardBody);
   }
 
   /**
@@ -721,6 +735,13 @@ export async function readText(
   } catch (error) {
     throw protocolErrorIn(error, `Cannot ${call.action}`);
   }
+}
+
+/** Reads a body that does not matter to its end. */
+function discardBody(response: HttpResponse): number | Promise<number> {
+  // Most such answers (204, or a short body that came with the head) are done already.
+  if (response.finished) return response.status;
+  return response.discard().then(() => response.status);
 }
 
 /**

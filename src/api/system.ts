@@ -5,6 +5,7 @@
  */
 
 import { scrubSecrets } from "../auth.ts";
+import type { HttpResponse } from "../http/response.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
 import type {
   AuthConfig,
@@ -24,6 +25,11 @@ import {
 
 /** What `ping` is, for messages. */
 const PING_CALL = { action: "ping the engine" };
+
+/** The body of a `_ping` answer: "OK" (anything longer than a few bytes is not an engine's). */
+function pingText(response: HttpResponse): string | Promise<string> {
+  return response.textIfComplete() ?? readText(response, 1 << 20, PING_CALL);
+}
 
 /** Options of {@linkcode System.ping}. */
 export interface SystemPingOptions extends RequestOptions {
@@ -128,16 +134,14 @@ export class System {
    * console.log(await docker.system.ping()); // "OK"
    * ```
    */
-  async ping(options: SystemPingOptions = {}): Promise<string> {
-    const response = await this.#api.send({
+  ping(options: SystemPingOptions = {}): Promise<string> {
+    return this.#api.send({
       method: options.method ?? "GET",
       path: "/_ping",
       versioned: false,
       signal: options.signal,
       action: PING_CALL.action,
-    });
-    // "OK": anything longer than a few bytes is not an engine's answer.
-    return response.textIfComplete() ?? await readText(response, 1 << 20, PING_CALL);
+    }, pingText);
   }
 
   /**

@@ -97,6 +97,12 @@ export interface ExchangeRequest {
   rejectWith: ((response: HttpResponse) => Promise<unknown> | undefined) | undefined;
 }
 
+/**
+ * Makes a request's result out of its accepted response, inside the
+ * exchange's own promise (see `HttpClient.request`).
+ */
+export type ResponseReader<T> = (response: HttpResponse) => T | PromiseLike<T>;
+
 /** Methods a request may be replayed with on a new connection by default. */
 const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]);
 
@@ -190,16 +196,20 @@ export class Exchange implements DeadlineOwner {
    *
    * Each async step here is paid on every call, so the common path (a
    * small request, a head that comes in one read) is written out in this
-   * method and awaits the socket's own promises, and the response comes
-   * out of this method's own promise: the caller's await is the next step.
+   * method and awaits the socket's own promises, and the response (or
+   * what `read` makes of it) comes out of this method's own promise: the
+   * caller's await is the next step.
    *
    * @param connection The leased connection.
-   * @returns The response; the request's `rejectWith` has accepted it.
+   * @param read Turns the accepted response into the result; when it
+   *   throws before the body was read, the body is cancelled.
+   * @returns The response (or `read`'s result); the request's
+   *   `rejectWith` has accepted it.
    * @throws The signal's reason when aborted; `DockerConnectionError`,
    *   `DockerTimeoutError` or `DockerProtocolError` otherwise; the error
-   *   `rejectWith` gave.
+   *   `rejectWith` gave; what `read` threw.
    */
-  async run(connection: Connection): Promise<HttpResponse> {
+  async run(connection: Connection, read?: ResponseReader<unknown>): Promise<unknown> {
     let reused = connection.uses > 0;
     try {
       while (true) {
@@ -247,7 +257,15 @@ export class Exchange implements DeadlineOwner {
     const response = new HttpResponse(this);
     const rejection = this.request.rejectWith?.(response);
     if (rejection !== undefined) throw await rejection;
-    return response;
+    if (read === undefined) return response;
+    try {
+      // A promise is returned as it is, not awaited: that would be one
+      // more async step on every call.
+      return read(response);
+    } catch (error) {
+      this.cancel(error);
+      throw error;
+    }
   }
 
   /** Starts an attempt on `connection`. */

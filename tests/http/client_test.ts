@@ -793,3 +793,76 @@ Deno.test("HttpClient sends a plain GET's cached bytes unchanged, and never cach
     client.close();
   }
 });
+
+Deno.test("HttpClient runs a request's read inside the exchange: its result, its promise, its error (a body left unread is cancelled), never after rejectWith refused", async () => {
+  await using engine = await startFakeEngine(async (connection) => {
+    while (true) {
+      const request = await connection.readRequest();
+      if (!request) return;
+      if (request.target === "/slow") {
+        // The body is not complete when the head arrives.
+        await connection.write(
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+        );
+        await sleep(30);
+        await connection.write("6\r\n world\r\n0\r\n\r\n");
+      } else if (request.target === "/missing") {
+        await connection.write(httpResponse(404, "no such thing"));
+      } else {
+        await connection.write(httpResponse(200, "OK"));
+      }
+    }
+  });
+  const client = newClient(engine);
+  try {
+    // A plain value: the body came with the head.
+    const text = await client.request(
+      { method: "GET", target: "/ok" },
+      (response) => response.textIfComplete(),
+    );
+    assert.equal(text, "OK");
+    assert.equal(client.pool.idle, 1);
+
+    // A promise: the body is read inside the call.
+    const slow = await client.request(
+      { method: "GET", target: "/slow" },
+      (response) => response.text().then((body) => `${response.status} ${body}`),
+    );
+    assert.equal(slow, "200 hello world");
+    assert.equal(client.pool.idle, 1);
+    assert.equal(engine.connections, 1);
+
+    // Throwing before the body is read: the call fails with that error,
+    // and the connection is closed rather than pooled mid-body.
+    const failure = new Error("not this one");
+    await assert.rejects(
+      client.request({ method: "GET", target: "/slow" }, () => {
+        throw failure;
+      }),
+      (error: unknown) => error === failure,
+    );
+    assert.equal(client.pool.busy, 0);
+    assert.equal(client.pool.idle, 0);
+    assert.equal(await client.request({ method: "GET", target: "/ok" }, (r) => r.status), 200);
+    assert.equal(engine.connections, 2);
+
+    // rejectWith refuses: read never runs.
+    let reads = 0;
+    const refused = new Error("404 from the engine");
+    await assert.rejects(
+      client.request(
+        {
+          method: "GET",
+          target: "/missing",
+          rejectWith: (response) =>
+            response.status === 404 ? response.discard().then(() => refused) : undefined,
+        },
+        () => reads++,
+      ),
+      (error: unknown) => error === refused,
+    );
+    assert.equal(reads, 0);
+  } finally {
+    client.close();
+  }
+});
