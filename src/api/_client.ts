@@ -23,6 +23,7 @@ import type { HeaderFields, RequestBody } from "../http/request.ts";
 import { type HttpResponse, parseJson } from "../http/response.ts";
 import type { WorkerPool } from "../worker/pool.ts";
 import type { DecoderSpec, StreamHead, WireRequest } from "../worker/protocol.ts";
+import { ProgressStream } from "../stream/progress.ts";
 import type { HijackedSession } from "./_session.ts";
 
 export type { DecoderSpec, StreamHead } from "../worker/protocol.ts";
@@ -141,7 +142,8 @@ export interface PieceDecoder<T> {
  */
 export function segment(value: string, what: string): string {
   if (typeof value !== "string" || value.trim() === "") {
-    throw new TypeError(`A ${what} is required (got ${JSON.stringify(value)})`);
+    const article = /^[aeiou]/.test(what) ? "An" : "A";
+    throw new TypeError(`${article} ${what} is required (got ${JSON.stringify(value)})`);
   }
   if (value === "." || value === "..") {
     throw new TypeError(`Invalid ${what} ${JSON.stringify(value)}`);
@@ -154,14 +156,76 @@ export function segment(value: string, what: string): string {
  * `/`-separated part is encoded and the slashes are kept.
  *
  * @param name Image reference such as `registry:5000/team/app:1.0`.
+ * @param what What it names, for the message.
  * @returns The encoded path part.
  * @throws {TypeError} When empty or when a part is empty, `.` or `..`.
  */
-export function imageSegment(name: string): string {
+export function imageSegment(name: string, what = "image name"): string {
   if (typeof name !== "string" || name.trim() === "") {
-    throw new TypeError(`An image name is required (got ${JSON.stringify(name)})`);
+    throw new TypeError(
+      `A${/^[aeiou]/.test(what) ? "n" : ""} ${what} is required (got ${JSON.stringify(name)})`,
+    );
   }
-  return name.split("/").map((part) => segment(part, "image name part")).join("/");
+  return name.split("/").map((part) => segment(part, `${what} part`)).join("/");
+}
+
+/**
+ * Runs the synchronous start of a call (argument checks, its path) so that
+ * what it throws rejects the returned promise rather than escaping the
+ * call: a method that returns a promise never throws. (A throw at the call
+ * would pass by `.catch` and end a whole `Promise.allSettled([...])`.)
+ *
+ * @param start Starts the call.
+ * @returns Its promise, or one rejected with what it threw.
+ */
+export function rejecting<T>(start: () => Promise<T>): Promise<T> {
+  try {
+    return start();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * {@linkcode rejecting} for a method that returns a stream: what the start
+ * throws fails the stream's first read.
+ *
+ * @param start Starts the call.
+ * @returns Its stream, or one that fails with what it threw.
+ */
+export function failing<T>(start: () => ReadableStream<T>): ReadableStream<T> {
+  try {
+    return start();
+  } catch (error) {
+    return new ReadableStream<T>({
+      start(controller) {
+        controller.error(error);
+      },
+    });
+  }
+}
+
+/**
+ * {@linkcode rejecting} for a method that returns a progress stream: what
+ * the start throws fails both the stream's first read and its result.
+ *
+ * @param start Starts the call.
+ * @returns Its progress stream, or one that fails with what it threw.
+ */
+export function failingProgress<TEvent, TResult>(
+  start: () => ProgressStream<TEvent, TResult>,
+): ProgressStream<TEvent, TResult> {
+  try {
+    return start();
+  } catch (error) {
+    const never = {
+      push() {},
+      finish(): TResult {
+        throw error;
+      },
+    };
+    return new ProgressStream<TEvent, TResult>(Promise.reject(error), never, {});
+  }
 }
 
 /**

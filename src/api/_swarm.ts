@@ -8,7 +8,7 @@
  */
 
 import { DockerProtocolError } from "../errors.ts";
-import { type ApiClient, filtersQuery, type Query, segment } from "./_client.ts";
+import { type ApiClient, filtersQuery, type Query, rejecting, segment } from "./_client.ts";
 
 /**
  * Checks the `version` of a versioned update (the object's `Version.Index`,
@@ -147,12 +147,14 @@ export function inspectSwarmObject<T>(
   id: string,
   signal: AbortSignal | undefined,
 ): Promise<T> {
-  return api.json<T>({
-    method: "GET",
-    path: `${kind.route}/${segment(id, `${kind.noun} id`)}`,
-    signal,
-    action: `inspect ${kind.noun} "${id}"`,
-  });
+  return rejecting(() =>
+    api.json<T>({
+      method: "GET",
+      path: `${kind.route}/${segment(id, `${kind.noun} id`)}`,
+      signal,
+      action: `inspect ${kind.noun} "${id}"`,
+    })
+  );
 }
 
 /**

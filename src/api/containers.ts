@@ -42,7 +42,14 @@ import {
   type ContainerAttachWebSocketOptions,
   type ContainerWebSocketSession,
 } from "./_attach.ts";
-import { type ApiClient, bytesDecoder, filtersQuery, segment } from "./_client.ts";
+import {
+  type ApiClient,
+  bytesDecoder,
+  failing,
+  filtersQuery,
+  rejecting,
+  segment,
+} from "./_client.ts";
 import type {
   ContainerChangesOptions,
   ContainerCreateOptions,
@@ -175,16 +182,18 @@ export class Containers {
     body: ContainerCreateBody,
     options: ContainerCreateOptions = {},
   ): Promise<ContainerCreateResponse> {
-    if (!body || typeof body !== "object") {
-      throw new TypeError("A container create body is required");
-    }
-    return this.#api.json<ContainerCreateResponse>({
-      method: "POST",
-      path: "/containers/create",
-      query: { name: options.name, platform: options.platform },
-      json: body,
-      signal: options.signal,
-      action: options.name ? `create container "${options.name}"` : "create a container",
+    return rejecting(() => {
+      if (!body || typeof body !== "object") {
+        throw new TypeError("A container create body is required");
+      }
+      return this.#api.json<ContainerCreateResponse>({
+        method: "POST",
+        path: "/containers/create",
+        query: { name: options.name, platform: options.platform },
+        json: body,
+        signal: options.signal,
+        action: options.name ? `create container "${options.name}"` : "create a container",
+      });
     });
   }
 
@@ -207,13 +216,15 @@ export class Containers {
    * ```
    */
   inspect(id: string, options: ContainerInspectOptions = {}): Promise<ContainerInspectResponse> {
-    const path = `/containers/${segment(id, "container id")}/json`;
-    return this.#api.json<ContainerInspectResponse>({
-      method: "GET",
-      path,
-      query: { size: options.size },
-      signal: options.signal,
-      action: `inspect container "${id}"`,
+    return rejecting(() => {
+      const path = `/containers/${segment(id, "container id")}/json`;
+      return this.#api.json<ContainerInspectResponse>({
+        method: "GET",
+        path,
+        query: { size: options.size },
+        signal: options.signal,
+        action: `inspect container "${id}"`,
+      });
     });
   }
 
@@ -265,14 +276,16 @@ export class Containers {
    * ```
    */
   wait(id: string, options: ContainerWaitOptions = {}): Promise<ContainerWaitResponse> {
-    return this.#api.json<ContainerWaitResponse>({
-      method: "POST",
-      path: `/containers/${segment(id, "container id")}/wait`,
-      query: { condition: options.condition },
-      signal: options.signal,
-      longLived: true,
-      headersTimeout: 0,
-      action: `wait for container "${id}"`,
+    return rejecting(() => {
+      return this.#api.json<ContainerWaitResponse>({
+        method: "POST",
+        path: `/containers/${segment(id, "container id")}/wait`,
+        query: { condition: options.condition },
+        signal: options.signal,
+        longLived: true,
+        headersTimeout: 0,
+        action: `wait for container "${id}"`,
+      });
     });
   }
 
@@ -300,16 +313,18 @@ export class Containers {
    * ```
    */
   logs(id: string, options: ContainerLogsOptions = {}): ReadableStream<Frame> {
-    const path = `/containers/${segment(id, "container id")}/logs`;
-    // When the TTY mode is unknown, ask for it while the logs request runs.
-    const signalOnly = options.signal ? { signal: options.signal } : {};
-    return logsStream(
-      this.#api,
-      path,
-      options,
-      `read logs of container "${id}"`,
-      () => this.inspect(id, signalOnly).then((c) => c.Config?.Tty === true),
-    );
+    return failing(() => {
+      const path = `/containers/${segment(id, "container id")}/logs`;
+      // When the TTY mode is unknown, ask for it while the logs request runs.
+      const signalOnly = options.signal ? { signal: options.signal } : {};
+      return logsStream(
+        this.#api,
+        path,
+        options,
+        `read logs of container "${id}"`,
+        () => this.inspect(id, signalOnly).then((c) => c.Config?.Tty === true),
+      );
+    });
   }
 
   /**
@@ -358,12 +373,14 @@ export class Containers {
    * ```
    */
   top(id: string, options: ContainerTopOptions = {}): Promise<ContainerTopResponse> {
-    return this.#api.json<ContainerTopResponse>({
-      method: "GET",
-      path: `/containers/${segment(id, "container id")}/top`,
-      query: { ps_args: options.psArgs },
-      signal: options.signal,
-      action: `list processes of container "${id}"`,
+    return rejecting(() => {
+      return this.#api.json<ContainerTopResponse>({
+        method: "GET",
+        path: `/containers/${segment(id, "container id")}/top`,
+        query: { ps_args: options.psArgs },
+        signal: options.signal,
+        action: `list processes of container "${id}"`,
+      });
     });
   }
 
@@ -419,17 +436,19 @@ export class Containers {
    * ```
    */
   export(id: string, options: ContainerExportOptions = {}): ReadableStream<Uint8Array> {
-    return this.#api.stream<Uint8Array>(
-      {
-        method: "GET",
-        path: `/containers/${segment(id, "container id")}/export`,
-        signal: options.signal,
-        worker: options.worker,
-        action: `export container "${id}"`,
-      },
-      bytesDecoder,
-      { kind: "bytes" },
-    );
+    return failing(() => {
+      return this.#api.stream<Uint8Array>(
+        {
+          method: "GET",
+          path: `/containers/${segment(id, "container id")}/export`,
+          signal: options.signal,
+          worker: options.worker,
+          action: `export container "${id}"`,
+        },
+        bytesDecoder,
+        { kind: "bytes" },
+      );
+    });
   }
 
   /**
@@ -453,17 +472,19 @@ export class Containers {
    * ```
    */
   stats(id: string, options: ContainerStatsOptions = {}): Promise<ContainerStats> {
-    if (options.stream !== undefined && options.stream !== false) {
-      throw new TypeError(
-        "containers.stats returns one sample; use containers.statsStream for a stream",
-      );
-    }
-    return this.#api.json<ContainerStats>({
-      method: "GET",
-      path: `/containers/${segment(id, "container id")}/stats`,
-      query: { stream: false, "one-shot": options.oneShot },
-      signal: options.signal,
-      action: `read stats of container "${id}"`,
+    return rejecting(() => {
+      if (options.stream !== undefined && options.stream !== false) {
+        throw new TypeError(
+          "containers.stats returns one sample; use containers.statsStream for a stream",
+        );
+      }
+      return this.#api.json<ContainerStats>({
+        method: "GET",
+        path: `/containers/${segment(id, "container id")}/stats`,
+        query: { stream: false, "one-shot": options.oneShot },
+        signal: options.signal,
+        action: `read stats of container "${id}"`,
+      });
     });
   }
 
@@ -494,19 +515,21 @@ export class Containers {
     id: string,
     options: ContainerStatsStreamOptions = {},
   ): ReadableStream<ContainerStats> {
-    return this.#api.stream<ContainerStats>(
-      {
-        method: "GET",
-        path: `/containers/${segment(id, "container id")}/stats`,
-        query: { stream: true },
-        signal: options.signal,
-        longLived: true,
-        worker: options.worker,
-        action: `stream stats of container "${id}"`,
-      },
-      () => new JsonLinesDecoder<ContainerStats>(),
-      { kind: "json" },
-    );
+    return failing(() => {
+      return this.#api.stream<ContainerStats>(
+        {
+          method: "GET",
+          path: `/containers/${segment(id, "container id")}/stats`,
+          query: { stream: true },
+          signal: options.signal,
+          longLived: true,
+          worker: options.worker,
+          action: `stream stats of container "${id}"`,
+        },
+        () => new JsonLinesDecoder<ContainerStats>(),
+        { kind: "json" },
+      );
+    });
   }
 
   /**

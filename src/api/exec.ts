@@ -10,6 +10,7 @@ import type { ExecCreateBody, ExecInspectResponse, IdResponse } from "../types/m
 import {
   type ApiCall,
   type ApiClient,
+  rejecting,
   type RequestOptions,
   segment,
   type StreamOptions,
@@ -132,15 +133,17 @@ export class Exec {
     body: ExecCreateBody,
     options: RequestOptions = {},
   ): Promise<IdResponse> {
-    if (!body || !Array.isArray(body.Cmd) || body.Cmd.length === 0) {
-      throw new TypeError("An exec needs a non-empty Cmd");
-    }
-    return this.#api.json<IdResponse>({
-      method: "POST",
-      path: `/containers/${segment(containerId, "container id")}/exec`,
-      json: body,
-      signal: options.signal,
-      action: `create an exec in container "${containerId}"`,
+    return rejecting(() => {
+      if (!body || !Array.isArray(body.Cmd) || body.Cmd.length === 0) {
+        throw new TypeError("An exec needs a non-empty Cmd");
+      }
+      return this.#api.json<IdResponse>({
+        method: "POST",
+        path: `/containers/${segment(containerId, "container id")}/exec`,
+        json: body,
+        signal: options.signal,
+        action: `create an exec in container "${containerId}"`,
+      });
     });
   }
 
@@ -276,11 +279,13 @@ export class Exec {
    * ```
    */
   inspect(id: string, options: RequestOptions = {}): Promise<ExecInspectResponse> {
-    return this.#api.json<ExecInspectResponse>({
-      method: "GET",
-      path: `/exec/${segment(id, "exec id")}/json`,
-      signal: options.signal,
-      action: `inspect exec "${id}"`,
+    return rejecting(() => {
+      return this.#api.json<ExecInspectResponse>({
+        method: "GET",
+        path: `/exec/${segment(id, "exec id")}/json`,
+        signal: options.signal,
+        action: `inspect exec "${id}"`,
+      });
     });
   }
 

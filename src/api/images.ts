@@ -53,8 +53,11 @@ import {
   type ApiCall,
   type ApiClient,
   bytesDecoder,
+  failing,
+  failingProgress,
   filtersQuery,
   imageSegment,
+  rejecting,
   segment,
 } from "./_client.ts";
 
@@ -246,11 +249,13 @@ export class Images {
    * ```
    */
   inspect(name: string, options: ImageInspectOptions = {}): Promise<ImageInspect> {
-    return this.#api.json<ImageInspect>({
-      method: "GET",
-      path: `/images/${imageSegment(name)}/json`,
-      signal: options.signal,
-      action: `inspect image "${name}"`,
+    return rejecting(() => {
+      return this.#api.json<ImageInspect>({
+        method: "GET",
+        path: `/images/${imageSegment(name)}/json`,
+        signal: options.signal,
+        action: `inspect image "${name}"`,
+      });
     });
   }
 
@@ -327,37 +332,43 @@ export class Images {
     ref: string,
     options: ImagePullOptions = {},
   ): ProgressStream<CreateImageInfo, ImagePullResult> {
-    const parts = parseImageReference(ref);
-    if (options.tag !== undefined) required(options.tag, "tag");
-    if (options.allTags && (parts.tag !== undefined || parts.digest !== undefined || options.tag)) {
-      throw new TypeError(
-        `Cannot pull every tag of "${ref}": give a repository without tag or digest`,
+    return failingProgress(() => {
+      const parts = parseImageReference(ref);
+      if (options.tag !== undefined) required(options.tag, "tag");
+      if (
+        options.allTags && (parts.tag !== undefined || parts.digest !== undefined || options.tag)
+      ) {
+        throw new TypeError(
+          `Cannot pull every tag of "${ref}": give a repository without tag or digest`,
+        );
+      }
+      if (options.auth) encodeAuthHeader(options.auth); // checks it before any I/O
+      const tag = options.allTags
+        ? undefined
+        : options.tag ?? parts.digest ?? parts.tag ?? "latest";
+      const image = tag === undefined
+        ? parts.repository
+        : `${parts.repository}${tag.includes(":") ? "@" : ":"}${tag}`;
+      const action = `pull image "${image}"`;
+      return this.#progress<CreateImageInfo, ImagePullResult>(
+        async (secrets) => {
+          const auth = await this.#auth(ref, options.auth, options.signal);
+          secrets.push(...authSecrets(auth));
+          const call: ApiCall = {
+            method: "POST",
+            path: "/images/create",
+            query: { fromImage: parts.repository, tag, platform: options.platform },
+            signal: options.signal,
+            action,
+          };
+          if (auth) call.headers = { "X-Registry-Auth": encodeAuthHeader(auth) };
+          return call;
+        },
+        pullCollector(image),
+        action,
+        options,
       );
-    }
-    if (options.auth) encodeAuthHeader(options.auth); // checks it before any I/O
-    const tag = options.allTags ? undefined : options.tag ?? parts.digest ?? parts.tag ?? "latest";
-    const image = tag === undefined
-      ? parts.repository
-      : `${parts.repository}${tag.includes(":") ? "@" : ":"}${tag}`;
-    const action = `pull image "${image}"`;
-    return this.#progress<CreateImageInfo, ImagePullResult>(
-      async (secrets) => {
-        const auth = await this.#auth(ref, options.auth, options.signal);
-        secrets.push(...authSecrets(auth));
-        const call: ApiCall = {
-          method: "POST",
-          path: "/images/create",
-          query: { fromImage: parts.repository, tag, platform: options.platform },
-          signal: options.signal,
-          action,
-        };
-        if (auth) call.headers = { "X-Registry-Auth": encodeAuthHeader(auth) };
-        return call;
-      },
-      pullCollector(image),
-      action,
-      options,
-    );
+    });
   }
 
   /**
@@ -392,36 +403,38 @@ export class Images {
     name: string,
     options: ImagePushOptions = {},
   ): ProgressStream<ImagePushEvent, ImagePushResult> {
-    const parts = parseImageReference(name);
-    if (parts.digest !== undefined) {
-      throw new TypeError(`Cannot push "${name}": push a tag, not a digest`);
-    }
-    if (options.tag !== undefined) required(options.tag, "tag");
-    if (options.allTags && (parts.tag !== undefined || options.tag)) {
-      throw new TypeError(`Cannot push every tag of "${name}": give a repository without tag`);
-    }
-    if (options.auth) encodeAuthHeader(options.auth);
-    const tag = options.allTags ? undefined : options.tag ?? parts.tag ?? "latest";
-    const image = tag === undefined ? parts.repository : `${parts.repository}:${tag}`;
-    const action = `push image "${image}"`;
-    const path = `/images/${imageSegment(parts.repository)}/push`;
-    return this.#progress<ImagePushEvent, ImagePushResult>(
-      async (secrets) => {
-        const auth = await this.#auth(name, options.auth, options.signal);
-        secrets.push(...authSecrets(auth));
-        return {
-          method: "POST",
-          path,
-          query: { tag },
-          headers: { "X-Registry-Auth": encodeAuthHeader(auth ?? {}) },
-          signal: options.signal,
-          action,
-        };
-      },
-      pushCollector(),
-      action,
-      options,
-    );
+    return failingProgress(() => {
+      const parts = parseImageReference(name);
+      if (parts.digest !== undefined) {
+        throw new TypeError(`Cannot push "${name}": push a tag, not a digest`);
+      }
+      if (options.tag !== undefined) required(options.tag, "tag");
+      if (options.allTags && (parts.tag !== undefined || options.tag)) {
+        throw new TypeError(`Cannot push every tag of "${name}": give a repository without tag`);
+      }
+      if (options.auth) encodeAuthHeader(options.auth);
+      const tag = options.allTags ? undefined : options.tag ?? parts.tag ?? "latest";
+      const image = tag === undefined ? parts.repository : `${parts.repository}:${tag}`;
+      const action = `push image "${image}"`;
+      const path = `/images/${imageSegment(parts.repository)}/push`;
+      return this.#progress<ImagePushEvent, ImagePushResult>(
+        async (secrets) => {
+          const auth = await this.#auth(name, options.auth, options.signal);
+          secrets.push(...authSecrets(auth));
+          return {
+            method: "POST",
+            path,
+            query: { tag },
+            headers: { "X-Registry-Auth": encodeAuthHeader(auth ?? {}) },
+            signal: options.signal,
+            action,
+          };
+        },
+        pushCollector(),
+        action,
+        options,
+      );
+    });
   }
 
   /**
@@ -588,27 +601,29 @@ export class Images {
    * ```
    */
   commit(container: string, options: ImageCommitOptions = {}): Promise<IdResponse> {
-    segment(container, "container id");
-    stringList(options.changes, "changes");
-    if (options.config !== undefined && (!options.config || typeof options.config !== "object")) {
-      throw new TypeError("A commit config must be an object");
-    }
-    return this.#api.json<IdResponse>({
-      method: "POST",
-      path: "/commit",
-      query: {
-        container,
-        repo: options.repo,
-        tag: options.tag,
-        comment: options.comment,
-        author: options.author,
-        pause: options.pause,
-        changes: options.changes,
-      },
-      json: options.config ?? {},
-      signal: options.signal,
-      headersTimeout: 0,
-      action: `commit container "${container}"`,
+    return rejecting(() => {
+      segment(container, "container id");
+      stringList(options.changes, "changes");
+      if (options.config !== undefined && (!options.config || typeof options.config !== "object")) {
+        throw new TypeError("A commit config must be an object");
+      }
+      return this.#api.json<IdResponse>({
+        method: "POST",
+        path: "/commit",
+        query: {
+          container,
+          repo: options.repo,
+          tag: options.tag,
+          comment: options.comment,
+          author: options.author,
+          pause: options.pause,
+          changes: options.changes,
+        },
+        json: options.config ?? {},
+        signal: options.signal,
+        headersTimeout: 0,
+        action: `commit container "${container}"`,
+      });
     });
   }
 
@@ -641,34 +656,36 @@ export class Images {
     source: ImageArchive | URL,
     options: ImageImportOptions = {},
   ): ProgressStream<CreateImageInfo, ImageImportResult> {
-    const url = source instanceof URL;
-    if (!url) archive(source, "An image import source");
-    stringList(options.changes, "changes");
-    const action = options.repo ? `import image "${options.repo}"` : "import an image";
-    const call: ApiCall = {
-      method: "POST",
-      path: "/images/create",
-      query: {
-        fromSrc: url ? source.href : "-",
-        ...importName(options.repo, options.tag),
-        message: options.message,
-        changes: options.changes,
-        platform: options.platform,
-      },
-      signal: options.signal,
-      headersTimeout: 0,
-      action,
-    };
-    if (!url) {
-      call.body = source;
-      call.headers = { "Content-Type": "application/x-tar" };
-    }
-    return this.#progress<CreateImageInfo, ImageImportResult>(
-      () => Promise.resolve(call),
-      importCollector(),
-      action,
-      options,
-    );
+    return failingProgress(() => {
+      const url = source instanceof URL;
+      if (!url) archive(source, "An image import source");
+      stringList(options.changes, "changes");
+      const action = options.repo ? `import image "${options.repo}"` : "import an image";
+      const call: ApiCall = {
+        method: "POST",
+        path: "/images/create",
+        query: {
+          fromSrc: url ? source.href : "-",
+          ...importName(options.repo, options.tag),
+          message: options.message,
+          changes: options.changes,
+          platform: options.platform,
+        },
+        signal: options.signal,
+        headersTimeout: 0,
+        action,
+      };
+      if (!url) {
+        call.body = source;
+        call.headers = { "Content-Type": "application/x-tar" };
+      }
+      return this.#progress<CreateImageInfo, ImageImportResult>(
+        () => Promise.resolve(call),
+        importCollector(),
+        action,
+        options,
+      );
+    });
   }
 
   /**
@@ -694,29 +711,31 @@ export class Images {
    * ```
    */
   get(names: string | string[], options: ImageGetOptions = {}): ReadableStream<Uint8Array> {
-    let call: ApiCall;
-    if (Array.isArray(names)) {
-      if (names.length === 0) throw new TypeError("At least one image name is required");
-      for (const name of names) required(name, "image name");
-      call = {
-        method: "GET",
-        path: "/images/get",
-        query: { names },
-        signal: options.signal,
-        headersTimeout: 0,
-        action: `save images ${names.map((name) => `"${name}"`).join(", ")}`,
-      };
-    } else {
-      call = {
-        method: "GET",
-        path: `/images/${imageSegment(names)}/get`,
-        signal: options.signal,
-        headersTimeout: 0,
-        action: `save image "${names}"`,
-      };
-    }
-    call.worker = options.worker;
-    return this.#api.stream<Uint8Array>(call, bytesDecoder, { kind: "bytes" });
+    return failing(() => {
+      let call: ApiCall;
+      if (Array.isArray(names)) {
+        if (names.length === 0) throw new TypeError("At least one image name is required");
+        for (const name of names) required(name, "image name");
+        call = {
+          method: "GET",
+          path: "/images/get",
+          query: { names },
+          signal: options.signal,
+          headersTimeout: 0,
+          action: `save images ${names.map((name) => `"${name}"`).join(", ")}`,
+        };
+      } else {
+        call = {
+          method: "GET",
+          path: `/images/${imageSegment(names)}/get`,
+          signal: options.signal,
+          headersTimeout: 0,
+          action: `save image "${names}"`,
+        };
+      }
+      call.worker = options.worker;
+      return this.#api.stream<Uint8Array>(call, bytesDecoder, { kind: "bytes" });
+    });
   }
 
   /**
@@ -744,24 +763,26 @@ export class Images {
     source: ImageArchive,
     options: ImageLoadOptions = {},
   ): ProgressStream<ImageLoadEvent, ImageLoadResult> {
-    archive(source, "An image archive");
-    const call: ApiCall = {
-      method: "POST",
-      path: "/images/load",
-      // The engine's default is quiet: ask explicitly.
-      query: { quiet: options.quiet ?? false },
-      body: source,
-      headers: { "Content-Type": "application/x-tar" },
-      signal: options.signal,
-      headersTimeout: 0,
-      action: "load images",
-    };
-    return this.#progress<ImageLoadEvent, ImageLoadResult>(
-      () => Promise.resolve(call),
-      loadCollector(),
-      "load images",
-      options,
-    );
+    return failingProgress(() => {
+      archive(source, "An image archive");
+      const call: ApiCall = {
+        method: "POST",
+        path: "/images/load",
+        // The engine's default is quiet: ask explicitly.
+        query: { quiet: options.quiet ?? false },
+        body: source,
+        headers: { "Content-Type": "application/x-tar" },
+        signal: options.signal,
+        headersTimeout: 0,
+        action: "load images",
+      };
+      return this.#progress<ImageLoadEvent, ImageLoadResult>(
+        () => Promise.resolve(call),
+        loadCollector(),
+        "load images",
+        options,
+      );
+    });
   }
 
   /** The credentials for `ref`: the call's, else the client store's. */
@@ -928,7 +949,9 @@ export class Images {
     context: ImageBuildContext,
     options: ImageBuildOptions = {},
   ): ProgressStream<ImageBuildEvent, ImageBuildResult> {
-    return buildImage(this.#api, context, options, this.#credentials);
+    return failingProgress(() => {
+      return buildImage(this.#api, context, options, this.#credentials);
+    });
   }
 
   /**

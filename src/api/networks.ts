@@ -14,7 +14,13 @@ import type {
   NetworkDisconnectBody,
   NetworkPruneResponse,
 } from "../types/mod.ts";
-import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
+import {
+  type ApiClient,
+  filtersQuery,
+  rejecting,
+  type RequestOptions,
+  segment,
+} from "./_client.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
 // mod.ts exports the same bindings.
@@ -130,12 +136,14 @@ export class Networks {
    * ```
    */
   inspect(id: string, options: NetworkInspectOptions = {}): Promise<Network> {
-    return this.#api.json<Network>({
-      method: "GET",
-      path: `/networks/${segment(id, "network id")}`,
-      query: { verbose: options.verbose, scope: options.scope },
-      signal: options.signal,
-      action: `inspect network "${id}"`,
+    return rejecting(() => {
+      return this.#api.json<Network>({
+        method: "GET",
+        path: `/networks/${segment(id, "network id")}`,
+        query: { verbose: options.verbose, scope: options.scope },
+        signal: options.signal,
+        action: `inspect network "${id}"`,
+      });
     });
   }
 

@@ -25,8 +25,10 @@ import type { ErrorDetail, Plugin, PluginPrivilege, ProgressDetail } from "../ty
 import {
   type ApiCall,
   type ApiClient,
+  failingProgress,
   filtersQuery,
   imageSegment,
+  rejecting,
   type RequestOptions,
   type StreamOptions,
 } from "./_client.ts";
@@ -286,18 +288,20 @@ export class Plugins {
     remote: string,
     options: PluginPullOptions = {},
   ): ProgressStream<PluginProgressMessage, PluginPullResult> {
-    reference(remote, "plugin reference");
-    if (options.name !== undefined) reference(options.name, "plugin name");
-    const action = `pull plugin "${remote}"`;
-    return this.#progress(remote, options, action, pullCollector(), async (auth) => ({
-      method: "POST",
-      path: "/plugins/pull",
-      query: { remote, name: options.name },
-      json: await this.#grant(remote, options, auth),
-      headers: authHeaders(auth),
-      signal: options.signal,
-      action,
-    }));
+    return failingProgress(() => {
+      reference(remote, "plugin reference");
+      if (options.name !== undefined) reference(options.name, "plugin name");
+      const action = `pull plugin "${remote}"`;
+      return this.#progress(remote, options, action, pullCollector(), async (auth) => ({
+        method: "POST",
+        path: "/plugins/pull",
+        query: { remote, name: options.name },
+        json: await this.#grant(remote, options, auth),
+        headers: authHeaders(auth),
+        signal: options.signal,
+        action,
+      }));
+    });
   }
 
   /**
@@ -318,11 +322,13 @@ export class Plugins {
    * ```
    */
   inspect(name: string, options: PluginInspectOptions = {}): Promise<Plugin> {
-    return this.#api.json<Plugin>({
-      method: "GET",
-      path: `/plugins/${imageSegment(name)}/json`,
-      signal: options.signal,
-      action: `inspect plugin "${name}"`,
+    return rejecting(() => {
+      return this.#api.json<Plugin>({
+        method: "GET",
+        path: `/plugins/${imageSegment(name, "plugin name")}/json`,
+        signal: options.signal,
+        action: `inspect plugin "${name}"`,
+      });
     });
   }
 
@@ -345,7 +351,7 @@ export class Plugins {
   async remove(name: string, options: PluginRemoveOptions = {}): Promise<void> {
     await this.#api.empty({
       method: "DELETE",
-      path: `/plugins/${imageSegment(name)}`,
+      path: `/plugins/${imageSegment(name, "plugin name")}`,
       query: { force: options.force },
       signal: options.signal,
       action: `remove plugin "${name}"`,
@@ -372,7 +378,7 @@ export class Plugins {
   async enable(name: string, options: PluginEnableOptions = {}): Promise<void> {
     await this.#api.empty({
       method: "POST",
-      path: `/plugins/${imageSegment(name)}/enable`,
+      path: `/plugins/${imageSegment(name, "plugin name")}/enable`,
       query: { timeout: options.timeout ?? 30 },
       signal: options.signal,
       action: `enable plugin "${name}"`,
@@ -398,7 +404,7 @@ export class Plugins {
   async disable(name: string, options: PluginDisableOptions = {}): Promise<void> {
     await this.#api.empty({
       method: "POST",
-      path: `/plugins/${imageSegment(name)}/disable`,
+      path: `/plugins/${imageSegment(name, "plugin name")}/disable`,
       query: { force: options.force },
       signal: options.signal,
       action: `disable plugin "${name}"`,
@@ -435,18 +441,20 @@ export class Plugins {
     remote: string,
     options: PluginUpgradeOptions = {},
   ): ProgressStream<PluginProgressMessage, PluginPullResult> {
-    const path = `/plugins/${imageSegment(name)}/upgrade`;
-    reference(remote, "plugin reference");
-    const action = `upgrade plugin "${name}" to "${remote}"`;
-    return this.#progress(remote, options, action, pullCollector(), async (auth) => ({
-      method: "POST",
-      path,
-      query: { remote },
-      json: await this.#grant(remote, options, auth),
-      headers: authHeaders(auth),
-      signal: options.signal,
-      action,
-    }));
+    return failingProgress(() => {
+      const path = `/plugins/${imageSegment(name, "plugin name")}/upgrade`;
+      reference(remote, "plugin reference");
+      const action = `upgrade plugin "${name}" to "${remote}"`;
+      return this.#progress(remote, options, action, pullCollector(), async (auth) => ({
+        method: "POST",
+        path,
+        query: { remote },
+        json: await this.#grant(remote, options, auth),
+        headers: authHeaders(auth),
+        signal: options.signal,
+        action,
+      }));
+    });
   }
 
   /**
@@ -522,15 +530,17 @@ export class Plugins {
     name: string,
     options: PluginPushOptions = {},
   ): ProgressStream<PluginProgressMessage, PluginPushResult> {
-    const path = `/plugins/${imageSegment(name)}/push`;
-    const action = `push plugin "${name}"`;
-    return this.#progress(name, options, action, pushCollector(), (auth) => ({
-      method: "POST",
-      path,
-      headers: authHeaders(auth),
-      signal: options.signal,
-      action,
-    }));
+    return failingProgress(() => {
+      const path = `/plugins/${imageSegment(name, "plugin name")}/push`;
+      const action = `push plugin "${name}"`;
+      return this.#progress(name, options, action, pushCollector(), (auth) => ({
+        method: "POST",
+        path,
+        headers: authHeaders(auth),
+        signal: options.signal,
+        action,
+      }));
+    });
   }
 
   /**
@@ -554,7 +564,7 @@ export class Plugins {
    * ```
    */
   async set(name: string, settings: string[], options: PluginSetOptions = {}): Promise<void> {
-    const path = `/plugins/${imageSegment(name)}/set`;
+    const path = `/plugins/${imageSegment(name, "plugin name")}/set`;
     if (!Array.isArray(settings) || settings.some((s) => typeof s !== "string" || s === "")) {
       throw new TypeError('Plugin settings must be a list of "KEY=value" strings');
     }

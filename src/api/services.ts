@@ -20,7 +20,14 @@ import type {
   ServiceSpec,
   ServiceUpdateResponse,
 } from "../types/mod.ts";
-import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
+import {
+  type ApiClient,
+  failing,
+  filtersQuery,
+  rejecting,
+  type RequestOptions,
+  segment,
+} from "./_client.ts";
 import { logsStream, type OutputStreamOptions } from "./_frames.ts";
 import { versionQuery } from "./_swarm.ts";
 
@@ -302,12 +309,14 @@ export class Services {
    * ```
    */
   inspect(id: string, options: ServiceInspectOptions = {}): Promise<Service> {
-    return this.#api.json<Service>({
-      method: "GET",
-      path: `/services/${segment(id, "service id")}`,
-      query: { insertDefaults: options.insertDefaults },
-      signal: options.signal,
-      action: `inspect service "${id}"`,
+    return rejecting(() => {
+      return this.#api.json<Service>({
+        method: "GET",
+        path: `/services/${segment(id, "service id")}`,
+        query: { insertDefaults: options.insertDefaults },
+        signal: options.signal,
+        action: `inspect service "${id}"`,
+      });
     });
   }
 
@@ -422,17 +431,21 @@ export class Services {
    * ```
    */
   logs(id: string, options: ServiceLogsOptions = {}): ReadableStream<Frame> {
-    const path = `/services/${segment(id, "service id")}/logs`;
-    // When the TTY mode is unknown, ask for it while the logs request runs.
-    const signalOnly = options.signal ? { signal: options.signal } : {};
-    return logsStream(
-      this.#api,
-      path,
-      options,
-      `read logs of service "${id}"`,
-      () =>
-        this.inspect(id, signalOnly).then((s) => s.Spec?.TaskTemplate?.ContainerSpec?.TTY === true),
-    );
+    return failing(() => {
+      const path = `/services/${segment(id, "service id")}/logs`;
+      // When the TTY mode is unknown, ask for it while the logs request runs.
+      const signalOnly = options.signal ? { signal: options.signal } : {};
+      return logsStream(
+        this.#api,
+        path,
+        options,
+        `read logs of service "${id}"`,
+        () =>
+          this.inspect(id, signalOnly).then((s) =>
+            s.Spec?.TaskTemplate?.ContainerSpec?.TTY === true
+          ),
+      );
+    });
   }
 
   /** The credentials to send for a spec's image, checked before any I/O. */

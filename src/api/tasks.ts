@@ -7,7 +7,14 @@
 
 import type { Frame } from "../stream/demux.ts";
 import type { Task } from "../types/mod.ts";
-import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
+import {
+  type ApiClient,
+  failing,
+  filtersQuery,
+  rejecting,
+  type RequestOptions,
+  segment,
+} from "./_client.ts";
 import { logsStream, type OutputStreamOptions } from "./_frames.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
@@ -145,11 +152,13 @@ export class Tasks {
    * ```
    */
   inspect(id: string, options: TaskInspectOptions = {}): Promise<Task> {
-    return this.#api.json<Task>({
-      method: "GET",
-      path: `/tasks/${segment(id, "task id")}`,
-      signal: options.signal,
-      action: `inspect task "${id}"`,
+    return rejecting(() => {
+      return this.#api.json<Task>({
+        method: "GET",
+        path: `/tasks/${segment(id, "task id")}`,
+        signal: options.signal,
+        action: `inspect task "${id}"`,
+      });
     });
   }
 
@@ -177,15 +186,17 @@ export class Tasks {
    * ```
    */
   logs(id: string, options: TaskLogsOptions = {}): ReadableStream<Frame> {
-    const path = `/tasks/${segment(id, "task id")}/logs`;
-    // When the TTY mode is unknown, ask for it while the logs request runs.
-    const signalOnly = options.signal ? { signal: options.signal } : {};
-    return logsStream(
-      this.#api,
-      path,
-      options,
-      `read logs of task "${id}"`,
-      () => this.inspect(id, signalOnly).then((t) => t.Spec?.ContainerSpec?.TTY === true),
-    );
+    return failing(() => {
+      const path = `/tasks/${segment(id, "task id")}/logs`;
+      // When the TTY mode is unknown, ask for it while the logs request runs.
+      const signalOnly = options.signal ? { signal: options.signal } : {};
+      return logsStream(
+        this.#api,
+        path,
+        options,
+        `read logs of task "${id}"`,
+        () => this.inspect(id, signalOnly).then((t) => t.Spec?.ContainerSpec?.TTY === true),
+      );
+    });
   }
 }

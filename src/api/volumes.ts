@@ -10,7 +10,13 @@ import type {
   VolumeListResponse,
   VolumePruneResponse,
 } from "../types/mod.ts";
-import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
+import {
+  type ApiClient,
+  filtersQuery,
+  rejecting,
+  type RequestOptions,
+  segment,
+} from "./_client.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
 // mod.ts exports the same bindings.
@@ -128,16 +134,18 @@ export class Volumes {
    * ```
    */
   create(body: VolumeCreateBody = {}, options: VolumeCreateRequestOptions = {}): Promise<Volume> {
-    if (!body || typeof body !== "object") {
-      throw new TypeError("A volume create body must be an object");
-    }
-    if (body.Name !== undefined) segment(body.Name, "volume name");
-    return this.#api.json<Volume>({
-      method: "POST",
-      path: "/volumes/create",
-      json: body,
-      signal: options.signal,
-      action: body.Name ? `create volume "${body.Name}"` : "create a volume",
+    return rejecting(() => {
+      if (!body || typeof body !== "object") {
+        throw new TypeError("A volume create body must be an object");
+      }
+      if (body.Name !== undefined) segment(body.Name, "volume name");
+      return this.#api.json<Volume>({
+        method: "POST",
+        path: "/volumes/create",
+        json: body,
+        signal: options.signal,
+        action: body.Name ? `create volume "${body.Name}"` : "create a volume",
+      });
     });
   }
 
@@ -159,11 +167,13 @@ export class Volumes {
    * ```
    */
   inspect(name: string, options: VolumeInspectOptions = {}): Promise<Volume> {
-    return this.#api.json<Volume>({
-      method: "GET",
-      path: `/volumes/${segment(name, "volume name")}`,
-      signal: options.signal,
-      action: `inspect volume "${name}"`,
+    return rejecting(() => {
+      return this.#api.json<Volume>({
+        method: "GET",
+        path: `/volumes/${segment(name, "volume name")}`,
+        signal: options.signal,
+        action: `inspect volume "${name}"`,
+      });
     });
   }
 

@@ -98,9 +98,12 @@ Deno.test("Containers methods reject an empty id with TypeError before any I/O",
   for (const [name, call] of Object.entries(calls)) {
     await t.step(name, async () => {
       for (const id of ["", " ", ".", ".."]) {
-        // Synchronous throw or rejection: both happen before a request.
+        // Through the promise, or the stream's first read: never at the call.
         await assert.rejects(
-          async () => await call(id),
+          async () => {
+            const result = await call(id);
+            if (result instanceof ReadableStream) await result.getReader().read();
+          },
           TypeError,
           `${name}(${JSON.stringify(id)})`,
         );
