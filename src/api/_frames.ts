@@ -7,7 +7,15 @@
 
 import { type Frame, FrameDecoder } from "../stream/demux.ts";
 import type { HttpResponse } from "../http/response.ts";
-import type { ApiCall, ApiClient, PieceDecoder, Query, StreamOptions } from "./_client.ts";
+import {
+  type ApiCall,
+  type ApiClient,
+  failing,
+  type PieceDecoder,
+  type Query,
+  segment,
+  type StreamOptions,
+} from "./_client.ts";
 import { timeQuery } from "./system.ts";
 
 /** Default `maxOutput` of `containers.run` and `exec.run`: 64 MiB. */
@@ -118,35 +126,41 @@ export function logsQuery(options: LogsQueryOptions): Query {
 }
 
 /**
- * `GET {path}` for container, service or task logs: the query from the
- * caller's options, a follow stream exempt from the body timeout, the
- * worker and buffer-reuse choices, and the TTY mode (the caller's `tty`, or
- * `lookupTty` asked while the logs request runs).
+ * `GET /{kind}s/{id}/logs` for container, service or task logs: the query
+ * from the caller's options, a follow stream exempt from the body timeout,
+ * the worker and buffer-reuse choices, and the TTY mode (the caller's
+ * `tty`, or `lookupTty` asked while the logs request runs). A bad id or
+ * option fails the stream's first read.
  *
  * @param api The API client.
- * @param path The logs route, its id already checked.
+ * @param kind Whose logs.
+ * @param id The object's id or name.
  * @param options The caller's logs options.
- * @param action What is being done, for messages.
- * @param lookupTty Asks the engine whether the object has a TTY.
+ * @param lookupTty Asks the engine whether the object has a TTY (with the
+ *   caller's signal, if any).
  * @returns The frames.
  */
 export function logsStream(
   api: ApiClient,
-  path: string,
+  kind: "container" | "service" | "task",
+  id: string,
   options: LogsQueryOptions & OutputStreamOptions & { tty?: boolean },
-  action: string,
-  lookupTty: () => Promise<boolean>,
+  lookupTty: (options: { signal?: AbortSignal }) => Promise<boolean>,
 ): ReadableStream<Frame> {
-  return outputStream(api, {
-    method: "GET",
-    path,
-    query: logsQuery(options),
-    signal: options.signal,
-    longLived: options.follow === true,
-    worker: options.worker,
-    reuseReadBuffer: options.reuseBuffer === true,
-    action,
-  }, ttyMode(options.tty, lookupTty));
+  return failing(() => {
+    const path = `/${kind}s/${segment(id, `${kind} id`)}/logs`;
+    const signalOnly = options.signal ? { signal: options.signal } : {};
+    return outputStream(api, {
+      method: "GET",
+      path,
+      query: logsQuery(options),
+      signal: options.signal,
+      longLived: options.follow === true,
+      worker: options.worker,
+      reuseReadBuffer: options.reuseBuffer === true,
+      action: `read logs of ${kind} "${id}"`,
+    }, ttyMode(options.tty, () => lookupTty(signalOnly)));
+  });
 }
 
 /**

@@ -313,18 +313,13 @@ export class Containers {
    * ```
    */
   logs(id: string, options: ContainerLogsOptions = {}): ReadableStream<Frame> {
-    return failing(() => {
-      const path = `/containers/${segment(id, "container id")}/logs`;
-      // When the TTY mode is unknown, ask for it while the logs request runs.
-      const signalOnly = options.signal ? { signal: options.signal } : {};
-      return logsStream(
-        this.#api,
-        path,
-        options,
-        `read logs of container "${id}"`,
-        () => this.inspect(id, signalOnly).then((c) => c.Config?.Tty === true),
-      );
-    });
+    return logsStream(
+      this.#api,
+      "container",
+      id,
+      options,
+      (signalOnly) => this.inspect(id, signalOnly).then((c) => c.Config?.Tty === true),
+    );
   }
 
   /**

@@ -22,7 +22,6 @@ import type {
 } from "../types/mod.ts";
 import {
   type ApiClient,
-  failing,
   filtersQuery,
   rejecting,
   type RequestOptions,
@@ -431,21 +430,14 @@ export class Services {
    * ```
    */
   logs(id: string, options: ServiceLogsOptions = {}): ReadableStream<Frame> {
-    return failing(() => {
-      const path = `/services/${segment(id, "service id")}/logs`;
-      // When the TTY mode is unknown, ask for it while the logs request runs.
-      const signalOnly = options.signal ? { signal: options.signal } : {};
-      return logsStream(
-        this.#api,
-        path,
-        options,
-        `read logs of service "${id}"`,
-        () =>
-          this.inspect(id, signalOnly).then((s) =>
-            s.Spec?.TaskTemplate?.ContainerSpec?.TTY === true
-          ),
-      );
-    });
+    return logsStream(
+      this.#api,
+      "service",
+      id,
+      options,
+      (signalOnly) =>
+        this.inspect(id, signalOnly).then((s) => s.Spec?.TaskTemplate?.ContainerSpec?.TTY === true),
+    );
   }
 
   /** The credentials to send for a spec's image, checked before any I/O. */

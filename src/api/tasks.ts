@@ -9,7 +9,6 @@ import type { Frame } from "../stream/demux.ts";
 import type { Task } from "../types/mod.ts";
 import {
   type ApiClient,
-  failing,
   filtersQuery,
   rejecting,
   type RequestOptions,
@@ -186,17 +185,12 @@ export class Tasks {
    * ```
    */
   logs(id: string, options: TaskLogsOptions = {}): ReadableStream<Frame> {
-    return failing(() => {
-      const path = `/tasks/${segment(id, "task id")}/logs`;
-      // When the TTY mode is unknown, ask for it while the logs request runs.
-      const signalOnly = options.signal ? { signal: options.signal } : {};
-      return logsStream(
-        this.#api,
-        path,
-        options,
-        `read logs of task "${id}"`,
-        () => this.inspect(id, signalOnly).then((t) => t.Spec?.ContainerSpec?.TTY === true),
-      );
-    });
+    return logsStream(
+      this.#api,
+      "task",
+      id,
+      options,
+      (signalOnly) => this.inspect(id, signalOnly).then((t) => t.Spec?.ContainerSpec?.TTY === true),
+    );
   }
 }
