@@ -141,14 +141,17 @@ export interface PieceDecoder<T> {
  * @throws {TypeError} When empty, `.` or `..`, or not a string.
  */
 export function segment(value: string, what: string): string {
-  if (typeof value !== "string" || value.trim() === "") {
-    const article = /^[aeiou]/.test(what) ? "An" : "A";
-    throw new TypeError(`${article} ${what} is required (got ${JSON.stringify(value)})`);
-  }
+  if (typeof value !== "string" || value.trim() === "") throw missing(what, value);
   if (value === "." || value === "..") {
     throw new TypeError(`Invalid ${what} ${JSON.stringify(value)}`);
   }
   return encodeURIComponent(value);
+}
+
+/** The error for a required id or name that is empty or not a string. */
+function missing(what: string, value: unknown): TypeError {
+  const article = /^[aeiou]/.test(what) ? "An" : "A";
+  return new TypeError(`${article} ${what} is required (got ${JSON.stringify(value)})`);
 }
 
 /**
@@ -161,11 +164,7 @@ export function segment(value: string, what: string): string {
  * @throws {TypeError} When empty or when a part is empty, `.` or `..`.
  */
 export function imageSegment(name: string, what = "image name"): string {
-  if (typeof name !== "string" || name.trim() === "") {
-    throw new TypeError(
-      `A${/^[aeiou]/.test(what) ? "n" : ""} ${what} is required (got ${JSON.stringify(name)})`,
-    );
-  }
+  if (typeof name !== "string" || name.trim() === "") throw missing(what, name);
   return name.split("/").map((part) => segment(part, `${what} part`)).join("/");
 }
 
@@ -218,13 +217,14 @@ export function failingProgress<TEvent, TResult>(
   try {
     return start();
   } catch (error) {
-    const never = {
+    // Never asked for anything: the source fails first.
+    const unused = {
       push() {},
       finish(): TResult {
         throw error;
       },
     };
-    return new ProgressStream<TEvent, TResult>(Promise.reject(error), never, {});
+    return new ProgressStream<TEvent, TResult>(Promise.reject(error), unused, {});
   }
 }
 
