@@ -276,8 +276,8 @@ export class Containers {
    * ```
    */
   wait(id: string, options: ContainerWaitOptions = {}): Promise<ContainerWaitResponse> {
-    return rejecting(() => {
-      return this.#api.json<ContainerWaitResponse>({
+    return rejecting(() =>
+      this.#api.json<ContainerWaitResponse>({
         method: "POST",
         path: `/containers/${segment(id, "container id")}/wait`,
         query: { condition: options.condition },
@@ -285,8 +285,8 @@ export class Containers {
         longLived: true,
         headersTimeout: 0,
         action: `wait for container "${id}"`,
-      });
-    });
+      })
+    );
   }
 
   /**
@@ -368,15 +368,15 @@ export class Containers {
    * ```
    */
   top(id: string, options: ContainerTopOptions = {}): Promise<ContainerTopResponse> {
-    return rejecting(() => {
-      return this.#api.json<ContainerTopResponse>({
+    return rejecting(() =>
+      this.#api.json<ContainerTopResponse>({
         method: "GET",
         path: `/containers/${segment(id, "container id")}/top`,
         query: { ps_args: options.psArgs },
         signal: options.signal,
         action: `list processes of container "${id}"`,
-      });
-    });
+      })
+    );
   }
 
   /**
@@ -431,8 +431,8 @@ export class Containers {
    * ```
    */
   export(id: string, options: ContainerExportOptions = {}): ReadableStream<Uint8Array> {
-    return failing(() => {
-      return this.#api.stream<Uint8Array>(
+    return failing(() =>
+      this.#api.stream<Uint8Array>(
         {
           method: "GET",
           path: `/containers/${segment(id, "container id")}/export`,
@@ -442,8 +442,8 @@ export class Containers {
         },
         bytesDecoder,
         { kind: "bytes" },
-      );
-    });
+      )
+    );
   }
 
   /**
@@ -510,8 +510,8 @@ export class Containers {
     id: string,
     options: ContainerStatsStreamOptions = {},
   ): ReadableStream<ContainerStats> {
-    return failing(() => {
-      return this.#api.stream<ContainerStats>(
+    return failing(() =>
+      this.#api.stream<ContainerStats>(
         {
           method: "GET",
           path: `/containers/${segment(id, "container id")}/stats`,
@@ -523,8 +523,8 @@ export class Containers {
         },
         () => new JsonLinesDecoder<ContainerStats>(),
         { kind: "json" },
-      );
-    });
+      )
+    );
   }
 
   /**

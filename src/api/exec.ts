@@ -279,14 +279,14 @@ export class Exec {
    * ```
    */
   inspect(id: string, options: RequestOptions = {}): Promise<ExecInspectResponse> {
-    return rejecting(() => {
-      return this.#api.json<ExecInspectResponse>({
+    return rejecting(() =>
+      this.#api.json<ExecInspectResponse>({
         method: "GET",
         path: `/exec/${segment(id, "exec id")}/json`,
         signal: options.signal,
         action: `inspect exec "${id}"`,
-      });
-    });
+      })
+    );
   }
 
   /**

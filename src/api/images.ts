@@ -249,14 +249,14 @@ export class Images {
    * ```
    */
   inspect(name: string, options: ImageInspectOptions = {}): Promise<ImageInspect> {
-    return rejecting(() => {
-      return this.#api.json<ImageInspect>({
+    return rejecting(() =>
+      this.#api.json<ImageInspect>({
         method: "GET",
         path: `/images/${imageSegment(name)}/json`,
         signal: options.signal,
         action: `inspect image "${name}"`,
-      });
-    });
+      })
+    );
   }
 
   /**
@@ -949,9 +949,7 @@ export class Images {
     context: ImageBuildContext,
     options: ImageBuildOptions = {},
   ): ProgressStream<ImageBuildEvent, ImageBuildResult> {
-    return failingProgress(() => {
-      return buildImage(this.#api, context, options, this.#credentials);
-    });
+    return failingProgress(() => buildImage(this.#api, context, options, this.#credentials));
   }
 
   /**

@@ -136,15 +136,15 @@ export class Networks {
    * ```
    */
   inspect(id: string, options: NetworkInspectOptions = {}): Promise<Network> {
-    return rejecting(() => {
-      return this.#api.json<Network>({
+    return rejecting(() =>
+      this.#api.json<Network>({
         method: "GET",
         path: `/networks/${segment(id, "network id")}`,
         query: { verbose: options.verbose, scope: options.scope },
         signal: options.signal,
         action: `inspect network "${id}"`,
-      });
-    });
+      })
+    );
   }
 
   /**

@@ -322,14 +322,14 @@ export class Plugins {
    * ```
    */
   inspect(name: string, options: PluginInspectOptions = {}): Promise<Plugin> {
-    return rejecting(() => {
-      return this.#api.json<Plugin>({
+    return rejecting(() =>
+      this.#api.json<Plugin>({
         method: "GET",
         path: `/plugins/${imageSegment(name, "plugin name")}/json`,
         signal: options.signal,
         action: `inspect plugin "${name}"`,
-      });
-    });
+      })
+    );
   }
 
   /**

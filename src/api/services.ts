@@ -308,15 +308,15 @@ export class Services {
    * ```
    */
   inspect(id: string, options: ServiceInspectOptions = {}): Promise<Service> {
-    return rejecting(() => {
-      return this.#api.json<Service>({
+    return rejecting(() =>
+      this.#api.json<Service>({
         method: "GET",
         path: `/services/${segment(id, "service id")}`,
         query: { insertDefaults: options.insertDefaults },
         signal: options.signal,
         action: `inspect service "${id}"`,
-      });
-    });
+      })
+    );
   }
 
   /**

@@ -151,14 +151,14 @@ export class Tasks {
    * ```
    */
   inspect(id: string, options: TaskInspectOptions = {}): Promise<Task> {
-    return rejecting(() => {
-      return this.#api.json<Task>({
+    return rejecting(() =>
+      this.#api.json<Task>({
         method: "GET",
         path: `/tasks/${segment(id, "task id")}`,
         signal: options.signal,
         action: `inspect task "${id}"`,
-      });
-    });
+      })
+    );
   }
 
   /**

@@ -167,14 +167,14 @@ export class Volumes {
    * ```
    */
   inspect(name: string, options: VolumeInspectOptions = {}): Promise<Volume> {
-    return rejecting(() => {
-      return this.#api.json<Volume>({
+    return rejecting(() =>
+      this.#api.json<Volume>({
         method: "GET",
         path: `/volumes/${segment(name, "volume name")}`,
         signal: options.signal,
         action: `inspect volume "${name}"`,
-      });
-    });
+      })
+    );
   }
 
   /**
