@@ -16,6 +16,7 @@
  */
 
 import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   aptInstall,
   exited,
@@ -322,6 +323,30 @@ export interface PrivateEngine {
   stop(): Promise<void>;
   /** Same as {@linkcode PrivateEngine.stop}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** The repository's state directory (git-ignored): private engines, registry, sshd. */
+export const STATE_DIR = join(
+  fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, ""),
+  ".berth",
+);
+
+/** Where a private engine goes when the state directory's path is too long. */
+export const TMP_DIR = Deno.env.get("TMPDIR") || "/tmp";
+
+/**
+ * The directory of this process's private engine for one tool:
+ * `.berth/<name>-<pid>` in the repository, or `$TMPDIR/berth-<name>-<pid>`
+ * when that path is too long for the engine's sockets (see
+ * {@linkcode engineDirFits}). The test task removes such directories left
+ * by runs that were killed.
+ *
+ * @param name `engine` (tests), `bench-engine` or `demo-engine`.
+ * @returns The directory.
+ */
+export function privateEngineDir(name: string): string {
+  const dir = join(STATE_DIR, `${name}-${Deno.pid}`);
+  return engineDirFits(dir) ? dir : join(TMP_DIR, `berth-${name}-${Deno.pid}`);
 }
 
 /**

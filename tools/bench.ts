@@ -23,6 +23,7 @@ import {
   ensureTestImage,
   pingEngine,
   type PrivateEngine,
+  privateEngineDir,
   removeEngineDir,
   startPrivateEngine,
 } from "./_engine.ts";
@@ -45,7 +46,7 @@ async function pickEngine(): Promise<{ host: string; engine?: PrivateEngine }> {
   for (const host of [Deno.env.get("DOCKER_HOST"), "unix:///var/run/docker.sock"]) {
     if (host?.startsWith("unix://") && await pingEngine(host)) return { host };
   }
-  const engine = await startPrivateEngine(`${Deno.cwd()}/.berth/bench-engine-${Deno.pid}`);
+  const engine = await startPrivateEngine(privateEngineDir("bench-engine"));
   return { host: engine.host, engine };
 }
 

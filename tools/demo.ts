@@ -11,6 +11,7 @@ import {
   ensureTestImage,
   pingEngine,
   type PrivateEngine,
+  privateEngineDir,
   removeEngineDir,
   startPrivateEngine,
 } from "./_engine.ts";
@@ -26,7 +27,7 @@ async function pickEngine(): Promise<{ host: string; engine?: PrivateEngine }> {
     if (await pingEngine(host)) return { host };
   }
   console.log("No engine answered at", candidates.join(" or "), "— starting a private one…");
-  const dir = `${Deno.cwd()}/.berth/demo-engine-${Deno.pid}`;
+  const dir = privateEngineDir("demo-engine");
   const engine = await startPrivateEngine(dir);
   return { host: engine.host, engine };
 }

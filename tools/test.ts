@@ -33,24 +33,24 @@
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
-  engineDirFits,
   engineRequest,
   ensureTestImage,
   pingEngine,
+  privateEngineDir,
   removeEngineDir,
   removeRegistryDir,
   removeSshdDir,
   startPrivateEngine,
   startRegistry,
   startSshd,
+  STATE_DIR,
   TEST_LABEL,
   type TestRegistry,
   type TestSshd,
+  TMP_DIR,
 } from "./_engine.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
-const STATE_DIR = join(ROOT, ".berth");
-const TMP_DIR = Deno.env.get("TMPDIR") || "/tmp";
 const DEFAULT_SOCKET = "unix:///var/run/docker.sock";
 const DEFAULT_TIMEOUT_SECONDS = 1200;
 
@@ -216,8 +216,9 @@ function processAlive(pid: number): boolean {
 /** Removes engine and registry directories left by harness runs that were killed. */
 async function removeStaleDirs(): Promise<void> {
   const places: [string, RegExp][] = [
-    [STATE_DIR, /^(engine|registry|sshd)-(\d+)$/],
-    [TMP_DIR, /^berth-(engine|registry)-(\d+)$/],
+    // Engines of the test, bench and demo tasks; the test registry and sshd.
+    [STATE_DIR, /^((?:bench-|demo-)?engine|registry|sshd)-(\d+)$/],
+    [TMP_DIR, /^berth-((?:bench-|demo-)?engine|registry)-(\d+)$/],
   ];
   for (const [place, pattern] of places) {
     let entries: Deno.DirEntry[];
@@ -234,7 +235,7 @@ async function removeStaleDirs(): Promise<void> {
       const dir = join(place, entry.name);
       log(`removing ${dir} left by an earlier run (pid ${pid} is gone)`);
       try {
-        await (match[1] === "engine"
+        await (match[1]!.endsWith("engine")
           ? removeEngineDir(dir)
           : match[1] === "sshd"
           ? removeSshdDir(dir)
@@ -272,11 +273,7 @@ async function provideEngine(): Promise<Engine> {
     log(flag("BERTH_PRIVATE_ENGINE") ? "BERTH_PRIVATE_ENGINE is set" : "CI as root");
   }
 
-  let dir = join(STATE_DIR, `engine-${Deno.pid}`);
-  if (!engineDirFits(dir)) {
-    // The repo path is too long for dockerd's and containerd's Unix sockets.
-    dir = join(TMP_DIR, `berth-engine-${Deno.pid}`);
-  }
+  const dir = privateEngineDir("engine");
   log(`starting a private engine in ${dir}`);
   const started = performance.now();
   const engine = await track(

@@ -42,9 +42,18 @@ export interface TestEnv {
   registry?: TestRegistryEnv;
 }
 
-function isSet(name: string): boolean {
+/**
+ * Whether an on/off variable is on: set, and not empty, `0`, `false` or
+ * `no` (the same rule as `tools/test.ts`, so the harness and the tests
+ * never disagree about `CI=no`).
+ *
+ * @param name The variable.
+ * @returns Whether it is on.
+ */
+export function isSet(name: string): boolean {
   const value = Deno.env.get(name)?.trim().toLowerCase();
-  return value !== undefined && value !== "" && value !== "0" && value !== "false";
+  return value !== undefined && value !== "" && value !== "0" && value !== "false" &&
+    value !== "no";
 }
 
 /**

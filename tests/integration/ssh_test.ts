@@ -15,10 +15,11 @@ import {
   type SshOptions,
 } from "../../mod.ts";
 import { TEST_LABELS, testEnv, testImage, text, withContainer } from "./_docker.ts";
+import { isSet } from "./_env.ts";
 
 const SSH_HOST = Deno.env.get("BERTH_TEST_SSH_HOST");
 const SSH_ARGS: string[] = JSON.parse(Deno.env.get("BERTH_TEST_SSH_ARGS") ?? "[]");
-const CI = !!Deno.env.get("CI") && Deno.env.get("CI") !== "false" && Deno.env.get("CI") !== "0";
+const CI = isSet("CI");
 const ignore = SSH_HOST === undefined && !CI;
 
 const encoder = new TextEncoder();
