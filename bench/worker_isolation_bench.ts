@@ -31,9 +31,9 @@
  *
  * Run: `deno run --allow-all bench/worker_isolation_bench.ts [case ...]`
  * with `BERTH_TEST_HOST` naming a unix socket and `BERTH_TEST_IMAGE` a
- * busybox image. Knobs: `BENCH_RUNS` (default 2), `BENCH_LOGS_MIB` (per
- * container, default 64), `BENCH_STATS_SECONDS` (default 5),
- * `BENCH_JSON_LINES` (per stream, default 20000).
+ * busybox image. Knobs: `BERTH_BENCH_RUNS` (default 2), `BERTH_BENCH_LOGS_MIB` (per
+ * container, default 64), `BERTH_BENCH_STATS_SECONDS` (default 5),
+ * `BERTH_BENCH_JSON_LINES` (per stream, default 20000).
  *
  * @module
  */
@@ -213,7 +213,7 @@ async function child(kind: Case, mode: Mode, args: string[]): Promise<Measuremen
     } else if (kind === "logs-replay") {
       await Promise.all(ids.map((id) => frames(logs(api, id, false))));
     } else if (kind === "stats+events") {
-      const budget = AbortSignal.timeout(env("BENCH_STATS_SECONDS", 5) * 1000);
+      const budget = AbortSignal.timeout(env("BERTH_BENCH_STATS_SECONDS", 5) * 1000);
       const streams = ids.map((id) =>
         api.stream<{ read?: string }>(
           {
@@ -471,8 +471,8 @@ async function main(): Promise<void> {
   const host = Deno.env.get("BERTH_TEST_HOST") ?? Deno.env.get("DOCKER_HOST") ??
     "unix:///var/run/docker.sock";
   const image = Deno.env.get("BERTH_TEST_IMAGE") ?? "berth-test/busybox:latest";
-  const runs = env("BENCH_RUNS", 2);
-  const mib = env("BENCH_LOGS_MIB", 64);
+  const runs = env("BERTH_BENCH_RUNS", 2);
+  const mib = env("BERTH_BENCH_LOGS_MIB", 64);
   const wanted = new Set<string>(Deno.args.length ? Deno.args : CASES);
   const childEnv = { BERTH_TEST_HOST: host };
   for (const [name, value] of Object.entries(childEnv)) Deno.env.set(name, value);
@@ -541,7 +541,7 @@ async function main(): Promise<void> {
         import.meta.filename!,
         "--serve-json",
         socket,
-        String(env("BENCH_JSON_LINES", 20_000)),
+        String(env("BERTH_BENCH_JSON_LINES", 20_000)),
       ],
       stdout: "piped",
       stderr: "inherit",

@@ -12,7 +12,9 @@
  *   the session, against the engine's plain export of the same files;
  * - `bench/build_context_report.ts`: a BuildKit build of a directory read
  *   through the session (first, unchanged, one file changed), against the
- *   same directory sent as a tar body.
+ *   same directory sent as a tar body;
+ * - `bench/worker_isolation_bench.ts`: main-thread timer lag and throughput
+ *   of 8 streams, with and without stream workers.
  *
  * Pass report names to run only some: `deno task bench roundtrip logs`.
  *
@@ -29,7 +31,7 @@ import {
 } from "./_engine.ts";
 
 const wanted = new Set(
-  Deno.args.length ? Deno.args : ["parser", "roundtrip", "logs", "output", "context"],
+  Deno.args.length ? Deno.args : ["parser", "roundtrip", "logs", "output", "context", "workers"],
 );
 
 async function run(args: string[], env: Record<string, string>): Promise<void> {
@@ -57,7 +59,7 @@ if (wanted.has("parser")) {
   await run(["bench", "--allow-all", "bench/http_parser_bench.ts"], {});
   await run(["run", "--allow-all", "bench/http_parser_throughput.ts"], {});
 }
-if (["roundtrip", "logs", "output", "context"].some((name) => wanted.has(name))) {
+if (["roundtrip", "logs", "output", "context", "workers"].some((name) => wanted.has(name))) {
   const { host, engine } = await pickEngine();
   try {
     const env = { BERTH_TEST_HOST: host, BERTH_TEST_IMAGE: await ensureTestImage(host) };
@@ -70,6 +72,9 @@ if (["roundtrip", "logs", "output", "context"].some((name) => wanted.has(name)))
     }
     if (wanted.has("context")) {
       await run(["run", "--allow-all", "bench/build_context_report.ts"], env);
+    }
+    if (wanted.has("workers")) {
+      await run(["run", "--allow-all", "bench/worker_isolation_bench.ts"], env);
     }
   } finally {
     if (engine) {
