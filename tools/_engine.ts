@@ -325,11 +325,11 @@ export interface PrivateEngine {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** The repository's root directory (without a trailing slash). */
+export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
+
 /** The repository's state directory (git-ignored): private engines, registry, sshd. */
-export const STATE_DIR = join(
-  fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, ""),
-  ".berth",
-);
+export const STATE_DIR = join(REPO_ROOT, ".berth");
 
 /** Where a private engine goes when the state directory's path is too long. */
 export const TMP_DIR = Deno.env.get("TMPDIR") || "/tmp";

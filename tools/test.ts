@@ -31,7 +31,6 @@
  */
 
 import { join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   engineRequest,
   ensureTestImage,
@@ -40,6 +39,7 @@ import {
   removeEngineDir,
   removeRegistryDir,
   removeSshdDir,
+  REPO_ROOT,
   startPrivateEngine,
   startRegistry,
   startSshd,
@@ -50,7 +50,6 @@ import {
   TMP_DIR,
 } from "./_engine.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const DEFAULT_SOCKET = "unix:///var/run/docker.sock";
 const DEFAULT_TIMEOUT_SECONDS = 1200;
 
@@ -381,7 +380,8 @@ function testArgs(extra: string[]): string[] {
     if (VALUE_FLAGS.has(arg)) i++;
     else if (!arg.startsWith("-")) hasPath = true;
   }
-  const at = (path: string) => Deno.cwd() === ROOT ? path : relative(Deno.cwd(), join(ROOT, path));
+  const at = (path: string) =>
+    Deno.cwd() === REPO_ROOT ? path : relative(Deno.cwd(), join(REPO_ROOT, path));
   // By default: every test file, and the runnable examples in the library's
   // docs (`--doc`; examples marked `ts ignore` need an engine and are skipped).
   const paths = hasPath ? [] : ["--doc", at("tests") + "/", at("src") + "/", at("mod.ts")];
