@@ -392,6 +392,13 @@ function testArgs(extra: string[]): string[] {
   // asked (checked: a test leaking a timer and a socket passes without these
   // flags, fails with them). A leaked connection or timer is a failing test.
   const base = ["test", "--allow-all", "--sanitize-ops", "--sanitize-resources"];
+  // Deno looks for deno.json from the working directory: run from outside
+  // the repository, the doc examples' `@berth/docker` imports and the
+  // compiler options would be missing. Name it, unless the caller did.
+  const namesConfig = extra.some((arg) =>
+    arg === "-c" || arg === "--config" || arg.startsWith("--config=")
+  );
+  if (!namesConfig) base.push("--config", at("deno.json"));
   const dashDash = extra.indexOf("--");
   if (dashDash < 0) return [...base, ...extra, ...paths];
   return [...base, ...extra.slice(0, dashDash), ...paths, ...extra.slice(dashDash)];
