@@ -103,6 +103,33 @@ export function registryOfImage(ref: string): string {
 }
 
 /**
+ * The registry a search term goes to, read as the engine reads it: the
+ * part before the first `/` when it names a host (has a `.` or `:`, or is
+ * `localhost`), else Docker Hub. A term is free text, not a reference:
+ * nothing else about it is checked.
+ *
+ * @param term A search term such as `redis` or `registry.example.com/team/app`.
+ * @returns `docker.io` or the lower-cased `host[:port]`.
+ *
+ * @example Find where a search goes
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { registryOfSearchTerm } from "./image_reference.ts";
+ *
+ * assert.equal(registryOfSearchTerm("redis"), "docker.io");
+ * assert.equal(registryOfSearchTerm("team/app"), "docker.io");
+ * assert.equal(registryOfSearchTerm("Registry.example.com:5000/app"), "registry.example.com:5000");
+ * ```
+ */
+export function registryOfSearchTerm(term: string): string {
+  const slash = term.indexOf("/");
+  if (slash === -1) return "docker.io";
+  const host = term.slice(0, slash).toLowerCase();
+  const named = host.includes(".") || host.includes(":") || host === "localhost";
+  return !named || HUB_HOSTS.has(host) ? "docker.io" : host;
+}
+
+/**
  * The host (and port) of a registry address written in any of the forms
  * config files use: `host:port`, `https://host:port/v2/`, `http://host`.
  */

@@ -107,6 +107,11 @@ export interface ImageSearchOptions extends RequestOptions {
   limit?: number;
   /** Filters such as `{ "is-official": ["true"] }` or `{ stars: ["3"] }`. */
   filters?: Record<string, string[]>;
+  /**
+   * Credentials for the registry searched; `false` sends none even when the
+   * client has a credential store. @default the client's store, if any
+   */
+  auth?: RegistryAuth | false;
 }
 
 /** Options of {@linkcode Images.prune}. */

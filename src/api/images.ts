@@ -24,6 +24,7 @@ import {
   registryOfImage,
   scrubSecrets,
 } from "../auth.ts";
+import { registryOfSearchTerm } from "../image_reference.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
 import {
   type ImageImportResult,
@@ -352,7 +353,7 @@ export class Images {
       const action = `pull image "${image}"`;
       return this.#progress<CreateImageInfo, ImagePullResult>(
         async (secrets) => {
-          const auth = await this.#auth(ref, options.auth, options.signal);
+          const auth = await this.#auth(registryOfImage(ref), options.auth, options.signal);
           secrets.push(...authSecrets(auth));
           const call: ApiCall = {
             method: "POST",
@@ -419,7 +420,7 @@ export class Images {
       const path = `/images/${imageSegment(parts.repository)}/push`;
       return this.#progress<ImagePushEvent, ImagePushResult>(
         async (secrets) => {
-          const auth = await this.#auth(name, options.auth, options.signal);
+          const auth = await this.#auth(registryOfImage(name), options.auth, options.signal);
           secrets.push(...authSecrets(auth));
           return {
             method: "POST",
@@ -511,15 +512,20 @@ export class Images {
   }
 
   /**
-   * Sends `GET /images/search?term=…`: searches Docker Hub (the engine
-   * asks it, so the engine needs Internet access).
+   * Sends `GET /images/search?term=…`: searches Docker Hub, or the registry
+   * the term starts with (`registry.example.com/app`); the engine asks it,
+   * so the engine needs to reach it. Credentials for that registry go in
+   * `X-Registry-Auth` as for a pull: the call's `auth`, else the client's
+   * store.
    *
    * @param term What to search for.
-   * @param options `limit`, `filters`, `signal`.
+   * @param options `limit`, `filters`, `auth`, `signal`.
    * @returns The matching repositories (always an array).
    * @throws {TypeError} When `term` is empty.
    * @throws {RangeError} When `limit` is not a positive integer.
-   * @throws {DockerApiError} When the engine cannot reach Docker Hub.
+   * @throws {TypeError} When `auth` is not credentials.
+   * @throws {DockerApiError} When the engine cannot reach the registry, or
+   *   the registry refuses the search.
    *
    * @example Find official images
    * ```ts ignore
@@ -536,14 +542,21 @@ export class Images {
     ) {
       throw new RangeError(`A search limit must be a positive integer (got ${options.limit})`);
     }
-    const results = await this.#api.json<ImageSearchResponseItem[] | null>({
+    if (options.auth) encodeAuthHeader(options.auth); // checks it before any I/O
+    const auth = await this.#auth(registryOfSearchTerm(term), options.auth, options.signal);
+    const call: ApiCall = {
       method: "GET",
       path: "/images/search",
       query: { term, limit: options.limit, filters: filtersQuery(options.filters) },
       signal: options.signal,
       action: `search images for "${term}"`,
-    });
-    return results ?? [];
+    };
+    if (auth) call.headers = { "X-Registry-Auth": encodeAuthHeader(auth) };
+    try {
+      return await this.#api.json<ImageSearchResponseItem[] | null>(call) ?? [];
+    } catch (error) {
+      throw scrubSecrets(error, authSecrets(auth));
+    }
   }
 
   /**
@@ -785,18 +798,18 @@ export class Images {
     });
   }
 
-  /** The credentials for `ref`: the call's, else the client store's. */
+  /** The credentials for `registry`: the call's, else the client store's. */
   async #auth(
-    ref: string,
+    registry: string,
     explicit: RegistryAuth | false | undefined,
     signal: AbortSignal | undefined,
   ): Promise<RegistryAuth | undefined> {
     if (explicit === false) return undefined;
     const found = explicit ??
-      await this.#credentials?.forImage(ref, signal ? { signal } : {});
+      await this.#credentials?.get(registry, signal ? { signal } : {});
     if (!found) return undefined;
     if (found.serveraddress) return found;
-    return { ...found, serveraddress: registryKey(registryOfImage(ref)) };
+    return { ...found, serveraddress: registryKey(registry) };
   }
 
   /** Starts a JSON-lines progress call once `prepare` built it. */

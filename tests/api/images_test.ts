@@ -3,6 +3,9 @@
 import assert from "node:assert/strict";
 import { ApiClient } from "../../src/api/_client.ts";
 import { Images } from "../../src/api/images.ts";
+import { CredentialStore, type RegistryAuth } from "../../src/auth.ts";
+import { DockerApiError } from "../../src/errors.ts";
+import { rejection } from "../_helpers.ts";
 import {
   type FakeRequest,
   httpResponse,
@@ -36,6 +39,73 @@ Deno.test("Images.import puts the tag inside repo when repo has none (Podman ign
         assert.equal(query.get(key), value, `${JSON.stringify(options)}: ${key}`);
       }
     }
+  } finally {
+    http.close();
+  }
+});
+
+/** The registry credentials a request carried, decoded (`undefined` when none). */
+function sentAuth(request: FakeRequest): Record<string, string> | undefined {
+  const header = request.headers["x-registry-auth"];
+  if (header === undefined) return undefined;
+  const base64 = header.replaceAll("-", "+").replaceAll("_", "/");
+  return JSON.parse(
+    new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))),
+  );
+}
+
+Deno.test("Images.search sends X-Registry-Auth for the registry the term names, as a pull does", async () => {
+  const requests: FakeRequest[] = [];
+  let answer = httpResponse(200, `[{"name":"team/app","star_count":1}]`);
+  await using engine = await startFakeEngine(respondEach((request) => {
+    requests.push(request);
+    return answer;
+  }));
+  const http = newClient(engine);
+  try {
+    const store = CredentialStore.from({
+      "registry.example.com:5000": { username: "me", password: "s3cret-pass" },
+      "docker.io": { username: "hub", password: "hub-pass" },
+    });
+    const images = new Images(new ApiClient(http, { apiVersion: "1.41" }), { credentials: store });
+
+    assert.deepEqual(await images.search("registry.example.com:5000/team/app"), [
+      { name: "team/app", star_count: 1 },
+    ]);
+    assert.deepEqual(sentAuth(requests.at(-1)!), {
+      username: "me",
+      password: "s3cret-pass",
+      serveraddress: "registry.example.com:5000",
+    });
+    // A term without a host part is a Docker Hub search.
+    await images.search("team/app");
+    assert.equal(sentAuth(requests.at(-1)!)?.username, "hub");
+    assert.equal(sentAuth(requests.at(-1)!)?.serveraddress, "https://index.docker.io/v1/");
+    // The call's own credentials win; `false` sends none.
+    await images.search("registry.example.com:5000/app", { auth: { registrytoken: "tok" } });
+    assert.deepEqual(sentAuth(requests.at(-1)!), {
+      registrytoken: "tok",
+      serveraddress: "registry.example.com:5000",
+    });
+    await images.search("registry.example.com:5000/app", { auth: false });
+    assert.equal(sentAuth(requests.at(-1)!), undefined);
+    // No credentials for the registry: no header.
+    await images.search("other.example.com/app");
+    assert.equal(sentAuth(requests.at(-1)!), undefined);
+
+    // The registry's refusal names the call, never the password.
+    answer = httpResponse(
+      500,
+      `{"message":"Get https://registry.example.com:5000/v1/search: unauthorized (s3cret-pass)"}`,
+    );
+    const error = await rejection(images.search("registry.example.com:5000/team/app"));
+    assert.ok(error instanceof DockerApiError, String(error));
+    assert.match(error.message, /search images for "registry\.example\.com:5000\/team\/app"/);
+    assert.doesNotMatch(JSON.stringify(error) + error.message + error.engineMessage, /s3cret-pass/);
+    await assert.rejects(
+      images.search("team/app", { auth: "nope" as unknown as RegistryAuth }),
+      TypeError,
+    );
   } finally {
     http.close();
   }
