@@ -105,10 +105,10 @@ function isRecordOf(value: unknown, valid: (item: unknown) => boolean): boolean 
     Object.values(value).every(valid);
 }
 
-function stringRecord(value: unknown, what: string): void {
+function stringRecord(value: unknown, what: string, nullable = false): void {
   if (value === undefined) return;
-  if (!isRecordOf(value, (item) => typeof item === "string")) {
-    throw new TypeError(`${what} must be an object of strings`);
+  if (!isRecordOf(value, (item) => typeof item === "string" || (nullable && item === null))) {
+    throw new TypeError(`${what} must be an object of strings${nullable ? " (or null)" : ""}`);
   }
 }
 
@@ -133,7 +133,7 @@ function checkOptions(options: ImageBuildOptions): void {
   stringArray(options.extraHosts, "extraHosts");
   stringArray(options.cacheFrom, "cacheFrom");
   stringArray(options.excludes, "excludes");
-  stringRecord(options.buildArgs, "buildArgs");
+  stringRecord(options.buildArgs, "buildArgs", true);
   stringRecord(options.labels, "labels");
   if (options.ulimits !== undefined && !Array.isArray(options.ulimits)) {
     throw new TypeError("ulimits must be an array of { Name, Soft, Hard }");
@@ -196,6 +196,7 @@ function buildQuery(
     pull: options.pull,
     rm: options.rm,
     forcerm: options.forceRm,
+    squash: options.squash,
     memory: options.memory,
     memswap: options.memorySwap,
     cpushares: options.cpuShares,

@@ -97,8 +97,12 @@ export interface ImageBuildOptions extends StreamOptions {
   dockerfile?: string;
   /** Names for the image, such as `["app:1.0", "registry.example.com/app:1.0"]` (`t`). */
   tags?: string[];
-  /** Values of the Dockerfile's `ARG`s (`buildargs`). */
-  buildArgs?: Record<string, string>;
+  /**
+   * Values of the Dockerfile's `ARG`s (`buildargs`). `null` names an `ARG`
+   * without giving it a value (as `docker build --build-arg NAME` does when
+   * `NAME` is not set): it keeps the Dockerfile's default.
+   */
+  buildArgs?: Record<string, string | null>;
   /** Labels to set on the image (`labels`). */
   labels?: Record<string, string>;
   /** The stage of a multi-stage Dockerfile to build up to (`target`). @default the last stage */
@@ -116,6 +120,13 @@ export interface ImageBuildOptions extends StreamOptions {
   rm?: boolean;
   /** Always remove intermediate containers, even after a failure (`forcerm`). @default false */
   forceRm?: boolean;
+  /**
+   * Squash the new layers into one (`squash`). Only an engine with
+   * experimental features on takes it (others answer 400); the classic
+   * builder squashes, BuildKit ignores it.
+   * @default false
+   */
+  squash?: boolean;
   /** Platform such as `linux/arm64` (`platform`). @default the engine's */
   platform?: string;
   /** Extra `/etc/hosts` lines for `RUN` steps, as `host:ip` (`extrahosts`). */

@@ -161,6 +161,50 @@ Deno.test("buildImage builds a remote context the engine fetches", async () => {
   }
 });
 
+Deno.test("buildImage: a null build arg keeps the ARG's default; squash needs an experimental engine", async () => {
+  using docker = client();
+  await using context = await contextDir({
+    "Dockerfile": `FROM ${testImage()}\nARG GREETING=default-value\nRUN echo "$GREETING" > /g\n`,
+  });
+  let imageId: string | undefined;
+  try {
+    let output = "";
+    const result = await buildImage(docker.api, context.path, {
+      buildArgs: { GREETING: null, UNUSED: null },
+      labels: { ...TEST_LABELS },
+      onProgress: (event) => output += event.stream ?? "",
+    });
+    imageId = result.imageId;
+    assert.equal(await runIn(docker.containers, imageId, "cat /g"), "default-value\n");
+    // The engine got both names: it warns about the one no ARG takes.
+    assert.match(output, /build-args \[UNUSED\] were not consumed/);
+  } finally {
+    if (imageId) await docker.images.remove(imageId, { force: true }).catch(() => {});
+  }
+
+  const info = await docker.api.json<{ ExperimentalBuild?: boolean }>({
+    method: "GET",
+    path: "/info",
+    action: "read engine info",
+  });
+  const squashed = buildImage(docker.api, context.path, {
+    squash: true,
+    labels: { ...TEST_LABELS },
+  });
+  if (info.ExperimentalBuild) {
+    await docker.images.remove((await squashed).imageId, { force: true });
+  } else {
+    const error = await squashed.then(() => undefined, (error: unknown) => error);
+    assert.ok(error instanceof DockerApiError, String(error));
+    assert.equal(error.status, 400);
+    assert.match(error.message, /squash is only supported with experimental mode/);
+  }
+  assert.throws(
+    () => buildImage(docker.api, ".", { buildArgs: { A: 1 as unknown as string } }),
+    /buildArgs must be an object of strings \(or null\)/,
+  );
+});
+
 Deno.test("buildImage with a missing Dockerfile is a DockerApiError", async () => {
   using docker = client();
   await using context = await contextDir({ "Dockerfile": `FROM ${testImage()}\n` });
