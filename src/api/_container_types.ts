@@ -75,6 +75,12 @@ export interface ContainerLogsOptions extends OutputStreamOptions {
   /** Only this many lines from the end (`"all"` or a number). @default "all" */
   tail?: number | "all";
   /**
+   * Prefix every line with the extra attributes the log driver was told to
+   * add (`--log-opt labels=…`/`env=…`: `key=value,…` and a space); lines
+   * without any are unchanged. @default false
+   */
+  details?: boolean;
+  /**
    * Whether the container has a TTY (its output is then raw, not
    * multiplexed). When unset berth asks the engine, concurrently with the
    * logs request.

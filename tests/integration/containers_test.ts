@@ -318,6 +318,25 @@ Deno.test("containers.logs with follow delivers later lines in order and ends wh
   });
 });
 
+Deno.test("containers.logs with details prefixes each line with the attributes the log driver adds", async () => {
+  await using docker = testDocker();
+  const body = {
+    Cmd: ["sh", "-c", "echo out; echo err >&2"],
+    Labels: { "berth.detail": "d1" },
+    HostConfig: { LogConfig: { Type: "json-file", Config: { labels: "berth.detail" } } },
+  };
+  await withContainer(docker, body, async (id) => {
+    await docker.containers.start(id);
+    await docker.containers.wait(id);
+    const read = async (details: boolean) => {
+      const { stdout, stderr } = await collectFrames(docker.containers.logs(id, { details }));
+      return [text(stdout), text(stderr)];
+    };
+    assert.deepEqual(await read(true), ["berth.detail=d1 out\n", "berth.detail=d1 err\n"]);
+    assert.deepEqual(await read(false), ["out\n", "err\n"]);
+  });
+});
+
 Deno.test("containers lifecycle: pause, unpause, kill, restart, stop are seen in inspect", async (t) => {
   await using docker = testDocker();
   const c = docker.containers;
