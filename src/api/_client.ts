@@ -477,10 +477,14 @@ export class ApiClient {
    * Sends a call and parses its JSON body.
    *
    * @param call What to send.
+   * @param noContent The result of a `204 No Content` answer, for a call
+   *   whose answer may have no body; without it a 204 fails as a body that
+   *   is not JSON.
    * @returns The parsed body.
    */
-  json<T>(call: ApiCall): Promise<T> {
+  json<T>(call: ApiCall, noContent?: () => T): Promise<T> {
     return this.send(call, (response) => {
+      if (noContent !== undefined && response.status === 204) return noContent();
       // A body that is not JSON names the call that got it (Podman 4.3
       // answers `top` of a stopped container with 200 and an empty body).
       const context = { action: call.action, status: response.status };

@@ -77,6 +77,17 @@ export interface SystemDataUsageOptions extends RequestOptions {
 export interface SystemAuthOptions extends RequestOptions {}
 
 /**
+ * Credentials for {@linkcode System.auth}: the spec's `AuthConfig`, and the
+ * two tokens the engine takes as well.
+ */
+export interface SystemAuthConfig extends AuthConfig {
+  /** Identity (refresh) token from an earlier login, used instead of a password. */
+  identitytoken?: string;
+  /** Bearer token the engine passes to the registry as is. */
+  registrytoken?: string;
+}
+
+/**
  * Converts a time option to what the engine accepts: Unix seconds. API 1.41
  * engines answer 500 to anything else, so (like the docker CLI) berth
  * converts durations (`"10m"`: that long before now) and timestamps
@@ -296,12 +307,14 @@ export class System {
    * (`docker login`). The credentials travel in the request body only; they
    * never appear in an error's message, `engineMessage`, `path` or `cause`.
    *
-   * @param authConfig `username`, `password`, `serveraddress` (Docker Hub
-   *   when left out), `email`.
+   * @param authConfig `username` and `password` (or an `identitytoken`
+   *   from an earlier login), `serveraddress` (Docker Hub when left out),
+   *   `email`.
    * @param options `signal`.
    * @returns `{ Status }` such as `"Login Succeeded"`, and an
    *   `IdentityToken` when the registry issues one (use it instead of the
-   *   password from then on).
+   *   password from then on); `{}` when the engine answers 204 without a
+   *   body, which the API allows for a success.
    * @throws {TypeError} When `authConfig` is not an object.
    * @throws {DockerApiError} When the registry refuses the credentials (the
    *   engine answers 401, or 500 on older engines) or cannot be reached.
@@ -318,7 +331,10 @@ export class System {
    * console.log(Status); // "Login Succeeded"
    * ```
    */
-  async auth(authConfig: AuthConfig, options: SystemAuthOptions = {}): Promise<SystemAuthResponse> {
+  async auth(
+    authConfig: SystemAuthConfig,
+    options: SystemAuthOptions = {},
+  ): Promise<SystemAuthResponse> {
     if (!authConfig || typeof authConfig !== "object") {
       throw new TypeError("Registry credentials (an AuthConfig object) are required");
     }
@@ -327,17 +343,19 @@ export class System {
       : "Docker Hub";
     const action = `log in to ${registry}`;
     try {
+      // The spec allows 204 (no body) for a login that succeeded.
       return await this.#api.json<SystemAuthResponse>({
         method: "POST",
         path: "/auth",
         json: authConfig,
         signal: options.signal,
         action,
-      });
+      }, () => ({}));
     } catch (error) {
       throw scrubSecrets(error, [
         authConfig.password,
-        (authConfig as { identitytoken?: string }).identitytoken,
+        authConfig.identitytoken,
+        authConfig.registrytoken,
       ]);
     }
   }
