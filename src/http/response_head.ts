@@ -462,7 +462,7 @@ export function bodyFraming(head: ResponseHead, method: string): BodyFraming {
         "Response has both Transfer-Encoding and Content-Length",
       );
     }
-    const codings = transferEncoding.toLowerCase().split(",").map((c) => c.trim());
+    const codings = transferEncoding.toLowerCase().split(",").map(trimOws);
     if (codings.length !== 1 || codings[0] !== "chunked") {
       throw new DockerProtocolError(
         "UNSUPPORTED_TRANSFER_ENCODING",
@@ -476,7 +476,7 @@ export function bodyFraming(head: ResponseHead, method: string): BodyFraming {
     if (contentLength.length <= 15 && isDigits(contentLength)) {
       return { kind: "length", length: Number(contentLength) };
     }
-    const values = contentLength.split(",").map((v) => v.trim());
+    const values = contentLength.split(",").map(trimOws);
     const first = values[0]!;
     if (!/^\d{1,16}$/.test(first) || values.some((v) => v !== first)) {
       throw new DockerProtocolError(
@@ -494,6 +494,19 @@ export function bodyFraming(head: ResponseHead, method: string): BodyFraming {
     return { kind: "length", length };
   }
   return { kind: "close" };
+}
+
+/**
+ * `text` without the spaces and tabs (OWS) around it. Not `trim()`: that
+ * also drops VT, FF and NBSP, which would let `Content-Length: 5\f` or
+ * `Transfer-Encoding: \xa0chunked` pass for a valid value.
+ */
+function trimOws(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && isOws(text.charCodeAt(start))) start++;
+  while (end > start && isOws(text.charCodeAt(end - 1))) end--;
+  return text.slice(start, end);
 }
 
 function isDigits(text: string): boolean {
