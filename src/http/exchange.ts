@@ -235,6 +235,9 @@ export class Exchange implements DeadlineOwner {
           } else {
             this.#head = await this.#sendLarge(connection);
           }
+          // An abort that came while the head's read was completing (the
+          // read had returned, this step had not run yet) still wins.
+          if (this.request.signal?.aborted) throw this.request.signal.reason;
           break;
         } catch (error) {
           const mapped = this.#mapError(error);
@@ -322,9 +325,14 @@ export class Exchange implements DeadlineOwner {
       return;
     }
     const headers = head.headers;
+    const connectionField = headers.framingFields & FRAMING_FIELDS.connection
+      ? headers.get("connection")!.toLowerCase()
+      : "";
+    // An HTTP/1.0 server closes after each response unless it says it
+    // keeps the connection (RFC 9112 §9.3).
     if (
-      headers.framingFields & FRAMING_FIELDS.connection &&
-      headers.get("connection")?.toLowerCase().includes("close")
+      connectionField.includes("close") ||
+      (head.minorVersion === 0 && !connectionField.includes("keep-alive"))
     ) {
       this.#reusable = false;
     }

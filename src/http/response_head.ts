@@ -170,6 +170,8 @@ export interface ResponseHead {
   readonly status: number;
   /** Reason phrase (may be empty). */
   readonly statusText: string;
+  /** The minor HTTP version: 1 for HTTP/1.1, 0 for HTTP/1.0. */
+  readonly minorVersion: number;
   /** Header fields. */
   readonly headers: HeaderMap;
   /** Bytes of the head, its empty line included (where the body starts). */
@@ -185,6 +187,7 @@ export interface ResponseHead {
 /** A head as {@linkcode parseHead} found it; the reason is decoded when read. */
 class ParsedHead implements ResponseHead {
   readonly status: number;
+  readonly minorVersion: number;
   readonly headers: HeaderMap;
   readonly size: number;
   readonly #bytes: Uint8Array;
@@ -198,6 +201,8 @@ class ParsedHead implements ResponseHead {
     statusEnd: number,
   ) {
     this.status = status;
+    // The status line was checked: byte 7 is the minor version's digit.
+    this.minorVersion = bytes[7]! - 48;
     this.headers = headers;
     this.size = size;
     this.#bytes = bytes;
@@ -215,6 +220,7 @@ class ParsedHead implements ResponseHead {
     return {
       status: this.status,
       statusText,
+      minorVersion: this.minorVersion,
       headers,
       size: this.size,
       ownCopy() {
@@ -456,6 +462,14 @@ export function bodyFraming(head: ResponseHead, method: string): BodyFraming {
     ? headers.get("content-length")
     : null;
   if (transferEncoding !== null) {
+    // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty
+    // framing (a 1.0 peer does not know it; something in between added it).
+    if (head.minorVersion === 0) {
+      throw new DockerProtocolError(
+        "UNSUPPORTED_TRANSFER_ENCODING",
+        "HTTP/1.0 response has a Transfer-Encoding",
+      );
+    }
     if (contentLength !== null) {
       throw new DockerProtocolError(
         "CONFLICTING_FRAMING",

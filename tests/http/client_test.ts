@@ -866,3 +866,70 @@ Deno.test("HttpClient runs a request's read inside the exchange: its result, its
     client.close();
   }
 });
+
+/**
+ * An in-memory connection that answers its first read with `wire` (and
+ * then the end), counting connects and closes.
+ */
+function answeringConnector(wire: string, onRead?: () => void) {
+  const counts = { connects: 0, closes: 0 };
+  const bytes = new TextEncoder().encode(wire);
+  const connect = () => {
+    counts.connects++;
+    let served = false;
+    return Promise.resolve({
+      read(into: Uint8Array) {
+        if (served) return Promise.resolve(null);
+        served = true;
+        into.set(bytes);
+        onRead?.();
+        return Promise.resolve(bytes.length);
+      },
+      write: (chunk: Uint8Array) => Promise.resolve(chunk.length),
+      close() {
+        counts.closes++;
+      },
+    } as unknown as Deno.Conn);
+  };
+  return { connect, counts };
+}
+
+Deno.test("HttpClient rejects with the signal's reason when the abort lands as the head's read completes", async () => {
+  const controller = new AbortController();
+  const reason = new Error("caller gave up");
+  // The abort comes after the read resolved, before the exchange resumes.
+  const { connect, counts } = answeringConnector(
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    () => queueMicrotask(() => controller.abort(reason)),
+  );
+  const client = new HttpClient({ connect, host: "unix:///x", hostHeader: "docker" });
+  try {
+    const error = await rejection(
+      client.request({ method: "GET", target: "/", signal: controller.signal }),
+    );
+    assert.equal(error, reason);
+    assert.equal(counts.closes, 1);
+    assert.equal(client.pool.idle, 0);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient pools an HTTP/1.0 connection only when the server says keep-alive", async () => {
+  for (
+    const [connection, pooled] of [["", false], ["Connection: keep-alive\r\n", true]] as const
+  ) {
+    const { connect, counts } = answeringConnector(
+      `HTTP/1.0 200 OK\r\n${connection}Content-Length: 2\r\n\r\nok`,
+    );
+    const client = new HttpClient({ connect, host: "unix:///x", hostHeader: "docker" });
+    try {
+      const response = await client.request({ method: "GET", target: "/" });
+      assert.equal(await response.text(), "ok");
+      assert.equal(client.pool.idle, pooled ? 1 : 0, connection);
+      assert.equal(counts.closes, pooled ? 0 : 1, connection);
+    } finally {
+      client.close();
+    }
+  }
+});

@@ -271,6 +271,18 @@ Deno.test("bodyFraming picks length, chunked, close or none by status, method an
   assert.deepEqual(framing("HTTP/1.1 100 Continue\r\n\r\n"), { kind: "none" });
 });
 
+Deno.test("bodyFraming rejects Transfer-Encoding in an HTTP/1.0 response (RFC 9112 §6.1)", () => {
+  const head = parse("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+  assert.equal(head.minorVersion, 0);
+  assert.equal(head.ownCopy().minorVersion, 0);
+  assert.throws(() => bodyFraming(head, "GET"), (error) => {
+    assertProtocolError(error, "UNSUPPORTED_TRANSFER_ENCODING");
+    assert.match((error as Error).message, /HTTP\/1\.0/);
+    return true;
+  });
+  assert.equal(parse("HTTP/1.1 200 OK\r\n\r\n").minorVersion, 1);
+});
+
 Deno.test("bodyFraming rejects ambiguous or unsupported framing", () => {
   const cases: [string, DockerProtocolErrorCode][] = [
     ["Content-Length: 5\r\nTransfer-Encoding: chunked", "CONFLICTING_FRAMING"],
