@@ -691,16 +691,22 @@ export function readTar(
         },
         pull: async (controller) => {
           if (state.detached) return;
-          const read = source.readSome(state.remaining);
+          // Counted as soon as the read settles: `finishBody`, which awaits
+          // `inflight` when the next entry is asked for meanwhile, must see
+          // the new count, or it skips too much and loses its place.
+          const read = source.readSome(state.remaining).then((chunk) => {
+            if (chunk !== null) state.remaining -= chunk.length;
+            return chunk;
+          });
           state.inflight = read;
           const chunk = await read.finally(() => state.inflight = null);
+          if (state.detached) return; // `finishBody` has ended this body
           if (chunk === null) {
             state.done = true;
             throw premature(
               `Tar archive ended inside the data of entry "${name}" (${state.remaining} bytes missing)`,
             );
           }
-          state.remaining -= chunk.length;
           controller.enqueue(chunk);
           if (state.remaining === 0) {
             state.done = true;
