@@ -51,7 +51,17 @@ export function fileSystemError(error: unknown, doing: string, flags: string): u
     return new DockerError(`${doing}: run with ${flags}`, { cause: error });
   }
   const isDenoError = Object.values(Deno.errors).some((kind) => error instanceof kind);
-  return isDenoError
+  return isDenoError || isPlainOsError(error)
     ? new DockerError(`${doing}: ${(error as Error).message}`, { cause: error })
     : error;
+}
+
+/**
+ * Whether `error` is an OS error that Deno reports as a plain `Error` with
+ * a `code` rather than as a `Deno.errors` class (`ENAMETOOLONG`, `ENOSPC`,
+ * `EROFS`, ...).
+ */
+function isPlainOsError(error: unknown): boolean {
+  return error instanceof Error && error.constructor === Error &&
+    typeof (error as { code?: unknown }).code === "string";
 }
