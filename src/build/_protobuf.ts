@@ -90,6 +90,9 @@ export class Reader {
   message(): Reader {
     const length = this.varint();
     const start = this.#at;
+    // A 10-byte varint reads as a negative int64: taken as a length, it
+    // would move the cursor back, and a field could be read forever.
+    if (length < 0) throw invalid(`a field's length ${length} is negative`);
     if (length > this.#end - start) {
       throw invalid(`a field of ${length} bytes runs past the end of its message`);
     }

@@ -25,13 +25,28 @@ export class AgentRelayError extends Error {
 
 /** Bytes arriving in pieces, from which whole length-prefixed messages are taken. */
 class MessageBuffer {
+  /** The bytes waiting are `#bytes[#start, #end)`; the buffer grows by doubling. */
   #bytes = new Uint8Array(0);
+  #start = 0;
+  #end = 0;
 
   push(piece: Uint8Array): void {
-    const joined = new Uint8Array(this.#bytes.length + piece.length);
-    joined.set(this.#bytes);
-    joined.set(piece, this.#bytes.length);
-    this.#bytes = joined;
+    // Joining on every piece would copy a message once per piece: quadratic
+    // for one sent in many small pieces.
+    if (this.#end + piece.length > this.#bytes.length) {
+      const length = this.#end - this.#start;
+      if (length + piece.length > this.#bytes.length) {
+        const grown = new Uint8Array(Math.max(this.#bytes.length * 2, length + piece.length));
+        grown.set(this.#bytes.subarray(this.#start, this.#end));
+        this.#bytes = grown;
+      } else {
+        this.#bytes.copyWithin(0, this.#start, this.#end);
+      }
+      this.#start = 0;
+      this.#end = length;
+    }
+    this.#bytes.set(piece, this.#end);
+    this.#end += piece.length;
   }
 
   /**
@@ -41,19 +56,20 @@ class MessageBuffer {
    * @throws {AgentRelayError} For a message over 256 KiB or of length 0.
    */
   take(who: string): Uint8Array | undefined {
-    if (this.#bytes.length < 4) return undefined;
-    const length = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, 4).getUint32(0);
+    if (this.#end - this.#start < 4) return undefined;
+    const length = new DataView(this.#bytes.buffer, this.#start, 4).getUint32(0);
     if (length === 0 || length > MAX_MESSAGE) {
       throw new AgentRelayError(`${who} sent an SSH agent message of ${length} bytes`);
     }
-    if (this.#bytes.length < 4 + length) return undefined;
-    const message = this.#bytes.subarray(0, 4 + length);
-    this.#bytes = this.#bytes.subarray(4 + length);
+    if (this.#end - this.#start < 4 + length) return undefined;
+    // A copy: the buffer's bytes are reused.
+    const message = this.#bytes.slice(this.#start, this.#start + 4 + length);
+    this.#start += 4 + length;
     return message;
   }
 
   get empty(): boolean {
-    return this.#bytes.length === 0;
+    return this.#end === this.#start;
   }
 }
 
