@@ -97,7 +97,8 @@ class StreamError extends Error {
 /** A header block being gathered from HEADERS and CONTINUATION frames. */
 interface HeaderBlock {
   id: number;
-  parts: Uint8Array[];
+  /** The fragments so far, joined, in `bytes[0, size)`; grown by doubling. */
+  bytes: Uint8Array;
   size: number;
   endStream: boolean;
   /** Why the stream is reset once the block is decoded, if it is. */
@@ -119,6 +120,8 @@ interface Stream {
   inbound: Inbound | undefined;
   /** Bytes read (or, unary, received) and not yet given back to its window. */
   owed: number;
+  /** How much more the peer may send on it: its window as we see it. */
+  receiveWindow: number;
 }
 
 /**
@@ -175,6 +178,8 @@ class Connection implements Http2Server {
   readonly #maxHeaderList: number;
   readonly #maxStreams: number;
   readonly #window: number;
+  /** Least a stream's window is given back at once: `WINDOW_REFRESH`, or less for a small window. */
+  readonly #refresh: number;
   readonly #streaming: ((path: string) => Http2StreamHandler | undefined) | undefined;
   readonly #decoder = new HpackDecoder();
   readonly #inbox = new Inbox();
@@ -203,6 +208,8 @@ class Connection implements Http2Server {
     if (!Number.isSafeInteger(this.#window) || this.#window < 1 || this.#window > most) {
       throw new RangeError(`initialWindowSize must be an integer from 1 to ${most}`);
     }
+    // Half the window, when smaller: a peer that spent the whole window still gets it back.
+    this.#refresh = Math.min(WINDOW_REFRESH, Math.ceil(this.#window / 2));
     this.#streaming = options.streaming;
     this.done = this.#run();
     this.done.catch(() => {});
@@ -399,7 +406,7 @@ class Connection implements Http2Server {
     }
     const block = {
       id: streamId,
-      parts: [fragment],
+      bytes: fragment,
       size: fragment.length,
       endStream: (flags & END_STREAM) !== 0,
       malformed,
@@ -413,11 +420,19 @@ class Connection implements Http2Server {
     if (!block || block.id !== streamId) {
       throw new ConnectionError(Code.ProtocolError, "an unexpected CONTINUATION frame");
     }
-    block.parts.push(payload);
-    block.size += payload.length;
-    if (block.size > this.#maxHeaderList * 2) {
+    const size = block.size + payload.length;
+    if (size > this.#maxHeaderList * 2) {
       throw new ConnectionError(Code.ProtocolError, "a header block too large");
     }
+    // Joined as they come, not kept as a list: a list grows with every
+    // frame, and endless empty CONTINUATION frames would grow it forever.
+    if (size > block.bytes.length) {
+      const grown = new Uint8Array(Math.max(block.bytes.length * 2, size));
+      grown.set(block.bytes.subarray(0, block.size));
+      block.bytes = grown;
+    }
+    block.bytes.set(payload, block.size);
+    block.size = size;
     if (flags & END_HEADERS) {
       this.#continuing = undefined;
       this.#headerBlock(block);
@@ -425,14 +440,8 @@ class Connection implements Http2Server {
   }
 
   #headerBlock(block: HeaderBlock): void {
-    const bytes = new Uint8Array(block.size);
-    let offset = 0;
-    for (const part of block.parts) {
-      bytes.set(part, offset);
-      offset += part.length;
-    }
     // Decoded even for a stream that will be refused: the table must stay in step.
-    const fields = this.#decoder.decode(bytes, this.#maxHeaderList);
+    const fields = this.#decoder.decode(block.bytes.subarray(0, block.size), this.#maxHeaderList);
     if (block.malformed) throw block.malformed;
     let stream = this.#streams.get(block.id);
     if (stream === undefined) {
@@ -449,6 +458,8 @@ class Connection implements Http2Server {
         sendWindow: this.#peerInitialWindow,
         inbound: undefined,
         owed: 0,
+        // Until the peer has our SETTINGS it may go by the protocol's default.
+        receiveWindow: Math.max(this.#window, DEFAULT_WINDOW),
       };
       this.#streams.set(block.id, stream);
       const path = fieldValue(fields, ":path");
@@ -469,6 +480,11 @@ class Connection implements Http2Server {
     if (!stream) return;
     if (stream.remoteEnded) {
       throw new StreamError(Code.StreamClosed, `DATA after END_STREAM on stream ${streamId}`);
+    }
+    // A peer that ignores the window would otherwise queue an unread body without end.
+    stream.receiveWindow -= payload.length;
+    if (stream.receiveWindow < 0) {
+      throw new StreamError(Code.FlowControlError, `DATA beyond the window of stream ${streamId}`);
     }
     const data = this.#unpad(flags, payload, false);
     if (stream.inbound) {
@@ -502,8 +518,9 @@ class Connection implements Http2Server {
       return;
     }
     stream.owed += size;
-    if (stream.owed < WINDOW_REFRESH || stream.remoteEnded || stream.closed) return;
+    if (stream.owed < this.#refresh || stream.remoteEnded || stream.closed) return;
     this.#send(frame(Type.WindowUpdate, 0, stream.id, u32(stream.owed)));
+    stream.receiveWindow += stream.owed;
     stream.owed = 0;
   }
 
