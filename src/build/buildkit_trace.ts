@@ -98,14 +98,26 @@ function invalid(message: string): DockerProtocolError {
   return new DockerProtocolError("INVALID_BUILDKIT_TRACE", `Invalid BuildKit trace: ${message}`);
 }
 
-function timestamp(reader: Reader): Date {
+/**
+ * A protobuf `Timestamp`; `undefined` when it is beyond what a `Date` holds
+ * (±275,000 years): left out of the record, never an Invalid Date that
+ * throws in a caller's `toISOString()`.
+ */
+function timestamp(reader: Reader): Date | undefined {
   let seconds = 0;
   let nanos = 0;
   fields(reader.message(), { 1: V, 2: V }, (field, part) => {
     if (field === 1) seconds = part.varint();
     else nanos = part.varint();
   });
-  return new Date(seconds * 1000 + Math.floor(nanos / 1e6));
+  const date = new Date(seconds * 1000 + Math.floor(nanos / 1e6));
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/** Sets `out[key]` to the timestamp in `part`, when it is one a `Date` holds. */
+function setTime<K extends string>(out: { [key in K]?: Date }, key: K, part: Reader): void {
+  const date = timestamp(part);
+  if (date !== undefined) out[key] = date;
 }
 
 function vertex(reader: Reader): BuildKitVertex {
@@ -115,8 +127,8 @@ function vertex(reader: Reader): BuildKitVertex {
     else if (field === 2) out.inputs.push(part.string());
     else if (field === 3) out.name = part.string();
     else if (field === 4) out.cached = part.varint() !== 0;
-    else if (field === 5) out.started = timestamp(part);
-    else if (field === 6) out.completed = timestamp(part);
+    else if (field === 5) setTime(out, "started", part);
+    else if (field === 6) setTime(out, "completed", part);
     else {
       const error = part.string();
       if (error !== "") out.error = error;
@@ -133,9 +145,9 @@ function vertexStatus(reader: Reader): BuildKitVertexStatus {
     else if (field === 3) out.name = part.string();
     else if (field === 4) out.current = part.varint();
     else if (field === 5) out.total = part.varint();
-    else if (field === 6) out.timestamp = timestamp(part);
-    else if (field === 7) out.started = timestamp(part);
-    else out.completed = timestamp(part);
+    else if (field === 6) setTime(out, "timestamp", part);
+    else if (field === 7) setTime(out, "started", part);
+    else setTime(out, "completed", part);
   });
   return out;
 }
@@ -144,7 +156,7 @@ function vertexLog(reader: Reader): BuildKitVertexLog {
   const out: BuildKitVertexLog = { vertex: "", stream: 0, data: new Uint8Array(0) };
   fields(reader, { 1: B, 2: B, 3: V, 4: B }, (field, part) => {
     if (field === 1) out.vertex = part.string();
-    else if (field === 2) out.timestamp = timestamp(part);
+    else if (field === 2) setTime(out, "timestamp", part);
     else if (field === 3) out.stream = part.varint();
     else out.data = part.bytes();
   });

@@ -523,6 +523,15 @@ Deno.test("decodeBuildKitTrace rounds timestamps down to the millisecond", () =>
   }
 });
 
+Deno.test("decodeBuildKitTrace leaves out a timestamp beyond what a Date holds", () => {
+  for (const seconds of [9e12, 2 ** 53, 2 ** 63]) {
+    const record = aux(messageField(3, messageField(2, varintField(1, seconds))));
+    const log = decodeBuildKitTrace(record).logs[0];
+    assert.ok(log !== undefined);
+    assert.equal("timestamp" in log, false, `seconds ${seconds}`);
+  }
+});
+
 Deno.test("decodeBuildKitTrace reads large varints exactly", () => {
   const status = decodeBuildKitTrace(aux(
     messageField(2, varintField(4, 5_000_000_000), varintField(5, 5_000_000_000)),
