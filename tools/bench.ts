@@ -6,6 +6,8 @@
  *
  * - `bench/http_parser_bench.ts` (in memory, `Deno.bench` with a baseline),
  *   and `bench/http_parser_throughput.ts` for GB/s;
+ * - `bench/client_overhead_report.ts` (in memory, no engine): a `_ping`'s
+ *   own cost in the client, against the raw floor's;
  * - `bench/roundtrip_report.ts`: `_ping` p50, CPU per call, 64 in flight;
  * - `bench/logs_report.ts`: 256 MiB and 1M-line logs, MB/s and peak RSS;
  * - `bench/build_output_report.ts`: a BuildKit build's tar output through
@@ -31,7 +33,9 @@ import {
 } from "./_engine.ts";
 
 const wanted = new Set(
-  Deno.args.length ? Deno.args : ["parser", "roundtrip", "logs", "output", "context", "workers"],
+  Deno.args.length
+    ? Deno.args
+    : ["parser", "overhead", "roundtrip", "logs", "output", "context", "workers"],
 );
 
 async function run(args: string[], env: Record<string, string>): Promise<void> {
@@ -58,6 +62,9 @@ console.log(
 if (wanted.has("parser")) {
   await run(["bench", "--allow-all", "bench/http_parser_bench.ts"], {});
   await run(["run", "--allow-all", "bench/http_parser_throughput.ts"], {});
+}
+if (wanted.has("overhead")) {
+  await run(["run", "--allow-all", "bench/client_overhead_report.ts"], {});
 }
 if (["roundtrip", "logs", "output", "context", "workers"].some((name) => wanted.has(name))) {
   const { host, engine } = await pickEngine();
