@@ -10,6 +10,8 @@
  * @module
  */
 
+import { Inbox } from "../http2/_buffers.ts";
+
 /** Largest agent message either way (OpenSSH's own limit). */
 const MAX_MESSAGE = 256 * 1024;
 /** `SSH_AGENT_FAILURE`, as a whole message. */
@@ -25,51 +27,35 @@ export class AgentRelayError extends Error {
 
 /** Bytes arriving in pieces, from which whole length-prefixed messages are taken. */
 class MessageBuffer {
-  /** The bytes waiting are `#bytes[#start, #end)`; the buffer grows by doubling. */
-  #bytes = new Uint8Array(0);
-  #start = 0;
-  #end = 0;
+  /** Grows by doubling: joining on every piece would copy a message once per piece. */
+  readonly #inbox = new Inbox();
 
   push(piece: Uint8Array): void {
-    // Joining on every piece would copy a message once per piece: quadratic
-    // for one sent in many small pieces.
-    if (this.#end + piece.length > this.#bytes.length) {
-      const length = this.#end - this.#start;
-      if (length + piece.length > this.#bytes.length) {
-        const grown = new Uint8Array(Math.max(this.#bytes.length * 2, length + piece.length));
-        grown.set(this.#bytes.subarray(this.#start, this.#end));
-        this.#bytes = grown;
-      } else {
-        this.#bytes.copyWithin(0, this.#start, this.#end);
-      }
-      this.#start = 0;
-      this.#end = length;
-    }
-    this.#bytes.set(piece, this.#end);
-    this.#end += piece.length;
+    this.#inbox.push(piece);
   }
 
   /**
-   * Takes the next whole message (length prefix included).
+   * Takes the next whole message (its 4-byte length included), if it has come.
    *
-   * @returns The message, or `undefined` until more bytes arrive.
+   * @param who Who sent the bytes, for the error.
+   * @returns The message (a copy), or `undefined` while it is incomplete.
    * @throws {AgentRelayError} For a message over 256 KiB or of length 0.
    */
   take(who: string): Uint8Array | undefined {
-    if (this.#end - this.#start < 4) return undefined;
-    const length = new DataView(this.#bytes.buffer, this.#start, 4).getUint32(0);
+    const inbox = this.#inbox;
+    if (inbox.length < 4) return undefined;
+    // Big-endian u32 (`>>> 0` keeps a set top bit unsigned).
+    const high = (inbox.peek(0) << 24) | (inbox.peek(1) << 16);
+    const length = (high | (inbox.peek(2) << 8) | inbox.peek(3)) >>> 0;
     if (length === 0 || length > MAX_MESSAGE) {
       throw new AgentRelayError(`${who} sent an SSH agent message of ${length} bytes`);
     }
-    if (this.#end - this.#start < 4 + length) return undefined;
-    // A copy: the buffer's bytes are reused.
-    const message = this.#bytes.slice(this.#start, this.#start + 4 + length);
-    this.#start += 4 + length;
-    return message;
+    if (inbox.length < 4 + length) return undefined;
+    return inbox.take(4 + length);
   }
 
   get empty(): boolean {
-    return this.#end === this.#start;
+    return this.#inbox.length === 0;
   }
 }
 
