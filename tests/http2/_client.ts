@@ -69,6 +69,8 @@ export const PROTOCOL_ERROR = 0x1;
 export const INTERNAL_ERROR = 0x2;
 /** Error code FLOW_CONTROL_ERROR. */
 export const FLOW_CONTROL_ERROR = 0x3;
+/** Error code STREAM_CLOSED. */
+export const STREAM_CLOSED = 0x5;
 /** Error code FRAME_SIZE_ERROR. */
 export const FRAME_SIZE_ERROR = 0x6;
 /** Error code REFUSED_STREAM. */
@@ -79,6 +81,8 @@ export const CANCEL = 0x8;
 export const COMPRESSION_ERROR = 0x9;
 
 // Settings (RFC 9113 §6.5.2).
+/** Setting SETTINGS_HEADER_TABLE_SIZE. */
+export const SETTINGS_HEADER_TABLE_SIZE = 0x1;
 /** Setting SETTINGS_ENABLE_PUSH. */
 export const SETTINGS_ENABLE_PUSH = 0x2;
 /** Setting SETTINGS_MAX_CONCURRENT_STREAMS. */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { DockerProtocolError } from "../../src/errors.ts";
 import { encodeHeaderBlock, HpackDecoder } from "../../src/http2/hpack.ts";
 import { HUFFMAN_CODES, HUFFMAN_LENGTHS } from "../../src/http2/_huffman_table.ts";
+import { hpackInteger, hpackString, huffmanEncode } from "./_hpack.ts";
 
 type Fields = [string, string][];
 
@@ -21,52 +22,9 @@ function assertInvalid(run: () => unknown, message?: RegExp): void {
   });
 }
 
-/** An integer with an N-bit prefix (RFC 7541 §5.1), `flags` in the prefix byte's high bits. */
-function integer(flags: number, prefixBits: number, value: number): number[] {
-  const mask = (1 << prefixBits) - 1;
-  if (value < mask) return [flags | value];
-  const out = [flags | mask];
-  value -= mask;
-  while (value >= 128) {
-    out.push((value % 128) | 0x80);
-    value = Math.floor(value / 128);
-  }
-  out.push(value);
-  return out;
-}
-
-/** A tiny Huffman encoder from the same table as the decoder (RFC 7541 Appendix B). */
-function huffmanEncode(bytes: Uint8Array): number[] {
-  const out: number[] = [];
-  let byte = 0;
-  let bits = 0;
-  for (const symbol of bytes) {
-    const code = HUFFMAN_CODES[symbol]!;
-    for (let shift = HUFFMAN_LENGTHS[symbol]! - 1; shift >= 0; shift--) {
-      byte = (byte << 1) | ((code >>> shift) & 1);
-      if (++bits === 8) {
-        out.push(byte);
-        byte = 0;
-        bits = 0;
-      }
-    }
-  }
-  // Pad with the most significant bits of EOS (all ones).
-  if (bits > 0) out.push((byte << (8 - bits)) | ((1 << (8 - bits)) - 1));
-  return out;
-}
-
-/** A string literal (§5.2), raw or Huffman-coded. */
-function string(text: string | Uint8Array, huffman = false): number[] {
-  const octets = typeof text === "string" ? utf8.encode(text) : text;
-  if (!huffman) return [...integer(0x00, 7, octets.length), ...octets];
-  const coded = huffmanEncode(octets);
-  return [...integer(0x80, 7, coded.length), ...coded];
-}
-
 /** A literal field without indexing, new name (§6.2.2). */
 function literal(name: string, value: number[]): number[] {
-  return [0x00, ...string(name), ...value];
+  return [0x00, ...hpackString(name), ...value];
 }
 
 /** A small deterministic generator (xorshift32), so failures can be replayed. */
@@ -279,7 +237,7 @@ Deno.test("HpackDecoder decodes Huffman-coded strings of every byte value", asyn
     for (let byte = 0; byte < 256; byte++) {
       const octets = new Uint8Array([byte]);
       const text = new TextDecoder().decode(octets);
-      const block = [0x00, ...string(octets, true), ...string(octets, true)];
+      const block = [0x00, ...hpackString(octets, true), ...hpackString(octets, true)];
       assert.deepEqual(new HpackDecoder().decode(new Uint8Array(block)), [[text, text]]);
     }
   });
@@ -289,7 +247,7 @@ Deno.test("HpackDecoder decodes Huffman-coded strings of every byte value", asyn
     const all = Uint8Array.from({ length: 256 }, (_, i) => i);
     const orders = [all, all.toReversed(), all.toSorted(() => (next() & 1) - 0.5)];
     for (const octets of orders) {
-      const block = new Uint8Array(literal("x", string(octets, true)));
+      const block = new Uint8Array(literal("x", hpackString(octets, true)));
       assert.deepEqual(new HpackDecoder().decode(block), [["x", new TextDecoder().decode(octets)]]);
     }
   });
@@ -316,8 +274,8 @@ Deno.test("HpackDecoder decodes Huffman-coded strings of every byte value", asyn
     assert.ok(!text.includes("\ufffd"));
     const block = new Uint8Array([
       0x40,
-      ...string(octets, true),
-      ...string(octets, true),
+      ...hpackString(octets, true),
+      ...hpackString(octets, true),
       0xbe,
     ]);
     assert.deepEqual(new HpackDecoder(1 << 16).decode(block), [[text, text], [text, text]]);
@@ -334,9 +292,9 @@ Deno.test("HpackDecoder rejects malformed header blocks", async (t) => {
 
   await t.step("an integer beyond 2^32 - 1", () => {
     assertInvalid(decode([0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]), /exceeds 2\^32 - 1/);
-    assertInvalid(decode([0x3f, ...integer(0, 0, 2 ** 32).slice(1)]), /exceeds/);
+    assertInvalid(decode([0x3f, ...hpackInteger(0, 0, 2 ** 32).slice(1)]), /exceeds/);
     // 2^32 - 1 itself is read, then found past the tables.
-    assertInvalid(decode(integer(0x80, 7, 2 ** 32 - 1)), /index 4294967295/);
+    assertInvalid(decode(hpackInteger(0x80, 7, 2 ** 32 - 1)), /index 4294967295/);
   });
 
   await t.step("an integer with too many continuation bytes", () => {
@@ -374,11 +332,11 @@ Deno.test("HpackDecoder rejects malformed header blocks", async (t) => {
   });
 
   await t.step("a table size update larger than the announced size", () => {
-    assertInvalid(decode(integer(0x20, 5, 4097)), /asks for 4097 octets, more than the 4096/);
-    assertInvalid(decode(integer(0x20, 5, 257), undefined, 256), /more than the 256/);
+    assertInvalid(decode(hpackInteger(0x20, 5, 4097)), /asks for 4097 octets, more than the 4096/);
+    assertInvalid(decode(hpackInteger(0x20, 5, 257), undefined, 256), /more than the 256/);
     assertInvalid(decode([0x21], undefined, 0), /more than the 0/);
     // Up to the announced size is fine, several times at the start of a block.
-    assert.deepEqual(decode([0x20, ...integer(0x20, 5, 4096), 0x82])(), [[":method", "GET"]]);
+    assert.deepEqual(decode([0x20, ...hpackInteger(0x20, 5, 4096), 0x82])(), [[":method", "GET"]]);
   });
 
   await t.step("a table size update after a field", () => {
@@ -409,14 +367,17 @@ Deno.test("HpackDecoder rejects malformed header blocks", async (t) => {
 
   await t.step("a string longer than the header list may hold", () => {
     // "x" + 20 octets + 32 = 53 octets.
-    const field = literal("x", string("a".repeat(20)));
+    const field = literal("x", hpackString("a".repeat(20)));
     assert.deepEqual(decode(field, 53)(), [["x", "a".repeat(20)]]);
     assertInvalid(decode(field, 52), /20 octets long, more than the 19 left/);
-    const huffman = literal("x", string("a".repeat(20), true));
+    const huffman = literal("x", hpackString("a".repeat(20), true));
     assert.deepEqual(decode(huffman, 53)(), [["x", "a".repeat(20)]]);
     assertInvalid(decode(huffman, 52), /more than the 19 octets left/);
-    assertInvalid(decode([0x00, ...string("n".repeat(40)), 0x00], 60), /more than the 28 left/);
-    assertInvalid(decode([0x00, ...string("n".repeat(40), true), 0x00], 60), /28 octets left/);
+    assertInvalid(
+      decode([0x00, ...hpackString("n".repeat(40)), 0x00], 60),
+      /more than the 28 left/,
+    );
+    assertInvalid(decode([0x00, ...hpackString("n".repeat(40), true), 0x00], 60), /28 octets left/);
   });
 
   await t.step("a header list larger than the limit", () => {
@@ -450,7 +411,7 @@ Deno.test("HpackDecoder rejects malformed header blocks", async (t) => {
 
 Deno.test("HpackDecoder keeps the dynamic table of RFC 7541 §4", async (t) => {
   const field = (name: string, value: string) =>
-    new Uint8Array([0x40, ...string(name), ...string(value)]);
+    new Uint8Array([0x40, ...hpackString(name), ...hpackString(value)]);
 
   await t.step("a field larger than the table empties it and is not added", () => {
     const decoder = new HpackDecoder(100);
@@ -480,7 +441,7 @@ Deno.test("HpackDecoder keeps the dynamic table of RFC 7541 §4", async (t) => {
     const decoder = new HpackDecoder(34);
     decoder.decode(field("a", "b"));
     // Literal with incremental indexing, name index 62 ("a"), which the insertion evicts.
-    assert.deepEqual(decoder.decode(new Uint8Array([0x7e, ...string("c")])), [["a", "c"]]);
+    assert.deepEqual(decoder.decode(new Uint8Array([0x7e, ...hpackString("c")])), [["a", "c"]]);
     assert.deepEqual(decoder.decode(hex("be")), [["a", "c"]]);
   });
 
@@ -500,7 +461,7 @@ Deno.test("HpackDecoder keeps the dynamic table of RFC 7541 §4", async (t) => {
   await t.step("a size update to 0 and back, at the start of one block", () => {
     const decoder = new HpackDecoder(4096);
     decoder.decode(field("a", "v"));
-    assert.deepEqual(decoder.decode(new Uint8Array([0x20, ...integer(0x20, 5, 4096), 0x82])), [
+    assert.deepEqual(decoder.decode(new Uint8Array([0x20, ...hpackInteger(0x20, 5, 4096), 0x82])), [
       [":method", "GET"],
     ]);
     assertInvalid(() => decoder.decode(hex("be")), /index 62/);
@@ -517,7 +478,7 @@ Deno.test("HpackDecoder keeps the dynamic table of RFC 7541 §4", async (t) => {
   await t.step("invalid UTF-8 decodes with replacement, sized as received", () => {
     const decoder = new HpackDecoder(35);
     const octets = new Uint8Array([0xff, 0xfe]); // 2 octets, 2 replacement characters
-    decoder.decode(new Uint8Array([0x40, ...string("a"), ...string(octets, true)]));
+    decoder.decode(new Uint8Array([0x40, ...hpackString("a"), ...hpackString(octets, true)]));
     assert.deepEqual(decoder.decode(hex("be")), [["a", "\ufffd\ufffd"]]);
   });
 
@@ -574,7 +535,7 @@ function modelRun(seed: number, maxTableSize: number): void {
     if (below(5) === 0) {
       for (let i = below(2); i >= 0; i--) {
         capacity = below(maxTableSize + 1);
-        block.push(...integer(0x20, 5, capacity));
+        block.push(...hpackInteger(0x20, 5, capacity));
         evict(capacity);
       }
     }
@@ -582,13 +543,13 @@ function modelRun(seed: number, maxTableSize: number): void {
       const kind = below(6);
       if (kind === 0) {
         const [index, name, value] = STATIC_SAMPLE[below(STATIC_SAMPLE.length)]!;
-        block.push(...integer(0x80, 7, index));
+        block.push(...hpackInteger(0x80, 7, index));
         expected.push([name, value]);
         continue;
       }
       if (kind === 1 && table.length > 0) {
         const position = below(table.length);
-        block.push(...integer(0x80, 7, 62 + position));
+        block.push(...hpackInteger(0x80, 7, 62 + position));
         expected.push([...table[position]!]);
         continue;
       }
@@ -600,18 +561,18 @@ function modelRun(seed: number, maxTableSize: number): void {
       if (nameFrom === 0 && table.length > 0) {
         const position = below(table.length);
         name = table[position]![0];
-        block.push(...integer(flags, prefix, 62 + position));
+        block.push(...hpackInteger(flags, prefix, 62 + position));
       } else if (nameFrom === 1) {
         const [index, staticName] = STATIC_SAMPLE[below(STATIC_SAMPLE.length)]!;
         name = staticName;
-        block.push(...integer(flags, prefix, index));
+        block.push(...hpackInteger(flags, prefix, index));
       } else {
         name = text(letters, 1 + below(12));
-        block.push(flags, ...string(name, below(2) === 0));
+        block.push(flags, ...hpackString(name, below(2) === 0));
       }
       const long = below(10) === 0;
       const value = text(characters, long ? below(400) : below(40));
-      block.push(...string(value, below(2) === 0));
+      block.push(...hpackString(value, below(2) === 0));
       expected.push([name, value]);
       if (flags === 0x40) {
         const before = table.length;
@@ -627,9 +588,9 @@ function modelRun(seed: number, maxTableSize: number): void {
     );
   }
   // Every entry left must be where the model says.
-  const probe = table.map((_, position) => integer(0x80, 7, 62 + position)).flat();
+  const probe = table.map((_, position) => hpackInteger(0x80, 7, 62 + position)).flat();
   assert.deepEqual(decoder.decode(new Uint8Array(probe), Infinity), table);
-  assertInvalid(() => decoder.decode(new Uint8Array(integer(0x80, 7, 62 + table.length))));
+  assertInvalid(() => decoder.decode(new Uint8Array(hpackInteger(0x80, 7, 62 + table.length))));
   assert.ok(inserts > 100, `only ${inserts} insertions`);
   if (maxTableSize > 0) assert.ok(evictions > 20, `only ${evictions} evictions`);
 }
@@ -657,16 +618,16 @@ Deno.test("HpackDecoder never hangs on random or hostile blocks", async (t) => {
 
   await t.step("1 MiB worst cases decode in linear time", () => {
     // A Huffman-coded string of 1 MiB ("0" is 5 bits: 1677721 symbols and 3 bits of padding).
-    const huffman = new Uint8Array(literal("x", string("0".repeat(1677721), true)));
+    const huffman = new Uint8Array(literal("x", hpackString("0".repeat(1677721), true)));
     assert.equal(new HpackDecoder().decode(huffman, Infinity)[0]![1].length, 1677721);
     // 1 MiB of minimal insertions into a table of 1 MiB (32768 entries), evicting one each.
     const insertions = new Uint8Array(3 * 350_000);
     for (let i = 0; i < insertions.length; i += 3) insertions.set([0x40, 0x00, 0x00], i);
     const decoder = new HpackDecoder(1 << 20);
     assert.equal(decoder.decode(insertions, Infinity).length, 350_000);
-    const last = integer(0x80, 7, 61 + 32768);
+    const last = hpackInteger(0x80, 7, 61 + 32768);
     assert.deepEqual(decoder.decode(new Uint8Array(last)), [["", ""]]);
-    assertInvalid(() => decoder.decode(new Uint8Array(integer(0x80, 7, 62 + 32768))));
+    assertInvalid(() => decoder.decode(new Uint8Array(hpackInteger(0x80, 7, 62 + 32768))));
   });
 });
 

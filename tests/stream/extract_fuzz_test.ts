@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import { DockerError } from "../../src/errors.ts";
 import { extractTar, type ExtractTarOptions } from "../../src/stream/extract.ts";
 import { type TarEntry, tarStream } from "../../src/stream/tar.ts";
-import { fuzzCases, fuzzSeed, mutate, Random } from "../_fuzz.ts";
+import { assertTyped, fuzz, fuzzCases, mutate, type Note, type Random } from "../_fuzz.ts";
 import { collect, concat, END, padded, paxHeader, rawHeader } from "./_tar.ts";
 
 const encoder = new TextEncoder();
@@ -29,25 +29,6 @@ const TMP = Deno.env.get("TMPDIR") ?? "/tmp";
 // Case runner and file system helpers
 // ---------------------------------------------------------------------------
 
-/** The seed of case `index`: each case can be replayed without the ones before it. */
-function caseSeed(seed: number, index: number): number {
-  return (seed + Math.imul(index + 1, 0x9e3779b9)) >>> 0;
-}
-
-/** `bytes` as printable ASCII with other bytes as `\xNN`, cut after `max` bytes. */
-function escaped(bytes: Uint8Array | undefined, max = 600): string {
-  if (bytes === undefined) return "(not recorded)";
-  let text = "";
-  for (const byte of bytes.subarray(0, max)) {
-    text += byte >= 0x20 && byte < 0x7f && byte !== 0x5c && byte !== 0x22
-      ? String.fromCharCode(byte)
-      : `\\x${byte.toString(16).padStart(2, "0")}`;
-  }
-  // Runs of NULs say little: shorten them.
-  text = text.replace(/(\\x00){8,}/g, (run) => `\\x00×${run.length / 4}`);
-  return bytes.length > max ? `"${text}"… (${bytes.length} bytes)` : `"${text}"`;
-}
-
 /** A case's sandbox: `parent` (a fresh directory under `base`) and `dest` inside it. */
 interface Sandbox {
   base: string;
@@ -56,40 +37,29 @@ interface Sandbox {
 }
 
 /**
- * Runs `count` cases, each with its own random source and a fresh parent
- * directory (removed afterwards, whatever happens); a failure is rethrown
- * naming the seed, the case index and the archive it noted.
+ * Runs `count` cases as {@linkcode fuzz} does, each with a fresh parent
+ * directory (removed afterwards, whatever happens); a failure names the
+ * archive the case noted.
+ *
+ * @param count How many cases.
+ * @param run One case.
  */
-async function fuzz(
+async function fuzzInSandbox(
   count: number,
-  run: (random: Random, box: Sandbox, note: (archive: Uint8Array) => void) => Promise<void>,
+  run: (random: Random, box: Sandbox, note: Note) => Promise<void>,
 ): Promise<void> {
-  const seed = fuzzSeed();
   const base = await Deno.realPath(await Deno.makeTempDir({ prefix: "berth_extract_fuzz_" }));
   try {
-    for (let index = 0; index < count; index++) {
+    await fuzz(count, async (random, note, index) => {
       const parent = `${base}/case-${index}`;
       await Deno.mkdir(parent);
-      let archive: Uint8Array | undefined;
       try {
-        await run(new Random(caseSeed(seed, index)), { base, parent, dest: `${parent}/dest` }, (
-          bytes,
-        ) => {
-          archive = bytes;
-        });
-      } catch (error) {
-        const why = error instanceof Error ? error.message : String(error);
-        throw new Error(
-          `Fuzz case failed (BERTH_FUZZ_SEED=${seed}, case ${index}): ${why}\n  archive: ${
-            escaped(archive)
-          }`,
-          { cause: error },
-        );
+        await run(random, { base, parent, dest: `${parent}/dest` }, note);
       } finally {
         await unlock(parent);
         await Deno.remove(parent, { recursive: true });
       }
-    }
+    }, "archive");
   } finally {
     await unlock(base);
     await Deno.remove(base, { recursive: true });
@@ -296,7 +266,7 @@ function hostileArchive(
 }
 
 Deno.test("extractTar never writes outside dest nor leaves a link leading out, for random hostile archives", async () => {
-  await fuzz(fuzzCases(200), async (random, box, note) => {
+  await fuzzInSandbox(fuzzCases(200), async (random, box, note) => {
     // Now and then dest exists, with a directory and a symlink (trusted,
     // pointing out) that the archive must not write through.
     const trusted = new Map<string, string>();
@@ -315,10 +285,7 @@ Deno.test("extractTar never writes outside dest nor leaves a link leading out, f
     try {
       result = await extractTar(ReadableStream.from([archive]), box.dest, options);
     } catch (error) {
-      assert.ok(
-        error instanceof DockerError,
-        `extractTar threw ${error instanceof Error ? error.stack : error}, not a DockerError`,
-      );
+      assertTyped(error, "extractTar");
     }
     if (result) {
       assert.ok(result.entries <= (options.maxEntries ?? Infinity), "maxEntries");
@@ -408,7 +375,7 @@ function safeArchive(random: Random): { entries: TarEntry[]; expected: Map<strin
 }
 
 Deno.test("extractTar extracts random safe archives exactly: data, modes, times, links", async () => {
-  await fuzz(fuzzCases(40), async (random, box, note) => {
+  await fuzzInSandbox(fuzzCases(40), async (random, box, note) => {
     const { entries, expected } = safeArchive(random);
     const archive = await collect(tarStream(entries));
     note(archive);
