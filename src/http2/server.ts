@@ -69,7 +69,19 @@ const enum Code {
   RefusedStream = 7,
   Cancel = 8,
   CompressionError = 9,
+  EnhanceYourCalm = 11,
 }
+
+/**
+ * Most control frames the peer's own frames make us send (PING and
+ * SETTINGS acknowledgements, stream resets) waiting to be written: a peer
+ * that floods them and never reads would otherwise queue writes without
+ * bound. Go's HTTP/2 server draws the same line at 10,000.
+ */
+const MAX_QUEUED_CONTROL = 10_000;
+
+/** Longest wait for queued frames (a GOAWAY last) before a closing connection is closed anyway. */
+const DRAIN_MS = 1000;
 
 const enum Setting {
   HeaderTableSize = 1,
@@ -122,6 +134,8 @@ interface Stream {
   owed: number;
   /** How much more the peer may send on it: its window as we see it. */
   receiveWindow: number;
+  /** Its unary handler is running. */
+  handling: boolean;
 }
 
 /**
@@ -184,6 +198,14 @@ class Connection implements Http2Server {
   readonly #decoder = new HpackDecoder();
   readonly #inbox = new Inbox();
   readonly #streams = new Map<number, Stream>();
+  /**
+   * Handlers still running for streams already reset: they count against
+   * `maxConcurrentStreams` until they end, or a peer that opens and resets
+   * streams at once would run any number of handlers (rapid reset).
+   */
+  #orphans = 0;
+  /** Control frames queued by {@linkcode Connection.#sendControl} and not yet written. */
+  #controlQueued = 0;
   #lastStreamId = 0;
   /** The stream whose header block is still coming in CONTINUATION frames. */
   #continuing: HeaderBlock | undefined;
@@ -195,6 +217,8 @@ class Connection implements Http2Server {
   /** Woken when a window opens or the connection ends. */
   #windowWaiters: (() => void)[] = [];
   #writing: Promise<void> = Promise.resolve();
+  /** Whether {@linkcode Connection.#shutdown} ran: writes still queued are dropped. */
+  #ended = false;
   #closed = false;
 
   constructor(io: Http2Duplex, handler: Http2Handler, options: Http2ServerOptions) {
@@ -218,12 +242,14 @@ class Connection implements Http2Server {
   close(): void {
     if (this.#closed) return;
     this.#send(frame(Type.Goaway, 0, 0, u32(this.#lastStreamId, Code.NoError)));
-    void this.#writing.finally(() => this.#shutdown());
+    void this.#drained().then(() => this.#shutdown());
     this.#closed = true;
   }
 
   #shutdown(): void {
     this.#closed = true;
+    if (this.#ended) return;
+    this.#ended = true;
     const ended = new DockerProtocolError("INVALID_HTTP2", "The HTTP/2 session ended");
     for (const stream of this.#streams.values()) stream.inbound?.fail(ended);
     for (const wake of this.#windowWaiters.splice(0)) wake();
@@ -276,15 +302,18 @@ class Connection implements Http2Server {
       this.#shutdown();
     } catch (error) {
       if (error instanceof ConnectionError) {
-        this.#send(frame(Type.Goaway, 0, 0, u32(this.#lastStreamId, error.code)));
-        await this.#writing.catch(() => {});
+        // A peer that does not read would never let the GOAWAY out: close at once.
+        if (error.code !== Code.EnhanceYourCalm) {
+          this.#send(frame(Type.Goaway, 0, 0, u32(this.#lastStreamId, error.code)));
+          await this.#drained();
+        }
         this.#shutdown();
         throw new DockerProtocolError("INVALID_HTTP2", `HTTP/2 session broken: ${error.message}`);
       }
       if (error instanceof DockerProtocolError) {
         // HPACK failures are connection errors (RFC 9113 §4.3).
         this.#send(frame(Type.Goaway, 0, 0, u32(this.#lastStreamId, Code.CompressionError)));
-        await this.#writing.catch(() => {});
+        await this.#drained();
         this.#shutdown();
         throw error;
       }
@@ -320,7 +349,8 @@ class Connection implements Http2Server {
         this.#frame(type, flags, streamId, payload);
       } catch (error) {
         if (!(error instanceof StreamError)) throw error;
-        this.#reset(streamId, error.code);
+        // The peer's frame called for it: counted, as a flood of them could be.
+        this.#reset(streamId, error.code, true);
       }
     }
   }
@@ -357,7 +387,7 @@ class Connection implements Http2Server {
       case Type.Ping:
         if (streamId !== 0) throw new ConnectionError(Code.ProtocolError, "PING on a stream");
         if (payload.length !== 8) throw new ConnectionError(Code.FrameSizeError, "a PING size");
-        if (!(flags & ACK)) this.#send(frame(Type.Ping, ACK, 0, payload));
+        if (!(flags & ACK)) this.#sendControl(frame(Type.Ping, ACK, 0, payload));
         return;
       case Type.Goaway:
         if (streamId !== 0 || payload.length < 8) {
@@ -445,7 +475,7 @@ class Connection implements Http2Server {
     if (block.malformed) throw block.malformed;
     let stream = this.#streams.get(block.id);
     if (stream === undefined) {
-      if (this.#streams.size >= this.#maxStreams) {
+      if (this.#streams.size + this.#orphans >= this.#maxStreams) {
         throw new StreamError(Code.RefusedStream, "too many streams");
       }
       stream = {
@@ -460,6 +490,7 @@ class Connection implements Http2Server {
         owed: 0,
         // Until the peer has our SETTINGS it may go by the protocol's default.
         receiveWindow: Math.max(this.#window, DEFAULT_WINDOW),
+        handling: false,
       };
       this.#streams.set(block.id, stream);
       const path = fieldValue(fields, ":path");
@@ -561,7 +592,7 @@ class Connection implements Http2Server {
       }
       // HEADER_TABLE_SIZE needs nothing: our header blocks never use the dynamic table.
     }
-    this.#send(frame(Type.Settings, ACK, 0, new Uint8Array(0)));
+    this.#sendControl(frame(Type.Settings, ACK, 0, new Uint8Array(0)));
     this.#wake();
   }
 
@@ -615,11 +646,16 @@ class Connection implements Http2Server {
 
   async #answer(stream: Stream, request: Http2Request): Promise<void> {
     let response: Http2Response;
+    stream.handling = true;
     try {
       response = await this.#handler(request);
     } catch {
       if (!stream.closed && !this.#closed) this.#reset(stream.id, Code.InternalError);
       return;
+    } finally {
+      stream.handling = false;
+      // Closed now: it was reset while the handler ran (see #forget).
+      if (stream.closed) this.#orphans--;
     }
     if (stream.closed || this.#closed) return;
     const head: [string, string][] = [[":status", String(response.status ?? 200)]];
@@ -749,14 +785,24 @@ class Connection implements Http2Server {
     }
   }
 
-  #reset(streamId: number, code: Code): void {
-    this.#send(frame(Type.RstStream, 0, streamId, u32(code)));
+  /**
+   * Resets a stream.
+   *
+   * @param control Whether the peer's own frame called for it (then
+   *   counted by {@linkcode Connection.#sendControl}, which may throw).
+   */
+  #reset(streamId: number, code: Code, control = false): void {
+    const reset = frame(Type.RstStream, 0, streamId, u32(code));
+    if (control) this.#sendControl(reset);
+    else this.#send(reset);
     const stream = this.#streams.get(streamId);
     if (stream) this.#forget(stream);
   }
 
   #forget(stream: Stream): void {
+    if (stream.closed) return;
     stream.closed = true;
+    if (stream.handling) this.#orphans++;
     stream.inbound?.fail(new DockerProtocolError("INVALID_HTTP2", "The HTTP/2 stream was reset"));
     this.#streams.delete(stream.id);
     this.#wake();
@@ -779,6 +825,38 @@ class Connection implements Http2Server {
   /** Queues bytes for the wire, in order; a failed write ends the connection. */
   #send(bytes: Uint8Array): void {
     if (this.#closed) return;
-    this.#writing = this.#writing.then(() => this.#io.write(bytes)).catch(() => this.#shutdown());
+    this.#writing = this.#writing
+      .then(() => this.#ended ? undefined : this.#io.write(bytes))
+      .catch(() => this.#shutdown());
+  }
+
+  /**
+   * Resolves once what is queued has been written, or after
+   * {@linkcode DRAIN_MS} if the peer does not read it: a GOAWAY is worth a
+   * short wait, never a session that cannot end.
+   */
+  #drained(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => timer = setTimeout(resolve, DRAIN_MS));
+    return Promise.race([this.#writing, late]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * Sends a control frame the peer's frames called for, counting it until
+   * it is written.
+   *
+   * @throws {ConnectionError} `ENHANCE_YOUR_CALM` past {@linkcode MAX_QUEUED_CONTROL}.
+   */
+  #sendControl(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    if (this.#controlQueued >= MAX_QUEUED_CONTROL) {
+      throw new ConnectionError(
+        Code.EnhanceYourCalm,
+        `more than ${MAX_QUEUED_CONTROL} control frames wait to be written: the peer does not read`,
+      );
+    }
+    this.#controlQueued++;
+    this.#send(bytes);
+    this.#writing = this.#writing.finally(() => this.#controlQueued--);
   }
 }

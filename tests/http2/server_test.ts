@@ -9,11 +9,12 @@
 import assert from "node:assert/strict";
 import { DockerProtocolError } from "../../src/errors.ts";
 import { encodeHeaderBlock } from "../../src/http2/hpack.ts";
-import type {
-  Http2Handler,
-  Http2Request,
-  Http2Response,
-  Http2Server,
+import {
+  type Http2Handler,
+  type Http2Request,
+  type Http2Response,
+  type Http2Server,
+  serveHttp2,
 } from "../../src/http2/server.ts";
 import {
   ACK,
@@ -640,6 +641,81 @@ Deno.test("serveHttp2 refuses a stream beyond maxConcurrentStreams", async () =>
   client.send(request(5, "/again"));
   assert.equal(text((await client.response(5)).body), "/again");
   await stop(client, server);
+});
+
+Deno.test("serveHttp2 counts a reset stream against maxConcurrentStreams until its handler ends (rapid reset)", async () => {
+  const slow = Promise.withResolvers<Http2Response>();
+  const { requests, handler } = recorder((request) =>
+    request.path === "/slow" ? slow.promise : { body: utf8.encode(request.path) }
+  );
+  const { client, server } = await connect(handler, { maxConcurrentStreams: 1 });
+  client.send(request(1, "/slow"));
+  await client.sync();
+  client.send(frame(RST_STREAM, 0, 1, u32(CANCEL)));
+  await client.sync();
+  // The reset stream's handler still runs: no room for another yet.
+  client.send(request(3, "/fast"));
+  assert.equal((await client.response(3)).reset, REFUSED_STREAM);
+  assert.deepEqual(requests.map((r) => r.path), ["/slow"]);
+
+  slow.resolve({ body: utf8.encode("late") });
+  await client.sync();
+  client.send(request(5, "/again"));
+  assert.equal(text((await client.response(5)).body), "/again");
+  assert.deepEqual(client.stream(1).frames, []);
+  await stop(client, server);
+});
+
+/**
+ * A peer that reads nothing: no write of the server's ever completes. Its
+ * reads give `pieces` in turn, then the end.
+ */
+function deafPeer(pieces: Uint8Array[]) {
+  const stuck = Promise.withResolvers<void>();
+  stuck.promise.catch(() => {});
+  const peer = {
+    reads: 0,
+    closed: false,
+    read: () => Promise.resolve(pieces[peer.reads++] ?? null),
+    write: () => stuck.promise,
+    close() {
+      peer.closed = true;
+      stuck.reject(new Error("closed"));
+    },
+  };
+  return peer;
+}
+
+Deno.test("serveHttp2 closes a connection whose peer floods PINGs and never reads the answers", async () => {
+  const pings = concat(
+    ...Array.from({ length: 1000 }, () => frame(PING, 0, 0, utf8.encode("flooding"))),
+  );
+  const peer = deafPeer([concat(PREFACE, settingsFrame([])), ...Array(20).fill(pings)]);
+  const server = serveHttp2(peer, () => ({}));
+  await assert.rejects(server.done, (error: unknown) => {
+    assert.ok(error instanceof DockerProtocolError, String(error));
+    assert.match(error.message, /control frames wait to be written/);
+    return true;
+  });
+  assert.equal(peer.closed, true);
+  assert.equal(peer.reads, 11); // 10,000 answers queued: the next PING is one too many
+});
+
+Deno.test("serveHttp2 ends on a connection error or close() even when the peer never reads the GOAWAY", async (t) => {
+  await t.step("a connection error", async () => {
+    const peer = deafPeer([concat(PREFACE, frame(PING, 0, 1, utf8.encode("onstream")))]);
+    const started = performance.now();
+    await assert.rejects(serveHttp2(peer, () => ({})).done, DockerProtocolError);
+    assert.equal(peer.closed, true);
+    assert.ok(performance.now() - started < 5000);
+  });
+  await t.step("close()", async () => {
+    const peer = deafPeer([PREFACE]);
+    const server = serveHttp2(peer, () => ({}));
+    server.close();
+    await server.done;
+    assert.equal(peer.closed, true);
+  });
 });
 
 Deno.test("serveHttp2 sends GOAWAY and rejects done on a connection error", async (t) => {
