@@ -521,9 +521,8 @@ export class Images {
    * @param term What to search for.
    * @param options `limit`, `filters`, `auth`, `signal`.
    * @returns The matching repositories (always an array).
-   * @throws {TypeError} When `term` is empty.
+   * @throws {TypeError} When `term` is empty or `auth` is not credentials.
    * @throws {RangeError} When `limit` is not a positive integer.
-   * @throws {TypeError} When `auth` is not credentials.
    * @throws {DockerApiError} When the engine cannot reach the registry, or
    *   the registry refuses the search.
    *
