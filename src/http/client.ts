@@ -89,10 +89,10 @@ export interface HttpRequest {
   reuseReadBuffer?: boolean;
   /**
    * Checks the response before it is returned: gives the error the request
-   * should fail with (a promise, so it may read the body first), or
-   * `undefined` to accept the response. It runs inside the exchange, which
-   * spares a caller that checks every response (an error status, say) an
-   * async step of its own on every call.
+   * should fail with (a promise, so it may read the body first; what it
+   * leaves unread is cancelled), or `undefined` to accept the response. It
+   * runs inside the exchange, which spares a caller that checks every
+   * response (an error status, say) an async step of its own on every call.
    */
   rejectWith?: (response: HttpResponse) => Promise<unknown> | undefined;
 }
@@ -182,7 +182,8 @@ export class HttpClient {
    *
    * @param request What to send.
    * @param read Turns the response (accepted by `rejectWith`) into the
-   *   result; when it throws before reading the body, the body is cancelled.
+   *   result; when it throws (or its promise rejects) before reading the
+   *   body, the body is cancelled.
    * @returns The response, or `read`'s result.
    * @throws {TypeError} On an invalid method, target or header (as a rejection).
    * @throws The signal's reason when aborted; `DockerConnectionError`,

@@ -51,6 +51,7 @@ export class Deadlines {
   #timer: ReturnType<typeof setInterval> | undefined;
   #tick = MAX_TICK;
   #idleTicks = 0;
+  #closed = false;
 
   /**
    * Arms a deadline.
@@ -83,14 +84,22 @@ export class Deadlines {
     deadline.index = -1;
   }
 
-  /** Stops the interval and forgets every deadline. */
+  /**
+   * Stops the interval and forgets every deadline. A deadline armed later
+   * (a body read after the client closed, which fails at once on its
+   * closed connection) never fires and starts no interval.
+   */
   close(): void {
+    this.#closed = true;
     for (const deadline of this.#entries) deadline.index = -1;
     this.#entries.length = 0;
     this.#stop();
   }
 
   #start(tick: number): void {
+    // Only run when the interval is stopped or must tick faster: never on
+    // the per-request path.
+    if (this.#closed) return;
     this.#stop();
     this.#tick = tick;
     this.#idleTicks = 0;

@@ -259,12 +259,35 @@ export class Exchange implements DeadlineOwner {
     if (scratch !== undefined) this.#settings.recycleScratch(scratch);
     const response = new HttpResponse(this);
     const rejection = this.request.rejectWith?.(response);
-    if (rejection !== undefined) throw await rejection;
+    if (rejection !== undefined) {
+      let error: unknown;
+      try {
+        error = await rejection;
+      } catch (thrown) {
+        error = thrown;
+      }
+      // A body rejectWith left unread is cancelled, as a failing read's
+      // is: else the exchange stays open and its slot leaks.
+      this.cancel(error);
+      throw error;
+    }
     if (read === undefined) return response;
+    let result: unknown;
     try {
-      // A promise is returned as it is, not awaited: that would be one
-      // more async step on every call.
-      return read(response);
+      result = read(response);
+    } catch (error) {
+      this.cancel(error);
+      throw error;
+    }
+    // A plain value is returned as it is (awaiting it would be one more
+    // async step on every call). A promise is awaited, so that a `read`
+    // that rejects before reading the body (an async one that throws)
+    // cancels it as a throwing one does: else the exchange stays open and
+    // its slot leaks. `return await` is one microtask fewer than returning
+    // the promise, which the caller's await would have to adopt.
+    if (!(result instanceof Promise)) return result;
+    try {
+      return await result;
     } catch (error) {
       this.cancel(error);
       throw error;
@@ -288,10 +311,13 @@ export class Exchange implements DeadlineOwner {
     return !(encoded.rest instanceof ReadableStream) && (idempotent ?? IDEMPOTENT.has(method));
   }
 
-  /** Drops a stale connection (its slot stays leased) and opens a new one. */
+  /**
+   * Drops a stale connection (its slot stays leased) and opens a new one;
+   * an abort during the connect rejects at once, with the signal's reason.
+   */
   #replace(stale: Connection): Promise<Connection> {
     this.#pool.release(stale, false, false);
-    return this.#pool.open();
+    return this.#pool.open(this.request.signal);
   }
 
   /** A stale connection that cannot be retried is reported as a connection error. */

@@ -126,7 +126,7 @@ export class ConnectionPool {
     const idle = this.#idle.pop();
     if (idle) return { connection: idle, reused: true };
     try {
-      return { connection: await this.#openUnlessAborted(signal), reused: false };
+      return { connection: await this.open(signal), reused: false };
     } catch (error) {
       if (counted) this.#freeSlot();
       throw error;
@@ -134,17 +134,24 @@ export class ConnectionPool {
   }
 
   /**
-   * Opens a connection, but rejects with the signal's reason as soon as it
-   * fires: a connect can take up to the connect timeout, and an abort must
-   * not wait for it. A connection that arrives after the abort is closed.
+   * Opens a new connection that the pool tracks (closed by
+   * {@linkcode ConnectionPool.close}), without taking a slot. With a
+   * signal, it rejects with the signal's reason as soon as that fires: a
+   * connect can take up to the connect timeout, and an abort must not wait
+   * for it. A connection that arrives after the abort is closed.
+   *
+   * @param signal Abandons the connect when aborted.
+   * @returns The new connection.
+   * @throws {DockerError} When the pool is closed; the signal's reason when
+   *   aborted; connection errors from the connector.
    */
-  #openUnlessAborted(signal: AbortSignal | undefined): Promise<Connection> {
-    if (!signal) return this.open();
-    signal.throwIfAborted();
+  open(signal?: AbortSignal): Promise<Connection> {
+    if (!signal) return this.#connectTracked();
+    if (signal.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
       const onAbort = () => reject(signal.reason);
       signal.addEventListener("abort", onAbort, { once: true });
-      this.open().then(
+      this.#connectTracked().then(
         (connection) => {
           signal.removeEventListener("abort", onAbort);
           if (signal.aborted) this.#drop(connection);
@@ -158,13 +165,12 @@ export class ConnectionPool {
     });
   }
 
-  /**
-   * Opens a new connection that the pool tracks (closed by
-   * {@linkcode ConnectionPool.close}), without taking a slot.
-   *
-   * @returns The new connection.
-   */
-  async open(): Promise<Connection> {
+  /** Connects and tracks the connection. */
+  async #connectTracked(): Promise<Connection> {
+    // Nothing is opened for a closed pool (a stale-connection retry can
+    // come after close()): the socket, or an ssh process, would only be
+    // closed again.
+    if (this.#closed) throw new DockerError("Cannot send a request: the client is closed");
     const connection = new Connection(await this.#connect());
     if (this.#closed) {
       connection.close();

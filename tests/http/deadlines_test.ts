@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type Deadline, type DeadlineOwner, Deadlines } from "../../src/http/deadlines.ts";
+import { TimerTracker } from "./_chaos.ts";
 
 /** An owner that notes which of its deadlines passed, and when. */
 function recorder(): DeadlineOwner & { expired: Deadline[]; at: number[] } {
@@ -73,4 +74,20 @@ Deno.test("Deadlines.close forgets every deadline", async () => {
   assert.equal(deadline.index, -1);
   await sleep(40);
   assert.equal(owner.expired.length, 0);
+});
+
+Deno.test("Deadlines start no interval once closed: a deadline armed after close never fires", async () => {
+  // Found by tests/http/chaos_test.ts: a body read after HttpClient.close
+  // armed a body deadline, which restarted the interval (ticking for up to
+  // 8 s at the default timeouts) after the client was closed.
+  using timers = new TimerTracker();
+  const deadlines = new Deadlines();
+  deadlines.close();
+  timers.closed = true;
+  const owner = recorder();
+  const deadline = deadlines.arm(10, owner);
+  assert.deepEqual(timers.startedAfterClose, []);
+  await sleep(40);
+  assert.equal(owner.expired.length, 0);
+  deadlines.clear(deadline);
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { DockerError } from "../../src/errors.ts";
+import { HttpClient } from "../../src/http/client.ts";
 import type { ExchangeRecord } from "../../src/http/exchange.ts";
 import { ConnectionPool } from "../../src/http/pool.ts";
 import { createConnector, parseHost } from "../../src/http/transport.ts";
@@ -297,4 +298,37 @@ Deno.test("ConnectionPool close rejects queued requests and closes busy connecti
   await assert.rejects(first, DockerError);
   await assert.rejects(client.request({ method: "GET", target: "/later" }), /client is closed/);
   assert.equal(engine.connections, 1);
+});
+
+Deno.test("HttpClient opens no connection for a stale-connection retry once closed", async () => {
+  // Found while writing tests/http/chaos_test.ts: close() landing as the
+  // pooled connection's end is read made the GET's retry connect anew
+  // (a socket, or an ssh process, only to close it again).
+  const wire = encoder.encode("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  let connects = 0;
+  let reads = 0;
+  const client: HttpClient = new HttpClient({
+    connect: () => {
+      connects++;
+      return Promise.resolve({
+        read(into: Uint8Array) {
+          if (reads++ === 0) {
+            into.set(wire);
+            return Promise.resolve(wire.length);
+          }
+          // The engine's end and the client's close, in one step.
+          client.close();
+          return Promise.resolve(null);
+        },
+        write: (bytes: Uint8Array) => Promise.resolve(bytes.length),
+        close() {},
+      } as unknown as Deno.Conn);
+    },
+    host: "unix:///x",
+    hostHeader: "docker",
+  });
+  assert.equal(await (await client.request({ method: "GET", target: "/a" })).text(), "ok");
+  await assert.rejects(client.request({ method: "GET", target: "/b" }), DockerError);
+  assert.equal(connects, 1, "no connect after close()");
+  assert.equal(client.pool.busy, 0);
 });
