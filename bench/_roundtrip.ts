@@ -39,25 +39,38 @@ function work(micros: number): void {
  */
 export async function rawClient(path: string, workMicros = 0): Promise<PingClient> {
   const conn = await Deno.connect({ transport: "unix", path });
-  const buffer = new Uint8Array(4096);
+  const ping = floorPing(conn);
   return {
     name: workMicros === 0 ? "raw socket floor" : `raw floor + ${workMicros} µs of work per call`,
-    async ping() {
-      if (workMicros > 0) work(workMicros);
-      await conn.write(PING);
-      let length = 0;
-      while (true) {
-        const n = await conn.read(buffer.subarray(length));
-        if (n === null) throw new Error("engine closed the floor connection");
-        length += n;
-        // Ends with CRLF CRLF "OK" (Content-Length: 2).
-        if (
-          length >= 6 && buffer[length - 2] === 79 && buffer[length - 1] === 75 &&
-          buffer[length - 3] === 10 && buffer[length - 4] === 13
-        ) return;
-      }
+    ping: workMicros === 0 ? ping : () => {
+      work(workMicros);
+      return ping();
     },
     close: () => conn.close(),
+  };
+}
+
+/**
+ * The floor's `_ping` on `conn`: the fixed request bytes, then reads until
+ * the answer ends (with CRLF CRLF "OK": Content-Length 2).
+ *
+ * @param conn A connection to the engine (or one that answers as it does).
+ * @returns One call.
+ */
+export function floorPing(conn: Deno.Conn): () => Promise<void> {
+  const buffer = new Uint8Array(4096);
+  return async () => {
+    await conn.write(PING);
+    let length = 0;
+    while (true) {
+      const n = await conn.read(buffer.subarray(length));
+      if (n === null) throw new Error("engine closed the floor connection");
+      length += n;
+      if (
+        length >= 6 && buffer[length - 2] === 79 && buffer[length - 1] === 75 &&
+        buffer[length - 3] === 10 && buffer[length - 4] === 13
+      ) return;
+    }
   };
 }
 

@@ -29,6 +29,7 @@ import { ApiClient } from "../src/api/_client.ts";
 import { System } from "../src/api/system.ts";
 import { HttpClient } from "../src/http/client.ts";
 import { parseHead } from "../src/http/response_head.ts";
+import { floorPing } from "./_roundtrip.ts";
 import { median } from "./_stats.ts";
 
 const encoder = new TextEncoder();
@@ -62,21 +63,6 @@ function answeringConn(): Deno.Conn {
 const floorConn = answeringConn();
 const floorBuffer = new Uint8Array(4096);
 
-/** The floor's ping: as `rawClient` in `bench/_roundtrip.ts`. */
-async function floorPing(): Promise<void> {
-  await floorConn.write(PING);
-  let length = 0;
-  while (true) {
-    const n = await floorConn.read(floorBuffer.subarray(length));
-    if (n === null) throw new Error("closed");
-    length += n;
-    if (
-      length >= 6 && floorBuffer[length - 2] === 79 && floorBuffer[length - 1] === 75 &&
-      floorBuffer[length - 3] === 10 && floorBuffer[length - 4] === 13
-    ) return;
-  }
-}
-
 const limits = { maxHeaderSize: 65_536, maxHeaderCount: 256 };
 
 /** The floor, then berth's head parser on what it read. */
@@ -102,7 +88,7 @@ interface Contender {
 }
 
 const contenders: Contender[] = [
-  { name: "raw floor", call: floorPing },
+  { name: "raw floor", call: floorPing(floorConn) },
   { name: "floor + parseHead", call: floorParsePing },
   { name: "berth system.ping()", call: () => system.ping() },
 ];
