@@ -18,7 +18,7 @@ import {
   webSocketSession,
 } from "../stream/websocket.ts";
 import { type ApiCall, type ApiClient, segment, type StreamOptions } from "./_client.ts";
-import { type HijackedSession, hijackedSession } from "./_session.ts";
+import { closedOnAbort, closeOnAbort, type HijackedSession, hijackedSession } from "./_session.ts";
 
 /**
  * Options of {@linkcode Containers.attach}. With `worker` the session runs
@@ -116,27 +116,6 @@ function takeUpgraded(response: HttpResponse, call: ApiCall): Connection {
   return response.takeConnection().connection;
 }
 
-/**
- * Ties a session to the call's signal: an abort before this point closes
- * the connection (`closeNow`) and throws the reason; a later abort closes
- * the session.
- *
- * @returns The function that stops listening.
- */
-function closeOnAbort(
-  signal: AbortSignal | undefined,
-  closeNow: () => void,
-  close: () => unknown,
-): () => void {
-  if (!signal) return () => {};
-  if (signal.aborted) {
-    closeNow();
-    throw signal.reason;
-  }
-  signal.addEventListener("abort", close, { once: true });
-  return () => signal.removeEventListener("abort", close);
-}
-
 /** Sends the attach on this thread, or has a stream worker open it. */
 async function openSession(
   api: ApiClient,
@@ -207,22 +186,7 @@ export async function attach(
     await tty.then(() => {}, () => {});
     throw error;
   }
-  const stopListening = closeOnAbort(options.signal, session.close, () => session.close());
-  const close = () => {
-    stopListening();
-    session.close();
-  };
-  return {
-    ...session,
-    id,
-    resize,
-    close,
-    // The session's own: in a worker it resolves once the worker closed the socket.
-    [Symbol.asyncDispose]: () => {
-      stopListening();
-      return session[Symbol.asyncDispose]();
-    },
-  };
+  return { ...session, id, resize, ...closedOnAbort(session, options.signal) };
 }
 
 /**

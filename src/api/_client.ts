@@ -537,13 +537,21 @@ export class ApiClient {
       const request = this.#wireRequest(call);
       return this.#workers!.stream<T>(request, spec, call.signal);
     }
+    // A cancel before the response head ends the request (its socket
+    // closes) rather than waiting for a head that may never come.
+    const cancelled = new AbortController();
     // A spec still being worked out (a TTY lookup) is a request of its own:
     // a failed call waits for it, so no request outlives the stream.
-    const opened = this.#open(call, decoder, spec instanceof Promise ? spec : undefined);
+    const opened = this.#open(
+      call,
+      decoder,
+      spec instanceof Promise ? spec : undefined,
+      cancelled.signal,
+    );
     // Consumed by the first pull; this only keeps an unread failure from
     // being reported as unhandled.
     opened.catch(() => {});
-    return this.#itemStream(opened, call);
+    return this.#itemStream(opened, call, cancelled);
   }
 
   /**
@@ -584,7 +592,7 @@ export class ApiClient {
     const { status, statusText } = opened.response;
     return {
       head: { status, statusText, headers },
-      body: this.#itemStream(Promise.resolve(opened), call),
+      body: this.#itemStream(Promise.resolve(opened), call, undefined),
     };
   }
 
@@ -635,15 +643,25 @@ export class ApiClient {
   /**
    * Sends a call and chooses its decoder (a failure there closes the
    * response). When the call fails, `companion` (a request started beside
-   * it) is waited for first.
+   * it) is waited for first. `cancel` aborts the request as the call's
+   * signal does, but not the API version negotiation, which other calls
+   * may share.
    */
   async #open<T>(
     call: ApiCall,
     decoder: (response: HttpResponse) => PieceDecoder<T> | Promise<PieceDecoder<T>>,
     companion?: Promise<unknown>,
+    cancel?: AbortSignal,
   ): Promise<{ response: HttpResponse; decode: PieceDecoder<T> }> {
     let response: HttpResponse;
     try {
+      if (cancel) {
+        if (call.versioned !== false && this.#knownVersion === undefined) {
+          await this.apiVersion(call.signal);
+        }
+        const signal = call.signal ? AbortSignal.any([call.signal, cancel]) : cancel;
+        call = { ...call, signal };
+      }
       response = await this.send(call);
     } catch (error) {
       await companion?.then(() => {}, () => {});
@@ -662,11 +680,13 @@ export class ApiClient {
    * of the call's signal errors the stream at once (the exchange closes
    * the socket): items decoded but not yet read are dropped, as `fetch`
    * drops an aborted body's. A decoder's protocol error names the call's
-   * action.
+   * action. A cancel before the first read aborts `cancelRequest`, the
+   * request's own signal, so a head that never comes is not waited for.
    */
   #itemStream<T>(
     opened: Promise<{ response: HttpResponse; decode: PieceDecoder<T> }>,
     call: ApiCall,
+    cancelRequest: AbortController | undefined,
   ): ReadableStream<T> {
     const signal = call.signal;
     let state: { response: HttpResponse; decode: PieceDecoder<T> } | undefined;
@@ -728,6 +748,10 @@ export class ApiClient {
           state.response.cancel(reason);
           return;
         }
+        // The head may not have arrived: end the request now.
+        cancelRequest?.abort(
+          reason ?? new DockerError(`${action}: the stream was cancelled before its response`),
+        );
         try {
           (await opened).response.cancel(reason);
         } catch {

@@ -19,9 +19,11 @@ export interface HijackedSession extends AsyncDisposable {
   /** The process's stdin. `close()` sends EOF (half-close) and keeps reading open. */
   readonly writable: WritableStream<Uint8Array>;
   /**
-   * Sends EOF to the process's stdin without closing the output side. Over
-   * TLS this ends the TLS session's write side, which some engines treat as
-   * a full close.
+   * Sends EOF to the process's stdin without closing the output side,
+   * after the stdin write in progress, if any (chunks still queued in
+   * `writable` are not waited for: close `writable` instead to send EOF
+   * after all of them). Over TLS this ends the TLS session's write side,
+   * which some engines treat as a full close.
    */
   closeWrite(): Promise<void>;
   /** Closes both directions at once. */
@@ -44,53 +46,72 @@ export function hijackedSession(
   // In a stream worker read buffers get transferred, so a split frame must
   // be copied rather than held as a view.
   const decoder = tty ? undefined : new FrameDecoder({ stableInput: !readBuffersAreExclusive() });
-  let writeClosed = false;
+  /** Output that does not decode, held until the frames before it are read. */
+  let failure: { error: unknown } | undefined;
   const broke = (error: unknown) => sessionBroke(error, host);
   const readable = new ReadableStream<Frame>({
     pull: async (controller) => {
+      if (failure) throw failure.error;
       const out: Frame[] = [];
-      while (out.length === 0) {
-        let piece: Uint8Array | null;
-        try {
-          piece = await connection.read();
-        } catch (error) {
-          if (connection.closed) {
-            // The client's close() fails the session; its own close() ends it.
-            if (connection.closeReason !== undefined) throw connection.closeReason;
+      try {
+        while (out.length === 0) {
+          let piece: Uint8Array | null;
+          try {
+            piece = await connection.read();
+          } catch (error) {
+            if (connection.closed) {
+              // The client's close() fails the session; its own close() ends it.
+              if (connection.closeReason !== undefined) throw connection.closeReason;
+              controller.close();
+              return;
+            }
+            throw broke(error);
+          }
+          if (piece === null) {
+            decoder?.finish();
             controller.close();
+            connection.close();
             return;
           }
-          // The socket is broken: close it (the call is then recorded).
-          connection.close();
-          throw broke(error);
+          if (decoder) decoder.push(piece, out);
+          else out.push({ stream: "stdout", data: piece });
         }
-        if (piece === null) {
-          decoder?.finish();
-          controller.close();
-          connection.close();
-          return;
-        }
-        if (decoder) decoder.push(piece, out);
-        else out.push({ stream: "stdout", data: piece });
+      } catch (error) {
+        // The socket is broken, or its output does not decode: close it
+        // (the call is then recorded), as a stream worker does.
+        connection.close();
+        if (out.length === 0) throw error;
+        // Deliver the frames decoded before the failure; the next read fails.
+        failure = { error };
       }
       for (const frame of out) controller.enqueue(frame);
     },
     cancel: () => connection.close(),
   }, { highWaterMark: 0 });
-  const closeWrite = async () => {
-    if (writeClosed || connection.closed) return;
-    writeClosed = true;
-    try {
-      await connection.closeWrite();
-    } catch (error) {
-      if (!connection.closed) throw broke(error);
-    }
+  /** The stdin write in progress: a half-close waits for it (as in a stream worker). */
+  let writing: Promise<unknown> = Promise.resolve();
+  let closingWrite: Promise<void> | undefined;
+  const closeWrite = () => {
+    if (closingWrite) return closingWrite;
+    if (connection.closed) return Promise.resolve();
+    closingWrite = (async () => {
+      await writing;
+      if (connection.closed) return;
+      try {
+        await connection.closeWrite();
+      } catch (error) {
+        if (!connection.closed) throw broke(error);
+      }
+    })();
+    return closingWrite;
   };
   const writable = new WritableStream<Uint8Array>({
     write: async (chunk) => {
       if (!(chunk instanceof Uint8Array)) throw new TypeError("stdin takes Uint8Array chunks");
+      const written = connection.write(chunk);
+      writing = written.catch(() => {});
       try {
-        await connection.write(chunk);
+        await written;
       } catch (error) {
         throw broke(error);
       }
@@ -107,6 +128,59 @@ export function hijackedSession(
     [Symbol.asyncDispose]: () => {
       close();
       return Promise.resolve();
+    },
+  };
+}
+
+/**
+ * Ties a session to its call's signal: an abort before this point closes
+ * the connection (`closeNow`) and throws the reason; a later abort closes
+ * the session (its output then ends quietly, as after `close()`).
+ *
+ * @param signal The call's signal.
+ * @param closeNow Closes the session at once.
+ * @param close Closes the session on a later abort.
+ * @returns The function that stops listening.
+ * @throws The signal's reason when it is already aborted.
+ */
+export function closeOnAbort(
+  signal: AbortSignal | undefined,
+  closeNow: () => void,
+  close: () => unknown,
+): () => void {
+  if (!signal) return () => {};
+  if (signal.aborted) {
+    closeNow();
+    throw signal.reason;
+  }
+  signal.addEventListener("abort", close, { once: true });
+  return () => signal.removeEventListener("abort", close);
+}
+
+/**
+ * The session as a call returns it: an abort of the call's signal closes
+ * it ({@linkcode closeOnAbort}), and closing or disposing of it stops
+ * listening to the signal.
+ *
+ * @param session The open session.
+ * @param signal The call's signal.
+ * @returns The `close` and `Symbol.asyncDispose` to put on the returned session.
+ * @throws The signal's reason when it is already aborted (the session is then closed).
+ */
+export function closedOnAbort(
+  session: HijackedSession,
+  signal: AbortSignal | undefined,
+): Pick<HijackedSession, "close" | typeof Symbol.asyncDispose> {
+  const stopListening = closeOnAbort(signal, session.close, () => session.close());
+  return {
+    close: () => {
+      stopListening();
+      session.close();
+    },
+    // The session's own: in a worker it resolves once the worker closed the socket.
+    [Symbol.asyncDispose]: () => {
+      stopListening();
+      return session[Symbol.asyncDispose]();
     },
   };
 }

@@ -16,7 +16,7 @@ import {
   type StreamOptions,
 } from "./_client.ts";
 import { DEFAULT_MAX_OUTPUT } from "./_frames.ts";
-import { assertSize, type HijackedSession, hijackedSession } from "./_session.ts";
+import { assertSize, closedOnAbort, type HijackedSession, hijackedSession } from "./_session.ts";
 
 /**
  * Options of {@linkcode Exec.start} for an attached session. With `worker`
@@ -179,7 +179,7 @@ export class Exec {
    * output, `resize()` sets the TTY size.
    *
    * @param id Exec instance id.
-   * @param options `tty`, `consoleSize`, `signal`, `worker`.
+   * @param options `tty`, `consoleSize`, `signal` (aborting closes the session), `worker`.
    * @returns The attached session.
    * @throws {TypeError} When `id` is empty.
    * @throws {DockerNotFoundError} When no such exec exists.
@@ -231,7 +231,8 @@ export class Exec {
         throw error;
       }
     }
-    return { ...session, id, resize };
+    // As for an attach: an abort from now on closes the session.
+    return { ...session, id, resize, ...closedOnAbort(session, options.signal) };
   }
 
   /**
