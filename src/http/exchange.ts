@@ -272,22 +272,15 @@ export class Exchange implements DeadlineOwner {
       throw error;
     }
     if (read === undefined) return response;
-    let result: unknown;
     try {
-      result = read(response);
-    } catch (error) {
-      this.cancel(error);
-      throw error;
-    }
-    // A plain value is returned as it is (awaiting it would be one more
-    // async step on every call). A promise is awaited, so that a `read`
-    // that rejects before reading the body (an async one that throws)
-    // cancels it as a throwing one does: else the exchange stays open and
-    // its slot leaks. `return await` is one microtask fewer than returning
-    // the promise, which the caller's await would have to adopt.
-    if (!(result instanceof Promise)) return result;
-    try {
-      return await result;
+      // A plain value is returned as it is (awaiting it would be one more
+      // async step on every call). A promise is awaited, so that a `read`
+      // that rejects before reading the body (an async one that throws)
+      // cancels it as a throwing one does: else the exchange stays open and
+      // its slot leaks. Awaiting it here is one microtask fewer than
+      // returning it, which the caller's await would have to adopt.
+      const result = read(response);
+      return result instanceof Promise ? await result : result;
     } catch (error) {
       this.cancel(error);
       throw error;
