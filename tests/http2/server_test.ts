@@ -621,7 +621,11 @@ Deno.test("serveHttp2 resets a stream whose request body exceeds maxRequestBody"
   await stop(client, server);
 });
 
-Deno.test("serveHttp2 refuses a stream beyond maxConcurrentStreams", async () => {
+/**
+ * A server allowing one stream at a time, with `/slow` open on stream 1:
+ * its handler answers when `slow` is resolved, any other path at once.
+ */
+async function oneSlowStream() {
   const slow = Promise.withResolvers<Http2Response>();
   const { requests, handler } = recorder((request) =>
     request.path === "/slow" ? slow.promise : { body: utf8.encode(request.path) }
@@ -629,6 +633,11 @@ Deno.test("serveHttp2 refuses a stream beyond maxConcurrentStreams", async () =>
   const { client, server } = await connect(handler, { maxConcurrentStreams: 1 });
   client.send(request(1, "/slow"));
   await client.sync();
+  return { slow, requests, client, server };
+}
+
+Deno.test("serveHttp2 refuses a stream beyond maxConcurrentStreams", async () => {
+  const { slow, requests, client, server } = await oneSlowStream();
   client.send(request(3, "/fast"));
   const refused = await client.response(3);
   assert.equal(refused.reset, REFUSED_STREAM);
@@ -644,13 +653,7 @@ Deno.test("serveHttp2 refuses a stream beyond maxConcurrentStreams", async () =>
 });
 
 Deno.test("serveHttp2 counts a reset stream against maxConcurrentStreams until its handler ends (rapid reset)", async () => {
-  const slow = Promise.withResolvers<Http2Response>();
-  const { requests, handler } = recorder((request) =>
-    request.path === "/slow" ? slow.promise : { body: utf8.encode(request.path) }
-  );
-  const { client, server } = await connect(handler, { maxConcurrentStreams: 1 });
-  client.send(request(1, "/slow"));
-  await client.sync();
+  const { slow, requests, client, server } = await oneSlowStream();
   client.send(frame(RST_STREAM, 0, 1, u32(CANCEL)));
   await client.sync();
   // The reset stream's handler still runs: no room for another yet.
