@@ -239,8 +239,10 @@ export class Docker implements AsyncDisposable {
 
   /**
    * Closes every connection, idle or busy, and stops the stream workers:
-   * streams and attach/exec sessions still open fail with a
-   * `DockerConnectionError` ("the client was closed"), later calls reject.
+   * calls in flight (also those still waiting for a connection or for its
+   * connect), streams and attach/exec sessions still open fail with a
+   * `DockerConnectionError` ("the client was closed"); later calls reject
+   * with a `DockerError` ("the client is closed").
    * Safe to call more than once.
    * With an `ssh://` host it resolves once the ssh processes it stopped have
    * exited.

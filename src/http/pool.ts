@@ -55,6 +55,12 @@ export class ConnectionPool {
   #busy = 0;
   #closed = false;
   /**
+   * Rejected by {@linkcode ConnectionPool.close}, with its reason: a connect
+   * in flight (up to `connectTimeout`, or an ssh handshake) is not waited
+   * for once the client is closed.
+   */
+  readonly #closing = Promise.withResolvers<never>();
+  /**
    * The idle sweep: one timer, armed while connections are idle, due when
    * the oldest expires. It does not keep the process alive (unref'd), and
    * under steady traffic it fires once per `keepAliveTimeout`, not per call.
@@ -73,6 +79,7 @@ export class ConnectionPool {
   constructor(connect: Connector, options: ConnectionPoolOptions) {
     this.#connect = connect;
     this.#options = options;
+    this.#closing.promise.catch(() => {});
   }
 
   /** Counted requests holding a connection now. */
@@ -171,11 +178,16 @@ export class ConnectionPool {
     // come after close()): the socket, or an ssh process, would only be
     // closed again.
     if (this.#closed) throw new DockerError("Cannot send a request: the client is closed");
-    const connection = new Connection(await this.#connect());
-    if (this.#closed) {
-      connection.close();
-      throw new DockerError("Cannot send a request: the client is closed");
+    const pending = this.#connect();
+    let conn: Deno.Conn;
+    try {
+      conn = await Promise.race([pending, this.#closing.promise]);
+    } catch (error) {
+      // Closed first: the socket that comes later is closed at once.
+      if (this.#closed) pending.then((late) => late.close(), () => {});
+      throw error;
     }
+    const connection = new Connection(conn);
     this.#open.add(connection);
     return connection;
   }
@@ -216,23 +228,26 @@ export class ConnectionPool {
   }
 
   /**
-   * Closes every connection (idle, busy, or handed over to a session) and
-   * rejects queued requests.
+   * Closes every connection (idle, busy, or handed over to a session),
+   * rejects queued requests and stops waiting for connects in flight.
    *
-   * @param reason What reads cut short by this close fail with.
+   * @param reason What the requests cut short by this close fail with
+   *   (reads, connects, and requests queued for a slot: all were made
+   *   before the close). Requests made later fail with a `DockerError`
+   *   saying the client is closed.
    */
-  close(reason?: unknown): void {
+  close(reason: unknown = new DockerError("Cannot send a request: the client is closed")): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.reject(reason);
     this.#idle.length = 0;
     clearTimeout(this.#sweep);
     this.#sweep = undefined;
     for (const connection of this.#open) connection.close(reason);
     this.#open.clear();
-    const error = new DockerError("Cannot send a request: the client is closed");
     for (const waiter of this.#waiters.splice(0)) {
       waiter.signal?.removeEventListener("abort", waiter.onAbort);
-      waiter.reject(error);
+      waiter.reject(reason);
     }
   }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DockerError } from "../../src/errors.ts";
+import { DockerConnectionError, DockerError } from "../../src/errors.ts";
 import { HttpClient } from "../../src/http/client.ts";
 import type { ExchangeRecord } from "../../src/http/exchange.ts";
 import { ConnectionPool } from "../../src/http/pool.ts";
@@ -294,10 +294,44 @@ Deno.test("ConnectionPool close rejects queued requests and closes busy connecti
   const queued = client.request({ method: "GET", target: "/queued" });
   await waitFor(() => engine.connections === 1 && client.pool.queued === 1);
   client.close();
-  await assert.rejects(queued, DockerError);
-  await assert.rejects(first, DockerError);
-  await assert.rejects(client.request({ method: "GET", target: "/later" }), /client is closed/);
+  // Both calls were made before close(): both fail alike, queued or not.
+  for (const cut of [queued, first]) {
+    await assert.rejects(cut, (error) => {
+      assert.ok(error instanceof DockerConnectionError, String(error));
+      assert.match(error.message, /the client was closed/);
+      return true;
+    });
+  }
+  // A call made after close() is the caller's mistake, not the connection's.
+  await assert.rejects(client.request({ method: "GET", target: "/later" }), (error) => {
+    assert.ok(error instanceof DockerError && !(error instanceof DockerConnectionError));
+    assert.match(error.message, /client is closed/);
+    return true;
+  });
   assert.equal(engine.connections, 1);
+});
+
+Deno.test("HttpClient close does not wait for a connect in flight, and closes its socket when it comes", async () => {
+  const connected = Promise.withResolvers<Deno.Conn>();
+  let lateClosed = false;
+  const client = new HttpClient({
+    connect: () => connected.promise,
+    host: "tcp://slow:2375",
+    hostHeader: "docker",
+  });
+  const call = client.request({ method: "GET", target: "/_ping" });
+  await sleep(10);
+  const closedAt = performance.now();
+  client.close();
+  await assert.rejects(call, (error) => {
+    assert.ok(error instanceof DockerConnectionError, String(error));
+    assert.match(error.message, /the client was closed/);
+    return true;
+  });
+  assert.ok(performance.now() - closedAt < 1000, "rejected without waiting for the connect");
+  connected.resolve({ close: () => lateClosed = true } as unknown as Deno.Conn);
+  await waitFor(() => lateClosed);
+  assert.equal(client.pool.busy, 0);
 });
 
 Deno.test("HttpClient opens no connection for a stale-connection retry once closed", async () => {
