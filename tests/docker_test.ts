@@ -323,6 +323,45 @@ Deno.test("Docker negotiates the API version from the engine's GET /version", as
     assert.ok(error instanceof DockerError, String(error));
     assert.match(error.message, /speaks API 1\.23, berth needs at least 1\.24/);
   });
+  await t.step("an abort while it runs fails only the call it belongs to", async () => {
+    const versionAsked = Promise.withResolvers<void>();
+    const answer = Promise.withResolvers<void>();
+    const targets: string[] = [];
+    await using engine = await startFakeEngine(async (connection) => {
+      while (true) {
+        const request = await connection.readRequest();
+        if (!request) return;
+        targets.push(request.target);
+        if (request.target === "/version") {
+          versionAsked.resolve();
+          await answer.promise;
+          await connection.write(
+            httpResponse(200, JSON.stringify({ ApiVersion: "1.41" }), {
+              "Content-Type": "application/json",
+            }),
+          );
+        } else {
+          await connection.write(httpResponse(200, "[]", { "Content-Type": "application/json" }));
+        }
+      }
+    });
+    await using docker = new Docker({ host: engine.host });
+    const controller = new AbortController();
+    const reason = new Error("the caller gave up");
+    // The first call starts the negotiation with its signal; the stream and
+    // the second call wait for the same negotiation.
+    const aborted = docker.containers.list({ signal: controller.signal });
+    const events = docker.system.events({ signal: controller.signal }).getReader();
+    const other = docker.containers.list();
+    await versionAsked.promise;
+    controller.abort(reason);
+    assert.equal(await rejection(aborted), reason);
+    assert.equal(await rejection(events.read()), reason);
+    answer.resolve();
+    assert.deepEqual(await other, []);
+    assert.equal(await docker.apiVersion(), "1.41");
+    assert.deepEqual(targets, ["/version", "/v1.41/containers/json"]);
+  });
 });
 
 Deno.test("attachWebSocket names stdin, stdout and stderr (API 1.42+ attaches only those named)", async () => {

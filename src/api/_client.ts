@@ -324,13 +324,17 @@ export class ApiClient {
    * engine that no longer serves berth's maximum (Docker 29 serves 1.44
    * and up) is spoken to at its `MinAPIVersion`, the closest it accepts.
    *
-   * @param signal Cancels the negotiation request.
+   * Calls made while the negotiation runs share it; an abort only stops the
+   * wait of the call it belongs to (the others, and the negotiation, go
+   * on: it is bounded by the client's timeouts and ended by `close()`).
+   *
+   * @param signal Stops this caller's wait for the negotiation.
    * @returns A version such as `"1.41"`.
    */
   apiVersion(signal?: AbortSignal): Promise<string> {
     if (this.#fixedVersion) return Promise.resolve(this.#fixedVersion);
     if (!this.#version) {
-      const attempt = this.#negotiate(signal);
+      const attempt = this.#negotiate();
       this.#version = attempt;
       attempt.then((version) => {
         if (this.#version === attempt) this.#knownVersion = version;
@@ -338,16 +342,15 @@ export class ApiClient {
         if (this.#version === attempt) this.#version = undefined;
       });
     }
-    return this.#version;
+    return signal ? untilAborted(this.#version, signal) : this.#version;
   }
 
-  async #negotiate(signal?: AbortSignal): Promise<string> {
+  async #negotiate(): Promise<string> {
     const version = await this.json<{ ApiVersion?: string; MinAPIVersion?: string }>({
       method: "GET",
       path: "/version",
       versioned: false,
       action: "negotiate the API version",
-      signal,
     });
     const engine = version.ApiVersion;
     if (!engine || !/^\d+\.\d+$/.test(engine)) return MAX_API_VERSION;
@@ -644,8 +647,7 @@ export class ApiClient {
    * Sends a call and chooses its decoder (a failure there closes the
    * response). When the call fails, `companion` (a request started beside
    * it) is waited for first. `cancel` aborts the request as the call's
-   * signal does, but not the API version negotiation, which other calls
-   * may share.
+   * signal does.
    */
   async #open<T>(
     call: ApiCall,
@@ -656,11 +658,7 @@ export class ApiClient {
     let response: HttpResponse;
     try {
       if (cancel) {
-        if (call.versioned !== false && this.#knownVersion === undefined) {
-          await this.apiVersion(call.signal);
-        }
-        const signal = call.signal ? AbortSignal.any([call.signal, cancel]) : cancel;
-        call = { ...call, signal };
+        call = { ...call, signal: call.signal ? AbortSignal.any([call.signal, cancel]) : cancel };
       }
       response = await this.send(call);
     } catch (error) {
@@ -894,4 +892,17 @@ export function compareVersions(a: string, b: string): number {
   const [aMajor = 0, aMinor = 0] = a.split(".").map(Number);
   const [bMajor = 0, bMinor = 0] = b.split(".").map(Number);
   return aMajor - bMajor || aMinor - bMinor;
+}
+
+/**
+ * A shared promise as one caller waits for it: its outcome, or the
+ * signal's reason as soon as the signal fires (the promise goes on).
+ */
+function untilAborted<T>(shared: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    shared.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
