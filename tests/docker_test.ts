@@ -9,6 +9,7 @@ import {
   Docker,
   DockerConnectionError,
   DockerError,
+  DockerNotFoundError,
   DockerProtocolError,
   DockerTimeoutError,
 } from "../mod.ts";
@@ -376,4 +377,67 @@ Deno.test("attachWebSocket names stdin, stdout and stderr (API 1.42+ attaches on
   assert.equal(query.get("stdin"), "1");
   assert.equal(query.get("stdout"), "1");
   assert.equal(query.get("stderr"), "1");
+});
+
+Deno.test("a TTY lookup ends with its logs stream or attach, cancelled or failed", async (t) => {
+  /** An engine whose inspect never answers; logs either stall or answer 404. */
+  async function withEngine(
+    logs: "stall" | "404",
+    body: (docker: Docker, inspectClosed: () => boolean) => Promise<void>,
+  ) {
+    let inspectClosed = false;
+    await using engine = await startFakeEngine(async (connection) => {
+      const request = await connection.readRequest();
+      if (!request) return;
+      if (request.target.endsWith("/json")) {
+        await connection.waitForClientClose();
+        inspectClosed = true;
+      } else if (logs === "404") {
+        await connection.write(
+          httpResponse(404, JSON.stringify({ message: "No such container: web" })),
+        );
+      } else {
+        await connection.waitForClientClose();
+      }
+    });
+    // A lookup that is waited for would hold the test until this timeout.
+    await using docker = new Docker({
+      host: engine.host,
+      apiVersion: "1.41",
+      headersTimeout: 20_000,
+    });
+    await body(docker, () => inspectClosed);
+  }
+  for (const worker of [false, true]) {
+    await t.step(`cancel before the head (worker: ${worker})`, async () => {
+      await withEngine("stall", async (docker, inspectClosed) => {
+        const reader = docker.containers.logs("web", { worker }).getReader();
+        const read = reader.read().catch((error) => error);
+        await sleep(50);
+        const started = performance.now();
+        await reader.cancel();
+        assert.ok(performance.now() - started < 2_000, "cancel waited for the TTY lookup");
+        await read;
+        await waitFor(inspectClosed);
+      });
+    });
+    await t.step(`logs failing with 404 (worker: ${worker})`, async () => {
+      await withEngine("404", async (docker, inspectClosed) => {
+        const started = performance.now();
+        const error = await rejection(docker.containers.logs("web", { worker }).getReader().read());
+        assert.ok(error instanceof DockerNotFoundError, String(error));
+        assert.ok(performance.now() - started < 2_000, "the failure waited for the TTY lookup");
+        await waitFor(inspectClosed);
+      });
+    });
+    await t.step(`attach failing with 404 (worker: ${worker})`, async () => {
+      await withEngine("404", async (docker, inspectClosed) => {
+        const started = performance.now();
+        const error = await rejection(docker.containers.attach("web", { worker }));
+        assert.ok(error instanceof DockerNotFoundError, String(error));
+        assert.ok(performance.now() - started < 2_000, "the failure waited for the TTY lookup");
+        await waitFor(inspectClosed);
+      });
+    });
+  }
 });

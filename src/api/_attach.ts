@@ -17,7 +17,13 @@ import {
   webSocketKey,
   webSocketSession,
 } from "../stream/websocket.ts";
-import { type ApiCall, type ApiClient, segment, type StreamOptions } from "./_client.ts";
+import {
+  type ApiCall,
+  type ApiClient,
+  segment,
+  type StreamOptions,
+  withSignal,
+} from "./_client.ts";
 import { closedOnAbort, closeOnAbort, type HijackedSession, hijackedSession } from "./_session.ts";
 
 /**
@@ -151,7 +157,9 @@ async function openSession(
  * @param api The API client.
  * @param id Container id or name.
  * @param options Streams, `tty`, `signal`, `worker`.
- * @param lookupTty Asks the engine whether the container has a TTY.
+ * @param lookupTty Asks the engine whether the container has a TTY, with
+ *   the signal that calls the question off (the caller's, or the attach
+ *   failing first).
  * @param resize Resizes the container's TTY.
  * @returns The session.
  */
@@ -159,7 +167,7 @@ export async function attach(
   api: ApiClient,
   id: string,
   options: ContainerAttachOptions,
-  lookupTty: () => Promise<boolean>,
+  lookupTty: (signal: AbortSignal) => Promise<boolean>,
   resize: (rows: number, columns: number) => Promise<void>,
 ): Promise<ContainerAttachSession> {
   const call: ApiCall = {
@@ -177,12 +185,17 @@ export async function attach(
     signal: options.signal,
     action: `attach to container "${id}"`,
   };
-  const tty = ttyMode(options.tty, lookupTty);
+  const lookups = new AbortController();
+  const tty = ttyMode(
+    options.tty,
+    () => lookupTty(withSignal(options.signal, lookups.signal)),
+  );
   let session: HijackedSession;
   try {
     session = await openSession(api, call, options, tty);
   } catch (error) {
     // The TTY lookup is a request of its own: none outlives the failed call.
+    lookups.abort(error);
     await tty.then(() => {}, () => {});
     throw error;
   }

@@ -526,30 +526,38 @@ export class ApiClient {
    * @param decoder Chooses the decoder once the response head is known.
    * @param spec The same decoder, described for a worker; a promise when
    *   it depends on something still being fetched (a container's TTY mode).
+   * @param lookups Given with a spec promise: the request that works it
+   *   out listens to this controller's signal, which is aborted when the
+   *   stream is cancelled or fails before that request is done. A failed
+   *   stream waits for the lookup, so no request outlives the stream.
    * @returns The items.
    */
   stream<T>(
     call: ApiCall,
     decoder: (response: HttpResponse) => PieceDecoder<T> | Promise<PieceDecoder<T>>,
     spec?: DecoderSpec | Promise<DecoderSpec>,
+    lookups?: AbortController,
   ): ReadableStream<T> {
     // A spec promise is only awaited on the worker path; here it must not
     // surface as an unhandled rejection (its failure also fails the decoder).
     if (spec instanceof Promise) spec.catch(() => {});
     if (spec !== undefined && this.inWorker(call)) {
-      const request = this.#wireRequest(call);
-      return this.#workers!.stream<T>(request, spec, call.signal);
+      // A cancel while the version is negotiated stops waiting for it.
+      const building = lookups
+        ? { ...call, signal: withSignal(call.signal, lookups.signal) }
+        : call;
+      const request = this.#wireRequest(building);
+      return this.#workers!.stream<T>(request, spec, call.signal, lookups);
     }
     // A cancel before the response head ends the request (its socket
-    // closes) rather than waiting for a head that may never come.
-    const cancelled = new AbortController();
-    // A spec still being worked out (a TTY lookup) is a request of its own:
-    // a failed call waits for it, so no request outlives the stream.
+    // closes) rather than waiting for a head that may never come; the
+    // lookups beside it end with it.
+    const cancelled = lookups ?? new AbortController();
     const opened = this.#open(
       call,
       decoder,
       spec instanceof Promise ? spec : undefined,
-      cancelled.signal,
+      cancelled,
     );
     // Consumed by the first pull; this only keeps an unread failure from
     // being reported as unhandled.
@@ -645,24 +653,25 @@ export class ApiClient {
 
   /**
    * Sends a call and chooses its decoder (a failure there closes the
-   * response). When the call fails, `companion` (a request started beside
-   * it) is waited for first. `cancel` aborts the request as the call's
-   * signal does.
+   * response). `cancel` aborts the request as the call's signal does. When
+   * the call fails, `companion` (a request started beside it, listening to
+   * `cancel`) is called off and waited for first.
    */
   async #open<T>(
     call: ApiCall,
     decoder: (response: HttpResponse) => PieceDecoder<T> | Promise<PieceDecoder<T>>,
     companion?: Promise<unknown>,
-    cancel?: AbortSignal,
+    cancel?: AbortController,
   ): Promise<{ response: HttpResponse; decode: PieceDecoder<T> }> {
     let response: HttpResponse;
     try {
-      if (cancel) {
-        call = { ...call, signal: call.signal ? AbortSignal.any([call.signal, cancel]) : cancel };
-      }
+      if (cancel) call = { ...call, signal: withSignal(call.signal, cancel.signal) };
       response = await this.send(call);
     } catch (error) {
-      await companion?.then(() => {}, () => {});
+      if (companion) {
+        cancel?.abort(error);
+        await companion.then(() => {}, () => {});
+      }
       throw error;
     }
     try {
@@ -892,6 +901,11 @@ export function compareVersions(a: string, b: string): number {
   const [aMajor = 0, aMinor = 0] = a.split(".").map(Number);
   const [bMajor = 0, bMinor = 0] = b.split(".").map(Number);
   return aMajor - bMajor || aMinor - bMinor;
+}
+
+/** The caller's signal joined with one of berth's own: aborted when either is. */
+export function withSignal(signal: AbortSignal | undefined, own: AbortSignal): AbortSignal {
+  return signal ? AbortSignal.any([signal, own]) : own;
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   type Query,
   segment,
   type StreamOptions,
+  withSignal,
 } from "./_client.ts";
 import { timeQuery } from "./system.ts";
 
@@ -79,17 +80,21 @@ export interface OutputStreamOptions extends StreamOptions {
  * @param api The API client.
  * @param call The logs call (its `worker` flag picks the thread).
  * @param tty Whether the output is raw.
+ * @param lookups Aborted when the stream is cancelled or fails before the
+ *   TTY lookup is done (the lookup listens to it).
  * @returns The frames.
  */
 export function outputStream(
   api: ApiClient,
   call: ApiCall,
   tty: Promise<boolean>,
+  lookups?: AbortController,
 ): ReadableStream<Frame> {
   return api.stream<Frame>(
     call,
     async (response) => frameDecoder(response, await tty, call.reuseReadBuffer !== true),
     tty.then((raw) => ({ kind: "frames", tty: raw })),
+    lookups,
   );
 }
 
@@ -149,17 +154,26 @@ export function logsStream(
 ): ReadableStream<Frame> {
   return failing(() => {
     const path = `/${kind}s/${segment(id, `${kind} id`)}/logs`;
-    const signalOnly = options.signal ? { signal: options.signal } : {};
-    return outputStream(api, {
-      method: "GET",
-      path,
-      query: logsQuery(options),
-      signal: options.signal,
-      longLived: options.follow === true,
-      worker: options.worker,
-      reuseReadBuffer: options.reuseBuffer === true,
-      action: `read logs of ${kind} "${id}"`,
-    }, ttyMode(options.tty, () => lookupTty(signalOnly)));
+    // The lookup ends with the stream: cancelled, or failed, before it is done.
+    const lookups = new AbortController();
+    return outputStream(
+      api,
+      {
+        method: "GET",
+        path,
+        query: logsQuery(options),
+        signal: options.signal,
+        longLived: options.follow === true,
+        worker: options.worker,
+        reuseReadBuffer: options.reuseBuffer === true,
+        action: `read logs of ${kind} "${id}"`,
+      },
+      ttyMode(
+        options.tty,
+        () => lookupTty({ signal: withSignal(options.signal, lookups.signal) }),
+      ),
+      lookups,
+    );
   });
 }
 

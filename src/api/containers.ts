@@ -815,12 +815,11 @@ export class Containers {
    * ```
    */
   attach(id: string, options: ContainerAttachOptions = {}): Promise<ContainerAttachSession> {
-    const signal = options.signal;
     return attach(
       this.#api,
       id,
       options,
-      async () => (await this.inspect(id, signal ? { signal } : {})).Config?.Tty === true,
+      async (signal) => (await this.inspect(id, { signal })).Config?.Tty === true,
       (rows, columns) => this.resize(id, { h: rows, w: columns }),
     );
   }

@@ -198,14 +198,17 @@ export class WorkerPool {
    * @param request The request, with its target already versioned.
    * @param spec The decoder, or a promise of it (sent when it resolves).
    * @param signal Cancels the stream; it then fails with the signal's reason.
+   * @param lookups Aborted once the stream is stopped (cancelled, aborted,
+   *   failed or ended): what works out a spec promise listens to it.
    * @returns The items, as the same stream type as without a worker.
    */
   stream<T>(
     request: Promise<WireRequest>,
     spec: DecoderSpec | Promise<DecoderSpec>,
     signal?: AbortSignal,
+    lookups?: AbortController,
   ): ReadableStream<T> {
-    return this.#start<T>(request, spec, signal, undefined).readable;
+    return this.#start<T>(request, spec, signal, undefined, lookups).readable;
   }
 
   /**
@@ -296,6 +299,7 @@ export class WorkerPool {
     spec: DecoderSpec | Promise<DecoderSpec>,
     signal: AbortSignal | undefined,
     head: string[] | undefined,
+    lookups?: AbortController,
   ): RemoteStream<T> {
     const id = this.#nextId++;
     if (this.#closed || signal?.aborted) {
@@ -308,13 +312,14 @@ export class WorkerPool {
         spec,
         signal,
         head,
+        lookups,
       );
       if (!signal?.aborted) remote.fail(this.#closedError());
       return remote;
     }
     const slot = this.#pick();
     const { channel, released } = this.#channel(slot, id);
-    const remote = new RemoteStream<T>(id, channel, request, spec, signal, head);
+    const remote = new RemoteStream<T>(id, channel, request, spec, signal, head, lookups);
     if (!released()) slot.streams.set(id, remote as RemoteStream<unknown>);
     return remote;
   }

@@ -108,6 +108,8 @@ export class RemoteStream<T> {
   readonly #onAbort = () => this.#abort();
   /** Set by the stream's `start`: errors it at once on an abort or failure. */
   #controller: ReadableStreamDefaultController<T> | undefined;
+  /** Aborted when the stream stops: the TTY lookup behind a spec promise listens. */
+  readonly #lookups: AbortController | undefined;
 
   /**
    * Starts the stream: `open` is posted as soon as the request is ready.
@@ -119,6 +121,8 @@ export class RemoteStream<T> {
    * @param signal Cancels the stream; the stream then fails with its reason.
    * @param head Header fields (lower-case names) to receive with the
    *   response head in {@linkcode RemoteStream.head}; unset: no head.
+   * @param lookups Aborted when the stream stops (cancelled, aborted,
+   *   failed or ended), so the lookup behind a spec promise ends with it.
    */
   constructor(
     id: number,
@@ -127,10 +131,12 @@ export class RemoteStream<T> {
     spec: DecoderSpec | Promise<DecoderSpec>,
     signal: AbortSignal | undefined,
     head?: string[],
+    lookups?: AbortController,
   ) {
     this.id = id;
     this.#channel = channel;
     this.#signal = signal;
+    this.#lookups = lookups;
     this.#headFields = head;
     if (head !== undefined) {
       const { promise, resolve, reject } = Promise.withResolvers<StreamHead>();
@@ -347,6 +353,7 @@ export class RemoteStream<T> {
   /** Stops talking to the worker, asking it to close the socket when it has one. */
   #stop(): void {
     this.#stopped = true;
+    this.#stopLookups();
     this.#queue.length = 0;
     this.#removeAbortListener();
     // Before `open` is posted, #open sees #stopped and releases.
@@ -364,6 +371,7 @@ export class RemoteStream<T> {
   #release(): void {
     if (this.#released) return;
     this.#released = true;
+    this.#stopLookups();
     // A stream counted out before its head (a request that could not be
     // built) has no head to come.
     this.#failHead(this.#failure?.error ?? new DockerError("Stream ended before its response"));
@@ -384,6 +392,10 @@ export class RemoteStream<T> {
     this.#resolveHead = undefined;
     this.#rejectHead = undefined;
     reject?.(error);
+  }
+
+  #stopLookups(): void {
+    this.#lookups?.abort(this.#failure?.error ?? new DockerError("The stream was stopped"));
   }
 
   #removeAbortListener(): void {
