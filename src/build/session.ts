@@ -30,8 +30,8 @@
 
 import { type RegistryAuth, registryKey } from "../auth.ts";
 import type { Connection } from "../http/connection.ts";
+import { fieldValue } from "../http2/_fields.ts";
 import {
-  fieldValue,
   type Http2Exchange,
   type Http2Request,
   type Http2Response,

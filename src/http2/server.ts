@@ -10,9 +10,13 @@
  *
  * Supported: the connection preface, SETTINGS, PING, WINDOW_UPDATE (both
  * ways), HEADERS with CONTINUATION and padding, DATA, RST_STREAM, GOAWAY;
- * PRIORITY and unknown frame types are ignored. Not supported (not needed
- * here): server push, the `h2c` upgrade dance (the session starts with
- * the client preface), request trailers beyond being read.
+ * PRIORITY and unknown frame types are ignored. Malformed requests (RFC
+ * 9113 §8.1.1: bad field names or values, connection-specific fields,
+ * pseudo-header fields missing, repeated, unknown or misplaced) are reset
+ * with PROTOCOL_ERROR. Not supported (not needed here): server push, the
+ * `h2c` upgrade dance (the session starts with the client preface), CONNECT
+ * (it lacks `:path`, so it is malformed here), request trailers beyond
+ * being read and checked.
  *
  * @module
  */
@@ -20,6 +24,7 @@
 import { DockerProtocolError } from "../errors.ts";
 import { encodeHeaderBlock, HpackDecoder } from "./hpack.ts";
 import { frame, FRAME_HEADER, Inbound, Inbox, u32 } from "./_buffers.ts";
+import { fieldValue, malformedFields } from "./_fields.ts";
 import type {
   Http2Duplex,
   Http2Exchange,
@@ -83,6 +88,18 @@ const MAX_QUEUED_CONTROL = 10_000;
 /** Longest wait for queued frames (a GOAWAY last) before a closing connection is closed anyway. */
 const DRAIN_MS = 1000;
 
+/**
+ * Least number of streams reset here whose ids are kept, so that HEADERS the
+ * peer sent before it saw a reset are dropped instead of breaking the
+ * connection (RFC 9113 §5.1, "closed"). A peer that keeps to
+ * SETTINGS_MAX_CONCURRENT_STREAMS holds at most that many streams open, and
+ * only on those can it still be sending: this is ten times the default, and
+ * `maxConcurrentStreams` is kept when larger. Past it the oldest id is
+ * forgotten, and a HEADERS on it is then a connection error STREAM_CLOSED,
+ * as on any closed stream, which §5.1 allows.
+ */
+const REMEMBERED_RESETS = 1000;
+
 const enum Setting {
   HeaderTableSize = 1,
   EnablePush = 2,
@@ -115,6 +132,8 @@ interface HeaderBlock {
   endStream: boolean;
   /** Why the stream is reset once the block is decoded, if it is. */
   malformed: StreamError | undefined;
+  /** The stream was reset here: the block is decoded, then dropped. */
+  discard: boolean;
 }
 
 interface Stream {
@@ -136,21 +155,6 @@ interface Stream {
   receiveWindow: number;
   /** Its unary handler is running. */
   handling: boolean;
-}
-
-/**
- * The value of the first field named `name` (a pseudo-field such as
- * `:path`, or gRPC metadata), if any.
- *
- * @param fields A header list.
- * @param name A lowercase field name.
- * @returns The value, or `undefined`.
- */
-export function fieldValue(
-  fields: readonly [string, string][],
-  name: string,
-): string | undefined {
-  return fields.find(([key]) => key === name)?.[1];
 }
 
 /**
@@ -204,6 +208,12 @@ class Connection implements Http2Server {
    * streams at once would run any number of handlers (rapid reset).
    */
   #orphans = 0;
+  /**
+   * Ids of the streams reset here, oldest first, at most `#resetsKept` of
+   * them (see {@linkcode REMEMBERED_RESETS}).
+   */
+  readonly #resets = new Set<number>();
+  readonly #resetsKept: number;
   /** Control frames queued by {@linkcode Connection.#sendControl} and not yet written. */
   #controlQueued = 0;
   #lastStreamId = 0;
@@ -227,6 +237,7 @@ class Connection implements Http2Server {
     this.#maxBody = options.maxRequestBody ?? 4 * 1024 * 1024;
     this.#maxHeaderList = options.maxHeaderListSize ?? 64 * 1024;
     this.#maxStreams = options.maxConcurrentStreams ?? 100;
+    this.#resetsKept = Math.max(REMEMBERED_RESETS, this.#maxStreams);
     this.#window = options.initialWindowSize ?? DEFAULT_WINDOW;
     const most = Math.floor(MAX_WINDOW / 4); // The connection's window is four of them.
     if (!Number.isSafeInteger(this.#window) || this.#window < 1 || this.#window > most) {
@@ -424,10 +435,19 @@ class Connection implements Http2Server {
     // A stream-level fault found here is raised once the block is decoded:
     // the HPACK table must see every block.
     let malformed: StreamError | undefined;
-    if (existing === undefined) {
-      if (streamId <= this.#lastStreamId) {
+    let discard = false;
+    if (existing === undefined && streamId <= this.#lastStreamId) {
+      // Closed. If we reset it, the peer may have sent this before it saw
+      // the reset: it is decoded, as the HPACK table is the connection's,
+      // and dropped (RFC 9113 §5.1, "closed"). Any other closed stream the
+      // peer knew to be closed: it sent END_STREAM (we end ours only after
+      // that, else we reset), reset it itself, or skipped its id (§5.1.1).
+      // §5.1 lets any frame on those be a connection error STREAM_CLOSED.
+      if (!this.#resets.has(streamId)) {
         throw new ConnectionError(Code.StreamClosed, `HEADERS on closed stream ${streamId}`);
       }
+      discard = true;
+    } else if (existing === undefined) {
       this.#lastStreamId = streamId;
     } else if (existing.remoteEnded) {
       malformed = new StreamError(Code.StreamClosed, `HEADERS on half-closed stream ${streamId}`);
@@ -440,6 +460,7 @@ class Connection implements Http2Server {
       size: fragment.length,
       endStream: (flags & END_STREAM) !== 0,
       malformed,
+      discard,
     };
     if (flags & END_HEADERS) this.#headerBlock(block);
     else this.#continuing = block;
@@ -470,10 +491,18 @@ class Connection implements Http2Server {
   }
 
   #headerBlock(block: HeaderBlock): void {
-    // Decoded even for a stream that will be refused: the table must stay in step.
+    // Decoded even for a stream that will be refused or dropped: the table must stay in step.
     const fields = this.#decoder.decode(block.bytes.subarray(0, block.size), this.#maxHeaderList);
+    if (block.discard) return;
     if (block.malformed) throw block.malformed;
     let stream = this.#streams.get(block.id);
+    const fault = malformedFields(fields, stream !== undefined);
+    if (fault !== undefined) {
+      throw new StreamError(
+        Code.ProtocolError,
+        `a malformed ${stream ? "trailer" : "request"}: ${fault}`,
+      );
+    }
     if (stream === undefined) {
       if (this.#streams.size + this.#orphans >= this.#maxStreams) {
         throw new StreamError(Code.RefusedStream, "too many streams");
@@ -628,11 +657,9 @@ class Connection implements Http2Server {
       return;
     }
     const fields = stream.headers ?? [];
-    const method = fieldValue(fields, ":method");
-    const path = fieldValue(fields, ":path");
-    if (method === undefined || path === undefined) {
-      throw new StreamError(Code.ProtocolError, "a request without :method or :path");
-    }
+    // Both there: a request without them was reset as it arrived (see malformedFields).
+    const method = fieldValue(fields, ":method") ?? "";
+    const path = fieldValue(fields, ":path") ?? "";
     const body = new Uint8Array(stream.bodyLength);
     let offset = 0;
     for (const part of stream.body) {
@@ -751,8 +778,8 @@ class Connection implements Http2Server {
           else this.#send(frame(Type.Data, END_STREAM, stream.id, new Uint8Array(0)));
           if (!stream.remoteEnded) {
             // Answered before the request ended: ask the peer to stop (§8.1).
-            this.#send(frame(Type.RstStream, 0, stream.id, u32(Code.NoError)));
             inbound.end();
+            this.#reset(stream.id, Code.NoError);
           }
           this.#forget(stream);
           return Promise.resolve();
@@ -786,7 +813,8 @@ class Connection implements Http2Server {
   }
 
   /**
-   * Resets a stream.
+   * Resets a stream, and remembers it so that HEADERS still on their way
+   * are dropped (see {@linkcode Connection.#headers}).
    *
    * @param control Whether the peer's own frame called for it (then
    *   counted by {@linkcode Connection.#sendControl}, which may throw).
@@ -797,6 +825,13 @@ class Connection implements Http2Server {
     else this.#send(reset);
     const stream = this.#streams.get(streamId);
     if (stream) this.#forget(stream);
+    // An idle stream (a PRIORITY of the wrong size resets one) stays idle: its HEADERS opens it.
+    if (streamId > this.#lastStreamId) return;
+    this.#resets.add(streamId);
+    if (this.#resets.size > this.#resetsKept) {
+      const [oldest] = this.#resets;
+      this.#resets.delete(oldest!);
+    }
   }
 
   #forget(stream: Stream): void {

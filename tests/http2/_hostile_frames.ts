@@ -335,6 +335,24 @@ export const HOSTILE: Hostile[] = [
     options: { maxHeaderListSize: 1000 },
   },
   {
+    name: "a connection-specific field in a request",
+    frames: () => [
+      frame(
+        HEADERS,
+        END_HEADERS | END_STREAM,
+        1,
+        encode([...requestFields("/"), ["connection", "close"]]),
+      ),
+    ],
+    expect: { rst: PROTOCOL_ERROR, stream: 1 },
+  },
+  {
+    name: "a pseudo-header field in trailers",
+    frames: () => [open1(), frame(HEADERS, END_HEADERS | END_STREAM, 1, encode([[":path", "/"]]))],
+    expect: { rst: PROTOCOL_ERROR, stream: 1 },
+    options: streamingOnly,
+  },
+  {
     name: "a stream past maxConcurrentStreams",
     frames: () => [open1(), frame(HEADERS, END_HEADERS, 3, encode(requestFields("/s/3")))],
     expect: { rst: REFUSED_STREAM, stream: 3 },

@@ -125,6 +125,17 @@ function headerFrames(random: Random, id: number, block: Uint8Array, endStream: 
 }
 
 /**
+ * Random fields a request or its trailers may carry (RFC 9113 §8.2): no
+ * pseudo-header fields, no whitespace at either end of a value, `te` only
+ * as `trailers`.
+ */
+function regularFields(random: Random, count: number): Fields {
+  return randomFields(random, count)
+    .filter(([name]) => !name.startsWith(":"))
+    .map(([name, value]) => [name, name === "te" ? "trailers" : value.trim()]);
+}
+
+/**
  * A random valid client session: the preface, SETTINGS, then up to six
  * streams (unary and streamed, with bodies in padded DATA frames, some
  * with trailers, some reset) interleaved with one another and with PING,
@@ -157,7 +168,7 @@ function randomScript(random: Random): Script {
     id += 2 * (1 + random.int(3));
     const streamed = random.int(3) === 0;
     const path = `${streamed ? "/s/" : "/u/"}${id}`;
-    const extra = randomFields(random, random.int(5)).filter(([name]) => !name.startsWith(":"));
+    const extra = regularFields(random, random.int(5));
     const fields = requestFields(path, random.pick(["POST", "GET", "PUT"]), extra);
     const chunks: Uint8Array[] = [];
     for (let c = random.int(4); c > 0; c--) {
@@ -198,7 +209,7 @@ function randomScript(random: Random): Script {
       });
     });
     if (trailers) {
-      const fields = randomFields(random, 1 + random.int(3)).filter(([n]) => !n.startsWith(":"));
+      const fields = regularFields(random, 1 + random.int(3));
       lane.push({
         stream: streamId,
         opens: false,
