@@ -19,9 +19,10 @@ import { DockerError, DockerProtocolError, DockerStreamError } from "../errors.t
 /**
  * A raw, already-upgraded byte connection (a berth `Connection` fits).
  *
- * `read` must not reuse the memory of bytes it returned before (messages
- * that lie in one read are passed on as views of it), and `close` must make
- * a pending `read` resolve `null` or reject.
+ * `read` must not reuse the memory of bytes it returned before (a message
+ * that lies in one read, or in reads that follow each other in one buffer,
+ * is passed on as a view of them), and `close` must make a pending `read`
+ * resolve `null` or reject.
  */
 export interface ByteDuplex {
   /** Next bytes received, or `null` at end of stream. */
@@ -79,6 +80,16 @@ const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const EMPTY = new Uint8Array(0);
 /** Payloads up to this size go out in one write with their header. */
 const WRITE_PIECE = 64 * 1024;
+/**
+ * What a received message's views may keep alive beyond twice its bytes
+ * before it is copied into a buffer of its own (see {@linkcode MessageBuffer}):
+ * about one large read.
+ */
+const HELD_SLACK = 64 * 1024;
+/** Counted per view a message keeps besides its buffer: roughly what a view object costs. */
+const VIEW_COST = 256;
+/** Smallest buffer of its own a received message is copied into. */
+const MIN_OWN_BUFFER = 4 * 1024;
 
 const OP_CONTINUATION = 0x0;
 const OP_TEXT = 0x1;
@@ -168,7 +179,10 @@ interface FrameHeader {
   length: number;
 }
 
-/** Reads frames from the duplex: header bytes copied when split, payloads as views when whole. */
+/**
+ * Reads frames from the duplex: header and control payload bytes copied
+ * when split, data payloads handed out piece by piece as views of the reads.
+ */
 class FrameReader {
   readonly #duplex: ByteDuplex;
   #chunk: Uint8Array = EMPTY;
@@ -223,6 +237,17 @@ class FrameReader {
     return out;
   }
 
+  /**
+   * Up to `max` bytes (at least one) of the current read, as a view, reading
+   * when it is used up; `null` at end of stream.
+   */
+  async piece(max: number): Promise<Uint8Array | null> {
+    if (!(await this.#fill())) return null;
+    const out = this.#chunk.subarray(0, max);
+    this.#chunk = this.#chunk.subarray(out.length);
+    return out;
+  }
+
   /** The next frame header, or `null` at a clean end of stream. */
   async header(): Promise<FrameHeader | null> {
     const head = await this.take(2, "header", true);
@@ -261,15 +286,112 @@ class FrameReader {
   }
 }
 
-function join(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
+/**
+ * The payload of the message being received, collected as its pieces
+ * arrive, so that memory follows the bytes received and never the lengths
+ * that frames declare (a peer may declare 16 MiB and send 10 bytes).
+ *
+ * Pieces are kept as views of the reads they came in: a message in one
+ * piece is that view (no copy); a piece that continues the last one in the
+ * same buffer widens it (no copy); other pieces are joined once, at the end
+ * (one copy). A view keeps its whole buffer alive, though, so once the
+ * buffers held by the views after the first, plus {@linkcode VIEW_COST}
+ * each, come to more than twice the bytes collected plus
+ * {@linkcode HELD_SLACK} (small reads landing in large buffers, many tiny
+ * fragments), the bytes move to a buffer of the message's own, which then
+ * doubles as needed up to the message's known end. Either way the memory
+ * held stays under twice the bytes received plus `HELD_SLACK`, besides the
+ * buffer of the first piece.
+ */
+class MessageBuffer {
+  #pieces: Uint8Array[] = [];
+  /** The message's own buffer, once the views held too much; `#length` bytes are filled. */
+  #own: Uint8Array | null = null;
+  #length = 0;
+  /** What the views after the first keep alive: their buffers (each counted once) and VIEW_COST each. */
+  #held = 0;
+
+  /** Bytes collected. */
+  get length(): number {
+    return this.#length;
   }
-  return out;
+
+  /** Memory held: the own buffer, or the first view's buffer and what the others keep alive. */
+  get heldBytes(): number {
+    if (this.#own !== null) return this.#own.length;
+    const first = this.#pieces[0];
+    return first === undefined ? 0 : first.buffer.byteLength + this.#held;
+  }
+
+  /**
+   * Adds the next piece (not to be modified later).
+   *
+   * @param piece Bytes of the payload, in order.
+   * @param limit The most the message can come to: its end when the frame
+   *   is the last, else `maxMessageSize`.
+   */
+  add(piece: Uint8Array, limit: number): void {
+    const end = this.#length + piece.length;
+    let own = this.#own;
+    if (own !== null) {
+      if (end > own.length) {
+        const grown = new Uint8Array(ownCapacity(end, limit));
+        grown.set(own.subarray(0, this.#length));
+        own = this.#own = grown;
+      }
+      own.set(piece, this.#length);
+      this.#length = end;
+      return;
+    }
+    const pieces = this.#pieces;
+    const last = pieces[pieces.length - 1];
+    this.#length = end;
+    if (last === undefined) {
+      pieces.push(piece);
+      return;
+    }
+    if (last.buffer === piece.buffer && last.byteOffset + last.length === piece.byteOffset) {
+      pieces[pieces.length - 1] = new Uint8Array(
+        last.buffer,
+        last.byteOffset,
+        last.length + piece.length,
+      );
+      return;
+    }
+    pieces.push(piece);
+    this.#held += VIEW_COST + (piece.buffer === last.buffer ? 0 : piece.buffer.byteLength);
+    if (this.#held <= 2 * end + HELD_SLACK) return;
+    own = this.#own = new Uint8Array(ownCapacity(end, limit));
+    let offset = 0;
+    for (const part of pieces) {
+      own.set(part, offset);
+      offset += part.length;
+    }
+    this.#pieces = [];
+    this.#held = 0;
+  }
+
+  /** The message's bytes: the one view, the views joined, or the own buffer. */
+  finish(): Uint8Array {
+    const length = this.#length;
+    const own = this.#own;
+    if (own !== null) return own.length === length ? own : own.subarray(0, length);
+    const pieces = this.#pieces;
+    if (pieces.length === 0) return new Uint8Array(0);
+    if (pieces.length === 1) return pieces[0]!;
+    const out = new Uint8Array(length);
+    let offset = 0;
+    for (const part of pieces) {
+      out.set(part, offset);
+      offset += part.length;
+    }
+    return out;
+  }
+}
+
+/** Capacity of a message's own buffer that must hold `needed` bytes: double, within `limit`. */
+function ownCapacity(needed: number, limit: number): number {
+  return Math.min(limit, Math.max(2 * needed, MIN_OWN_BUFFER));
 }
 
 function closePayload(code: number, reason: string): Uint8Array {
@@ -296,6 +418,8 @@ class Session {
   #readableDone = false;
   #readableController: ReadableStreamDefaultController<WebSocketMessage> | null = null;
   #writableController: WritableStreamDefaultController | null = null;
+  /** The message being received, while a pull is reading one. */
+  #message: MessageBuffer | null = null;
   readonly readable: ReadableStream<WebSocketMessage>;
   readonly writable: WritableStream<Uint8Array | string>;
 
@@ -336,6 +460,7 @@ class Session {
           controller.error(failure);
         } finally {
           this.#pulling = false;
+          this.#message = null;
         }
       },
       cancel: async () => {
@@ -364,10 +489,14 @@ class Session {
     });
   }
 
+  /** Memory held by the message being received (see {@linkcode webSocketHeldBytes}). */
+  get heldBytes(): number {
+    return this.#message?.heldBytes ?? 0;
+  }
+
   /** Reads frames until a whole message, answering control frames; `null` at the end. */
   async #nextMessage(): Promise<WebSocketMessage | null> {
-    const parts: Uint8Array[] = [];
-    let total = 0;
+    const message = this.#message = new MessageBuffer();
     let type: WebSocketMessage["type"] | null = null;
     while (true) {
       const header = await this.#reader.header();
@@ -398,16 +527,31 @@ class Session {
         if (type !== null) throw frameError("WebSocket data frame inside a fragmented message");
         type = opcode === OP_TEXT ? "text" : "binary";
       }
+      const total = message.length;
       if (total + length > this.#maxMessageSize) {
         throw new DockerProtocolError(
           "WEBSOCKET_MESSAGE_TOO_LARGE",
           `WebSocket message is over maxMessageSize (${this.#maxMessageSize} bytes)`,
         );
       }
-      const payload = (await this.#reader.take(length, "payload"))!;
-      if (payload.length > 0) parts.push(payload);
-      total += payload.length;
-      if (fin) return { type, data: parts.length === 0 ? new Uint8Array(0) : join(parts, total) };
+      // The payload goes in as it arrives: nothing is sized by `length` itself.
+      const limit = fin ? total + length : this.#maxMessageSize;
+      for (let left = length; left > 0;) {
+        const piece = await this.#reader.piece(left);
+        if (piece === null) {
+          throw new DockerProtocolError(
+            "PREMATURE_CLOSE",
+            left === length
+              ? "WebSocket connection ended inside a frame's payload"
+              : `WebSocket connection ended inside a frame's payload (${
+                length - left
+              } of ${length} bytes)`,
+          );
+        }
+        message.add(piece, limit);
+        left -= piece.length;
+      }
+      if (fin) return { type, data: message.finish() };
     }
   }
 
@@ -550,12 +694,16 @@ class Session {
   };
 }
 
+/** The session behind each handle {@linkcode webSocketSession} returned. */
+const sessions = new WeakMap<WebSocketSession, Session>();
+
 /**
  * Runs a WebSocket client session over an upgraded connection.
  *
  * Reading is pull-based: the connection is read only while `readable` is
  * being read, so a slow consumer slows the server down. Memory is bounded by
- * one read plus the message being assembled (at most `maxMessageSize`).
+ * one read plus the message being assembled (at most `maxMessageSize`),
+ * which grows with the bytes received, not with the lengths frames declare.
  * Writes go out one frame per chunk, masked, never interleaved with pongs or
  * close frames.
  *
@@ -603,5 +751,38 @@ export function webSocketSession(
     );
   }
   const session = new Session(duplex, maxMessageSize);
-  return { readable: session.readable, writable: session.writable, close: session.close };
+  const handle = { readable: session.readable, writable: session.writable, close: session.close };
+  sessions.set(handle, session);
+  return handle;
+}
+
+/**
+ * Bytes of memory held for the message `session` is receiving: the buffer
+ * it is copied into, or the read buffers its views keep alive (an
+ * estimate: each buffer counted once, plus a small cost per view). `0`
+ * between messages. For tests (mod.ts does not export it): it stays at most
+ * twice the payload bytes received plus 64 KiB, besides the read buffer
+ * the message began in, whatever length the frames declare.
+ *
+ * @param session A session from {@linkcode webSocketSession}.
+ * @returns The bytes held.
+ * @throws {TypeError} When `session` did not come from {@linkcode webSocketSession}.
+ *
+ * @example Between messages nothing is held
+ * ```ts
+ * import { webSocketHeldBytes, webSocketSession } from "./websocket.ts";
+ *
+ * const session = webSocketSession({
+ *   read: () => Promise.resolve(null),
+ *   write: () => Promise.resolve(),
+ *   close: () => {},
+ * });
+ * console.log(webSocketHeldBytes(session)); // 0
+ * await session.close();
+ * ```
+ */
+export function webSocketHeldBytes(session: WebSocketSession): number {
+  const state = sessions.get(session);
+  if (state === undefined) throw new TypeError("Not a session from webSocketSession");
+  return state.heldBytes;
 }

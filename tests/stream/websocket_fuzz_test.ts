@@ -1,7 +1,7 @@
 /**
  * Seeded fuzz tests of `webSocketSession`. Random valid server frames,
- * split at random offsets, must read as the messages sent, pings and the
- * close answered; damaged and hostile frames must fail as the RFC 6455
+ * split at random offsets (some reads in buffers larger than their bytes),
+ * must read as the messages sent, pings and the close answered; damaged and hostile frames must fail as the RFC 6455
  * reference here says, with a `DockerError` subclass; random messages must
  * be written as masked frames of every length form.
  *
@@ -300,6 +300,67 @@ function checkMessages(got: WebSocketMessage[], want: WebSocketMessage[], error:
   });
 }
 
+/**
+ * Asserts that a session read and ended as the reference says, and sent the
+ * close frame a protocol error calls for.
+ *
+ * @param run What {@linkcode runWebSocket} saw.
+ * @param expected What {@linkcode referenceWebSocket} made of the same bytes.
+ */
+function checkAsReference(
+  run: Awaited<ReturnType<typeof runWebSocket>>,
+  expected: ReturnType<typeof referenceWebSocket>,
+): void {
+  assertTyped(run.error, "webSocketSession");
+  checkMessages(run.messages, expected.messages, run.error);
+  const outcome = expected.outcome;
+  if (outcome.kind === "end") assert.equal(run.error, undefined, describeError(run.error));
+  else if (outcome.kind === "stream") {
+    assert.ok(
+      run.error instanceof DockerStreamError,
+      `expected close ${outcome.code}, got ${run.error}`,
+    );
+    assert.equal(run.error.detail?.code, outcome.code);
+  } else {
+    assert.ok(
+      run.error instanceof DockerProtocolError,
+      `expected ${outcome.code}, got ${run.error}`,
+    );
+    assert.equal(run.error.code, outcome.code, run.error.message);
+    const last = run.written.at(-1);
+    if (outcome.code === "PREMATURE_CLOSE") {
+      assert.notEqual(last?.opcode, 0x8, "no close frame after an EOF");
+    } else {
+      const code = outcome.code === "WEBSOCKET_MESSAGE_TOO_LARGE" ? 1009 : 1002;
+      assert.equal(last?.opcode, 0x8, "a close frame is sent on a protocol error");
+      assert.ok(sameBytes(last.payload, Uint8Array.of(code >> 8, code & 0xff)), `close ${code}`);
+    }
+  }
+  assert.ok(run.closed, "the connection is closed");
+}
+
+/**
+ * Reads as a worker's connection or another duplex with large buffers makes
+ * them: some of `pieces` moved into fresh buffers with room around them, so
+ * that a view of one keeps far more than its bytes alive and the session
+ * copies the message into a buffer of its own instead.
+ *
+ * @param random The case's random source.
+ * @param pieces The reads.
+ * @returns The same bytes, some in larger buffers.
+ */
+function inLargeBuffers(random: Random, pieces: Uint8Array[]): Uint8Array[] {
+  // At most about 200 large buffers a case, however small the pieces.
+  const share = Math.min(0.5, 200 / pieces.length);
+  return pieces.map((piece) => {
+    if (random.next() >= share) return piece;
+    const before = random.int(64);
+    const buffer = new Uint8Array(before + piece.length + random.pick([0, 4096, 80 * 1024]));
+    buffer.set(piece, before);
+    return buffer.subarray(before, before + piece.length);
+  });
+}
+
 /** Hostile frames a broken or malicious server might send. */
 function hostileWebSocketFrame(random: Random): Uint8Array {
   const some = random.bytes(random.int(40));
@@ -411,33 +472,22 @@ Deno.test("webSocketSession fails damaged and hostile frames with DockerError su
       maxMessageSize = Math.max(1, size);
     }
     const run = await runWebSocket(randomPieces(random, bytes), maxMessageSize);
-    const expected = referenceWebSocket(bytes, maxMessageSize);
-    assertTyped(run.error, "webSocketSession");
-    checkMessages(run.messages, expected.messages, run.error);
-    const outcome = expected.outcome;
-    if (outcome.kind === "end") assert.equal(run.error, undefined, describeError(run.error));
-    else if (outcome.kind === "stream") {
-      assert.ok(
-        run.error instanceof DockerStreamError,
-        `expected close ${outcome.code}, got ${run.error}`,
-      );
-      assert.equal(run.error.detail?.code, outcome.code);
-    } else {
-      assert.ok(
-        run.error instanceof DockerProtocolError,
-        `expected ${outcome.code}, got ${run.error}`,
-      );
-      assert.equal(run.error.code, outcome.code, run.error.message);
-      const last = run.written.at(-1);
-      if (outcome.code === "PREMATURE_CLOSE") {
-        assert.notEqual(last?.opcode, 0x8, "no close frame after an EOF");
-      } else {
-        const code = outcome.code === "WEBSOCKET_MESSAGE_TOO_LARGE" ? 1009 : 1002;
-        assert.equal(last?.opcode, 0x8, "a close frame is sent on a protocol error");
-        assert.ok(sameBytes(last.payload, Uint8Array.of(code >> 8, code & 0xff)), `close ${code}`);
-      }
+    checkAsReference(run, referenceWebSocket(bytes, maxMessageSize));
+  });
+});
+
+Deno.test("webSocketSession reads random frames split anywhere into reads with room around them as the reference does", async () => {
+  await fuzz(fuzzCases(250), async (random, note) => {
+    const plan = randomWebSocket(random);
+    note(plan.bytes);
+    let maxMessageSize = 16 * 1024 * 1024;
+    if (plan.messages.length > 0 && random.next() < 0.3) {
+      const size = random.pick(plan.messages).data.length + random.pick([-1, 0, 1]);
+      maxMessageSize = Math.max(1, size);
     }
-    assert.ok(run.closed, "the connection is closed");
+    const parts = inLargeBuffers(random, randomPieces(random, plan.bytes));
+    const run = await runWebSocket(parts, maxMessageSize);
+    checkAsReference(run, referenceWebSocket(plan.bytes, maxMessageSize));
   });
 });
 
