@@ -173,7 +173,10 @@ export class HttpClient {
    *
    * A pooled connection the server closed while idle is detected (closed
    * or reset before any response byte) and the request is retried once on
-   * a new connection when it is idempotent and its body can be resent.
+   * a new connection when it is idempotent and its body can be resent, or
+   * when not a byte of it was sent (its first write failed, as writing to
+   * a Unix socket the engine closed does; any method, since the engine
+   * never saw it; not assumed over TLS).
    *
    * With `read`, the promise resolves to what `read` makes of the
    * response instead, and `read` runs inside the exchange: a caller that

@@ -59,8 +59,14 @@ export class Connection {
   readonly conn: Deno.Conn;
   /** Total bytes read from the socket. */
   bytesRead = 0;
-  /** Total bytes written to the socket. */
+  /** Total bytes written to the socket (counted as each write returns). */
   bytesWritten = 0;
+  /**
+   * Whether a write that fails may have delivered part of its bytes: a TLS
+   * connection sends a write as records and can fail after the first went
+   * out. A write to a plain socket (or an ssh pipe) that fails sent nothing.
+   */
+  readonly failedWritesMaySend: boolean;
   /** Requests that completed on this connection (0 = fresh). */
   uses = 0;
   /** `Date.now()` when the pool last took it back as idle. */
@@ -77,6 +83,7 @@ export class Connection {
   /** @param conn An open socket. */
   constructor(conn: Deno.Conn) {
     this.conn = conn;
+    this.failedWritesMaySend = "handshake" in conn;
   }
 
   /** Whether {@linkcode Connection.close} was called. */
@@ -237,9 +244,12 @@ export class Connection {
   async write(bytes: Uint8Array): Promise<void> {
     let offset = 0;
     while (offset < bytes.length) {
-      offset += await this.conn.write(offset === 0 ? bytes : bytes.subarray(offset));
+      const written = await this.conn.write(offset === 0 ? bytes : bytes.subarray(offset));
+      // Counted as it goes: a write that breaks half way has sent something
+      // (see Exchange's retry rule).
+      this.bytesWritten += written;
+      offset += written;
     }
-    this.bytesWritten += bytes.length;
   }
 
   /** Half-closes the write side (sends EOF to the peer); reads continue. */

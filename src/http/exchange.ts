@@ -128,6 +128,8 @@ export class Exchange implements DeadlineOwner {
   #reused = false;
   #startRead = 0;
   #startWritten = 0;
+  /** A large request's write is in flight (it runs beside the head's read). */
+  #writing = false;
   readonly #startTime: number;
   #head: ResponseHead | undefined;
   #framing: BodyFraming = NO_BODY;
@@ -192,7 +194,8 @@ export class Exchange implements DeadlineOwner {
    * Sends the request on a leased connection, reads the response head, and
    * returns the response. A reused connection that the engine had closed
    * (closed or reset before any response byte) is replaced by a new one
-   * once, when the request may be replayed: idempotent, body not a stream.
+   * once, when the request may be replayed: idempotent with a body at
+   * hand, or not a byte of it sent (see {@linkcode Exchange.#replayable}).
    *
    * Each async step here is paid on every call, so the common path (a
    * small request, a head that comes in one read) is written out in this
@@ -241,7 +244,7 @@ export class Exchange implements DeadlineOwner {
           break;
         } catch (error) {
           const mapped = this.#mapError(error);
-          if (!(mapped instanceof StaleConnectionError && reused && this.#replayable())) {
+          if (!(mapped instanceof StaleConnectionError && reused && this.#replayable(connection))) {
             throw this.#unwrapStale(mapped);
           }
           connection = await this.#replace(connection);
@@ -298,8 +301,20 @@ export class Exchange implements DeadlineOwner {
     if (this.request.signal?.aborted) this.#abort();
   }
 
-  /** Whether the request can be sent again: idempotent, and its body still at hand. */
-  #replayable(): boolean {
+  /**
+   * Whether the request can be sent again after its connection went stale:
+   * when not a byte of it reached the socket (the first write failed, as a
+   * write to a Unix socket the engine closed does with EPIPE; never assumed
+   * of TLS, see {@linkcode Connection.failedWritesMaySend}), the engine
+   * cannot have applied it, so any method may go again (RFC 9112 §9.3.1),
+   * its body stream still unread (it is read after the head is written).
+   * Otherwise only an idempotent request with its body at hand.
+   */
+  #replayable(connection: Connection): boolean {
+    if (
+      !this.#writing && !connection.failedWritesMaySend &&
+      connection.bytesWritten === this.#startWritten
+    ) return true;
     const { encoded, method, idempotent } = this.request;
     return !(encoded.rest instanceof ReadableStream) && (idempotent ?? IDEMPOTENT.has(method));
   }
@@ -595,10 +610,13 @@ export class Exchange implements DeadlineOwner {
   async #sendLarge(connection: Connection): Promise<ResponseHead> {
     let written = false;
     let waitingForHead = true;
+    this.#writing = true;
     const writing = writeRequest(connection, this.request.encoded).then(() => {
       written = true;
       if (waitingForHead) this.#armHeadDeadline();
     });
+    // Until it settles, bytes may still go out: no replay on that ground.
+    writing.finally(() => this.#writing = false).catch(() => {});
     const reading = this.#readHead();
     // Both outcomes are consumed below; these keep the loser from being
     // reported as unhandled.

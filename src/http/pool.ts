@@ -55,11 +55,13 @@ export class ConnectionPool {
   #busy = 0;
   #closed = false;
   /**
-   * Rejected by {@linkcode ConnectionPool.close}, with its reason: a connect
-   * in flight (up to `connectTimeout`, or an ssh handshake) is not waited
-   * for once the client is closed.
+   * The rejecters of the connects in flight: {@linkcode ConnectionPool.close}
+   * fails them at once (a connect can take up to `connectTimeout`, or an
+   * ssh handshake), and the socket that comes later is closed.
    */
-  readonly #closing = Promise.withResolvers<never>();
+  readonly #connecting = new Set<(reason: unknown) => void>();
+  /** What `close()` was given: the error of the calls it cuts short. */
+  #closeReason: unknown;
   /**
    * The idle sweep: one timer, armed while connections are idle, due when
    * the oldest expires. It does not keep the process alive (unref'd), and
@@ -79,7 +81,6 @@ export class ConnectionPool {
   constructor(connect: Connector, options: ConnectionPoolOptions) {
     this.#connect = connect;
     this.#options = options;
-    this.#closing.promise.catch(() => {});
   }
 
   /** Counted requests holding a connection now. */
@@ -173,23 +174,32 @@ export class ConnectionPool {
   }
 
   /** Connects and tracks the connection. */
-  async #connectTracked(): Promise<Connection> {
+  #connectTracked(): Promise<Connection> {
     // Nothing is opened for a closed pool (a stale-connection retry can
     // come after close()): the socket, or an ssh process, would only be
     // closed again.
-    if (this.#closed) throw new DockerError("Cannot send a request: the client is closed");
-    const pending = this.#connect();
-    let conn: Deno.Conn;
-    try {
-      conn = await Promise.race([pending, this.#closing.promise]);
-    } catch (error) {
-      // Closed first: the socket that comes later is closed at once.
-      if (this.#closed) pending.then((late) => late.close(), () => {});
-      throw error;
+    if (this.#closed) {
+      return Promise.reject(new DockerError("Cannot send a request: the client is closed"));
     }
-    const connection = new Connection(conn);
-    this.#open.add(connection);
-    return connection;
+    const pending = this.#connect();
+    return new Promise((resolve, reject) => {
+      this.#connecting.add(reject);
+      pending.then((conn) => {
+        this.#connecting.delete(reject);
+        if (this.#closed) {
+          // close() came first (and failed the call): the socket goes at once.
+          conn.close();
+          reject(this.#closeReason);
+          return;
+        }
+        const connection = new Connection(conn);
+        this.#open.add(connection);
+        resolve(connection);
+      }, (error) => {
+        this.#connecting.delete(reject);
+        reject(error);
+      });
+    });
   }
 
   /**
@@ -239,7 +249,9 @@ export class ConnectionPool {
   close(reason: unknown = new DockerError("Cannot send a request: the client is closed")): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#closing.reject(reason);
+    this.#closeReason = reason;
+    for (const reject of this.#connecting) reject(reason);
+    this.#connecting.clear();
     this.#idle.length = 0;
     clearTimeout(this.#sweep);
     this.#sweep = undefined;

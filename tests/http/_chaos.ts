@@ -178,6 +178,8 @@ export class ChaosConn {
   hungUp: "eof" | "reset" | undefined;
   readonly #engine: ChaosEngine;
   readonly #random: Random;
+  /** Whether it behaves as TLS: a failed write may have sent part of its bytes. */
+  readonly #tls: boolean;
   readonly #toClient: Uint8Array[] = [];
   #inbox: Uint8Array = new Uint8Array(0);
   #state: "head" | "length" | "chunked" = "head";
@@ -188,10 +190,13 @@ export class ChaosConn {
   #writers: Waiter[] = [];
   #changed: (() => void)[] = [];
 
-  constructor(engine: ChaosEngine, id: number, random: Random) {
+  constructor(engine: ChaosEngine, id: number, random: Random, tls: boolean) {
     this.#engine = engine;
     this.id = id;
     this.#random = random;
+    this.#tls = tls;
+    // What berth tells a TLS connection by (Deno.TlsConn has it).
+    if (tls) Object.defineProperty(this, "handshake", { value: () => Promise.resolve({}) });
   }
 
   /** The `Deno.Conn` face. */
@@ -248,14 +253,17 @@ export class ChaosConn {
       await this.#wait(this.#writers, this.#engine.clock.after(1 + random.int(4)));
     }
     if (this.closedAt !== undefined) throw new Deno.errors.BadResource("Bad resource ID");
-    // Bytes written after the engine hung up are logged as sent all the
-    // same (the client cannot know they were lost), then the write may fail.
+    // A write that fails after the engine hung up sent nothing on a plain
+    // socket; on TLS it may have put part of its bytes on the wire first
+    // (its records go one by one), never all of them. What went is logged
+    // as sent (the client cannot know it was lost); a write that succeeds
+    // after the hang-up is logged whole.
     if (this.hungUp === "reset") {
-      this.#receive(bytes);
+      if (this.#tls) this.#receive(bytes.subarray(0, random.int(bytes.length)));
       throw new Deno.errors.ConnectionReset("Connection reset by peer (os error 104)");
     }
     if (this.hungUp === "eof" && random.next() < 0.5) {
-      this.#receive(bytes);
+      if (this.#tls) this.#receive(bytes.subarray(0, random.int(bytes.length)));
       throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
     }
     const n = bytes.length > 1 && random.next() < 0.15
@@ -490,7 +498,7 @@ export class ChaosEngine {
       this.connectErrors.add(error);
       throw error;
     }
-    const conn = new ChaosConn(this, this.conns.length, random);
+    const conn = new ChaosConn(this, this.conns.length, random, index % 2 === 1);
     this.conns.push(conn);
     this.#serving++;
     this.#serve(conn, random).finally(() => this.#serving--);

@@ -374,6 +374,8 @@ export interface Scenario {
   /** Orders aborts and errors. */
   seq: number;
   closeTurn: number | undefined;
+  /** Connections the engine had opened when the client was first closed. */
+  connsAtClose: number | undefined;
   /** Response heads so far. */
   heads: number;
   /** See {@linkcode ScenarioShape.closeAfter}. */
