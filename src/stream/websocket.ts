@@ -361,12 +361,7 @@ class MessageBuffer {
     pieces.push(piece);
     this.#held += VIEW_COST + (piece.buffer === last.buffer ? 0 : piece.buffer.byteLength);
     if (this.#held <= 2 * end + HELD_SLACK) return;
-    own = this.#own = new Uint8Array(ownCapacity(end, limit));
-    let offset = 0;
-    for (const part of pieces) {
-      own.set(part, offset);
-      offset += part.length;
-    }
+    this.#own = joinInto(new Uint8Array(ownCapacity(end, limit)), pieces);
     this.#pieces = [];
     this.#held = 0;
   }
@@ -379,14 +374,18 @@ class MessageBuffer {
     const pieces = this.#pieces;
     if (pieces.length === 0) return new Uint8Array(0);
     if (pieces.length === 1) return pieces[0]!;
-    const out = new Uint8Array(length);
-    let offset = 0;
-    for (const part of pieces) {
-      out.set(part, offset);
-      offset += part.length;
-    }
-    return out;
+    return joinInto(new Uint8Array(length), pieces);
   }
+}
+
+/** Copies `pieces` one after the other to the start of `out`, and returns it. */
+function joinInto(out: Uint8Array, pieces: readonly Uint8Array[]): Uint8Array {
+  let offset = 0;
+  for (const part of pieces) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
 }
 
 /** Capacity of a message's own buffer that must hold `needed` bytes: double, within `limit`. */

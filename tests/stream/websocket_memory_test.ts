@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { DockerProtocolError } from "../../src/errors.ts";
+import { concat } from "../_fake_engine.ts";
 import {
   type ByteDuplex,
   webSocketHeldBytes,
@@ -81,16 +82,6 @@ function frame(b0: number, payload: Uint8Array): Uint8Array {
   if (extra === 2) new DataView(out.buffer).setUint16(2, length);
   if (extra === 8) new DataView(out.buffer).setBigUint64(2, BigInt(length));
   out.set(payload, 2 + extra);
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
   return out;
 }
 
