@@ -193,6 +193,10 @@ class Connection implements Http2Server {
   readonly #io: Http2Duplex;
   readonly #handler: Http2Handler;
   readonly #maxBody: number;
+  /** Most bytes of unary bodies still being received, all streams together. */
+  readonly #maxBuffered: number;
+  /** Bytes of unary bodies still being received (their END_STREAM not in yet). */
+  #buffered = 0;
   readonly #maxHeaderList: number;
   readonly #maxStreams: number;
   readonly #window: number;
@@ -235,6 +239,8 @@ class Connection implements Http2Server {
     this.#io = io;
     this.#handler = handler;
     this.#maxBody = options.maxRequestBody ?? 4 * 1024 * 1024;
+    // Else a peer could hold maxRequestBody in every stream it may open.
+    this.#maxBuffered = 4 * this.#maxBody;
     this.#maxHeaderList = options.maxHeaderListSize ?? 64 * 1024;
     this.#maxStreams = options.maxConcurrentStreams ?? 100;
     this.#resetsKept = Math.max(REMEMBERED_RESETS, this.#maxStreams);
@@ -554,10 +560,14 @@ class Connection implements Http2Server {
       if (flags & END_STREAM) this.#remoteEnd(stream);
       return;
     }
-    stream.bodyLength += data.length;
-    if (stream.bodyLength > this.#maxBody) {
+    if (stream.bodyLength + data.length > this.#maxBody) {
       throw new StreamError(Code.Cancel, "request body too large");
     }
+    if (this.#buffered + data.length > this.#maxBuffered) {
+      throw new StreamError(Code.RefusedStream, "request bodies over the connection's limit");
+    }
+    stream.bodyLength += data.length;
+    this.#buffered += data.length;
     stream.body.push(data);
     if (flags & END_STREAM) this.#remoteEnd(stream);
     else this.#giveBack(stream, payload.length);
@@ -656,6 +666,7 @@ class Connection implements Http2Server {
       stream.inbound.end();
       return;
     }
+    this.#buffered -= stream.bodyLength;
     const fields = stream.headers ?? [];
     // Both there: a request without them was reset as it arrived (see malformedFields).
     const method = fieldValue(fields, ":method") ?? "";
@@ -837,6 +848,10 @@ class Connection implements Http2Server {
   #forget(stream: Stream): void {
     if (stream.closed) return;
     stream.closed = true;
+    if (!stream.remoteEnded) {
+      this.#buffered -= stream.bodyLength;
+      stream.body = [];
+    }
     if (stream.handling) this.#orphans++;
     stream.inbound?.fail(new DockerProtocolError("INVALID_HTTP2", "The HTTP/2 stream was reset"));
     this.#streams.delete(stream.id);

@@ -112,7 +112,13 @@ export type Http2StreamHandler = (exchange: Http2Exchange) => Promise<void>;
 
 /** Limits of {@linkcode serveHttp2}. */
 export interface Http2ServerOptions {
-  /** Largest request body; a larger one resets its stream. @default 4 MiB */
+  /**
+   * Largest request body; a larger one resets its stream. The bodies of
+   * all the unary requests still being received are held together to
+   * four times this: past that, the stream whose data would go over is
+   * refused (REFUSED_STREAM, its handler never ran).
+   * @default 4 MiB
+   */
   maxRequestBody?: number;
   /** Largest decoded header list (RFC 9113 §6.5.2). @default 64 KiB */
   maxHeaderListSize?: number;

@@ -621,6 +621,33 @@ Deno.test("serveHttp2 resets a stream whose request body exceeds maxRequestBody"
   await stop(client, server);
 });
 
+Deno.test("serveHttp2 holds the unary bodies still arriving to four times maxRequestBody in all", async () => {
+  // Else a peer could hold maxRequestBody in each of maxConcurrentStreams.
+  const { requests, handler } = recorder((request) => ({ body: request.body }));
+  const { client, server } = await connect(handler, { maxRequestBody: 10 });
+  for (const id of [1, 3, 5, 7]) {
+    client.send(
+      headersFrame(id, requestFields(`/${id}`), END_HEADERS),
+      dataFrame(id, "0123456789"),
+    );
+  }
+  client.send(headersFrame(9, requestFields("/9"), END_HEADERS), dataFrame(9, "x", END_STREAM));
+  const refused = await client.response(9);
+  assert.equal(refused.reset, REFUSED_STREAM);
+  // A body that ends, and one the peer resets, give their share back.
+  client.send(dataFrame(1, "", END_STREAM), frame(RST_STREAM, 0, 3, u32(CANCEL)));
+  assert.equal(text((await client.response(1)).body), "0123456789");
+  for (const id of [11, 13]) {
+    client.send(
+      headersFrame(id, requestFields(`/${id}`), END_HEADERS),
+      dataFrame(id, "abcdefghij", END_STREAM),
+    );
+    assert.equal(text((await client.response(id)).body), "abcdefghij");
+  }
+  assert.deepEqual(requests.map((r) => r.path), ["/1", "/11", "/13"]);
+  await stop(client, server);
+});
+
 /**
  * A server allowing one stream at a time, with `/slow` open on stream 1:
  * its handler answers when `slow` is resolved, any other path at once.
