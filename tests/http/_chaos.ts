@@ -16,6 +16,7 @@ import { DockerConnectionError } from "../../src/errors.ts";
 import { concat } from "../_fake_engine.ts";
 import { caseSeed, Random, tiered } from "../_fuzz.ts";
 import type { Answer } from "./_chaos_requests.ts";
+import { InMemoryConn } from "./_in_memory_conn.ts";
 
 // ---------------------------------------------------------------------------
 // Time
@@ -169,7 +170,7 @@ const latin1 = new TextDecoder("latin1");
  * after with `BadResource`, a reset with `ConnectionReset`, a write after
  * the engine hung up with `BrokenPipe` (or silently).
  */
-export class ChaosConn {
+export class ChaosConn extends InMemoryConn {
   readonly id: number;
   readonly sends: Send[] = [];
   /** Turn the client closed it, if it did. */
@@ -191,17 +192,13 @@ export class ChaosConn {
   #changed: (() => void)[] = [];
 
   constructor(engine: ChaosEngine, id: number, random: Random, tls: boolean) {
+    super();
     this.#engine = engine;
     this.id = id;
     this.#random = random;
     this.#tls = tls;
     // What berth tells a TLS connection by (Deno.TlsConn has it).
     if (tls) Object.defineProperty(this, "handshake", { value: () => Promise.resolve({}) });
-  }
-
-  /** The `Deno.Conn` face. */
-  get conn(): Deno.Conn {
-    return this as unknown as Deno.Conn;
   }
 
   /** Whether the engine can still talk on it. */
@@ -282,20 +279,7 @@ export class ChaosConn {
     this.#notify();
   }
 
-  closeWrite(): Promise<void> {
-    return Promise.resolve();
-  }
-  ref(): void {}
-  unref(): void {}
-  setNoDelay(): void {}
-  setKeepAlive(): void {}
-  get localAddr(): Deno.Addr {
-    return { transport: "unix", path: "chaos" };
-  }
-  get remoteAddr(): Deno.Addr {
-    return { transport: "unix", path: "chaos" };
-  }
-  [Symbol.dispose](): void {
+  override [Symbol.dispose](): void {
     if (this.closedAt === undefined) this.close();
   }
 

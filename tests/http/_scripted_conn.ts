@@ -13,6 +13,7 @@ import type { HttpResponse } from "../../src/http/response.ts";
 import type { HeadLimits } from "../../src/http/response_head.ts";
 import { concat } from "../_fake_engine.ts";
 import { escaped, sameBytes } from "../_fuzz.ts";
+import { InMemoryConn } from "./_in_memory_conn.ts";
 import { bytesOf, latin1 } from "./_reference.ts";
 
 /** Milliseconds one exchange case may take before it counts as a hang. */
@@ -30,7 +31,7 @@ export type ScriptEnd = "eof" | "stall" | "reset";
  * stream, is reset, or stalls until closed (an engine keeping the socket
  * open). A read that has to wait (for a request, or forever) calls `onStall`.
  */
-export class ScriptedConn {
+export class ScriptedConn extends InMemoryConn {
   readonly #responses: Uint8Array[][];
   readonly #end: ScriptEnd;
   #response = 0;
@@ -53,13 +54,9 @@ export class ScriptedConn {
    * @param end What comes after the last response.
    */
   constructor(responses: Uint8Array[][], end: ScriptEnd = "eof") {
+    super();
     this.#responses = responses;
     this.#end = end;
-  }
-
-  /** The `Deno.Conn` face of this object. */
-  get conn(): Deno.Conn {
-    return this as unknown as Deno.Conn;
   }
 
   /** Serves the next bytes of the script. */
@@ -113,32 +110,6 @@ export class ScriptedConn {
   close(): void {
     this.closed = true;
     this.#wake?.();
-  }
-
-  // The rest of `Deno.Conn`: nothing to do in memory.
-
-  closeWrite(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  ref(): void {}
-
-  unref(): void {}
-
-  setNoDelay(): void {}
-
-  setKeepAlive(): void {}
-
-  get localAddr(): Deno.Addr {
-    return { transport: "unix", path: "fuzz" };
-  }
-
-  get remoteAddr(): Deno.Addr {
-    return { transport: "unix", path: "fuzz" };
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 
