@@ -7,7 +7,8 @@
  *
  * Nothing is buffered: directories are listed one at a time, and a file is
  * opened only when the archive reaches it and read chunk by chunk as the
- * request body is sent.
+ * request body is sent. FIFOs and devices are sent as they are (header
+ * only, never opened), sockets are left out: the docker CLI's choice.
  *
  * @module
  */
@@ -170,7 +171,36 @@ interface Walk {
   inodes: Map<string, string>;
 }
 
-/** One entry of the archive from its `lstat`, or `undefined` for sockets, FIFOs and devices. */
+/**
+ * The major and minor numbers of a device, decoded from its `rdev` as
+ * glibc's `gnu_dev_major` and `gnu_dev_minor` do (so does Go's
+ * `unix.Major`/`unix.Minor`, which the docker CLI's archive uses).
+ *
+ * @param info The device's `lstat`.
+ * @returns Both numbers; 0 and 0 when `rdev` is not known (Windows).
+ */
+export function deviceNumbers(info: Deno.FileInfo): { major: number; minor: number } {
+  const rdev = BigInt(info.rdev ?? 0);
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & 0xfffff000n);
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & 0xffffff00n);
+  return { major: Number(major), minor: Number(minor) };
+}
+
+/**
+ * Whether an entry is a FIFO or a device: sent without data, never opened
+ * (opening a FIFO for reading waits for a writer).
+ *
+ * @param info Its `lstat`.
+ * @returns True for FIFOs and character and block devices.
+ */
+export function isSpecialFile(info: Deno.FileInfo): boolean {
+  return info.isFifo === true || info.isCharDevice === true || info.isBlockDevice === true;
+}
+
+/**
+ * One entry of the archive from its `lstat`, or `undefined` for a socket
+ * (which the docker CLI leaves out too, with a warning).
+ */
 async function entryOf(
   walk: Walk,
   path: string,
@@ -185,15 +215,26 @@ async function entryOf(
   } else if (info.isSymlink) {
     entry.type = "symlink";
     entry.linkname = await Deno.readLink(path);
-  } else if (info.isFile) {
+  } else if (info.isFile || isSpecialFile(info)) {
+    // A FIFO or device with several names is a hard link too, as with the
+    // docker CLI (which links any non-directory).
     const first = hardLinkTarget(walk.inodes, info, name);
     if (first !== undefined) {
       entry.type = "hardlink";
       entry.linkname = first;
       return entry;
     }
-    entry.size = info.size;
-    if (info.size > 0) entry.body = fileBody(path, name, info.size);
+    if (info.isFile) {
+      entry.size = info.size;
+      if (info.size > 0) entry.body = fileBody(path, name, info.size);
+    } else if (info.isFifo) {
+      entry.type = "fifo";
+    } else {
+      entry.type = info.isCharDevice ? "character-device" : "block-device";
+      const { major, minor } = deviceNumbers(info);
+      entry.devmajor = major;
+      entry.devminor = minor;
+    }
   } else {
     return undefined;
   }
@@ -203,7 +244,8 @@ async function entryOf(
 /**
  * Hard links in a walk: the name a file was first met under, when `info`
  * is a file already met; otherwise `undefined`, and `name` is noted as
- * that file's first name (for a file with more than one name).
+ * that file's first name (for a file with more than one name). Regular
+ * files, FIFOs and devices go through it; directories and symlinks do not.
  *
  * @param inodes `dev:ino` to first name, kept for the whole walk.
  * @param info The file's `lstat`.
@@ -305,7 +347,9 @@ async function* walkDirectory(
  * - Symlinks are sent as symlinks, never followed, even when they point
  *   outside the context; a file with several names in the context is sent
  *   once and then as hard links.
- * - Sockets, FIFOs and devices are left out.
+ * - FIFOs and character and block devices are sent as such (header only,
+ *   the devices with their major and minor numbers) and never opened, as
+ *   the docker CLI does; sockets are left out, as it does too.
  *
  * The directory is checked and `.dockerignore` read before this returns;
  * the rest happens as the stream is read. A file that cannot be read, or

@@ -10,7 +10,8 @@
  * 2. the engine compares them with its copy from the last transfer of the
  *    same directory and asks (REQ, by the entry's index among the STATs)
  *    for the regular files that differ; berth answers each with DATA
- *    packets and an empty DATA that ends the file;
+ *    packets and an empty DATA that ends the file (FIFOs and devices are
+ *    made from their STAT alone: never asked for, never opened);
  * 3. the engine sends FIN once it has all it asked for; berth answers FIN
  *    and the call ends. ERR carries a failure's message.
  *
@@ -21,7 +22,7 @@
  */
 
 import { cleanPath, DockerignoreMatcher } from "./dockerignore.ts";
-import { hardLinkTarget, listDirectory } from "./context.ts";
+import { deviceNumbers, hardLinkTarget, isSpecialFile, listDirectory } from "./context.ts";
 import { grpcFrame } from "./_grpc.ts";
 import { fields, Reader, WIRE_BYTES, WIRE_VARINT, Writer } from "./_protobuf.ts";
 
@@ -77,11 +78,15 @@ const enum PacketType {
 /** Bytes of file data per DATA packet (fsutil's copy buffer). */
 const CHUNK = 32 * 1024;
 
-// Go's os.FileMode bits, which the STAT's mode carries.
+// Go's os.FileMode bits, which the STAT's mode carries (fsutil sends
+// `uint32(fi.Mode())`, so type bits are Go's, not the unix S_IF* ones).
 const MODE_DIR = 2 ** 31;
 const MODE_SYMLINK = 1 << 27;
+const MODE_DEVICE = 1 << 26;
+const MODE_NAMED_PIPE = 1 << 25;
 const MODE_SETUID = 1 << 23;
 const MODE_SETGID = 1 << 22;
+const MODE_CHAR_DEVICE = 1 << 21;
 const MODE_STICKY = 1 << 20;
 
 /** One entry's STAT, and for a regular file with data, where to read it. */
@@ -89,7 +94,10 @@ interface Entry {
   stat: Uint8Array;
   /** The file to send when asked (regular files that are not hard links). */
   file?: WalkedFile;
-  /** Whether the engine may ask for it (any regular file, hard links too). */
+  /**
+   * Whether the engine may ask for it (any regular file, hard links too;
+   * fsutil's `fileCanRequestData`: no type bit set).
+   */
   requestable: boolean;
 }
 
@@ -430,7 +438,11 @@ function matchIncludes(globs: Glob[], name: string): { matched: boolean; partial
   return { matched, partial: true };
 }
 
-/** Go's os.FileMode of an entry (type bits and permissions). */
+/**
+ * Go's os.FileMode of an entry (type bits and permissions), as Go's
+ * `os.Lstat` makes it: a FIFO is ModeNamedPipe, a block device ModeDevice,
+ * a character device ModeDevice | ModeCharDevice.
+ */
 function goMode(info: Deno.FileInfo): number {
   const raw = info.mode ?? (info.isDirectory ? 0o755 : 0o644);
   let mode = raw & 0o777;
@@ -438,12 +450,17 @@ function goMode(info: Deno.FileInfo): number {
   if (raw & 0o2000) mode |= MODE_SETGID;
   if (raw & 0o1000) mode |= MODE_STICKY;
   if (info.isSymlink) mode |= MODE_SYMLINK;
+  if (info.isFifo) mode |= MODE_NAMED_PIPE;
+  if (info.isBlockDevice) mode |= MODE_DEVICE;
+  if (info.isCharDevice) mode |= MODE_DEVICE | MODE_CHAR_DEVICE;
   return info.isDirectory ? mode + MODE_DIR : mode;
 }
 
 /**
  * An entry's STAT. Owners go as 0:0 (as the docker CLI sends a context),
- * times in nanoseconds (whole milliseconds: what Deno reads).
+ * times in nanoseconds (whole milliseconds: what Deno reads). A device
+ * carries its major and minor numbers; a FIFO or a device has size 0 and
+ * no data. Sockets are left out (`undefined`).
  */
 async function entryOf(
   walk: Walk,
@@ -451,7 +468,8 @@ async function entryOf(
   name: string,
   info: Deno.FileInfo,
 ): Promise<Entry | undefined> {
-  if (!info.isFile && !info.isDirectory && !info.isSymlink) return undefined;
+  const special = isSpecialFile(info);
+  if (!info.isFile && !info.isDirectory && !info.isSymlink && !special) return undefined;
   const stat = new Writer().bytes(1, name).varint(2, goMode(info));
   const entry: Entry = { stat: new Uint8Array(0), requestable: info.isFile };
   if (!info.isDirectory) {
@@ -466,12 +484,17 @@ async function entryOf(
         size = 0;
       }
     }
+    if (special) size = 0; // nothing to read, whatever lstat says
     stat.varint(5, size);
     if (info.isFile && linkname === "") {
       entry.file = { path, size, identity: `${info.dev}:${info.ino}` };
     }
     if (info.mtime) stat.int64(6, BigInt(info.mtime.getTime()) * 1_000_000n);
     stat.bytes(7, linkname);
+    if (info.isCharDevice || info.isBlockDevice) {
+      const { major, minor } = deviceNumbers(info);
+      stat.varint(8, major).varint(9, minor);
+    }
   } else if (info.mtime) {
     stat.int64(6, BigInt(info.mtime.getTime()) * 1_000_000n);
   }
@@ -485,8 +508,8 @@ async function entryOf(
  * patterns let through: fsutil's walk. A directory that is only on the way
  * (the parent of an include pattern's path, or excluded but walked for an
  * exception) is sent just before the first entry under it, or not at all.
- * Sockets, FIFOs and devices are left out, as from a tar context. An entry
- * that vanishes is skipped.
+ * FIFOs and devices are sent (STAT only), sockets left out, as in a tar
+ * context. An entry that vanishes is skipped.
  */
 async function* walkEntries(
   walk: Walk,

@@ -42,6 +42,10 @@ export interface HeaderFields {
   uname: Uint8Array;
   /** Owner group name, at most 32 bytes. */
   gname: Uint8Array;
+  /** Major device number (character and block devices), at most 0o7777777. @default 0 */
+  devmajor?: number;
+  /** Minor device number (character and block devices), at most 0o7777777. @default 0 */
+  devminor?: number;
 }
 
 /** Whether every byte is 7-bit ASCII. */
@@ -91,8 +95,8 @@ export function writeHeader(block: Uint8Array, fields: HeaderFields): void {
   block.set([0x75, 0x73, 0x74, 0x61, 0x72, 0, 0x30, 0x30], 257); // "ustar\0" "00"
   block.set(fields.uname.subarray(0, 32), 265);
   block.set(fields.gname.subarray(0, 32), 297);
-  writeNumber(block, 329, 8, 0);
-  writeNumber(block, 337, 8, 0);
+  writeNumber(block, 329, 8, fields.devmajor ?? 0);
+  writeNumber(block, 337, 8, fields.devminor ?? 0);
   let sum = 8 * 0x20; // the checksum field counts as eight spaces
   for (let i = 0; i < BLOCK; i++) if (i < 148 || i >= 156) sum += block[i]!;
   const text = sum.toString(8).padStart(6, "0");

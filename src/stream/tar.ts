@@ -37,8 +37,23 @@ import {
   writeHeader,
 } from "./_tar_format.ts";
 
-/** The kinds of entry {@linkcode tarStream} writes. */
-export type TarEntryType = "file" | "directory" | "symlink" | "hardlink";
+/**
+ * The kinds of entry {@linkcode tarStream} writes: regular files (type flag
+ * `0`), directories (`5`), symlinks (`2`), hard links (`1`), and the
+ * special files a build context may hold, which have no body: FIFOs (named
+ * pipes, `6`), character devices (`3`) and block devices (`4`), the
+ * devices with their `devmajor` and `devminor` numbers. {@linkcode readTar}
+ * reads these three back as type `"other"` with their `typeflag`, the
+ * devices with their `devmajor` and `devminor`.
+ */
+export type TarEntryType =
+  | "file"
+  | "directory"
+  | "symlink"
+  | "hardlink"
+  | "fifo"
+  | "character-device"
+  | "block-device";
 
 /** One entry for {@linkcode tarStream}. */
 export interface TarEntry {
@@ -57,7 +72,11 @@ export interface TarEntry {
    * header. @default the body's length, or 0
    */
   size?: number;
-  /** Permission bits. @default 0o644 for files and hard links, 0o755 for directories, 0o777 for symlinks */
+  /**
+   * Permission bits (with setuid, setgid and sticky), without the file
+   * type bits: the type flag says the kind.
+   * @default 0o644 for files, hard links, FIFOs and devices, 0o755 for directories, 0o777 for symlinks
+   */
   mode?: number;
   /** Modification time, as a `Date` or in seconds since the epoch. @default now */
   mtime?: Date | number;
@@ -81,6 +100,19 @@ export interface TarEntry {
    * have a body. @default empty
    */
   body?: Uint8Array | string | ReadableStream<Uint8Array>;
+  /**
+   * Major device number of a character or block device (the ustar
+   * `devmajor` field), from 0 to 2097151 (`0o7777777`, what the octal
+   * field holds; Linux majors stop at 4095). Only devices have one.
+   * @default 0
+   */
+  devmajor?: number;
+  /**
+   * Minor device number of a character or block device (the ustar
+   * `devminor` field), from 0 to 2097151 (Linux minors stop at 1048575).
+   * Only devices have one. @default 0
+   */
+  devminor?: number;
 }
 
 /** One entry of an archive read by {@linkcode readTar}. */
@@ -91,9 +123,14 @@ export interface TarReaderEntry {
    * `extract.ts` before using it as a file system path.
    */
   name: string;
-  /** Kind of entry; devices, FIFOs and unknown kinds are `"other"`. */
+  /**
+   * Kind of entry; devices, FIFOs and unknown kinds are `"other"` (tell
+   * them apart by `typeflag`: `"3"` character device, `"4"` block device,
+   * `"6"` FIFO, which is how {@linkcode tarStream}'s `character-device`,
+   * `block-device` and `fifo` entries read back).
+   */
   type: "file" | "directory" | "symlink" | "hardlink" | "other";
-  /** The raw type flag, such as `"0"`, `"5"`, `"3"` (character device), or `"\0"` (old regular file). */
+  /** The raw type flag, such as `"0"`, `"5"`, `"3"` (character device), `"6"` (FIFO), or `"\0"` (old regular file). */
   typeflag: string;
   /** Length of `body` in bytes (0 for directories, links, devices and FIFOs). */
   size: number;
@@ -111,6 +148,10 @@ export interface TarReaderEntry {
   gname: string;
   /** Target of a symlink or hard link, else `""`. */
   linkname: string;
+  /** Major device number of a character or block device (`typeflag` `"3"` or `"4"`), else 0. */
+  devmajor: number;
+  /** Minor device number of a character or block device (`typeflag` `"3"` or `"4"`), else 0. */
+  devminor: number;
   /**
    * The entry's data. Read it to its end or cancel it before reading the
    * next entry; when the next entry is read first, the rest of this body is
@@ -146,8 +187,14 @@ const TYPEFLAGS: Record<TarEntryType, string> = {
   file: "0",
   hardlink: "1",
   symlink: "2",
+  "character-device": "3",
+  "block-device": "4",
   directory: "5",
+  fifo: "6",
 };
+
+/** Largest value of an 8-byte octal ustar field (`devmajor`, `devminor`). */
+const MAX_DEVICE_NUMBER = 0o7777777;
 
 interface PreparedEntry {
   /** Header blocks (a PAX header first when needed). */
@@ -171,6 +218,16 @@ function checkInteger(value: unknown, what: string, name: string, max: number): 
     );
   }
   return value;
+}
+
+/** A device number of an entry: 0 when not given, refused on entries that are not devices. */
+function deviceNumber(entry: TarEntry, what: "devmajor" | "devminor", name: string): number {
+  const value = entry[what];
+  if (value === undefined) return 0;
+  if (entry.type !== "character-device" && entry.type !== "block-device") {
+    throw new TypeError(`Tar entry "${name}": only character and block devices have a ${what}`);
+  }
+  return checkInteger(value, what, name, MAX_DEVICE_NUMBER);
 }
 
 /** Validates an entry and encodes its header blocks. */
@@ -248,6 +305,8 @@ function prepareEntry(entry: TarEntry): PreparedEntry {
   }
   const uname = entry.uname === undefined ? "" : checkString(entry.uname, "uname", name);
   const gname = entry.gname === undefined ? "" : checkString(entry.gname, "gname", name);
+  const devmajor = deviceNumber(entry, "devmajor", name);
+  const devminor = deviceNumber(entry, "devminor", name);
 
   const records: string[] = [];
   let nameBytes: Uint8Array = encoder.encode(name);
@@ -286,6 +345,8 @@ function prepareEntry(entry: TarEntry): PreparedEntry {
     linkname: linkBytes,
     uname: unameBytes,
     gname: gnameBytes,
+    devmajor,
+    devminor,
   };
   const inline = body instanceof Uint8Array && body.length + padding(body.length) <= COALESCE_SIZE
     ? body
@@ -322,7 +383,9 @@ function prepareEntry(entry: TarEntry): PreparedEntry {
 /**
  * Writes a tar archive (POSIX ustar, with PAX extended headers for long or
  * non-ASCII names and link targets, sizes of 8 GiB and more, and other
- * values that do not fit a ustar field).
+ * values that do not fit a ustar field). Besides files, directories and
+ * links it writes FIFOs and character and block devices (header only,
+ * with the devices' major and minor numbers).
  *
  * The archive is produced as it is read: the next entry is taken from
  * `entries`, and the next chunk of a stream body is read, only when the
@@ -336,10 +399,12 @@ function prepareEntry(entry: TarEntry): PreparedEntry {
  * @returns The archive bytes.
  * @throws {TypeError} Through the stream: an entry without a name, with an
  *   unknown type, a body on a non-file, a stream body without `size`, a
- *   symlink or hard link without `linkname`, or a NUL byte in a string.
+ *   symlink or hard link without `linkname`, a `devmajor` or `devminor`
+ *   on an entry that is not a device, or a NUL byte in a string.
  * @throws {RangeError} Through the stream: a negative or non-integer size,
- *   mode, uid or gid; a size that does not match a bytes body; a stream
- *   body that yields more or fewer bytes than `size`.
+ *   mode, uid, gid or device number, or a device number over 2097151; a
+ *   size that does not match a bytes body (a FIFO's or a device's is 0);
+ *   a stream body that yields more or fewer bytes than `size`.
  *
  * @example Write an archive with a directory and a file
  * ```ts
@@ -456,6 +521,7 @@ export function tarStream(
 // ---------------------------------------------------------------------------
 
 const HEADER_ONLY = new Set(["1", "2", "3", "4", "5", "6"]);
+const DEVICES = new Set(["3", "4"]);
 
 function entryType(typeflag: string, name: string): TarReaderEntry["type"] {
   switch (typeflag) {
@@ -736,6 +802,8 @@ export function readTar(
         uname: pax("uname") ?? readString(block, 265, 32),
         gname: pax("gname") ?? readString(block, 297, 32),
         linkname,
+        devmajor: DEVICES.has(typeflag) ? readNumber(block, 329, 8, "devmajor", at) : 0,
+        devminor: DEVICES.has(typeflag) ? readNumber(block, 337, 8, "devminor", at) : 0,
         body,
       };
     }

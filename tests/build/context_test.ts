@@ -26,6 +26,57 @@ async function write(root: string, path: string, text: string, mode = 0o644): Pr
   await Deno.chmod(full, mode);
 }
 
+/** Whether this process may make device nodes (root, with CAP_MKNOD): the device steps need it. */
+const canMknod = await (async () => {
+  if (Deno.uid() !== 0) return false;
+  const dir = await Deno.makeTempDir({ prefix: "berth-mknod-probe-" });
+  try {
+    const args = [`${dir}/probe`, "c", "1", "3"];
+    return (await new Deno.Command("mknod", { args, stderr: "null" }).output()).success;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+})();
+
+/** Runs a command that must succeed (mkfifo, mknod). */
+async function command(name: string, ...args: string[]): Promise<void> {
+  const output = await new Deno.Command(name, { args, stderr: "piped" }).output();
+  assert.ok(
+    output.success,
+    `${name} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`,
+  );
+}
+
+/** `promise`, or a failure after `ms`: a walk that opens a FIFO would wait forever. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The raw type flag and device number fields of each header, by name (short names only). */
+function rawHeaders(bytes: Uint8Array): Map<string, string[]> {
+  const decoder = new TextDecoder();
+  const field = (at: number, length: number) => {
+    const part = bytes.subarray(at, at + length);
+    const end = part.indexOf(0);
+    return decoder.decode(end === -1 ? part : part.subarray(0, end));
+  };
+  const out = new Map<string, string[]>();
+  for (let at = 0; at < bytes.length && bytes[at] !== 0; at += 512) {
+    const size = field(at + 124, 12);
+    out.set(field(at, 100), [field(at + 156, 1), size, field(at + 329, 8), field(at + 337, 8)]);
+    at += Math.ceil(parseInt(size, 8) / 512) * 512;
+  }
+  return out;
+}
+
 /** A context tree with ignored files, links and odd modes. */
 async function makeContext(): Promise<string> {
   const root = await Deno.makeTempDir({ prefix: "berth-context-" });
@@ -306,6 +357,68 @@ Deno.test("packContext skips an entry that vanishes while the directory is packe
       await next.value.body.cancel();
     }
     assert.deepEqual([first.value.name, ...rest], ["a", "b", "c", "y"]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("packContext sends FIFOs and devices as the docker CLI does, never opening them, and leaves out sockets", async (t) => {
+  const root = await Deno.makeTempDir({ prefix: "berth-context-special-" });
+  try {
+    await t.step(
+      "a FIFO: type flag 6, size 0, its mode and mtime; its second name a hard link; a socket left out",
+      async () => {
+        await write(root, "Dockerfile", "FROM scratch\n");
+        await command("mkfifo", `${root}/pipe`);
+        await Deno.chmod(`${root}/pipe`, 0o640);
+        await Deno.utime(`${root}/pipe`, 1_500_000_000, 1_600_000_000);
+        await Deno.link(`${root}/pipe`, `${root}/pipe2`);
+        // Deno removes a Unix socket's file when its listener closes: close it after the walk.
+        using _socket = Deno.listen({ transport: "unix", path: `${root}/agent.sock` });
+        assert.ok((await Deno.lstat(`${root}/agent.sock`)).isSocket, "the socket is there");
+
+        // Opening the FIFO for reading would wait for a writer that never comes.
+        const bytes = await within(bytesOf(await packContext(root)), 10_000, "packing the FIFO");
+        const entries = await list(ReadableStream.from([bytes]));
+        assert.deepEqual(
+          entries.map((e) => [e.name, e.type, e.typeflag, e.size, e.mode, e.linkname, e.text]),
+          [
+            ["Dockerfile", "file", "0", 13, 0o644, "", "FROM scratch\n"],
+            ["pipe", "other", "6", 0, 0o640, "", ""],
+            ["pipe2", "hardlink", "1", 0, 0o640, "pipe", ""],
+          ],
+        );
+        assert.equal(entries[1]!.mtime, 1_600_000_000);
+        assert.deepEqual(rawHeaders(bytes).get("pipe"), ["6", "00000000000", "0000000", "0000000"]);
+      },
+    );
+
+    await t.step({
+      name:
+        "character and block devices: type flags 3 and 4 with major and minor (needs root: mknod)",
+      ignore: !canMknod,
+      fn: async () => {
+        await command("mknod", `${root}/null`, "c", "1", "3");
+        await command("mknod", `${root}/loop`, "b", "7", "1000");
+        await Deno.chmod(`${root}/null`, 0o666);
+        await Deno.chmod(`${root}/loop`, 0o600);
+        const bytes = await within(bytesOf(await packContext(root)), 10_000, "packing devices");
+        const headers = rawHeaders(bytes);
+        assert.deepEqual(headers.get("null"), ["3", "00000000000", "0000001", "0000003"]);
+        assert.deepEqual(headers.get("loop"), ["4", "00000000000", "0000007", "0001750"]);
+        const entries = await list(ReadableStream.from([bytes]));
+        assert.deepEqual(
+          entries.map((e) => [e.name, e.typeflag, e.size, e.mode, e.text]),
+          [
+            ["Dockerfile", "0", 13, 0o644, "FROM scratch\n"],
+            ["loop", "4", 0, 0o600, ""],
+            ["null", "3", 0, 0o666, ""],
+            ["pipe", "6", 0, 0o640, ""],
+            ["pipe2", "1", 0, 0o640, ""],
+          ],
+        );
+      },
+    });
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -26,8 +26,12 @@ const ERR = 4;
 // Go os.FileMode bits.
 const MODE_DIR = 2 ** 31;
 const MODE_SYMLINK = 2 ** 27;
+const MODE_DEVICE = 2 ** 26;
+const MODE_NAMED_PIPE = 2 ** 25;
+const MODE_SOCKET = 2 ** 24;
 const MODE_SETUID = 2 ** 23;
 const MODE_SETGID = 2 ** 22;
+const MODE_CHAR_DEVICE = 2 ** 21;
 const MODE_STICKY = 2 ** 20;
 
 /** Whether a Go mode has `bit` set (`&` would be signed 32-bit for ModeDir). */
@@ -45,6 +49,8 @@ interface Stat {
   size: number;
   modTime: number;
   linkname: string;
+  devmajor: number;
+  devminor: number;
   present: number[];
 }
 
@@ -57,7 +63,16 @@ interface Packet {
 }
 
 function decodeStat(reader: Reader): Stat {
-  const stat: Stat = { path: "", mode: 0, size: 0, modTime: 0, linkname: "", present: [] };
+  const stat: Stat = {
+    path: "",
+    mode: 0,
+    size: 0,
+    modTime: 0,
+    linkname: "",
+    devmajor: 0,
+    devminor: 0,
+    present: [],
+  };
   fields(
     reader,
     {
@@ -78,7 +93,9 @@ function decodeStat(reader: Reader): Stat {
       else if (field === 5) stat.size = part.varint();
       else if (field === 6) stat.modTime = part.varint();
       else if (field === 7) stat.linkname = part.string();
-      else part.varint(); // uid, gid, devmajor, devminor: checked through `present`
+      else if (field === 8) stat.devmajor = part.varint();
+      else if (field === 9) stat.devminor = part.varint();
+      else part.varint(); // uid, gid: checked through `present`
     },
   );
   return stat;
@@ -792,26 +809,106 @@ Deno.test("sendDirectory sends only the file its STAT described, at its size", a
   });
 });
 
-Deno.test("sendDirectory leaves out sockets and FIFOs", async () => {
+/** Whether this process may make device nodes (root, with CAP_MKNOD): the device steps need it. */
+const canMknod = await (async () => {
+  if (Deno.uid() !== 0) return false;
+  const dir = await Deno.makeTempDir({ prefix: "berth-mknod-probe-" });
+  try {
+    const args = [`${dir}/probe`, "c", "1", "3"];
+    return (await new Deno.Command("mknod", { args, stderr: "null" }).output()).success;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+})();
+
+/** Runs a command that must succeed (mkfifo, mknod). */
+async function command(name: string, ...args: string[]): Promise<void> {
+  const output = await new Deno.Command(name, { args, stderr: "piped" }).output();
+  assert.ok(
+    output.success,
+    `${name} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`,
+  );
+}
+
+Deno.test("sendDirectory sends FIFOs and devices as a STAT alone and leaves out sockets", async (t) => {
   await withTree(async (root) => {
     await write(root, "a.txt", "a\n");
     await write(root, "run/z.txt", "z\n");
-    const mkfifo = await new Deno.Command("mkfifo", { args: [`${root}/run/pipe`] }).output();
-    assert.ok(mkfifo.success, "mkfifo made the FIFO");
-    // Deno removes a Unix socket's file when its listener closes: close them after the walk.
-    const listeners = [
-      Deno.listen({ transport: "unix", path: `${root}/run/agent.sock` }),
-      Deno.listen({ transport: "unix", path: `${root}/b.sock` }),
-    ];
-    try {
-      assert.ok((await Deno.lstat(`${root}/b.sock`)).isSocket, "the socket is there");
-      assert.ok((await Deno.lstat(`${root}/run/pipe`)).isFifo, "the FIFO is there");
-      const { stats, summary } = await statsOf({ root });
-      assert.deepEqual(stats.map((stat) => stat.path), ["a.txt", "run", "run/z.txt"]);
-      assert.equal(summary.entries, 3);
-    } finally {
-      for (const listener of listeners) listener.close();
-    }
+    await command("mkfifo", `${root}/run/pipe`);
+    await Deno.chmod(`${root}/run/pipe`, 0o640);
+    await Deno.link(`${root}/run/pipe`, `${root}/run/pipe2`);
+
+    await t.step(
+      "a FIFO: ModeNamedPipe, no size, no device numbers; a socket is left out",
+      async () => {
+        // Deno removes a Unix socket's file when its listener closes: close them after the walk.
+        using _agent = Deno.listen({ transport: "unix", path: `${root}/run/agent.sock` });
+        using _b = Deno.listen({ transport: "unix", path: `${root}/b.sock` });
+        assert.ok((await Deno.lstat(`${root}/b.sock`)).isSocket, "the socket is there");
+        assert.ok((await Deno.lstat(`${root}/run/pipe`)).isFifo, "the FIFO is there");
+        const { stats, summary } = await statsOf({ root });
+        assert.deepEqual(stats.map((stat) => stat.path), [
+          "a.txt",
+          "run",
+          "run/pipe",
+          "run/pipe2",
+          "run/z.txt",
+        ]);
+        assert.equal(summary.entries, 5);
+        const [pipe, pipe2] = [stats[2]!, stats[3]!];
+        assert.equal(pipe.mode, MODE_NAMED_PIPE + 0o640);
+        assert.ok(!has(pipe.mode, MODE_SOCKET) && !has(pipe.mode, MODE_DEVICE));
+        assert.equal(pipe.modTime, await modTimeOf(`${root}/run/pipe`));
+        assert.equal(pipe.linkname, "");
+        assert.deepEqual(pipe.present, [1, 2, 6], "path, mode and modTime only");
+        // Its second name: a hard link to the first, as for a regular file.
+        assert.equal(pipe2.mode, MODE_NAMED_PIPE + 0o640);
+        assert.equal(pipe2.linkname, "run/pipe");
+        assert.deepEqual(pipe2.present, [1, 2, 6, 7]);
+      },
+    );
+
+    await t.step("the engine may not ask for a FIFO's data: the FIFO is never opened", async () => {
+      const { receiver, done } = transfer({ root });
+      const id = indexes(await receiver.stats()).get("run/pipe");
+      if (id === undefined) {
+        receiver.push(packet(FIN));
+        await done;
+        assert.fail("the FIFO has no STAT");
+      }
+      receiver.push(packet(REQ, id));
+      // Refused at once: opening the FIFO would wait for a writer forever.
+      await assert.rejects(done, (error: unknown) => {
+        assert.ok(error instanceof SyncError, String(error));
+        assert.match(error.message, new RegExp(`invalid file request ${id}$`));
+        return true;
+      });
+      assert.ok(!receiver.packets.some((p) => p.type === DATA), "no DATA was sent");
+    });
+
+    await t.step({
+      name: "character and block devices: type bits, major and minor (needs root: mknod)",
+      ignore: !canMknod,
+      fn: async () => {
+        await command("mknod", `${root}/null`, "c", "1", "3");
+        await command("mknod", `${root}/loop`, "b", "7", "1000");
+        await Deno.chmod(`${root}/null`, 0o666);
+        await Deno.chmod(`${root}/loop`, 0o600);
+        const { receiver, done } = transfer({ root });
+        const stats = await receiver.stats();
+        const byPath = new Map(stats.map((stat) => [stat.path, stat]));
+        const character = byPath.get("null")!;
+        const block = byPath.get("loop")!;
+        assert.equal(character.mode, MODE_DEVICE + MODE_CHAR_DEVICE + 0o666);
+        assert.deepEqual([character.devmajor, character.devminor, character.size], [1, 3, 0]);
+        assert.equal(block.mode, MODE_DEVICE + 0o600);
+        assert.deepEqual([block.devmajor, block.devminor, block.size], [7, 1000, 0]);
+        assert.deepEqual(block.present, [1, 2, 6, 8, 9], "path, mode, modTime, devmajor, devminor");
+        // Not requestable either.
+        receiver.push(packet(REQ, indexes(stats).get("null")!));
+        await assert.rejects(done, /invalid file request/);
+      },
+    });
   });
 });
 

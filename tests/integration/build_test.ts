@@ -350,3 +350,69 @@ Deno.test({
     }
   },
 });
+
+Deno.test("buildImage sends a context's FIFO and device to the classic builder and to BuildKit, not its socket", async (t) => {
+  using docker = client();
+  // What the engine received, written to /special: the FIFO, its second
+  // name, a character device when this process may make one, no socket.
+  const check = (dir: string) =>
+    `cd ${dir} && test -p pipe && test -p run/pipe2 && test ! -e agent.sock && ` +
+    `stat -c '%n %a' pipe > /special && if test -e null; then test -c null && ` +
+    `stat -c '%n %t,%T' null >> /special; fi`;
+  await using context = await contextDir({
+    // The classic builder: COPY keeps FIFOs and devices.
+    "Dockerfile": [
+      `FROM ${testImage()}`,
+      "COPY . /ctx",
+      `RUN ${check("/ctx")}`,
+      "LABEL berth.test=1",
+      "",
+    ].join("\n"),
+    // BuildKit: its context as received, through a bind mount (the COPY of
+    // the BuildKit in Docker 20.10 drops FIFOs and empties devices).
+    "Dockerfile.buildkit": [
+      `FROM ${testImage()}`,
+      `RUN --mount=type=bind,target=/src ${check("/src")}`,
+      "LABEL berth.test=1",
+      "",
+    ].join("\n"),
+    "run/keep.txt": "keep\n",
+  });
+  const mkfifo = await new Deno.Command("mkfifo", { args: [`${context.path}/pipe`] }).output();
+  assert.ok(mkfifo.success, "mkfifo made the FIFO");
+  await Deno.chmod(`${context.path}/pipe`, 0o640);
+  await Deno.link(`${context.path}/pipe`, `${context.path}/run/pipe2`);
+  // Not root (or no CAP_MKNOD): the FIFO alone is checked.
+  const device = Deno.uid() === 0 &&
+    (await new Deno.Command("mknod", {
+      args: [`${context.path}/null`, "c", "1", "3"],
+      stderr: "null",
+    }).output()).success;
+  // Open for the whole test: Deno removes the socket's file when the listener closes.
+  using _socket = Deno.listen({ transport: "unix", path: `${context.path}/agent.sock` });
+  const expected = `pipe 640\n${device ? "null 1,3\n" : ""}`;
+  const images: string[] = [];
+  try {
+    for (
+      const [name, options] of [
+        ["the classic builder (tar context)", {}],
+        [
+          "BuildKit (filesync session)",
+          { version: "2", networkMode: "none", dockerfile: "Dockerfile.buildkit" },
+        ],
+      ] as const
+    ) {
+      await t.step(name, async () => {
+        const { imageId } = await buildImage(docker.api, context.path, {
+          ...options,
+          noCache: true,
+          labels: { ...TEST_LABELS },
+        });
+        images.push(imageId);
+        assert.equal(await runIn(docker.containers, imageId, "cat /special"), expected);
+      });
+    }
+  } finally {
+    for (const id of images) await docker.images.remove(id, { force: true }).catch(() => {});
+  }
+});

@@ -45,6 +45,8 @@ interface ExpectedEntry {
   uname: string;
   gname: string;
   linkname: string;
+  devmajor: number;
+  devminor: number;
   body: Uint8Array;
 }
 
@@ -116,6 +118,8 @@ function writerEntry(random: Random): { entry: TarEntry; expected: ExpectedEntry
       uname,
       gname: "g",
       linkname,
+      devmajor: 0,
+      devminor: 0,
       body: data,
     },
   };
@@ -268,6 +272,8 @@ function handArchive(random: Random): { bytes: Uint8Array; expected: ExpectedEnt
       uname,
       gname: "",
       linkname,
+      devmajor: 0,
+      devminor: 0,
       body,
     });
   }

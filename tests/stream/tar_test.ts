@@ -220,7 +220,13 @@ Deno.test("tarStream rejects invalid entries", async () => {
     [{ name: "d", type: "directory", body: "x" }, /only files have a body/, TypeError],
     [{ name: "m", mode: -1 }, /mode/, RangeError],
     [{ name: "z", body: "abc", size: 2 }, /size is 2 but the body has 3 bytes/, RangeError],
-    [{ name: "t", type: "fifo" as "file" }, /unknown type/, TypeError],
+    [{ name: "t", type: "socket" as "file" }, /unknown type/, TypeError],
+    [{ name: "p", type: "fifo", body: "x" }, /only files have a body/, TypeError],
+    [{ name: "q", type: "fifo", size: 1 }, /size is 1 but the body has 0 bytes/, RangeError],
+    [{ name: "f", devmajor: 1 }, /only character and block devices have a devmajor/, TypeError],
+    [{ name: "g", type: "fifo", devminor: 0 }, /only character .* have a devminor/, TypeError],
+    [{ name: "c", type: "character-device", devmajor: -1 }, /devmajor must be/, RangeError],
+    [{ name: "b", type: "block-device", devminor: 0o10000000 }, /from 0 to 2097151/, RangeError],
   ];
   for (const [entry, message, type] of cases) {
     await assert.rejects(collect(tarStream([entry])), (error: unknown) => {
@@ -229,6 +235,123 @@ Deno.test("tarStream rejects invalid entries", async () => {
       return true;
     });
   }
+});
+
+/** The type flag, size and device fields of every header block of an archive without PAX headers. */
+function headerFields(bytes: Uint8Array): {
+  name: string;
+  typeflag: string;
+  mode: string;
+  size: string;
+  devmajor: string;
+  devminor: string;
+}[] {
+  const text = (at: number, length: number) => {
+    const field = bytes.subarray(at, at + length);
+    const end = field.indexOf(0);
+    return decoder.decode(end === -1 ? field : field.subarray(0, end));
+  };
+  const out = [];
+  for (let at = 0; at < bytes.length && bytes[at] !== 0; at += 512) {
+    const size = text(at + 124, 12);
+    out.push({
+      name: text(at, 100),
+      typeflag: text(at + 156, 1),
+      mode: text(at + 100, 8),
+      size,
+      devmajor: text(at + 329, 8),
+      devminor: text(at + 337, 8),
+    });
+    at += Math.ceil(parseInt(size, 8) / 512) * 512;
+  }
+  return out;
+}
+
+Deno.test("tarStream writes FIFOs and character and block devices, header only, with device numbers", async (t) => {
+  const entries: TarEntry[] = [
+    { name: "run/pipe", type: "fifo", mtime: MTIME },
+    { name: "dev/null", type: "character-device", devmajor: 1, devminor: 3, mode: 0o666 },
+    { name: "dev/loop1", type: "block-device", devmajor: 7, devminor: 1000, mode: 0o660 },
+    { name: "dev/max", type: "character-device", devmajor: 0o7777777, devminor: 0o7777777 },
+    { name: "after.txt", body: "after\n", mtime: MTIME },
+  ];
+  const bytes = await archive(entries);
+
+  await t.step("type flags 6, 3 and 4, size 0, no data blocks, octal device numbers", () => {
+    assert.equal(bytes.length, 5 * 512 + 512 + 1024, "five headers, one data block, the end");
+    assert.deepEqual(headerFields(bytes), [
+      {
+        name: "run/pipe",
+        typeflag: "6",
+        mode: "0000644",
+        size: "00000000000",
+        devmajor: "0000000",
+        devminor: "0000000",
+      },
+      {
+        name: "dev/null",
+        typeflag: "3",
+        mode: "0000666",
+        size: "00000000000",
+        devmajor: "0000001",
+        devminor: "0000003",
+      },
+      {
+        name: "dev/loop1",
+        typeflag: "4",
+        mode: "0000660",
+        size: "00000000000",
+        devmajor: "0000007",
+        devminor: "0001750",
+      },
+      {
+        name: "dev/max",
+        typeflag: "3",
+        mode: "0000644",
+        size: "00000000000",
+        devmajor: "7777777",
+        devminor: "7777777",
+      },
+      {
+        name: "after.txt",
+        typeflag: "0",
+        mode: "0000644",
+        size: "00000000006",
+        devmajor: "0000000",
+        devminor: "0000000",
+      },
+    ]);
+  });
+
+  await t.step('readTar reads them back as header-only "other" entries', async () => {
+    const read = await readAll(ReadableStream.from([bytes]));
+    assert.deepEqual(
+      read.map((e) => [e.name, e.type, e.typeflag, e.size, e.mode, e.devmajor, e.devminor]),
+      [
+        ["run/pipe", "other", "6", 0, 0o644, 0, 0],
+        ["dev/null", "other", "3", 0, 0o666, 1, 3],
+        ["dev/loop1", "other", "4", 0, 0o660, 7, 1000],
+        ["dev/max", "other", "3", 0, 0o644, 2097151, 2097151],
+        ["after.txt", "file", "0", 6, 0o644, 0, 0],
+      ],
+    );
+    assert.equal(decoder.decode(read[4]!.data), "after\n");
+  });
+
+  await t.step("GNU tar lists them as a FIFO and devices with their numbers", async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeFile(`${dir}/special.tar`, bytes);
+      const lines = (await run(["-tvf", `${dir}/special.tar`])).trim().split("\n");
+      assert.equal(lines.length, 5, lines.join("\n"));
+      assert.match(lines[0]!, /^prw-r--r-- 0\/0 +0 .* run\/pipe$/);
+      assert.match(lines[1]!, /^crw-rw-rw- 0\/0 +1,3 .* dev\/null$/);
+      assert.match(lines[2]!, /^brw-rw---- 0\/0 +7,1000 .* dev\/loop1$/);
+      assert.match(lines[3]!, /^crw-r--r-- 0\/0 +2097151,2097151 .* dev\/max$/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
 });
 
 Deno.test("tarStream closes the entries iterator when cancelled", async () => {
