@@ -228,9 +228,11 @@ export class Docker implements AsyncDisposable {
 
   /**
    * The Engine API version in use: the `apiVersion` option, or the lower of
-   * berth's maximum (1.41) and the engine's, asked once.
+   * berth's maximum (1.41) and the engine's, asked once (calls made
+   * meanwhile share that one `GET /version`).
    *
-   * @param options `signal` cancels the negotiation.
+   * @param options `signal` stops this wait (the negotiation goes on for
+   *   the calls that share it).
    * @returns A version such as `"1.41"`.
    */
   apiVersion(options: { signal?: AbortSignal } = {}): Promise<string> {
