@@ -2,11 +2,16 @@
  * Generates `src/types/*.ts` from the Engine API swagger file.
  *
  * ```sh
- * deno run --allow-read --allow-write tools/gen_types.ts /tmp/v1.41.yaml
+ * deno run --allow-read --allow-write tools/gen_types.ts --history /tmp/apidocs /tmp/apidocs/v1.41.yaml
  * ```
  *
  * The swagger file (moby's `api/docs/v1.NN.yaml`) is read from the path given
- * as the first argument and is never kept in this repository. A small YAML
+ * as the first argument and is never kept in this repository; DEVELOPERS.md
+ * says where to get it. `--history DIR` names a directory with the swagger
+ * files of every version (`v1.25.yaml` …) and moby's API changelog
+ * (`CHANGELOG.md`); each model and property then gets a note of its API
+ * history, as {@linkcode ApiHistory} explains. Without it there are no notes.
+ * The committed `src/types/` are generated with it. A small YAML
  * subset parser is included, enough for that file: block mappings and
  * sequences, flow collections, plain and quoted scalars, `|`/`>` block scalars
  * and comments. Anchors, aliases, tags and multiple documents are rejected.
@@ -33,536 +38,17 @@
  * @module
  */
 
-// ---------------------------------------------------------------------------
-// YAML subset parser
-// ---------------------------------------------------------------------------
+import { parseArgs } from "node:util";
+import { ApiHistory, type ModelSource } from "./_api_history.ts";
+import { refName, type Schema, type Spec } from "./_swagger.ts";
+import { parseYaml, type YamlValue } from "./_yaml.ts";
 
-/** A parsed YAML value. */
-export type YamlValue = null | boolean | number | string | YamlValue[] | {
-  [key: string]: YamlValue;
-};
-
-/** Thrown on YAML this parser does not understand. */
-export class YamlError extends Error {
-  /** Builds the error for 1-based `line`. */
-  constructor(message: string, line: number) {
-    super(`YAML line ${line}: ${message}`);
-    this.name = "YamlError";
-  }
-}
-
-/**
- * Parses the YAML subset described in the module doc.
- *
- * @param text The document.
- * @returns The parsed value.
- * @throws {YamlError} On unsupported or malformed input.
- */
-export function parseYaml(text: string): YamlValue {
-  return new YamlParser(text).parse();
-}
-
-const MAP_KEY =
-  /^(?:"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s#\[\]{},"'|>&*!%@`-][^#]*?|-[^\s#][^#]*?)\s*:(?:\s|$)/;
-
-class YamlParser {
-  #lines: string[];
-  #i = 0;
-
-  constructor(text: string) {
-    this.#lines = text.replace(/\r\n?/g, "\n").split("\n");
-  }
-
-  parse(): YamlValue {
-    this.#skip();
-    const first = this.#lines[this.#i];
-    if (first !== undefined && /^(---|%)/.test(first)) {
-      throw this.#error("directives and document markers are not supported");
-    }
-    const value = this.#block(-1, false);
-    this.#skip();
-    if (this.#i < this.#lines.length) throw this.#error("unexpected content");
-    return value;
-  }
-
-  #error(message: string, line = this.#i): YamlError {
-    return new YamlError(message, line + 1);
-  }
-
-  /** Moves past blank and comment-only lines. */
-  #skip(): void {
-    while (this.#i < this.#lines.length) {
-      const trimmed = this.#lines[this.#i]!.trim();
-      if (trimmed !== "" && !trimmed.startsWith("#")) return;
-      this.#i++;
-    }
-  }
-
-  #indent(line: string): number {
-    const n = line.length - line.trimStart().length;
-    if (line.slice(0, n).includes("\t")) throw this.#error("tabs in indentation");
-    return n;
-  }
-
-  /** A node in block context whose lines are indented deeper than `parent`. */
-  #block(parent: number, sequenceAtParent: boolean): YamlValue {
-    this.#skip();
-    const line = this.#lines[this.#i];
-    if (line === undefined) return null;
-    const n = this.#indent(line);
-    const content = line.slice(n);
-    const isItem = isSequenceItem(content);
-    if (n < parent || (n === parent && !(sequenceAtParent && isItem))) return null;
-    if (isItem) return this.#sequence(n);
-    if (MAP_KEY.test(content)) return this.#mapping(n);
-    // A scalar that starts on the line after its key.
-    this.#i++;
-    return this.#value(content, parent, false);
-  }
-
-  #mapping(n: number): Record<string, YamlValue> {
-    const result: Record<string, YamlValue> = {};
-    for (;;) {
-      this.#skip();
-      const line = this.#lines[this.#i];
-      if (line === undefined) break;
-      const indent = this.#indent(line);
-      if (indent < n) break;
-      if (indent > n) throw this.#error("unexpected indentation");
-      const content = line.slice(n);
-      if (isSequenceItem(content)) break;
-      const match = MAP_KEY.exec(content);
-      if (!match) throw this.#error(`expected "key: value", got ${JSON.stringify(content)}`);
-      const rawKey = match[0].replace(/\s*:\s*$/, "").replace(/\s*:$/, "");
-      const key = unquoteKey(rawKey);
-      if (Object.hasOwn(result, key)) throw this.#error(`duplicate key ${JSON.stringify(key)}`);
-      const rest = content.slice(match[0].length);
-      this.#i++;
-      result[key] = this.#value(rest, n, true);
-    }
-    return result;
-  }
-
-  #sequence(n: number): YamlValue[] {
-    const result: YamlValue[] = [];
-    for (;;) {
-      this.#skip();
-      const line = this.#lines[this.#i];
-      if (line === undefined) break;
-      const indent = this.#indent(line);
-      if (indent < n) break;
-      if (indent > n) throw this.#error("unexpected indentation");
-      const content = line.slice(n);
-      if (!isSequenceItem(content)) break;
-      const rest = content.slice(1);
-      const text = rest.trimStart();
-      if (text === "" || text.startsWith("#")) {
-        this.#i++;
-        result.push(this.#block(n, false));
-        continue;
-      }
-      const column = n + 1 + rest.length - text.length;
-      if (MAP_KEY.test(text) || isSequenceItem(text)) {
-        // A compact nested collection: re-read this line as if the dash were a space.
-        this.#lines[this.#i] = " ".repeat(column) + text;
-        result.push(isSequenceItem(text) ? this.#sequence(column) : this.#mapping(column));
-        continue;
-      }
-      this.#i++;
-      result.push(this.#value(text, n, false));
-    }
-    return result;
-  }
-
-  /** The value after `key:` or `- `; `owner` is the indentation of that key or dash. */
-  #value(rest: string, owner: number, isMapValue: boolean): YamlValue {
-    const text = rest.trim();
-    if (text === "" || text.startsWith("#")) return this.#block(owner, isMapValue);
-    const first = text[0]!;
-    if (first === "|" || first === ">") return this.#blockScalar(text, owner);
-    if (first === "[" || first === "{") return this.#flowValue(text);
-    if (first === '"' || first === "'") return this.#quotedValue(text);
-    if ("&*!%@`".includes(first)) throw this.#error(`unsupported YAML feature "${first}"`);
-    return this.#plainValue(text, owner);
-  }
-
-  #plainValue(text: string, owner: number): YamlValue {
-    const parts = [stripComment(text)];
-    // Continuation lines: more indented than the owner, until a blank line run
-    // ends the scalar or a comment line appears.
-    let j = this.#i;
-    let breaks = 0;
-    for (; j < this.#lines.length; j++) {
-      const line = this.#lines[j]!;
-      const trimmed = line.trim();
-      if (trimmed === "") {
-        breaks++;
-        continue;
-      }
-      if (this.#indent(line) <= owner || trimmed.startsWith("#")) break;
-      parts.push(breaks > 0 ? "\n".repeat(breaks) : " ");
-      parts.push(stripComment(trimmed));
-      breaks = 0;
-      this.#i = j + 1;
-    }
-    return resolvePlain(parts.join("").replace(/ ?(\n+) ?/g, "$1"));
-  }
-
-  #quotedValue(text: string): YamlValue {
-    const start = this.#i - 1;
-    let source = text;
-    for (;;) {
-      const end = quotedEnd(source);
-      if (end >= 0) {
-        const tail = source.slice(end).trim();
-        if (tail !== "" && !tail.startsWith("#")) {
-          throw this.#error("content after a quoted scalar", start);
-        }
-        return unquote(source.slice(0, end));
-      }
-      const next = this.#lines[this.#i];
-      if (next === undefined) throw this.#error("unterminated quoted scalar", start);
-      source += "\n" + next.trim();
-      this.#i++;
-    }
-  }
-
-  #flowValue(text: string): YamlValue {
-    const start = this.#i - 1;
-    let source = text;
-    for (;;) {
-      const end = flowEnd(source);
-      if (end >= 0) {
-        const tail = source.slice(end).trim();
-        if (tail !== "" && !tail.startsWith("#")) {
-          throw this.#error("content after a flow collection", start);
-        }
-        return new FlowParser(source.slice(0, end), start + 1).parse();
-      }
-      const next = this.#lines[this.#i];
-      if (next === undefined) throw this.#error("unterminated flow collection", start);
-      source += " " + stripComment(next.trim());
-      this.#i++;
-    }
-  }
-
-  #blockScalar(header: string, owner: number): string {
-    const match = /^([|>])([-+]?)([1-9]?)([-+]?)\s*(#.*)?$/.exec(header);
-    if (!match) throw this.#error(`bad block scalar header ${header}`, this.#i - 1);
-    const folded = match[1] === ">";
-    const chomp = match[2] || match[4] || "";
-    const explicit = match[3] ? owner + Number(match[3]) : undefined;
-    const raw: string[] = [];
-    let contentIndent = explicit;
-    while (this.#i < this.#lines.length) {
-      const line = this.#lines[this.#i]!;
-      if (line.trim() === "") {
-        raw.push("");
-        this.#i++;
-        continue;
-      }
-      const indent = this.#indent(line);
-      contentIndent ??= indent;
-      if (indent <= owner || indent < contentIndent) break;
-      raw.push(line.slice(contentIndent));
-      this.#i++;
-    }
-    // Blank lines that trail the scalar belong to it only for chomping.
-    let last = raw.length;
-    while (last > 0 && raw[last - 1] === "") last--;
-    const trailing = raw.length - last;
-    const lines = raw.slice(0, last);
-    let body = folded ? fold(lines) : lines.join("\n");
-    if (lines.length === 0) body = "";
-    if (chomp === "-") return body;
-    if (chomp === "+") return body + "\n".repeat(trailing + (lines.length ? 1 : 0));
-    return lines.length ? body + "\n" : "";
-  }
-}
-
-function isSequenceItem(content: string): boolean {
-  return content === "-" || content.startsWith("- ");
-}
-
-function stripComment(text: string): string {
-  const at = text.search(/\s#/);
-  return (at >= 0 ? text.slice(0, at) : text).trim();
-}
-
-function unquoteKey(raw: string): string {
-  return raw.startsWith('"') || raw.startsWith("'") ? unquote(raw) : raw;
-}
-
-/** Index just past the closing quote of the scalar `text` starts with, or -1. */
-function quotedEnd(text: string): number {
-  const quote = text[0];
-  for (let i = 1; i < text.length; i++) {
-    const c = text[i];
-    if (quote === '"' && c === "\\") {
-      i++;
-    } else if (c === quote) {
-      if (quote === "'" && text[i + 1] === "'") {
-        i++;
-        continue;
-      }
-      return i + 1;
-    }
-  }
-  return -1;
-}
-
-/** Index just past the flow collection `text` starts with, or -1. */
-function flowEnd(text: string): number {
-  let depth = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (c === '"' || c === "'") {
-      const end = quotedEnd(text.slice(i));
-      if (end < 0) return -1;
-      i += end - 1;
-    } else if (c === "[" || c === "{") {
-      depth++;
-    } else if (c === "]" || c === "}") {
-      depth--;
-      if (depth === 0) return i + 1;
-    }
-  }
-  return -1;
-}
-
-const ESCAPES: Record<string, string> = {
-  "0": "\0",
-  a: "\x07",
-  b: "\b",
-  t: "\t",
-  "\t": "\t",
-  n: "\n",
-  v: "\v",
-  f: "\f",
-  r: "\r",
-  e: "\x1b",
-  " ": " ",
-  '"': '"',
-  "/": "/",
-  "\\": "\\",
-  N: "\x85",
-  _: "\xa0",
-  L: "\u2028",
-  P: "\u2029",
-};
-
-/** Decodes a complete quoted scalar, folding its line breaks. */
-function unquote(text: string): string {
-  const quote = text[0];
-  const inner = text.slice(1, -1);
-  // Line folding: a single break becomes a space, n+1 breaks become n newlines.
-  const fold = (s: string) =>
-    s.replace(/[ \t]*\n[ \t]*((?:\n[ \t]*)*)/g, (_m, extra: string) => {
-      const count = (extra.match(/\n/g) ?? []).length;
-      return count === 0 ? " " : "\n".repeat(count);
-    });
-  if (quote === "'") return fold(inner).replaceAll("''", "'");
-  let out = "";
-  for (let i = 0; i < inner.length; i++) {
-    const c = inner[i]!;
-    if (c !== "\\") {
-      // Fold runs of unescaped text.
-      let j = i;
-      while (j < inner.length && inner[j] !== "\\") j++;
-      out += fold(inner.slice(i, j));
-      i = j - 1;
-      continue;
-    }
-    const e = inner[++i];
-    if (e === undefined) break;
-    if (e === "\n") {
-      while (inner[i + 1] === " " || inner[i + 1] === "\t") i++;
-    } else if (e === "x" || e === "u" || e === "U") {
-      const size = e === "x" ? 2 : e === "u" ? 4 : 8;
-      out += String.fromCodePoint(parseInt(inner.slice(i + 1, i + 1 + size), 16));
-      i += size;
-    } else if (e in ESCAPES) {
-      out += ESCAPES[e];
-    } else {
-      throw new YamlError(`unknown escape \\${e}`, 0);
-    }
-  }
-  return out;
-}
-
-function fold(lines: string[]): string {
-  let out = "";
-  let breaks = 0;
-  let first = true;
-  let previousMore = false;
-  for (const line of lines) {
-    if (line === "") {
-      breaks++;
-      continue;
-    }
-    const more = line.startsWith(" ") || line.startsWith("\t");
-    if (first) out += "\n".repeat(breaks);
-    else if (more || previousMore) out += "\n".repeat(breaks + 1);
-    else out += breaks === 0 ? " " : "\n".repeat(breaks);
-    out += line;
-    breaks = 0;
-    first = false;
-    previousMore = more;
-  }
-  return out;
-}
-
-/** Resolves a plain scalar with the YAML 1.2 core schema. */
-function resolvePlain(text: string): YamlValue {
-  if (/^(?:~|null|Null|NULL)?$/.test(text)) return null;
-  if (/^(?:true|True|TRUE)$/.test(text)) return true;
-  if (/^(?:false|False|FALSE)$/.test(text)) return false;
-  if (/^[-+]?[0-9]+$/.test(text)) return Number(text);
-  if (/^0x[0-9a-fA-F]+$/.test(text)) return parseInt(text.slice(2), 16);
-  if (/^0o[0-7]+$/.test(text)) return parseInt(text.slice(2), 8);
-  if (/^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$/.test(text)) {
-    return Number(text);
-  }
-  if (/^[-+]?\.(?:inf|Inf|INF)$/.test(text)) return text.startsWith("-") ? -Infinity : Infinity;
-  if (/^\.(?:nan|NaN|NAN)$/.test(text)) return NaN;
-  return text;
-}
-
-class FlowParser {
-  #text: string;
-  #p = 0;
-  #line: number;
-
-  constructor(text: string, line: number) {
-    this.#text = text;
-    this.#line = line;
-  }
-
-  parse(): YamlValue {
-    const value = this.#node();
-    this.#space();
-    if (this.#p !== this.#text.length) throw this.#error("trailing characters");
-    return value;
-  }
-
-  #error(message: string): YamlError {
-    return new YamlError(`${message} in flow collection at column ${this.#p + 1}`, this.#line);
-  }
-
-  #space(): void {
-    while (/\s/.test(this.#text[this.#p] ?? "")) this.#p++;
-  }
-
-  #node(): YamlValue {
-    this.#space();
-    const c = this.#text[this.#p];
-    if (c === "[") return this.#sequence();
-    if (c === "{") return this.#mapping();
-    if (c === '"' || c === "'") return this.#quoted();
-    return resolvePlain(this.#plain(false));
-  }
-
-  #quoted(): string {
-    const end = quotedEnd(this.#text.slice(this.#p));
-    if (end < 0) throw this.#error("unterminated quoted scalar");
-    const value = unquote(this.#text.slice(this.#p, this.#p + end));
-    this.#p += end;
-    return value;
-  }
-
-  #plain(isKey: boolean): string {
-    const start = this.#p;
-    while (this.#p < this.#text.length) {
-      const c = this.#text[this.#p]!;
-      if (c === "," || c === "]" || c === "}" || c === "[" || c === "{") break;
-      if (c === ":" && (isKey || /[\s,\]}]/.test(this.#text[this.#p + 1] ?? " "))) break;
-      this.#p++;
-    }
-    return this.#text.slice(start, this.#p).trim();
-  }
-
-  #sequence(): YamlValue[] {
-    this.#p++;
-    const result: YamlValue[] = [];
-    for (;;) {
-      this.#space();
-      if (this.#text[this.#p] === "]") {
-        this.#p++;
-        return result;
-      }
-      result.push(this.#node());
-      this.#space();
-      const c = this.#text[this.#p++];
-      if (c === "]") return result;
-      if (c !== ",") throw this.#error(`expected "," or "]"`);
-    }
-  }
-
-  #mapping(): Record<string, YamlValue> {
-    this.#p++;
-    const result: Record<string, YamlValue> = {};
-    for (;;) {
-      this.#space();
-      if (this.#text[this.#p] === "}") {
-        this.#p++;
-        return result;
-      }
-      const c = this.#text[this.#p];
-      const key = c === '"' || c === "'" ? this.#quoted() : this.#plain(true);
-      this.#space();
-      let value: YamlValue = null;
-      if (this.#text[this.#p] === ":") {
-        this.#p++;
-        this.#space();
-        const next = this.#text[this.#p];
-        if (next !== "," && next !== "}") value = this.#node();
-      }
-      result[key] = value;
-      this.#space();
-      const end = this.#text[this.#p++];
-      if (end === "}") return result;
-      if (end !== ",") throw this.#error(`expected "," or "}"`);
-    }
-  }
-}
+export { ApiHistory, type ModelSource } from "./_api_history.ts";
+export { parseYaml, YamlError, type YamlValue } from "./_yaml.ts";
 
 // ---------------------------------------------------------------------------
 // Swagger model
 // ---------------------------------------------------------------------------
-
-interface Schema {
-  type?: string;
-  format?: string;
-  description?: string;
-  title?: string;
-  properties?: Record<string, Schema>;
-  required?: string[];
-  additionalProperties?: Schema | boolean;
-  items?: Schema;
-  allOf?: Schema[];
-  enum?: unknown[];
-  $ref?: string;
-  "x-nullable"?: boolean;
-}
-
-interface Parameter {
-  in?: string;
-  name?: string;
-  schema?: Schema;
-}
-
-interface Operation {
-  operationId?: string;
-  tags?: string[];
-  parameters?: Parameter[];
-  responses?: Record<string, { schema?: Schema }>;
-}
-
-interface Spec {
-  info?: { version?: string };
-  definitions?: Record<string, Schema>;
-  paths?: Record<string, Record<string, Operation>>;
-}
 
 /** Output files, in the order `mod.ts` re-exports them. */
 const AREAS = {
@@ -958,6 +444,8 @@ interface Model {
   origin?: string;
   /** Seed of the response/request classification. */
   role: "definition" | "response" | "request";
+  /** Where the model is in the swagger document, to find it in other versions. */
+  source: ModelSource;
 }
 
 /**
@@ -1255,9 +743,11 @@ class Generator {
   #hand = new Map<string, Area>();
   #responseModels = new Set<string>();
   #version: string;
+  #history: ApiHistory | undefined;
 
-  constructor(spec: Spec) {
+  constructor(spec: Spec, history?: ApiHistory) {
     this.#spec = spec;
+    this.#history = history;
     this.#definitions = spec.definitions ?? {};
     this.#version = String(spec.info?.version ?? "?");
   }
@@ -1288,7 +778,13 @@ class Generator {
         area = "common";
       }
       this.#claim(name);
-      this.#models.set(name, { name, area, schema, role: "definition" });
+      this.#models.set(name, {
+        name,
+        area,
+        schema,
+        role: "definition",
+        source: { kind: "definition", name },
+      });
     }
     for (const [path, operations] of Object.entries(this.#spec.paths ?? {})) {
       for (const [method, op] of Object.entries(operations)) {
@@ -1307,6 +803,7 @@ class Generator {
               schema,
               origin: `Response of ${endpoint}.`,
               role: "response",
+              source: { kind: "response", operationId: op.operationId, status: code, item: false },
             });
           } else if (schema.type === "array" && schema.items && isInlineObject(schema.items)) {
             const name = schema.items.title ?? `${op.operationId}ResponseItem`;
@@ -1317,6 +814,7 @@ class Generator {
               schema: schema.items,
               origin: `One item of the response of ${endpoint}.`,
               role: "response",
+              source: { kind: "response", operationId: op.operationId, status: code, item: true },
             });
           }
         }
@@ -1332,6 +830,7 @@ class Generator {
             schema: reduced,
             origin: `Body of ${endpoint}.`,
             role: "request",
+            source: { kind: "body", operationId: op.operationId },
           });
         } else {
           const target = reduced.$ref ? refName(reduced.$ref) : reduced;
@@ -1410,6 +909,7 @@ class Generator {
       keep: () => true,
       path: [],
       response: false,
+      source: undefined,
     };
     const blocks: string[] = [];
     for (const model of this.#models.values()) {
@@ -1417,6 +917,8 @@ class Generator {
     }
     for (const alias of this.#aliases.values()) {
       if (alias.area !== area) continue;
+      // An alias is not found in other versions by name: no history notes.
+      context.source = undefined;
       const type = typeof alias.target === "string"
         ? this.#reference(alias.target, context)
         : this.#type(alias.target, context, 0);
@@ -1438,6 +940,7 @@ class Generator {
       "may be `null` (the engine sends Go's nil slices and maps so). Enums also accept unknown " +
       "strings. 64-bit integers are typed `number` and lose precision beyond 2^53.",
       "",
+      ...this.#historyDoc(),
       "@module",
     ];
     const moduleDoc = "/**\n" +
@@ -1472,12 +975,30 @@ class Generator {
       " * `null`, enums accept unknown strings, and 64-bit integers are typed `number`, so values",
       " * beyond 2^53 lose precision.",
       " *",
+      ...this.#historyDoc().flatMap((l) =>
+        l ? wrapWords(l, LINE_WIDTH - 3, "").map((w) => ` * ${w}`) : [" *"]
+      ),
       " * @module",
       " */",
       "",
       ...Object.keys(AREAS).map((area) => `export type * from "./${area}.ts";`),
     ];
     return lines.join("\n") + "\n";
+  }
+
+  /** The module-doc paragraph (and a blank line) that explains the history notes, if any. */
+  #historyDoc(): string[] {
+    if (!this.#history) return [];
+    const [oldest, newest] = this.#history.range;
+    return [
+      `History notes come from the specifications of API 1.${oldest} to 1.${newest} and the API ` +
+      `changelog: "Added in API 1.NN." where a model or field first appears after 1.${oldest} ` +
+      "and the changelog names it (older specifications are incomplete, so fields without the " +
+      'note may be older than they look), "Deprecated in API 1.NN." where a newer one first ' +
+      `marks it deprecated ("Deprecated." where 1.${this.#history.base}'s already does), ` +
+      '"Not in API 1.NN and later." where newer specifications lack it.',
+      "",
+    ];
   }
 
   #model(model: Model, context: Context): string {
@@ -1488,10 +1009,12 @@ class Generator {
     const doc = [model.origin, sentence(description || MODEL_DOCS[model.name] || "")]
       .filter(Boolean).join(" ");
     if (!doc) console.warn(`warning: ${model.name} has no description`);
-    const head = jsdoc(doc || `The \`${model.name}\` model of the Engine API.`, 0);
     context.keep = this.#keepRequired(model.name);
     context.path = [model.name];
     context.response = this.#responseModels.has(model.name);
+    context.source = model.source;
+    const text = doc || `The \`${model.name}\` model of the Engine API.`;
+    const head = jsdoc(withNote(text, this.#historyNote(context, text)), 0);
     if (schema.allOf) {
       const parts = schema.allOf;
       const bases = parts.filter((p) => p.$ref).map((p) =>
@@ -1563,7 +1086,17 @@ class Generator {
       const note = `${schema.format}, exact only up to 2^53`;
       text = `${text.replace(/\.$/, "")} (${note}).`;
     }
-    return sentence(text);
+    return withNote(sentence(text), this.#historyNote(context, text));
+  }
+
+  /** The history note of the model or property `context.path` names, or `""`; `text` is its doc. */
+  #historyNote(context: Context, text: string): string {
+    if (!this.#history || !context.source) return "";
+    const notes = this.#history.notes(context.source, context.path.slice(1), context.path[0]!);
+    if (notes === undefined) console.warn(`warning: no history for ${context.path.join(".")}`);
+    // "Deprecated." only when the description does not say so.
+    const said = /deprecated/i.test(text);
+    return (notes ?? []).filter((note) => !(said && note === "Deprecated.")).join(" ");
   }
 
   #reference(name: string, context: Context): string {
@@ -1666,10 +1199,8 @@ interface Context {
   path: string[];
   /** Whether the model being rendered is read from the engine. */
   response: boolean;
-}
-
-function refName(ref: string): string {
-  return ref.replace(/^#\/definitions\//, "");
+  /** Where the model being rendered is in the swagger, for history notes; none for aliases. */
+  source: ModelSource | undefined;
 }
 
 function hasProperties(schema: Schema): boolean {
@@ -1773,6 +1304,16 @@ function sentenceEnds(text: string): number[] {
   return [...text.matchAll(/(?<!\b(?:e\.g|i\.e|etc|vs|e\.g\.,))\.(?=\s)/g)].map((m) => m.index);
 }
 
+/**
+ * Appends a history note as a sentence, or as a paragraph of its own after a
+ * list (a sentence there would join the list's last item).
+ */
+function withNote(text: string, note: string): string {
+  if (!note) return text;
+  if (/\n[-*] [^\n]*$/.test(text)) return `${text}\n\n${note}`;
+  return `${sentence(text)} ${note}`;
+}
+
 /** A JSDoc block for nesting `depth`, on one line when it fits. */
 function jsdoc(text: string, depth: number): string {
   const pad = "  ".repeat(depth);
@@ -1781,6 +1322,10 @@ function jsdoc(text: string, depth: number): string {
   const width = LINE_WIDTH - pad.length - 3;
   const lines: string[] = [];
   for (const item of text.split("\n")) {
+    if (item === "") {
+      lines.push("");
+      continue;
+    }
     const hanging = /^[-*] /.test(item) ? "  " : "";
     lines.push(...wrapWords(item, width, hanging));
   }
@@ -1788,8 +1333,8 @@ function jsdoc(text: string, depth: number): string {
 }
 
 /**
- * Greedy word wrap. A code span is never split, and a word starting with `@`
- * never starts a line (it would read as a tag).
+ * Greedy word wrap. A code span is never split, a word starting with `@`
+ * never starts a line (it would read as a tag), and "API 1.NN" stays on one line.
  */
 function wrapWords(text: string, width: number, hanging: string): string[] {
   const words = text.split(/\s+/).filter(Boolean);
@@ -1797,7 +1342,9 @@ function wrapWords(text: string, width: number, hanging: string): string[] {
   let inCode = false;
   for (const word of words) {
     // Keep `code spans` and words starting with `@` on the line before.
-    if ((inCode || word.startsWith("@")) && tokens.length) tokens[tokens.length - 1] += " " + word;
+    const glued = inCode || word.startsWith("@") ||
+      (/^1\.\d+\b/.test(word) && tokens.at(-1)?.endsWith("API"));
+    if (glued && tokens.length) tokens[tokens.length - 1] += " " + word;
     else tokens.push(word);
     if ((word.match(/`/g) ?? []).length % 2 === 1) inCode = !inCode;
   }
@@ -1891,19 +1438,136 @@ function importLine(names: string[], from: string): string {
 // Entry point
 // ---------------------------------------------------------------------------
 
+/**
+ * Generates the contents of `src/types/`, keyed by file name.
+ *
+ * @param spec The parsed swagger document, such as moby's `v1.41.yaml`.
+ * @param history The documents of every version; without it, no history notes.
+ * @returns The file contents by file name (`containers.ts`, …, `mod.ts`).
+ */
+export function generateTypes(spec: YamlValue, history?: ApiHistory): Map<string, string> {
+  return new Generator(fixSpec(spec as Spec), history).generate();
+}
+
+/**
+ * Corrects what the v1.41 specification says wrong about what engines send
+ * (checked against Docker 20.10, and fixed in later specifications):
+ * - `PluginInterfaceType` is a string such as `docker.volumedriver/1.0`
+ *   (the engine's type marshals itself so; the 1.52 specification agrees),
+ *   not an object;
+ * - `POST /services/create` answers `Warnings`, an array (the engine's
+ *   field; the 1.44 specification agrees), not `Warning`.
+ *
+ * What a fix expects and does not find is left as it is.
+ *
+ * @param spec The parsed specification.
+ * @returns A corrected copy.
+ */
+export function fixSpec(spec: Spec): Spec {
+  const fixed = structuredClone(spec);
+  const definitions = fixed.definitions ?? {};
+  if (definitions.PluginInterfaceType) {
+    definitions.PluginInterfaceType = {
+      type: "string",
+      description: "An interface type a plugin implements, as `prefix.capability/version`, " +
+        "such as `docker.volumedriver/1.0`.",
+    };
+  }
+  const created = fixed.paths?.["/services/create"]?.post?.responses?.["201"]?.schema;
+  if (created?.properties?.Warning) {
+    delete created.properties.Warning;
+    created.properties.Warnings = {
+      type: "array",
+      items: { type: "string" },
+      "x-nullable": true,
+      description: "Warnings, such as an image that could not be pinned to a digest.",
+    };
+  }
+  return fixed;
+}
+
+/**
+ * The minor version of a swagger document (`41` for `info.version: "1.41"`).
+ *
+ * @throws {RangeError} When the version is not `1.NN`.
+ */
+export function specVersion(spec: YamlValue): number {
+  const version = String((spec as Spec).info?.version ?? "");
+  const match = /^1\.(\d+)$/.exec(version);
+  if (!match) throw new RangeError(`Unexpected API version ${JSON.stringify(version)}`);
+  return Number(match[1]);
+}
+
+/**
+ * Reads every `v1.NN.yaml` in `dir` and the changelog `dir/CHANGELOG.md`;
+ * `base` stands in for its own version's file.
+ */
+async function readHistory(dir: string, base: YamlValue): Promise<ApiHistory> {
+  const specs = new Map<number, YamlValue>();
+  const folder = dir.replace(/\/?$/, "/");
+  for await (const entry of Deno.readDir(dir)) {
+    const match = /^v1\.(\d+)\.yaml$/.exec(entry.name);
+    if (!match || !entry.isFile) continue;
+    const text = await Deno.readTextFile(folder + entry.name);
+    try {
+      specs.set(Number(match[1]), parseYaml(text));
+    } catch (error) {
+      throw new Error(`Cannot parse ${folder}${entry.name}`, { cause: error });
+    }
+  }
+  const version = specVersion(base);
+  specs.set(version, base);
+  const changelog = await Deno.readTextFile(folder + "CHANGELOG.md");
+  return new ApiHistory(specs, version, changelog);
+}
+
 if (import.meta.main) {
-  const [input, output = new URL("../src/types/", import.meta.url).pathname] = Deno.args;
-  if (!input) {
-    console.error(
-      "usage: deno run --allow-read --allow-write tools/gen_types.ts <v1.NN.yaml> [out-dir]",
-    );
+  const usage = "usage: deno run --allow-read --allow-write tools/gen_types.ts " +
+    "[--history <dir with v1.NN.yaml files and CHANGELOG.md>] <v1.NN.yaml> [out-dir]";
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: Deno.args,
+      options: { history: { type: "string" } },
+      allowPositionals: true,
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${usage}`);
     Deno.exit(2);
   }
-  const spec = parseYaml(await Deno.readTextFile(input)) as Spec;
-  const files = new Generator(spec).generate();
+  const [input, output = new URL("../src/types/", import.meta.url).pathname] = parsed.positionals;
+  if (!input || parsed.positionals.length > 2) {
+    console.error(usage);
+    Deno.exit(2);
+  }
+  const spec = parseYaml(await Deno.readTextFile(input));
+  const history = parsed.values.history === undefined
+    ? undefined
+    : await readHistory(parsed.values.history, spec);
+  const files = generateTypes(spec, history);
   await Deno.mkdir(output, { recursive: true });
   for (const [name, text] of files) {
     await Deno.writeTextFile(`${output.replace(/\/?$/, "/")}${name}`, text);
     console.log(`${name}: ${text.split("\n").length - 1} lines`);
+  }
+  if (history) {
+    const unconfirmed = history.unconfirmed;
+    console.log(
+      `${unconfirmed.length} first appearances after API 1.${history.range[0]} are not named ` +
+        `in the changelog and have no "Added in" note, such as ${
+          unconfirmed.slice(0, 3).join(", ")
+        }`,
+    );
+    // JSDoc lines joined, so a note wrapped over two lines counts.
+    const all = [...files.values()].join("\n").replace(/\s*\n\s*\*(?!\/)\s*/g, " ");
+    const count = (pattern: RegExp) => all.match(pattern)?.length ?? 0;
+    const [oldest, newest] = history.range;
+    console.log(
+      `history from API 1.${oldest} to 1.${newest}: ` +
+        `${count(/\bAdded in API 1\.\d+\./g)} "Added in", ` +
+        `${count(/\bDeprecated in API 1\.\d+\./g)} "Deprecated in", ` +
+        `${count(/\bDeprecated\.(?= Not in API| ?\*\/)/g)} "Deprecated.", ` +
+        `${count(/\bNot in API 1\.\d+/g)} "Not in" notes`,
+    );
   }
 }

@@ -98,8 +98,8 @@ export interface ServiceCreateResult {
   ID: string;
   /**
    * What the engine warned about (such as an image it could not pin to a
-   * digest), always an array. API 1.41 documents a single `Warning`; the
-   * engine sends `Warnings`: both are gathered here.
+   * digest), always an array. The engine sends `Warnings` (API 1.41's
+   * specification says `Warning`, a string): a `Warning` is gathered too.
    */
   Warnings: string[];
 }
@@ -264,7 +264,7 @@ export class Services {
     }
     const action = spec.Name ? `create service "${spec.Name}"` : "create a service";
     const auth = await this.#auth(spec, options.auth, options.signal);
-    let result: ServiceCreateResponse & { Warnings?: string[] | null };
+    let result: ServiceCreateResponse & { Warning?: string };
     try {
       result = await this.#api.json({
         method: "POST",

@@ -10,6 +10,12 @@
  * (the engine sends Go's nil slices and maps so). Enums also accept unknown strings. 64-bit
  * integers are typed `number` and lose precision beyond 2^53.
  *
+ * History notes come from the specifications of API 1.25 to 1.55 and the API changelog: "Added in
+ * API 1.NN." where a model or field first appears after 1.25 and the changelog names it (older
+ * specifications are incomplete, so fields without the note may be older than they look),
+ * "Deprecated in API 1.NN." where a newer one first marks it deprecated ("Deprecated." where 1.41's
+ * already does), "Not in API 1.NN and later." where newer specifications lack it.
+ *
  * @module
  */
 
@@ -68,7 +74,7 @@ export interface Mount {
       | "slave"
       | "rslave"
       | (string & {});
-    /** Disable recursive bind mount. */
+    /** Disable recursive bind mount. Added in API 1.40. */
     NonRecursive?: boolean;
   };
   /** Optional configuration for the `volume` type. */
@@ -105,7 +111,7 @@ export interface Limit {
   MemoryBytes?: number;
   /**
    * Limits the maximum number of PIDs in the container. Set `0` for unlimited (int64, exact only up
-   * to 2^53).
+   * to 2^53). Added in API 1.41.
    */
   Pids?: number;
 }
@@ -175,7 +181,7 @@ export interface HealthConfig {
   /**
    * Start period for the container to initialize before starting health-retries countdown in
    * nanoseconds. It should be 0 or at least 1000000 (1 ms). 0 means inherit (int64, exact only up
-   * to 2^53).
+   * to 2^53). Added in API 1.29.
    */
   StartPeriod?: number;
 }
@@ -234,7 +240,7 @@ export interface Platform {
   OS?: string;
 }
 
-/** Driver represents a driver (network, logging, secrets). */
+/** Driver represents a driver (network, logging, secrets). Added in API 1.31. */
 export interface Driver {
   /** Name of the driver. */
   Name: string;

@@ -10,6 +10,12 @@
  * (the engine sends Go's nil slices and maps so). Enums also accept unknown strings. 64-bit
  * integers are typed `number` and lose precision beyond 2^53.
  *
+ * History notes come from the specifications of API 1.25 to 1.55 and the API changelog: "Added in
+ * API 1.NN." where a model or field first appears after 1.25 and the changelog names it (older
+ * specifications are incomplete, so fields without the note may be older than they look),
+ * "Deprecated in API 1.NN." where a newer one first marks it deprecated ("Deprecated." where 1.41's
+ * already does), "Not in API 1.NN and later." where newer specifications lack it.
+ *
  * @module
  */
 
@@ -176,13 +182,19 @@ export interface Resources {
   CpusetMems?: string;
   /** A list of devices to add to the container. */
   Devices?: DeviceMapping[] | null;
-  /** A list of cgroup rules to apply to the container. */
+  /** A list of cgroup rules to apply to the container. Added in API 1.28. */
   DeviceCgroupRules?: string[] | null;
-  /** A list of requests for devices to be sent to device drivers. */
+  /** A list of requests for devices to be sent to device drivers. Added in API 1.40. */
   DeviceRequests?: DeviceRequest[] | null;
-  /** Kernel memory limit in bytes (int64, exact only up to 2^53). */
+  /**
+   * Kernel memory limit in bytes (int64, exact only up to 2^53). Deprecated. Not in API 1.42 and
+   * later.
+   */
   KernelMemory?: number;
-  /** Hard limit for kernel TCP buffer memory (in bytes) (int64, exact only up to 2^53). */
+  /**
+   * Hard limit for kernel TCP buffer memory (in bytes) (int64, exact only up to 2^53). Added in
+   * API 1.40. Deprecated in API 1.51. Not in API 1.52 and later.
+   */
   KernelMemoryTCP?: number;
   /** Memory soft limit in bytes (int64, exact only up to 2^53). */
   MemoryReservation?: number;
@@ -339,6 +351,8 @@ export interface HostConfig extends Resources {
    * Cgroup namespace mode for the container. Possible values are:
    * - `"private"`: the container runs in its own private cgroup namespace
    * - `"host"`: use the host system's cgroup namespace
+   *
+   * Added in API 1.41.
    */
   CgroupnsMode?: "private" | "host" | (string & {});
   /** A list of DNS servers for the container to use. */
@@ -474,7 +488,7 @@ export interface ContainerConfig {
   Entrypoint?: string[] | null;
   /** Disable networking for the container. */
   NetworkDisabled?: boolean | null;
-  /** MAC address of the container. */
+  /** MAC address of the container. Deprecated in API 1.44. Not in API 1.52 and later. */
   MacAddress?: string | null;
   /** `ONBUILD` metadata that were defined in the image's `Dockerfile`. */
   OnBuild?: string[] | null;
@@ -500,15 +514,26 @@ export interface NetworkingConfig {
 
 /** NetworkSettings exposes the network settings in the API. */
 export interface NetworkSettings {
-  /** Name of the network's bridge (for example, `docker0`). */
+  /**
+   * Name of the network's bridge (for example, `docker0`). Deprecated in API 1.51. Not in API 1.52
+   * and later.
+   */
   Bridge?: string;
   /** SandboxID uniquely represents a container's network stack. */
   SandboxID?: string;
-  /** Indicates if hairpin NAT should be enabled on the virtual interface. */
+  /**
+   * Indicates if hairpin NAT should be enabled on the virtual interface. Deprecated in API 1.44.
+   * Not in API 1.52 and later.
+   */
   HairpinMode?: boolean;
-  /** IPv6 unicast address using the link-local prefix. */
+  /**
+   * IPv6 unicast address using the link-local prefix. Deprecated in API 1.44. Not in API 1.52 and
+   * later.
+   */
   LinkLocalIPv6Address?: string;
-  /** Prefix length of the IPv6 unicast address. */
+  /**
+   * Prefix length of the IPv6 unicast address. Deprecated in API 1.44. Not in API 1.52 and later.
+   */
   LinkLocalIPv6PrefixLen?: number;
   /**
    * PortMap describes the mapping of container ports to host ports, using the container's
@@ -517,25 +542,39 @@ export interface NetworkSettings {
   Ports?: PortMap | null;
   /** SandboxKey identifies the sandbox. */
   SandboxKey?: string;
-  /** Additional IPv4 addresses (deprecated, usually `null`). */
+  /**
+   * Additional IPv4 addresses (deprecated, usually `null`). Deprecated in API 1.44. Not in API 1.52
+   * and later.
+   */
   SecondaryIPAddresses?: Address[] | null;
-  /** Additional IPv6 addresses (deprecated, usually `null`). */
+  /**
+   * Additional IPv6 addresses (deprecated, usually `null`). Deprecated in API 1.44. Not in API 1.52
+   * and later.
+   */
   SecondaryIPv6Addresses?: Address[] | null;
-  /** EndpointID uniquely represents a service endpoint in a Sandbox. */
+  /**
+   * EndpointID uniquely represents a service endpoint in a Sandbox. Deprecated. Not in API 1.52 and
+   * later.
+   */
   EndpointID?: string;
-  /** Gateway address for the default "bridge" network. */
+  /** Gateway address for the default "bridge" network. Deprecated. Not in API 1.52 and later. */
   Gateway?: string;
-  /** Global IPv6 address for the default "bridge" network. */
+  /**
+   * Global IPv6 address for the default "bridge" network. Deprecated. Not in API 1.52 and later.
+   */
   GlobalIPv6Address?: string;
-  /** Mask length of the global IPv6 address. */
+  /** Mask length of the global IPv6 address. Deprecated. Not in API 1.52 and later. */
   GlobalIPv6PrefixLen?: number;
-  /** IPv4 address for the default "bridge" network. */
+  /** IPv4 address for the default "bridge" network. Deprecated. Not in API 1.52 and later. */
   IPAddress?: string;
-  /** Mask length of the IPv4 address. */
+  /** Mask length of the IPv4 address. Deprecated. Not in API 1.52 and later. */
   IPPrefixLen?: number;
-  /** IPv6 gateway address for this network. */
+  /** IPv6 gateway address for this network. Deprecated. Not in API 1.52 and later. */
   IPv6Gateway?: string;
-  /** MAC address for the container on the default "bridge" network. */
+  /**
+   * MAC address for the container on the default "bridge" network. Deprecated. Not in API 1.52 and
+   * later.
+   */
   MacAddress?: string;
   /** Information about all networks that the container is connected to. */
   Networks?: Record<string, EndpointSettings> | null;
@@ -652,7 +691,7 @@ export interface ContainerState {
 export interface ContainerWaitResponse {
   /** Exit code of the container (int64, exact only up to 2^53). */
   StatusCode: number;
-  /** Container waiting error, if any. */
+  /** Container waiting error, if any. Added in API 1.34. */
   Error?: ContainerWaitExitError;
 }
 

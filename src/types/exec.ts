@@ -8,6 +8,12 @@
  * (the engine sends Go's nil slices and maps so). Enums also accept unknown strings. 64-bit
  * integers are typed `number` and lose precision beyond 2^53.
  *
+ * History notes come from the specifications of API 1.25 to 1.55 and the API changelog: "Added in
+ * API 1.NN." where a model or field first appears after 1.25 and the changelog names it (older
+ * specifications are incomplete, so fields without the note may be older than they look),
+ * "Deprecated in API 1.NN." where a newer one first marks it deprecated ("Deprecated." where 1.41's
+ * already does), "Not in API 1.NN and later." where newer specifications lack it.
+ *
  * @module
  */
 
@@ -51,7 +57,7 @@ export interface ContainerExecBody {
    * `user`, `user:group`, `uid`, or `uid:gid`.
    */
   User?: string;
-  /** The working directory for the exec process inside the container. */
+  /** The working directory for the exec process inside the container. Added in API 1.35. */
   WorkingDir?: string;
 }
 

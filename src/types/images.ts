@@ -10,6 +10,12 @@
  * (the engine sends Go's nil slices and maps so). Enums also accept unknown strings. 64-bit
  * integers are typed `number` and lose precision beyond 2^53.
  *
+ * History notes come from the specifications of API 1.25 to 1.55 and the API changelog: "Added in
+ * API 1.NN." where a model or field first appears after 1.25 and the changelog names it (older
+ * specifications are incomplete, so fields without the note may be older than they look),
+ * "Deprecated in API 1.NN." where a newer one first marks it deprecated ("Deprecated." where 1.41's
+ * already does), "Not in API 1.NN and later." where newer specifications lack it.
+ *
  * @module
  */
 
@@ -37,25 +43,36 @@ export interface ImageHistoryResponseItem {
  * image.
  */
 export interface ImageConfig {
-  /** The hostname to use for the container, as a valid RFC 1123 hostname. */
+  /**
+   * The hostname to use for the container, as a valid RFC 1123 hostname. Deprecated in API 1.46.
+   * Not in API 1.50 and later.
+   */
   Hostname?: string;
-  /** The domain name to use for the container. */
+  /**
+   * The domain name to use for the container. Deprecated in API 1.46. Not in API 1.50 and later.
+   */
   Domainname?: string;
   /** The user that commands are run as inside the container. */
   User?: string;
-  /** Whether to attach to `stdin`. */
+  /** Whether to attach to `stdin`. Deprecated in API 1.46. Not in API 1.50 and later. */
   AttachStdin?: boolean;
-  /** Whether to attach to `stdout`. */
+  /** Whether to attach to `stdout`. Deprecated in API 1.46. Not in API 1.50 and later. */
   AttachStdout?: boolean;
-  /** Whether to attach to `stderr`. */
+  /** Whether to attach to `stderr`. Deprecated in API 1.46. Not in API 1.50 and later. */
   AttachStderr?: boolean;
   /** An object mapping ports to an empty object in the form `{"<port>/<tcp|udp|sctp>": {}}`. */
   ExposedPorts?: Record<string, Record<string, unknown>> | null;
-  /** Attach standard streams to a TTY, including `stdin` if it is not closed. */
+  /**
+   * Attach standard streams to a TTY, including `stdin` if it is not closed. Deprecated in
+   * API 1.46. Not in API 1.50 and later.
+   */
   Tty?: boolean;
-  /** Open `stdin`. */
+  /** Open `stdin`. Deprecated in API 1.46. Not in API 1.50 and later. */
   OpenStdin?: boolean;
-  /** Close `stdin` after one attached client disconnects. */
+  /**
+   * Close `stdin` after one attached client disconnects. Deprecated in API 1.46. Not in API 1.50
+   * and later.
+   */
   StdinOnce?: boolean;
   /**
    * A list of environment variables to set inside the container in the form `["VAR=value", ...]`. A
@@ -73,7 +90,7 @@ export interface ImageConfig {
   ArgsEscaped?: boolean | null;
   /**
    * The name (or reference) of the image to use when creating the container, or which was used when
-   * the container was created.
+   * the container was created. Deprecated in API 1.46. Not in API 1.50 and later.
    */
   Image?: string;
   /** An object mapping mount point paths inside the container to empty objects. */
@@ -82,9 +99,9 @@ export interface ImageConfig {
   WorkingDir?: string;
   /** The entry point for the container as a string or an array of strings. */
   Entrypoint?: string[] | null;
-  /** Disable networking for the container. */
+  /** Disable networking for the container. Deprecated in API 1.46. Not in API 1.50 and later. */
   NetworkDisabled?: boolean | null;
-  /** MAC address of the container. */
+  /** MAC address of the container. Deprecated in API 1.44. Not in API 1.50 and later. */
   MacAddress?: string | null;
   /** `ONBUILD` metadata that were defined in the image's `Dockerfile`. */
   OnBuild?: string[] | null;
@@ -92,7 +109,7 @@ export interface ImageConfig {
   Labels?: Record<string, string> | null;
   /** Signal to stop a container as a string or unsigned integer. */
   StopSignal?: string | null;
-  /** Timeout to stop a container in seconds. */
+  /** Timeout to stop a container in seconds. Deprecated in API 1.46. Not in API 1.50 and later. */
   StopTimeout?: number | null;
   /** Shell for when `RUN`, `CMD`, and `ENTRYPOINT` uses a shell. */
   Shell?: string[] | null;
@@ -109,7 +126,7 @@ export interface ImageInspect {
    * referenced from. Multiple manifests can refer to the same image.
    */
   RepoDigests?: string[] | null;
-  /** ID of the parent image. */
+  /** ID of the parent image. Deprecated in API 1.51. Not in API 1.52 and later. */
   Parent?: string;
   /** Optional message that was set when committing or importing the image. */
   Comment?: string;
@@ -118,11 +135,20 @@ export interface ImageInspect {
    * 3339](https://www.ietf.org/rfc/rfc3339.txt) format with nano-seconds.
    */
   Created?: string;
-  /** The ID of the container that was used to create the image. */
+  /**
+   * The ID of the container that was used to create the image. Deprecated in API 1.44. Not in
+   * API 1.45 and later.
+   */
   Container?: string;
-  /** Configuration for a container that is portable between hosts. */
+  /**
+   * Configuration for a container that is portable between hosts. Deprecated in API 1.44. Not in
+   * API 1.45 and later.
+   */
   ContainerConfig?: ContainerConfig;
-  /** The version of Docker that was used to build the image. */
+  /**
+   * The version of Docker that was used to build the image. Deprecated in API 1.51. Not in API 1.52
+   * and later.
+   */
   DockerVersion?: string;
   /**
    * Name of the author that was specified when committing the image, or as specified through
@@ -148,6 +174,7 @@ export interface ImageInspect {
   Size?: number;
   /**
    * Total size of the image including all layers it is composed of (int64, exact only up to 2^53).
+   * Deprecated in API 1.43. Not in API 1.44 and later.
    */
   VirtualSize?: number;
   /** Information about the storage driver used to store the container's and image's filesystem. */
@@ -201,6 +228,7 @@ export interface ImageSummary {
   SharedSize?: number;
   /**
    * Total size of the image including all layers it is composed of (int64, exact only up to 2^53).
+   * Deprecated in API 1.43. Not in API 1.44 and later.
    */
   VirtualSize?: number;
   /** User-defined key/value metadata. */
@@ -215,13 +243,16 @@ export interface BuildInfo {
   id?: string;
   /** Build output text, usually ending with a newline. */
   stream?: string;
-  /** Error message; prefer `errorDetail`. */
+  /** Error message; prefer `errorDetail`. Deprecated in API 1.48. Not in API 1.52 and later. */
   error?: string;
   /** Structured error; set when the operation failed. */
   errorDetail?: ErrorDetail;
   /** Status text such as `Downloading` or `Pull complete`. */
   status?: string;
-  /** Progress bar rendered as text; `progressDetail` has the numbers. */
+  /**
+   * Progress bar rendered as text; `progressDetail` has the numbers. Deprecated in API 1.48. Not in
+   * API 1.52 and later.
+   */
   progress?: string;
   /** Numeric progress of the current step. */
   progressDetail?: ProgressDetail;
@@ -233,7 +264,7 @@ export interface BuildInfo {
 export interface BuildCache {
   /** Unique ID of the build cache record. */
   ID?: string;
-  /** ID of the parent build cache record. */
+  /** ID of the parent build cache record. Not in API 1.42 and later. */
   Parent?: string;
   /** Cache record type. */
   Type?:
@@ -276,13 +307,16 @@ export interface ImageID {
 export interface CreateImageInfo {
   /** Id of the layer or tag the line is about. */
   id?: string;
-  /** Error message; prefer `errorDetail`. */
+  /** Error message; prefer `errorDetail`. Deprecated in API 1.48. Not in API 1.52 and later. */
   error?: string;
   /** Structured error; set when the operation failed. */
   errorDetail?: ErrorDetail;
   /** Status text such as `Downloading` or `Pull complete`. */
   status?: string;
-  /** Progress bar rendered as text; `progressDetail` has the numbers. */
+  /**
+   * Progress bar rendered as text; `progressDetail` has the numbers. Deprecated in API 1.48. Not in
+   * API 1.52 and later.
+   */
   progress?: string;
   /** Numeric progress of the current step. */
   progressDetail?: ProgressDetail;
@@ -290,11 +324,14 @@ export interface CreateImageInfo {
 
 /** One line of the `POST /images/{name}/push` progress stream. */
 export interface PushImageInfo {
-  /** Error message; prefer `errorDetail`. */
+  /** Error message; prefer `errorDetail`. Deprecated in API 1.48. Not in API 1.52 and later. */
   error?: string;
   /** Status text such as `Downloading` or `Pull complete`. */
   status?: string;
-  /** Progress bar rendered as text; `progressDetail` has the numbers. */
+  /**
+   * Progress bar rendered as text; `progressDetail` has the numbers. Deprecated in API 1.48. Not in
+   * API 1.52 and later.
+   */
   progress?: string;
   /** Numeric progress of the current step. */
   progressDetail?: ProgressDetail;
@@ -322,7 +359,7 @@ export interface ImageSearchResponseItem {
   description?: string;
   /** Whether this is an official image. */
   is_official?: boolean;
-  /** Whether the repository is an automated build (deprecated). */
+  /** Whether the repository is an automated build (deprecated). Deprecated in API 1.44. */
   is_automated?: boolean;
   /** Name of the repository. */
   name?: string;

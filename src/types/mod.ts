@@ -8,6 +8,12 @@
  * `null`, enums accept unknown strings, and 64-bit integers are typed `number`, so values
  * beyond 2^53 lose precision.
  *
+ * History notes come from the specifications of API 1.25 to 1.55 and the API changelog: "Added in
+ * API 1.NN." where a model or field first appears after 1.25 and the changelog names it (older
+ * specifications are incomplete, so fields without the note may be older than they look),
+ * "Deprecated in API 1.NN." where a newer one first marks it deprecated ("Deprecated." where 1.41's
+ * already does), "Not in API 1.NN and later." where newer specifications lack it.
+ *
  * @module
  */
 

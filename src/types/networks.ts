@@ -9,6 +9,12 @@
  * (the engine sends Go's nil slices and maps so). Enums also accept unknown strings. 64-bit
  * integers are typed `number` and lose precision beyond 2^53.
  *
+ * History notes come from the specifications of API 1.25 to 1.55 and the API changelog: "Added in
+ * API 1.NN." where a model or field first appears after 1.25 and the changelog names it (older
+ * specifications are incomplete, so fields without the note may be older than they look),
+ * "Deprecated in API 1.NN." where a newer one first marks it deprecated ("Deprecated." where 1.41's
+ * already does), "Not in API 1.NN and later." where newer specifications lack it.
+ *
  * @module
  */
 
@@ -41,7 +47,7 @@ export interface Network {
    * workers in swarm mode.
    */
   Attachable?: boolean;
-  /** Whether the network is providing the routing-mesh for the swarm cluster. */
+  /** Whether the network is providing the routing-mesh for the swarm cluster. Added in API 1.29. */
   Ingress?: boolean;
   /** The config-only network source to provide the configuration for this network. */
   ConfigFrom?: ConfigReference;
@@ -176,7 +182,8 @@ export interface NetworkCreateBody {
   /**
    * Check for networks with duplicate names. Since Network is primarily keyed based on a random ID
    * and not on the name, and network name is strictly a user-friendly alias to the network which is
-   * uniquely identified using ID, there is no guaranteed way to check for duplicates.
+   * uniquely identified using ID, there is no guaranteed way to check for duplicates. Deprecated in
+   * API 1.44. Not in API 1.46 and later.
    */
   CheckDuplicate?: boolean;
   /** Name of the network driver plugin to use. */
@@ -193,7 +200,10 @@ export interface NetworkCreateBody {
    * mode.
    */
   Attachable?: boolean;
-  /** Ingress network is the network which provides the routing-mesh in swarm mode. */
+  /**
+   * Ingress network is the network which provides the routing-mesh in swarm mode. Added in
+   * API 1.29.
+   */
   Ingress?: boolean;
   /**
    * Creates a config-only network. Config-only networks are placeholder networks for network

@@ -9,6 +9,12 @@
  * (the engine sends Go's nil slices and maps so). Enums also accept unknown strings. 64-bit
  * integers are typed `number` and lose precision beyond 2^53.
  *
+ * History notes come from the specifications of API 1.25 to 1.55 and the API changelog: "Added in
+ * API 1.NN." where a model or field first appears after 1.25 and the changelog names it (older
+ * specifications are incomplete, so fields without the note may be older than they look),
+ * "Deprecated in API 1.NN." where a newer one first marks it deprecated ("Deprecated." where 1.41's
+ * already does), "Not in API 1.NN and later." where newer specifications lack it.
+ *
  * @module
  */
 
@@ -54,15 +60,11 @@ export interface PluginEnv {
   Value?: string;
 }
 
-/** An interface type a plugin implements, such as `docker.volumedriver/1.0`. */
-export interface PluginInterfaceType {
-  /** Prefix of the interface type, `docker`. */
-  Prefix?: string;
-  /** Capability the plugin provides, such as `volumedriver`. */
-  Capability?: string;
-  /** Version of the interface, such as `1.0`. */
-  Version?: string;
-}
+/**
+ * An interface type a plugin implements, as `prefix.capability/version`, such as
+ * `docker.volumedriver/1.0`.
+ */
+export type PluginInterfaceType = string;
 
 /** Describes a permission the user has to accept upon installing the plugin. */
 export interface PluginPrivilege {
@@ -97,7 +99,9 @@ export interface Plugin {
   PluginReference?: string;
   /** The config of a plugin. */
   Config?: {
-    /** Docker Version used to create the plugin. */
+    /**
+     * Docker Version used to create the plugin. Deprecated in API 1.51. Not in API 1.52 and later.
+     */
     DockerVersion?: string;
     /** Description of the plugin. */
     Description?: string;

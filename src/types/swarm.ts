@@ -9,6 +9,12 @@
  * (the engine sends Go's nil slices and maps so). Enums also accept unknown strings. 64-bit
  * integers are typed `number` and lose precision beyond 2^53.
  *
+ * History notes come from the specifications of API 1.25 to 1.55 and the API changelog: "Added in
+ * API 1.NN." where a model or field first appears after 1.25 and the changelog names it (older
+ * specifications are incomplete, so fields without the note may be older than they look),
+ * "Deprecated in API 1.NN." where a newer one first marks it deprecated ("Deprecated." where 1.41's
+ * already does), "Not in API 1.NN and later." where newer specifications lack it.
+ *
  * @module
  */
 
@@ -274,12 +280,19 @@ export interface ClusterInfo {
   RootRotationInProgress?: boolean;
   /**
    * DataPathPort specifies the data path port number for data traffic. Acceptable port range is
-   * 1024 to 49151. If no port is set or is set to 0, the default port (4789) is used.
+   * 1024 to 49151. If no port is set or is set to 0, the default port (4789) is used. Added in
+   * API 1.40.
    */
   DataPathPort?: number;
-  /** Default Address Pool specifies default subnet pools for global scope networks. */
+  /**
+   * Default Address Pool specifies default subnet pools for global scope networks. Added in
+   * API 1.39.
+   */
   DefaultAddrPool?: string[] | null;
-  /** SubnetSize specifies the subnet size of the networks created from the default subnet pool. */
+  /**
+   * SubnetSize specifies the subnet size of the networks created from the default subnet pool.
+   * Added in API 1.39.
+   */
   SubnetSize?: number;
 }
 
@@ -299,7 +312,7 @@ export interface Swarm extends ClusterInfo {
 
 /** User modifiable task configuration. */
 export interface TaskSpec {
-  /** Plugin spec for the service. *(Experimental release only.)* */
+  /** Plugin spec for the service. *(Experimental release only.)* Added in API 1.31. */
   PluginSpec?: {
     /** The name or 'alias' to use for the plugin. */
     Name?: string;
@@ -339,7 +352,7 @@ export interface TaskSpec {
       CredentialSpec?: {
         /**
          * Load credential spec from a Swarm Config with the given ID. The specified config must
-         * also be present in the Configs field with the Runtime property set.
+         * also be present in the Configs field with the Runtime property set. Added in API 1.40.
          */
         Config?: string;
         /**
@@ -437,7 +450,7 @@ export interface TaskSpec {
         };
         /**
          * Runtime represents a target that is not mounted into the container but is used by the
-         * task.
+         * task. Added in API 1.40.
          */
         Runtime?: Record<string, unknown> | null;
         /** ConfigID represents the ID of the specific config that we're referencing. */
@@ -449,7 +462,10 @@ export interface TaskSpec {
         ConfigName?: string;
       }>
       | null;
-    /** Isolation technology of the containers running the service. (Windows only). */
+    /**
+     * Isolation technology of the containers running the service. (Windows only). Added in
+     * API 1.35.
+     */
     Isolation?: "default" | "process" | "hyperv" | "" | (string & {});
     /**
      * Run an init inside the container that forwards signals and reaps processes. This field is
@@ -458,7 +474,7 @@ export interface TaskSpec {
     Init?: boolean | null;
     /**
      * Set kernel namedspaced parameters (sysctls) in the container. The Sysctls option on services
-     * accepts the same sysctls as the are supported on containers.
+     * accepts the same sysctls as the are supported on containers. Added in API 1.40.
      */
     Sysctls?: Record<string, string> | null;
     /** A list of kernel capabilities to add to the default set for the container. */
@@ -467,7 +483,7 @@ export interface TaskSpec {
     CapabilityDrop?: string[] | null;
     /**
      * A list of resource limits to set in the container. For example:
-     * `{"Name": "nofile", "Soft": 1024, "Hard": 2048}`".
+     * `{"Name": "nofile", "Soft": 1024, "Hard": 2048}`". Added in API 1.41.
      */
     Ulimits?:
       | Array<{
@@ -480,7 +496,10 @@ export interface TaskSpec {
       }>
       | null;
   };
-  /** Read-only spec type for non-swarm containers attached to swarm overlay networks. */
+  /**
+   * Read-only spec type for non-swarm containers attached to swarm overlay networks. Added in
+   * API 1.38.
+   */
   NetworkAttachmentSpec?: {
     /** ID of the container represented by this task. */
     ContainerID?: string;
@@ -537,13 +556,13 @@ export interface TaskSpec {
       | null;
     /**
      * Maximum number of replicas for per node (default value is 0, which is unlimited) (int64,
-     * exact only up to 2^53).
+     * exact only up to 2^53). Added in API 1.40.
      */
     MaxReplicas?: number;
     /**
      * Platforms stores all the platforms that the service's image can run on. This field is used in
      * the platform filter for scheduling. If empty, then the platform filter is off, meaning there
-     * are no scheduling restrictions.
+     * are no scheduling restrictions. Added in API 1.30.
      */
     Platforms?: Platform[] | null;
   };
@@ -657,7 +676,7 @@ export interface Task {
   /**
    * If the Service this Task belongs to is a job-mode service, contains the JobIteration of the
    * Service this Task was created for. Absent if the Task was created for a Replicated or Global
-   * Service.
+   * Service. Added in API 1.41.
    */
   JobIteration?: ObjectVersion;
   /**
@@ -684,7 +703,10 @@ export interface ServiceSpec {
     };
     /** Run one task on every eligible node. */
     Global?: Record<string, unknown> | null;
-    /** The mode used for services with a finite number of tasks that run to a completed state. */
+    /**
+     * The mode used for services with a finite number of tasks that run to a completed state. Added
+     * in API 1.41.
+     */
     ReplicatedJob?: {
       /** The maximum number of replicas to run simultaneously (int64, exact only up to 2^53). */
       MaxConcurrent?: number;
@@ -694,7 +716,10 @@ export interface ServiceSpec {
        */
       TotalCompletions?: number;
     };
-    /** The mode used for services which run a task to the completed state on each valid node. */
+    /**
+     * The mode used for services which run a task to the completed state on each valid node. Added
+     * in API 1.41.
+     */
     GlobalJob?: Record<string, unknown> | null;
   };
   /** Specification for the update strategy of the service. */
@@ -724,7 +749,7 @@ export interface ServiceSpec {
      */
     Order?: "stop-first" | "start-first" | (string & {});
   };
-  /** Specification for the rollback strategy of the service. */
+  /** Specification for the rollback strategy of the service. Added in API 1.28. */
   RollbackConfig?: {
     /**
      * Maximum number of tasks to be rolled back in one iteration (0 means unlimited parallelism)
@@ -753,7 +778,7 @@ export interface ServiceSpec {
      */
     Order?: "stop-first" | "start-first" | (string & {});
   };
-  /** Specifies which networks the service should attach to. */
+  /** Specifies which networks the service should attach to. Deprecated in API 1.44. */
   Networks?: NetworkAttachmentConfig[] | null;
   /** Properties that can be configured to access and load balance a service. */
   EndpointSpec?: EndpointSpec;
@@ -829,7 +854,7 @@ export interface Service {
   };
   /**
    * The status of the service's tasks. Provided only when requested as part of a ServiceList
-   * operation.
+   * operation. Added in API 1.41.
    */
   ServiceStatus?: {
     /**
@@ -855,7 +880,7 @@ export interface Service {
   /**
    * The status of the service when it is in one of ReplicatedJob or GlobalJob modes. Absent on
    * Replicated and Global mode services. The JobIteration is an ObjectVersion, but unlike the
-   * Service's version, does not need to be sent with an update request.
+   * Service's version, does not need to be sent with an update request. Added in API 1.41.
    */
   JobStatus?: {
     /**
@@ -887,9 +912,12 @@ export interface SecretSpec {
    * field is set, in which case the data is loaded from an external secret store.
    */
   Data?: string;
-  /** Name of the secrets driver used to fetch the secret's value from an external secret store. */
+  /**
+   * Name of the secrets driver used to fetch the secret's value from an external secret store.
+   * Added in API 1.31.
+   */
   Driver?: Driver;
-  /** Templating driver, if applicable. */
+  /** Templating driver, if applicable. Added in API 1.37. */
   Templating?: Driver;
 }
 
@@ -922,7 +950,7 @@ export interface ConfigSpec {
    * 4648](https://tools.ietf.org/html/rfc4648#section-4)) string.
    */
   Data?: string;
-  /** Templating driver, if applicable. */
+  /** Templating driver, if applicable. Added in API 1.37. */
   Templating?: Driver;
 }
 
@@ -1015,19 +1043,26 @@ export interface SwarmInitBody {
   /**
    * Address or interface to use for data path traffic (format: `<ip|interface>`), for example,
    * `192.168.1.1`, or an interface, like `eth0`. If `DataPathAddr` is unspecified, the same address
-   * as `AdvertiseAddr` is used.
+   * as `AdvertiseAddr` is used. Added in API 1.30.
    */
   DataPathAddr?: string;
   /**
    * DataPathPort specifies the data path port number for data traffic. Acceptable port range is
-   * 1024 to 49151. if no port is set or is set to 0, default port 4789 will be used.
+   * 1024 to 49151. if no port is set or is set to 0, default port 4789 will be used. Added in
+   * API 1.40.
    */
   DataPathPort?: number;
-  /** Default Address Pool specifies default subnet pools for global scope networks. */
+  /**
+   * Default Address Pool specifies default subnet pools for global scope networks. Added in
+   * API 1.39.
+   */
   DefaultAddrPool?: string[];
   /** Force creation of a new swarm. */
   ForceNewCluster?: boolean;
-  /** SubnetSize specifies the subnet size of the networks created from the default subnet pool. */
+  /**
+   * SubnetSize specifies the subnet size of the networks created from the default subnet pool.
+   * Added in API 1.39.
+   */
   SubnetSize?: number;
   /** User modifiable swarm configuration. */
   Spec?: SwarmSpec;
@@ -1051,7 +1086,7 @@ export interface SwarmJoinBody {
   /**
    * Address or interface to use for data path traffic (format: `<ip|interface>`), for example,
    * `192.168.1.1`, or an interface, like `eth0`. If `DataPathAddr` is unspecified, the same address
-   * as `AdvertiseAddr` is used.
+   * as `AdvertiseAddr` is used. Added in API 1.30.
    */
   DataPathAddr?: string;
   /** Addresses of manager nodes already participating in the swarm. */
@@ -1076,8 +1111,8 @@ export interface SwarmUnlockBody {
 export interface ServiceCreateResponse {
   /** The ID of the created service. */
   ID?: string;
-  /** Optional warning message. */
-  Warning?: string;
+  /** Warnings, such as an image that could not be pinned to a digest. */
+  Warnings?: string[] | null;
 }
 
 /** Body of `POST /nodes/{id}/update`; the same as {@linkcode NodeSpec}. */

@@ -9,6 +9,12 @@
  * (the engine sends Go's nil slices and maps so). Enums also accept unknown strings. 64-bit
  * integers are typed `number` and lose precision beyond 2^53.
  *
+ * History notes come from the specifications of API 1.25 to 1.55 and the API changelog: "Added in
+ * API 1.NN." where a model or field first appears after 1.25 and the changelog names it (older
+ * specifications are incomplete, so fields without the note may be older than they look),
+ * "Deprecated in API 1.NN." where a newer one first marks it deprecated ("Deprecated." where 1.41's
+ * already does), "Not in API 1.NN and later." where newer specifications lack it.
+ *
  * @module
  */
 
@@ -24,7 +30,9 @@ export interface AuthConfig {
   username?: string;
   /** Registry password or token. */
   password?: string;
-  /** Email is an optional value associated with the username. */
+  /**
+   * Email is an optional value associated with the username. Deprecated. Not in API 1.52 and later.
+   */
   email?: string;
   /** Registry address, without the protocol. */
   serveraddress?: string;
@@ -32,12 +40,12 @@ export interface AuthConfig {
 
 /** Response of Engine API: GET "/version". */
 export interface SystemVersion {
-  /** Platform of the engine's distribution. */
+  /** Platform of the engine's distribution. Added in API 1.35. */
   Platform?: {
     /** Name of the platform, such as `Docker Engine - Community`. */
     Name: string;
   };
-  /** Information about system components. */
+  /** Information about system components. Added in API 1.35. */
   Components?:
     | Array<{
       /** Name of the component. */
@@ -100,9 +108,15 @@ export interface SystemInfo {
   MemoryLimit?: boolean;
   /** Indicates if the host has memory swap limit support enabled. */
   SwapLimit?: boolean;
-  /** Indicates if the host has kernel memory limit support enabled. */
+  /**
+   * Indicates if the host has kernel memory limit support enabled. Deprecated. Not in API 1.42 and
+   * later.
+   */
   KernelMemory?: boolean;
-  /** Indicates if the host has kernel memory TCP limit support enabled. */
+  /**
+   * Indicates if the host has kernel memory TCP limit support enabled. Added in API 1.40.
+   * Deprecated in API 1.51. Not in API 1.52 and later.
+   */
   KernelMemoryTCP?: boolean;
   /** Indicates if CPU CFS(Completely Fair Scheduler) period is supported by the host. */
   CpuCfsPeriod?: boolean;
@@ -112,15 +126,21 @@ export interface SystemInfo {
   CPUShares?: boolean;
   /** Indicates if CPUsets (cpuset.cpus, cpuset.mems) are supported by the host. */
   CPUSet?: boolean;
-  /** Indicates if the host kernel has PID limit support enabled. */
+  /** Indicates if the host kernel has PID limit support enabled. Added in API 1.40. */
   PidsLimit?: boolean;
   /** Indicates if OOM killer disable is supported on the host. */
   OomKillDisable?: boolean;
   /** Indicates IPv4 forwarding is enabled. */
   IPv4Forwarding?: boolean;
-  /** Indicates if `bridge-nf-call-iptables` is available on the host. */
+  /**
+   * Indicates if `bridge-nf-call-iptables` is available on the host. Deprecated in API 1.48. Not in
+   * API 1.50 and later.
+   */
   BridgeNfIptables?: boolean;
-  /** Indicates if `bridge-nf-call-ip6tables` is available on the host. */
+  /**
+   * Indicates if `bridge-nf-call-ip6tables` is available on the host. Deprecated in API 1.48. Not
+   * in API 1.50 and later.
+   */
   BridgeNfIp6tables?: boolean;
   /** Indicates if the daemon is running in debug-mode / with debug-level logging enabled. */
   Debug?: boolean;
@@ -137,7 +157,7 @@ export interface SystemInfo {
   LoggingDriver?: string;
   /** The driver to use for managing cgroups. */
   CgroupDriver?: "cgroupfs" | "systemd" | "none" | (string & {});
-  /** The version of the cgroup. */
+  /** The version of the cgroup. Added in API 1.41. */
   CgroupVersion?: "1" | "2" | (string & {});
   /** Number of event listeners subscribed. */
   NEventsListener?: number;
@@ -148,7 +168,7 @@ export interface SystemInfo {
    * Datacenter".
    */
   OperatingSystem?: string;
-  /** Version of the host's operating system. */
+  /** Version of the host's operating system. Added in API 1.41. */
   OSVersion?: string;
   /** Generic type of the operating system of the host, as returned by the Go runtime (`GOOS`). */
   OSType?: string;
@@ -201,11 +221,12 @@ export interface SystemInfo {
   ExperimentalBuild?: boolean;
   /** Version string of the daemon. */
   ServerVersion?: string;
-  /** URL of the distributed storage backend. */
+  /** URL of the distributed storage backend. Deprecated. Not in API 1.42 and later. */
   ClusterStore?: string;
   /**
    * The network endpoint that the Engine advertises for the purpose of node discovery.
    * ClusterAdvertise is a `host:port` combination on which the daemon is reachable by other hosts.
+   * Deprecated. Not in API 1.42 and later.
    */
   ClusterAdvertise?: string;
   /**
@@ -250,7 +271,7 @@ export interface SystemInfo {
   ProductLicense?: string;
   /**
    * List of custom default address pools for local networks, which can be specified in the
-   * daemon.json file or dockerd option.
+   * daemon.json file or dockerd option. Added in API 1.41.
    */
   DefaultAddressPools?:
     | Array<{
@@ -262,7 +283,7 @@ export interface SystemInfo {
     | null;
   /**
    * List of warnings / informational messages about missing features, or issues related to the
-   * daemon configuration.
+   * daemon configuration. Added in API 1.39.
    */
   Warnings?: string[] | null;
 }
@@ -283,12 +304,12 @@ export interface PluginsInfo {
 export interface RegistryServiceConfig {
   /**
    * List of IP ranges to which nondistributable artifacts can be pushed, using the CIDR syntax [RFC
-   * 4632](https://tools.ietf.org/html/4632).
+   * 4632](https://tools.ietf.org/html/4632). Deprecated. Not in API 1.49 and later.
    */
   AllowNondistributableArtifactsCIDRs?: string[] | null;
   /**
    * List of registry hostnames to which nondistributable artifacts can be pushed, using the format
-   * `<hostname>[:<port>]` or `<IP address>[:<port>]`.
+   * `<hostname>[:<port>]` or `<IP address>[:<port>]`. Deprecated. Not in API 1.49 and later.
    */
   AllowNondistributableArtifactsHostnames?: string[] | null;
   /**
@@ -330,7 +351,10 @@ export interface Runtime {
 export interface Commit {
   /** Actual commit ID of external tool. */
   ID?: string;
-  /** Commit ID of external tool expected by dockerd as set at build time. */
+  /**
+   * Commit ID of external tool expected by dockerd as set at build time. Deprecated in API 1.48.
+   * Not in API 1.49 and later.
+   */
   Expected?: string;
 }
 
@@ -382,15 +406,18 @@ export interface SystemAuthResponse {
 
 /** Response of `GET /system/df`. */
 export interface SystemDataUsageResponse {
-  /** Disk space used by image layers, in bytes (int64, exact only up to 2^53). */
+  /**
+   * Disk space used by image layers, in bytes (int64, exact only up to 2^53). Not in API 1.52 and
+   * later.
+   */
   LayersSize?: number;
-  /** Images and their disk usage. */
+  /** Images and their disk usage. Not in API 1.52 and later. */
   Images?: ImageSummary[] | null;
-  /** Containers and their disk usage. */
+  /** Containers and their disk usage. Not in API 1.52 and later. */
   Containers?: ContainerSummary[] | null;
-  /** Volumes and their disk usage. */
+  /** Volumes and their disk usage. Not in API 1.52 and later. */
   Volumes?: Volume[] | null;
-  /** Build cache records and their disk usage. */
+  /** Build cache records and their disk usage. Not in API 1.52 and later. */
   BuildCache?: BuildCache[] | null;
 }
 

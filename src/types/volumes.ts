@@ -9,6 +9,12 @@
  * (the engine sends Go's nil slices and maps so). Enums also accept unknown strings. 64-bit
  * integers are typed `number` and lose precision beyond 2^53.
  *
+ * History notes come from the specifications of API 1.25 to 1.55 and the API changelog: "Added in
+ * API 1.NN." where a model or field first appears after 1.25 and the changelog names it (older
+ * specifications are incomplete, so fields without the note may be older than they look),
+ * "Deprecated in API 1.NN." where a newer one first marks it deprecated ("Deprecated." where 1.41's
+ * already does), "Not in API 1.NN and later." where newer specifications lack it.
+ *
  * @module
  */
 
@@ -20,7 +26,7 @@ export interface Volume {
   Driver?: string;
   /** Mount path of the volume on the host. */
   Mountpoint?: string;
-  /** Date/Time the volume was created. */
+  /** Date/Time the volume was created. Added in API 1.31. */
   CreatedAt?: string;
   /**
    * Low-level details about the volume, provided by the volume driver. Details are returned as a

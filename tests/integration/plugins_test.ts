@@ -148,7 +148,7 @@ Deno.test("plugins: create from the exported test image, inspect, set, enable, d
     assert.equal(created.Enabled, false);
     assert.equal(created.Config?.Description, "berth test plugin");
     // The engine sends interface types as strings, whatever the spec says.
-    assert.deepEqual(created.Config?.Interface?.Types as unknown, ["docker.dummy/1.0"]);
+    assert.deepEqual(created.Config?.Interface?.Types, ["docker.dummy/1.0"]);
     assert.deepEqual(created.Settings?.Env, ["TARGET=/none", "DEBUG=0"]);
     const byId = await api.inspect(created.Id!);
     assert.equal(byId.Name, name);
