@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { packContext } from "../../src/build/context.ts";
 import { readTar, type TarReaderEntry } from "../../src/stream/tar.ts";
+import { canMknod, command } from "./_special_files.ts";
 
 interface Entry extends Omit<TarReaderEntry, "body"> {
   text: string;
@@ -24,27 +25,6 @@ async function write(root: string, path: string, text: string, mode = 0o644): Pr
   await Deno.mkdir(full.slice(0, full.lastIndexOf("/")), { recursive: true });
   await Deno.writeTextFile(full, text);
   await Deno.chmod(full, mode);
-}
-
-/** Whether this process may make device nodes (root, with CAP_MKNOD): the device steps need it. */
-const canMknod = await (async () => {
-  if (Deno.uid() !== 0) return false;
-  const dir = await Deno.makeTempDir({ prefix: "berth-mknod-probe-" });
-  try {
-    const args = [`${dir}/probe`, "c", "1", "3"];
-    return (await new Deno.Command("mknod", { args, stderr: "null" }).output()).success;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-})();
-
-/** Runs a command that must succeed (mkfifo, mknod). */
-async function command(name: string, ...args: string[]): Promise<void> {
-  const output = await new Deno.Command(name, { args, stderr: "piped" }).output();
-  assert.ok(
-    output.success,
-    `${name} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`,
-  );
 }
 
 /** `promise`, or a failure after `ms`: a walk that opens a FIFO would wait forever. */

@@ -15,6 +15,7 @@ import {
   type SyncRequest,
   type SyncSummary,
 } from "../../src/build/filesync.ts";
+import { canMknod, command } from "./_special_files.ts";
 
 // Packet types.
 const STAT = 0;
@@ -808,27 +809,6 @@ Deno.test("sendDirectory sends only the file its STAT described, at its size", a
     });
   });
 });
-
-/** Whether this process may make device nodes (root, with CAP_MKNOD): the device steps need it. */
-const canMknod = await (async () => {
-  if (Deno.uid() !== 0) return false;
-  const dir = await Deno.makeTempDir({ prefix: "berth-mknod-probe-" });
-  try {
-    const args = [`${dir}/probe`, "c", "1", "3"];
-    return (await new Deno.Command("mknod", { args, stderr: "null" }).output()).success;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-})();
-
-/** Runs a command that must succeed (mkfifo, mknod). */
-async function command(name: string, ...args: string[]): Promise<void> {
-  const output = await new Deno.Command(name, { args, stderr: "piped" }).output();
-  assert.ok(
-    output.success,
-    `${name} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`,
-  );
-}
 
 Deno.test("sendDirectory sends FIFOs and devices as a STAT alone and leaves out sockets", async (t) => {
   await withTree(async (root) => {

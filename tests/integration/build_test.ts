@@ -15,6 +15,7 @@ import { tarStream } from "../../src/stream/tar.ts";
 import { engineRequired, testEnv } from "./_env.ts";
 import { TEST_LABELS, testImage, uniqueName } from "./_docker.ts";
 import { client, contextDir, runIn } from "./_build.ts";
+import { canMknod, command } from "../build/_special_files.ts";
 
 Deno.test("buildImage builds a directory with .dockerignore, build args, target and tags", async () => {
   using docker = client();
@@ -378,16 +379,12 @@ Deno.test("buildImage sends a context's FIFO and device to the classic builder a
     ].join("\n"),
     "run/keep.txt": "keep\n",
   });
-  const mkfifo = await new Deno.Command("mkfifo", { args: [`${context.path}/pipe`] }).output();
-  assert.ok(mkfifo.success, "mkfifo made the FIFO");
+  await command("mkfifo", `${context.path}/pipe`);
   await Deno.chmod(`${context.path}/pipe`, 0o640);
   await Deno.link(`${context.path}/pipe`, `${context.path}/run/pipe2`);
   // Not root (or no CAP_MKNOD): the FIFO alone is checked.
-  const device = Deno.uid() === 0 &&
-    (await new Deno.Command("mknod", {
-      args: [`${context.path}/null`, "c", "1", "3"],
-      stderr: "null",
-    }).output()).success;
+  const device = canMknod;
+  if (device) await command("mknod", `${context.path}/null`, "c", "1", "3");
   // Open for the whole test: Deno removes the socket's file when the listener closes.
   using _socket = Deno.listen({ transport: "unix", path: `${context.path}/agent.sock` });
   const expected = `pipe 640\n${device ? "null 1,3\n" : ""}`;
