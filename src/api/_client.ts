@@ -9,13 +9,7 @@
  */
 
 import { protocolErrorIn } from "../_messages.ts";
-import {
-  DockerApiError,
-  DockerConflictError,
-  DockerError,
-  DockerNotFoundError,
-  DockerProtocolError,
-} from "../errors.ts";
+import { DockerError, DockerProtocolError } from "../errors.ts";
 import type { HttpClient, HttpRequest } from "../http/client.ts";
 import type { Connection } from "../http/connection.ts";
 import type { ResponseReader } from "../http/exchange.ts";
@@ -23,8 +17,8 @@ import type { HeaderFields, RequestBody } from "../http/request.ts";
 import { type HttpResponse, parseJson } from "../http/response.ts";
 import type { WorkerPool } from "../worker/pool.ts";
 import type { DecoderSpec, StreamHead, WireRequest } from "../worker/protocol.ts";
-import { ProgressStream } from "../stream/progress.ts";
 import type { HijackedSession } from "./_session.ts";
+import { apiError, discardBody, isErrorStatus, MAX_JSON_BODY, readText } from "./_responses.ts";
 
 export type { DecoderSpec, StreamHead } from "../worker/protocol.ts";
 
@@ -166,66 +160,6 @@ function missing(what: string, value: unknown): TypeError {
 export function imageSegment(name: string, what = "image name"): string {
   if (typeof name !== "string" || name.trim() === "") throw missing(what, name);
   return name.split("/").map((part) => segment(part, `${what} part`)).join("/");
-}
-
-/**
- * Runs the synchronous start of a call (argument checks, its path) so that
- * what it throws rejects the returned promise rather than escaping the
- * call: a method that returns a promise never throws. (A throw at the call
- * would pass by `.catch` and end a whole `Promise.allSettled([...])`.)
- *
- * @param start Starts the call.
- * @returns Its promise, or one rejected with what it threw.
- */
-export function rejecting<T>(start: () => Promise<T>): Promise<T> {
-  try {
-    return start();
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
-
-/**
- * {@linkcode rejecting} for a method that returns a stream: what the start
- * throws fails the stream's first read.
- *
- * @param start Starts the call.
- * @returns Its stream, or one that fails with what it threw.
- */
-export function failing<T>(start: () => ReadableStream<T>): ReadableStream<T> {
-  try {
-    return start();
-  } catch (error) {
-    return new ReadableStream<T>({
-      start(controller) {
-        controller.error(error);
-      },
-    });
-  }
-}
-
-/**
- * {@linkcode rejecting} for a method that returns a progress stream: what
- * the start throws fails both the stream's first read and its result.
- *
- * @param start Starts the call.
- * @returns Its progress stream, or one that fails with what it threw.
- */
-export function failingProgress<TEvent, TResult>(
-  start: () => ProgressStream<TEvent, TResult>,
-): ProgressStream<TEvent, TResult> {
-  try {
-    return start();
-  } catch (error) {
-    // Never asked for anything: the source fails first.
-    const unused = {
-      push() {},
-      finish(): TResult {
-        throw error;
-      },
-    };
-    return new ProgressStream<TEvent, TResult>(Promise.reject(error), unused, {});
-  }
 }
 
 /**
@@ -794,100 +728,6 @@ export class ApiClient {
   get host(): string {
     return this.http.host;
   }
-}
-
-/**
- * Whether a status is an error for berth: 4xx and 5xx, and redirects (the
- * engine's router answers odd paths with them; berth never follows). 304 is
- * an answer ("already started").
- *
- * @param status The response status.
- * @returns `true` when the call failed.
- */
-export function isErrorStatus(status: number): boolean {
-  return status >= 400 || (status >= 300 && status !== 304);
-}
-
-/**
- * The most a JSON answer may hold: far above any real one (a list of
- * 100,000 containers is ~100 MB), it keeps an endless or huge body from
- * exhausting memory, and stays under V8's longest string.
- */
-export const MAX_JSON_BODY: number = 256 * 1024 * 1024;
-
-/**
- * Reads a whole body as text, at most `limit` bytes.
- *
- * @param response The response.
- * @param limit Largest body accepted, in bytes.
- * @param call The call, for the message.
- * @returns The text.
- * @throws {DockerProtocolError} `BODY_TOO_LARGE`, naming the call.
- */
-export async function readText(
-  response: HttpResponse,
-  limit: number,
-  call: { action: string },
-): Promise<string> {
-  try {
-    return await response.text(limit);
-  } catch (error) {
-    throw protocolErrorIn(error, `Cannot ${call.action}`);
-  }
-}
-
-/** Reads a body that does not matter to its end. */
-function discardBody(response: HttpResponse): number | Promise<number> {
-  // Most such answers (204, or a short body that came with the head) are done already.
-  if (response.finished) return response.status;
-  return response.discard().then(() => response.status);
-}
-
-/**
- * Reads an error response and builds the typed error (404 →
- * {@linkcode DockerNotFoundError}, 409 → {@linkcode DockerConflictError}).
- *
- * @param response The error response; its body is read (up to 1 MiB).
- * @param call What was sent: `method`, `action`, and `signal` (an abort
- *   while reading rethrows its reason).
- * @param target The request target as sent.
- * @returns The error to throw.
- */
-export async function apiError(
-  response: HttpResponse,
-  call: { method: string; action: string; signal?: AbortSignal | undefined },
-  target: string,
-): Promise<DockerApiError> {
-  let text = "";
-  try {
-    text = await response.text(1 << 20);
-  } catch (error) {
-    if (call.signal?.aborted) throw call.signal.reason;
-    if (error instanceof DockerProtocolError && error.code !== "BODY_TOO_LARGE") throw error;
-    // The status alone still tells what failed (an answer over 1 MiB is not read).
-  }
-  let message = text.trim();
-  const location = response.headers.get("location");
-  if (response.status < 400 && location !== null) {
-    message = `redirect to ${location} (berth does not follow redirects)`;
-  }
-  try {
-    const parsed = JSON.parse(text) as { message?: unknown };
-    if (typeof parsed.message === "string") message = parsed.message;
-  } catch {
-    // Not JSON: keep the text.
-  }
-  const options = {
-    status: response.status,
-    statusText: response.statusText,
-    method: call.method,
-    path: target,
-    engineMessage: message,
-    action: call.action,
-  };
-  if (response.status === 404) return new DockerNotFoundError(options);
-  if (response.status === 409) return new DockerConflictError(options);
-  return new DockerApiError(options);
 }
 
 /**

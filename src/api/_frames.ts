@@ -10,13 +10,13 @@ import type { HttpResponse } from "../http/response.ts";
 import {
   type ApiCall,
   type ApiClient,
-  failing,
   type PieceDecoder,
   type Query,
   segment,
   type StreamOptions,
   withSignal,
 } from "./_client.ts";
+import { failing } from "./_failing.ts";
 import { timeQuery } from "./system.ts";
 
 /** Default `maxOutput` of `containers.run` and `exec.run`: 64 MiB. */

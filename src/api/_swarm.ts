@@ -8,7 +8,8 @@
  */
 
 import { DockerProtocolError } from "../errors.ts";
-import { type ApiClient, filtersQuery, type Query, rejecting, segment } from "./_client.ts";
+import { type ApiClient, filtersQuery, type Query, segment } from "./_client.ts";
+import { rejecting } from "./_failing.ts";
 
 /**
  * Checks the `version` of a versioned update (the object's `Version.Index`,

@@ -42,14 +42,8 @@ import {
   type ContainerAttachWebSocketOptions,
   type ContainerWebSocketSession,
 } from "./_attach.ts";
-import {
-  type ApiClient,
-  bytesDecoder,
-  failing,
-  filtersQuery,
-  rejecting,
-  segment,
-} from "./_client.ts";
+import { type ApiClient, bytesDecoder, filtersQuery, segment } from "./_client.ts";
+import { failing, rejecting } from "./_failing.ts";
 import type {
   ContainerChangesOptions,
   ContainerCreateOptions,

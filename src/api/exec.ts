@@ -10,11 +10,11 @@ import type { ExecCreateBody, ExecInspectResponse, IdResponse } from "../types/m
 import {
   type ApiCall,
   type ApiClient,
-  rejecting,
   type RequestOptions,
   segment,
   type StreamOptions,
 } from "./_client.ts";
+import { rejecting } from "./_failing.ts";
 import { DEFAULT_MAX_OUTPUT } from "./_frames.ts";
 import { assertSize, closedOnAbort, type HijackedSession, hijackedSession } from "./_session.ts";
 

@@ -54,13 +54,11 @@ import {
   type ApiCall,
   type ApiClient,
   bytesDecoder,
-  failing,
-  failingProgress,
   filtersQuery,
   imageSegment,
-  rejecting,
   segment,
 } from "./_client.ts";
+import { failing, failingProgress, rejecting } from "./_failing.ts";
 
 import {
   type BuildCachePruneOptions,

@@ -14,13 +14,8 @@ import type {
   NetworkDisconnectBody,
   NetworkPruneResponse,
 } from "../types/mod.ts";
-import {
-  type ApiClient,
-  filtersQuery,
-  rejecting,
-  type RequestOptions,
-  segment,
-} from "./_client.ts";
+import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
+import { rejecting } from "./_failing.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
 // mod.ts exports the same bindings.

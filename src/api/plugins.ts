@@ -25,13 +25,12 @@ import type { ErrorDetail, Plugin, PluginPrivilege, ProgressDetail } from "../ty
 import {
   type ApiCall,
   type ApiClient,
-  failingProgress,
   filtersQuery,
   imageSegment,
-  rejecting,
   type RequestOptions,
   type StreamOptions,
 } from "./_client.ts";
+import { failingProgress, rejecting } from "./_failing.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
 // mod.ts exports the same bindings.

@@ -20,13 +20,8 @@ import type {
   ServiceSpec,
   ServiceUpdateResponse,
 } from "../types/mod.ts";
-import {
-  type ApiClient,
-  filtersQuery,
-  rejecting,
-  type RequestOptions,
-  segment,
-} from "./_client.ts";
+import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
+import { rejecting } from "./_failing.ts";
 import { logsStream, type OutputStreamOptions } from "./_frames.ts";
 import { versionQuery } from "./_swarm.ts";
 

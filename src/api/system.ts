@@ -18,10 +18,10 @@ import type {
 import {
   type ApiClient,
   filtersQuery,
-  readText,
   type RequestOptions,
   type StreamOptions,
 } from "./_client.ts";
+import { readText } from "./_responses.ts";
 
 /** What `ping` is, for messages. */
 const PING_CALL = { action: "ping the engine" };

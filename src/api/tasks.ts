@@ -7,13 +7,8 @@
 
 import type { Frame } from "../stream/demux.ts";
 import type { Task } from "../types/mod.ts";
-import {
-  type ApiClient,
-  filtersQuery,
-  rejecting,
-  type RequestOptions,
-  segment,
-} from "./_client.ts";
+import { type ApiClient, filtersQuery, type RequestOptions, segment } from "./_client.ts";
+import { rejecting } from "./_failing.ts";
 import { logsStream, type OutputStreamOptions } from "./_frames.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);

@@ -19,7 +19,8 @@
  * @module
  */
 
-import { apiError, isErrorStatus, type PieceDecoder } from "../api/_client.ts";
+import { type PieceDecoder } from "../api/_client.ts";
+import { apiError, isErrorStatus } from "../api/_responses.ts";
 import { frameDecoder } from "../api/_frames.ts";
 import { sessionBroke } from "../api/_session.ts";
 import { protocolErrorIn } from "../_messages.ts";
