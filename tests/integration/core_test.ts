@@ -272,6 +272,41 @@ Deno.test("breaking out of a follow stream closes it; the client keeps working",
   );
 });
 
+Deno.test("close() fails what it cuts short with DockerConnectionError: a call on a socket, one queued for it, a follow stream", async () => {
+  await using admin = testDocker();
+  const command = ["sh", "-c", "while true; do echo tick; sleep 0.05; done"];
+  await withContainer(admin, { Cmd: command }, async (id) => {
+    await admin.containers.start(id);
+    const docker = testDocker({ maxConnections: 1 });
+    await docker.apiVersion();
+    const reader = docker.containers.logs(id, { follow: true }).getReader();
+    assert.equal(text((await reader.read()).value!.data), "tick\n");
+    const failure = (promise: Promise<unknown>) => promise.then(() => undefined, (error) => error);
+    const cut = {
+      // The one counted socket: sh as PID 1 ignores SIGTERM, so the engine
+      // waits out the 30 s before it kills.
+      "the stop": failure(docker.containers.stop(id, { t: 30 })),
+      "the ping queued for its socket": failure(docker.system.ping()),
+      "the wait (not counted)": failure(docker.containers.wait(id)),
+      "the follow stream": failure((async () => {
+        while (!(await reader.read()).done);
+      })()),
+    };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await docker.close();
+    for (const [what, outcome] of Object.entries(cut)) {
+      const error = await outcome;
+      assert.ok(error instanceof DockerConnectionError, `${what}: ${error}`);
+      assert.match(error.message, /the client was closed/);
+    }
+    const later = await failure(docker.system.ping());
+    assert.ok(later instanceof DockerError && !(later instanceof DockerConnectionError));
+    assert.match(later.message, /the client is closed/);
+    // The engine goes on with the stop it was asked for: still in its grace period.
+    assert.equal((await admin.containers.inspect(id)).State?.Running, true);
+  });
+});
+
 Deno.test("observer sees each call with method, path, status, times and sizes", async () => {
   const events: DockerCallEvent[] = [];
   await using docker = testDocker({ observer: (event) => events.push(event) });
