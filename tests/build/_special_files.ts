@@ -25,3 +25,15 @@ export async function command(name: string, ...args: string[]): Promise<void> {
     `${name} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`,
   );
 }
+
+/**
+ * Makes the two device nodes the tests expect in `root`: `null`, character
+ * device 1,3 (mode 0666), and `loop`, block device 7,1000 (mode 0600).
+ * Needs {@linkcode canMknod}.
+ */
+export async function makeDevices(root: string): Promise<void> {
+  await command("mknod", `${root}/null`, "c", "1", "3");
+  await command("mknod", `${root}/loop`, "b", "7", "1000");
+  await Deno.chmod(`${root}/null`, 0o666);
+  await Deno.chmod(`${root}/loop`, 0o600);
+}

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { packContext } from "../../src/build/context.ts";
 import { readTar, type TarReaderEntry } from "../../src/stream/tar.ts";
-import { canMknod, command } from "./_special_files.ts";
+import { canMknod, command, makeDevices } from "./_special_files.ts";
 
 interface Entry extends Omit<TarReaderEntry, "body"> {
   text: string;
@@ -378,10 +378,7 @@ Deno.test("packContext sends FIFOs and devices as the docker CLI does, never ope
         "character and block devices: type flags 3 and 4 with major and minor (needs root: mknod)",
       ignore: !canMknod,
       fn: async () => {
-        await command("mknod", `${root}/null`, "c", "1", "3");
-        await command("mknod", `${root}/loop`, "b", "7", "1000");
-        await Deno.chmod(`${root}/null`, 0o666);
-        await Deno.chmod(`${root}/loop`, 0o600);
+        await makeDevices(root);
         const bytes = await within(bytesOf(await packContext(root)), 10_000, "packing devices");
         const headers = rawHeaders(bytes);
         assert.deepEqual(headers.get("null"), ["3", "00000000000", "0000001", "0000003"]);

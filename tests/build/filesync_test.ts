@@ -15,7 +15,7 @@ import {
   type SyncRequest,
   type SyncSummary,
 } from "../../src/build/filesync.ts";
-import { canMknod, command } from "./_special_files.ts";
+import { canMknod, command, makeDevices } from "./_special_files.ts";
 
 // Packet types.
 const STAT = 0;
@@ -870,10 +870,7 @@ Deno.test("sendDirectory sends FIFOs and devices as a STAT alone and leaves out 
       name: "character and block devices: type bits, major and minor (needs root: mknod)",
       ignore: !canMknod,
       fn: async () => {
-        await command("mknod", `${root}/null`, "c", "1", "3");
-        await command("mknod", `${root}/loop`, "b", "7", "1000");
-        await Deno.chmod(`${root}/null`, 0o666);
-        await Deno.chmod(`${root}/loop`, 0o600);
+        await makeDevices(root);
         const { receiver, done } = transfer({ root });
         const stats = await receiver.stats();
         const byPath = new Map(stats.map((stat) => [stat.path, stat]));
