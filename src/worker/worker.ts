@@ -19,7 +19,7 @@
  * @module
  */
 
-import { type PieceDecoder } from "../api/_client.ts";
+import type { PieceDecoder } from "../api/_client.ts";
 import { apiError, isErrorStatus } from "../api/_responses.ts";
 import { frameDecoder } from "../api/_frames.ts";
 import { sessionBroke } from "../api/_session.ts";
