@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { decodeBuildKitTrace } from "../../src/build/buildkit_trace.ts";
 import { DockerProtocolError } from "../../src/errors.ts";
+import { varint as referenceVarint } from "./_protobuf_reference.ts";
 
 const encoder = new TextEncoder();
 
@@ -53,14 +54,7 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 
 /** A varint; a negative value is written as its 64-bit two's complement (10 bytes). */
 function varint(value: number | bigint): Uint8Array {
-  let rest = BigInt.asUintN(64, BigInt(value));
-  const out: number[] = [];
-  while (rest >= 0x80n) {
-    out.push(Number(rest & 0x7fn) | 0x80);
-    rest >>= 7n;
-  }
-  out.push(Number(rest));
-  return new Uint8Array(out);
+  return Uint8Array.from(referenceVarint(value));
 }
 
 function tag(field: number, wire: number): Uint8Array {
