@@ -154,8 +154,9 @@ export function logsStream(
 ): ReadableStream<Frame> {
   return failing(() => {
     const path = `/${kind}s/${segment(id, `${kind} id`)}/logs`;
-    // The lookup ends with the stream: cancelled, or failed, before it is done.
-    const lookups = new AbortController();
+    // A lookup (when `tty` is not given) ends with the stream: cancelled,
+    // or failed, before it is done.
+    const lookups = options.tty === undefined ? new AbortController() : undefined;
     return outputStream(
       api,
       {
@@ -170,7 +171,7 @@ export function logsStream(
       },
       ttyMode(
         options.tty,
-        () => lookupTty({ signal: withSignal(options.signal, lookups.signal) }),
+        () => lookupTty({ signal: withSignal(options.signal, lookups!.signal) }),
       ),
       lookups,
     );
