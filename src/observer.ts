@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ExchangeRecord } from "./http/exchange.ts";
+import type { ExchangeRecord } from "./http/exchange_types.ts";
 
 /** One finished call, as an observer sees it. */
 export interface DockerCallEvent {

@@ -12,7 +12,7 @@ import { protocolErrorIn } from "../_messages.ts";
 import { DockerError, DockerProtocolError } from "../errors.ts";
 import type { HttpClient, HttpRequest } from "../http/client.ts";
 import type { Connection } from "../http/connection.ts";
-import type { ResponseReader } from "../http/exchange.ts";
+import type { ResponseReader } from "../http/exchange_types.ts";
 import type { HeaderFields, RequestBody } from "../http/request.ts";
 import { type HttpResponse, parseJson } from "../http/response.ts";
 import type { WorkerPool } from "../worker/pool.ts";

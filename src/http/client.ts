@@ -10,12 +10,8 @@
 import { DockerConnectionError } from "../errors.ts";
 import { Deadlines } from "./deadlines.ts";
 import { ConnectionPool } from "./pool.ts";
-import {
-  Exchange,
-  type ExchangeRecord,
-  type ExchangeSettings,
-  type ResponseReader,
-} from "./exchange.ts";
+import { Exchange } from "./exchange.ts";
+import type { ExchangeRecord, ExchangeSettings, ResponseReader } from "./exchange_types.ts";
 import {
   type EncodedRequest,
   encodeRequest,

@@ -37,7 +37,7 @@ import {
   DockerTimeoutError,
   type DockerTimeoutPhase,
 } from "../errors.ts";
-import type { ExchangeRecord } from "../http/exchange.ts";
+import type { ExchangeRecord } from "../http/exchange_types.ts";
 import type { HeaderFields } from "../http/request.ts";
 import type { SshOptions, TlsOptions } from "../http/transport.ts";
 

@@ -9,7 +9,7 @@
 
 import { DockerError } from "../../src/errors.ts";
 import type { HttpClient, HttpRequest } from "../../src/http/client.ts";
-import type { ExchangeRecord } from "../../src/http/exchange.ts";
+import type { ExchangeRecord } from "../../src/http/exchange_types.ts";
 import type { HttpResponse } from "../../src/http/response.ts";
 import { chunked, concat } from "../_fake_engine.ts";
 import { describeError, type Random, randomSplit, tiered } from "../_fuzz.ts";

@@ -6,7 +6,7 @@ import {
   DockerTimeoutError,
 } from "../../src/errors.ts";
 import { HttpClient } from "../../src/http/client.ts";
-import type { ExchangeRecord } from "../../src/http/exchange.ts";
+import type { ExchangeRecord } from "../../src/http/exchange_types.ts";
 import { createConnector, parseHost } from "../../src/http/transport.ts";
 import {
   chunked,

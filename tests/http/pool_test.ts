@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DockerConnectionError, DockerError } from "../../src/errors.ts";
 import { HttpClient } from "../../src/http/client.ts";
-import type { ExchangeRecord } from "../../src/http/exchange.ts";
+import type { ExchangeRecord } from "../../src/http/exchange_types.ts";
 import { ConnectionPool } from "../../src/http/pool.ts";
 import { createConnector, parseHost } from "../../src/http/transport.ts";
 import {

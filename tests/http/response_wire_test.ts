@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { DockerProtocolErrorCode } from "../../src/errors.ts";
 import { HttpClient, type HttpClientOptions } from "../../src/http/client.ts";
-import type { ExchangeRecord } from "../../src/http/exchange.ts";
+import type { ExchangeRecord } from "../../src/http/exchange_types.ts";
 import {
   concat,
   httpResponse,

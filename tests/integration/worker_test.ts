@@ -15,7 +15,7 @@ import { frameDecoder } from "../../src/api/_frames.ts";
 import { System } from "../../src/api/system.ts";
 import { DockerApiError, DockerConnectionError, DockerNotFoundError } from "../../src/errors.ts";
 import { HttpClient } from "../../src/http/client.ts";
-import type { ExchangeRecord } from "../../src/http/exchange.ts";
+import type { ExchangeRecord } from "../../src/http/exchange_types.ts";
 import { createConnector, parseHost } from "../../src/http/transport.ts";
 import type { Frame } from "../../src/stream/demux.ts";
 import type { EventMessage } from "../../src/types/mod.ts";

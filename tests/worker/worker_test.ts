@@ -12,7 +12,7 @@ import {
   DockerTimeoutError,
 } from "../../src/errors.ts";
 import { Connection } from "../../src/http/connection.ts";
-import type { ExchangeRecord } from "../../src/http/exchange.ts";
+import type { ExchangeRecord } from "../../src/http/exchange_types.ts";
 import type { Frame } from "../../src/stream/demux.ts";
 import { JsonLinesDecoder } from "../../src/stream/json_lines.ts";
 import { WorkerPool } from "../../src/worker/pool.ts";
