@@ -1,6 +1,6 @@
 /**
  * Helpers of the tests that put FIFOs and device nodes in a build context
- * (`context_test.ts`, `filesync_test.ts`).
+ * (`context_test.ts`, `filesync_transfer_test.ts`).
  */
 
 import assert from "node:assert/strict";
