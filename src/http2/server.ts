@@ -22,12 +22,42 @@
  */
 
 import { DockerProtocolError } from "../errors.ts";
-import { encodeHeaderBlock, HpackDecoder } from "./hpack.ts";
-import { frame, FRAME_HEADER, Inbound, Inbox, u32 } from "./_buffers.ts";
+import { HpackDecoder } from "./hpack.ts";
+import { frame, FRAME_HEADER, Inbox, u32 } from "./_buffers.ts";
 import { fieldValue, malformedFields } from "./_fields.ts";
+import { type ExchangeHost, startExchange } from "./_server_exchange.ts";
+import { FlowControl } from "./_server_flow.ts";
+import { Outbox } from "./_server_outbox.ts";
+import {
+  ACK,
+  checkSetting,
+  Code,
+  ConnectionError,
+  DEFAULT_FRAME_SIZE,
+  DEFAULT_WINDOW,
+  END_HEADERS,
+  END_STREAM,
+  headerFrames,
+  PREFACE,
+  PRIORITY,
+  Setting,
+  settingsEntries,
+  settingsPayload,
+  StreamError,
+  Type,
+  unpad,
+  windowIncrement,
+} from "./_server_protocol.ts";
+import {
+  appendFragment,
+  type HeaderBlock,
+  openStream,
+  ResetStreams,
+  type Stream,
+  takeBody,
+} from "./_server_streams.ts";
 import type {
   Http2Duplex,
-  Http2Exchange,
   Http2Handler,
   Http2Request,
   Http2Response,
@@ -37,125 +67,6 @@ import type {
 } from "./types.ts";
 
 export type * from "./types.ts";
-
-const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-const DEFAULT_FRAME_SIZE = 16_384;
-const DEFAULT_WINDOW = 65_535;
-const MAX_WINDOW = 2 ** 31 - 1;
-/** Least window given back at once (a quarter of the default window). */
-const WINDOW_REFRESH = 16 * 1024;
-
-const enum Type {
-  Data = 0,
-  Headers = 1,
-  Priority = 2,
-  RstStream = 3,
-  Settings = 4,
-  PushPromise = 5,
-  Ping = 6,
-  Goaway = 7,
-  WindowUpdate = 8,
-  Continuation = 9,
-}
-
-const END_STREAM = 0x1;
-const ACK = 0x1;
-const END_HEADERS = 0x4;
-const PADDED = 0x8;
-const PRIORITY = 0x20;
-
-const enum Code {
-  NoError = 0,
-  ProtocolError = 1,
-  InternalError = 2,
-  FlowControlError = 3,
-  StreamClosed = 5,
-  FrameSizeError = 6,
-  RefusedStream = 7,
-  Cancel = 8,
-  CompressionError = 9,
-  EnhanceYourCalm = 11,
-}
-
-/**
- * Most control frames the peer's own frames make us send (PING and
- * SETTINGS acknowledgements, stream resets) waiting to be written: a peer
- * that floods them and never reads would otherwise queue writes without
- * bound. Go's HTTP/2 server draws the same line at 10,000.
- */
-const MAX_QUEUED_CONTROL = 10_000;
-
-/** Longest wait for queued frames (a GOAWAY last) before a closing connection is closed anyway. */
-const DRAIN_MS = 1000;
-
-/**
- * Least number of streams reset here whose ids are kept, so that HEADERS the
- * peer sent before it saw a reset are dropped instead of breaking the
- * connection (RFC 9113 §5.1, "closed"). A peer that keeps to
- * SETTINGS_MAX_CONCURRENT_STREAMS holds at most that many streams open, and
- * only on those can it still be sending: this is ten times the default, and
- * `maxConcurrentStreams` is kept when larger. Past it the oldest id is
- * forgotten, and a HEADERS on it is then a connection error STREAM_CLOSED,
- * as on any closed stream, which §5.1 allows.
- */
-const REMEMBERED_RESETS = 1000;
-
-const enum Setting {
-  HeaderTableSize = 1,
-  EnablePush = 2,
-  MaxConcurrentStreams = 3,
-  InitialWindowSize = 4,
-  MaxFrameSize = 5,
-  MaxHeaderListSize = 6,
-}
-
-/** A connection-level failure: sent as GOAWAY, then thrown. */
-class ConnectionError extends Error {
-  constructor(readonly code: Code, message: string) {
-    super(message);
-  }
-}
-
-/** A stream-level failure: sent as RST_STREAM; the connection goes on. */
-class StreamError extends Error {
-  constructor(readonly code: Code, message: string) {
-    super(message);
-  }
-}
-
-/** A header block being gathered from HEADERS and CONTINUATION frames. */
-interface HeaderBlock {
-  id: number;
-  /** The fragments so far, joined, in `bytes[0, size)`; grown by doubling. */
-  bytes: Uint8Array;
-  size: number;
-  endStream: boolean;
-  /** Why the stream is reset once the block is decoded, if it is. */
-  malformed: StreamError | undefined;
-  /** The stream was reset here: the block is decoded, then dropped. */
-  discard: boolean;
-}
-
-interface Stream {
-  id: number;
-  headers: [string, string][] | undefined;
-  body: Uint8Array[];
-  bodyLength: number;
-  /** The peer sent END_STREAM. */
-  remoteEnded: boolean;
-  /** Reset by either side, or fully answered. */
-  closed: boolean;
-  /** How much we may still send on it. */
-  sendWindow: number;
-  /** Set for a streamed request: where its DATA goes. */
-  inbound: Inbound | undefined;
-  /** Bytes read (or, unary, received) and not yet given back to its window. */
-  owed: number;
-  /** How much more the peer may send on it: its window as we see it. */
-  receiveWindow: number;
-  /** Its unary handler is running. */
-  handling: boolean;
-}
 
 /**
  * Serves HTTP/2 on a connection whose client has not sent its preface
@@ -199,12 +110,11 @@ class Connection implements Http2Server {
   #buffered = 0;
   readonly #maxHeaderList: number;
   readonly #maxStreams: number;
-  readonly #window: number;
-  /** Least a stream's window is given back at once: `WINDOW_REFRESH`, or less for a small window. */
-  readonly #refresh: number;
   readonly #streaming: ((path: string) => Http2StreamHandler | undefined) | undefined;
   readonly #decoder = new HpackDecoder();
   readonly #inbox = new Inbox();
+  readonly #out: Outbox;
+  readonly #flow: FlowControl;
   readonly #streams = new Map<number, Stream>();
   /**
    * Handlers still running for streams already reset: they count against
@@ -212,25 +122,22 @@ class Connection implements Http2Server {
    * streams at once would run any number of handlers (rapid reset).
    */
   #orphans = 0;
-  /**
-   * Ids of the streams reset here, oldest first, at most `#resetsKept` of
-   * them (see {@linkcode REMEMBERED_RESETS}).
-   */
-  readonly #resets = new Set<number>();
-  readonly #resetsKept: number;
-  /** Control frames queued by {@linkcode Connection.#sendControl} and not yet written. */
-  #controlQueued = 0;
+  /** The streams reset here, so that HEADERS the peer sent before it saw a reset are dropped. */
+  readonly #resets: ResetStreams;
   #lastStreamId = 0;
   /** The stream whose header block is still coming in CONTINUATION frames. */
   #continuing: HeaderBlock | undefined;
   #peerFrameSize = DEFAULT_FRAME_SIZE;
-  #peerInitialWindow = DEFAULT_WINDOW;
-  #sendWindow = DEFAULT_WINDOW;
-  /** Bytes received and not yet given back to the connection window. */
-  #owed = 0;
-  /** Woken when a window opens or the connection ends. */
-  #windowWaiters: (() => void)[] = [];
-  #writing: Promise<void> = Promise.resolve();
+  /** What a streamed exchange may do on the connection. */
+  readonly #host: ExchangeHost = {
+    closed: () => this.#closed,
+    giveBack: (stream, size) => this.#flow.giveBack(stream, size),
+    send: (bytes) => this.#out.send(bytes),
+    sendHeaders: (streamId, fields, endStream) => this.#sendHeaders(streamId, fields, endStream),
+    sendData: (stream, body, last) => this.#sendData(stream, body, last),
+    reset: (streamId, code) => this.#reset(streamId, code),
+    forget: (stream) => this.#forget(stream),
+  };
   /** Whether {@linkcode Connection.#shutdown} ran: writes still queued are dropped. */
   #ended = false;
   #closed = false;
@@ -243,14 +150,16 @@ class Connection implements Http2Server {
     this.#maxBuffered = 4 * this.#maxBody;
     this.#maxHeaderList = options.maxHeaderListSize ?? 64 * 1024;
     this.#maxStreams = options.maxConcurrentStreams ?? 100;
-    this.#resetsKept = Math.max(REMEMBERED_RESETS, this.#maxStreams);
-    this.#window = options.initialWindowSize ?? DEFAULT_WINDOW;
-    const most = Math.floor(MAX_WINDOW / 4); // The connection's window is four of them.
-    if (!Number.isSafeInteger(this.#window) || this.#window < 1 || this.#window > most) {
-      throw new RangeError(`initialWindowSize must be an integer from 1 to ${most}`);
-    }
-    // Half the window, when smaller: a peer that spent the whole window still gets it back.
-    this.#refresh = Math.min(WINDOW_REFRESH, Math.ceil(this.#window / 2));
+    this.#resets = new ResetStreams(this.#maxStreams);
+    this.#out = new Outbox(io, {
+      closed: () => this.#closed,
+      ended: () => this.#ended,
+      failed: () => this.#shutdown(),
+    });
+    this.#flow = new FlowControl(
+      options.initialWindowSize ?? DEFAULT_WINDOW,
+      (bytes) => this.#out.send(bytes),
+    );
     this.#streaming = options.streaming;
     this.done = this.#run();
     this.done.catch(() => {});
@@ -258,8 +167,8 @@ class Connection implements Http2Server {
 
   close(): void {
     if (this.#closed) return;
-    this.#send(frame(Type.Goaway, 0, 0, u32(this.#lastStreamId, Code.NoError)));
-    void this.#drained().then(() => this.#shutdown());
+    this.#out.send(frame(Type.Goaway, 0, 0, u32(this.#lastStreamId, Code.NoError)));
+    void this.#out.drained().then(() => this.#shutdown());
     this.#closed = true;
   }
 
@@ -269,7 +178,7 @@ class Connection implements Http2Server {
     this.#ended = true;
     const ended = new DockerProtocolError("INVALID_HTTP2", "The HTTP/2 session ended");
     for (const stream of this.#streams.values()) stream.inbound?.fail(ended);
-    for (const wake of this.#windowWaiters.splice(0)) wake();
+    this.#flow.wake();
     try {
       this.#io.close();
     } catch {
@@ -278,22 +187,23 @@ class Connection implements Http2Server {
   }
 
   async #run(): Promise<void> {
-    this.#send(frame(
+    const window = this.#flow.window;
+    this.#out.send(frame(
       Type.Settings,
       0,
       0,
-      this.#settingsPayload([
+      settingsPayload([
         [Setting.EnablePush, 0],
         [Setting.MaxConcurrentStreams, this.#maxStreams],
         [Setting.MaxHeaderListSize, this.#maxHeaderList],
-        ...(this.#window === DEFAULT_WINDOW
+        ...(window === DEFAULT_WINDOW
           ? []
-          : [[Setting.InitialWindowSize, this.#window] as [Setting, number]]),
+          : [[Setting.InitialWindowSize, window] as [Setting, number]]),
       ]),
     ));
     // The connection's window starts at the default; only an update widens it.
-    if (this.#window > DEFAULT_WINDOW) {
-      this.#send(frame(Type.WindowUpdate, 0, 0, u32(4 * this.#window - DEFAULT_WINDOW)));
+    if (window > DEFAULT_WINDOW) {
+      this.#out.send(frame(Type.WindowUpdate, 0, 0, u32(4 * window - DEFAULT_WINDOW)));
     }
     try {
       let prefaceSeen = false;
@@ -321,16 +231,16 @@ class Connection implements Http2Server {
       if (error instanceof ConnectionError) {
         // A peer that does not read would never let the GOAWAY out: close at once.
         if (error.code !== Code.EnhanceYourCalm) {
-          this.#send(frame(Type.Goaway, 0, 0, u32(this.#lastStreamId, error.code)));
-          await this.#drained();
+          this.#out.send(frame(Type.Goaway, 0, 0, u32(this.#lastStreamId, error.code)));
+          await this.#out.drained();
         }
         this.#shutdown();
         throw new DockerProtocolError("INVALID_HTTP2", `HTTP/2 session broken: ${error.message}`);
       }
       if (error instanceof DockerProtocolError) {
         // HPACK failures are connection errors (RFC 9113 §4.3).
-        this.#send(frame(Type.Goaway, 0, 0, u32(this.#lastStreamId, Code.CompressionError)));
-        await this.#drained();
+        this.#out.send(frame(Type.Goaway, 0, 0, u32(this.#lastStreamId, Code.CompressionError)));
+        await this.#out.drained();
         this.#shutdown();
         throw error;
       }
@@ -404,7 +314,7 @@ class Connection implements Http2Server {
       case Type.Ping:
         if (streamId !== 0) throw new ConnectionError(Code.ProtocolError, "PING on a stream");
         if (payload.length !== 8) throw new ConnectionError(Code.FrameSizeError, "a PING size");
-        if (!(flags & ACK)) this.#sendControl(frame(Type.Ping, ACK, 0, payload));
+        if (!(flags & ACK)) this.#out.sendControl(frame(Type.Ping, ACK, 0, payload));
         return;
       case Type.Goaway:
         if (streamId !== 0 || payload.length < 8) {
@@ -418,25 +328,11 @@ class Connection implements Http2Server {
     }
   }
 
-  /** The payload without its padding (and, for HEADERS, its priority fields). */
-  #unpad(flags: number, payload: Uint8Array, priority: boolean): Uint8Array {
-    let start = 0;
-    let end = payload.length;
-    if (flags & PADDED) {
-      if (payload.length < 1) throw new ConnectionError(Code.ProtocolError, "padding overflows");
-      end -= payload[0]!;
-      start = 1;
-    }
-    if (priority) start += 5;
-    if (end < start) throw new ConnectionError(Code.ProtocolError, "padding overflows the frame");
-    return payload.subarray(start, end);
-  }
-
   #headers(flags: number, streamId: number, payload: Uint8Array): void {
     if (streamId === 0 || streamId % 2 === 0) {
       throw new ConnectionError(Code.ProtocolError, `HEADERS on stream ${streamId}`);
     }
-    const fragment = this.#unpad(flags, payload, (flags & PRIORITY) !== 0);
+    const fragment = unpad(flags, payload, (flags & PRIORITY) !== 0);
     const existing = this.#streams.get(streamId);
     // A stream-level fault found here is raised once the block is decoded:
     // the HPACK table must see every block.
@@ -477,19 +373,7 @@ class Connection implements Http2Server {
     if (!block || block.id !== streamId) {
       throw new ConnectionError(Code.ProtocolError, "an unexpected CONTINUATION frame");
     }
-    const size = block.size + payload.length;
-    if (size > this.#maxHeaderList * 2) {
-      throw new ConnectionError(Code.ProtocolError, "a header block too large");
-    }
-    // Joined as they come, not kept as a list: a list grows with every
-    // frame, and endless empty CONTINUATION frames would grow it forever.
-    if (size > block.bytes.length) {
-      const grown = new Uint8Array(Math.max(block.bytes.length * 2, size));
-      grown.set(block.bytes.subarray(0, block.size));
-      block.bytes = grown;
-    }
-    block.bytes.set(payload, block.size);
-    block.size = size;
+    appendFragment(block, payload, this.#maxHeaderList * 2);
     if (flags & END_HEADERS) {
       this.#continuing = undefined;
       this.#headerBlock(block);
@@ -513,24 +397,16 @@ class Connection implements Http2Server {
       if (this.#streams.size + this.#orphans >= this.#maxStreams) {
         throw new StreamError(Code.RefusedStream, "too many streams");
       }
-      stream = {
-        id: block.id,
-        headers: fields,
-        body: [],
-        bodyLength: 0,
-        remoteEnded: false,
-        closed: false,
-        sendWindow: this.#peerInitialWindow,
-        inbound: undefined,
-        owed: 0,
-        // Until the peer has our SETTINGS it may go by the protocol's default.
-        receiveWindow: Math.max(this.#window, DEFAULT_WINDOW),
-        handling: false,
-      };
+      stream = openStream(
+        block.id,
+        fields,
+        this.#flow.peerInitialWindow,
+        this.#flow.streamReceiveWindow,
+      );
       this.#streams.set(block.id, stream);
       const path = fieldValue(fields, ":path");
       const handler = path === undefined ? undefined : this.#streaming?.(path);
-      if (handler) this.#startStreamed(stream, handler);
+      if (handler) startExchange(stream, handler, this.#host);
     }
     if (block.endStream) this.#remoteEnd(stream);
   }
@@ -538,7 +414,7 @@ class Connection implements Http2Server {
   #data(flags: number, streamId: number, payload: Uint8Array): void {
     if (streamId === 0) throw new ConnectionError(Code.ProtocolError, "DATA on stream 0");
     // Every byte counts against the windows, padding included: give it back.
-    this.#giveBack(undefined, payload.length);
+    this.#flow.giveBack(undefined, payload.length);
     this.#notIdle(streamId, "DATA");
     const stream = this.#streams.get(streamId);
     // DATA on a stream already closed (often one reset here while the frame
@@ -552,10 +428,10 @@ class Connection implements Http2Server {
     if (stream.receiveWindow < 0) {
       throw new StreamError(Code.FlowControlError, `DATA beyond the window of stream ${streamId}`);
     }
-    const data = this.#unpad(flags, payload, false);
+    const data = unpad(flags, payload, false);
     if (stream.inbound) {
       // The padding's share of the window comes back now, the data's as it is read.
-      if (!(flags & END_STREAM)) this.#giveBack(stream, payload.length - data.length);
+      if (!(flags & END_STREAM)) this.#flow.giveBack(stream, payload.length - data.length);
       if (data.length > 0) stream.inbound.push(data);
       if (flags & END_STREAM) this.#remoteEnd(stream);
       return;
@@ -570,94 +446,34 @@ class Connection implements Http2Server {
     this.#buffered += data.length;
     stream.body.push(data);
     if (flags & END_STREAM) this.#remoteEnd(stream);
-    else this.#giveBack(stream, payload.length);
-  }
-
-  /**
-   * Gives `size` bytes back to the stream's window (the connection's when
-   * `stream` is undefined), in WINDOW_UPDATEs of at least `WINDOW_REFRESH`:
-   * giving back each small read at once lets the peer send ever smaller
-   * frames (measured: 1 frame in 30 carried data, the rest 17–32 bytes).
-   */
-  #giveBack(stream: Stream | undefined, size: number): void {
-    if (stream === undefined) {
-      this.#owed += size;
-      if (this.#owed < WINDOW_REFRESH) return;
-      this.#send(frame(Type.WindowUpdate, 0, 0, u32(this.#owed)));
-      this.#owed = 0;
-      return;
-    }
-    stream.owed += size;
-    if (stream.owed < this.#refresh || stream.remoteEnded || stream.closed) return;
-    this.#send(frame(Type.WindowUpdate, 0, stream.id, u32(stream.owed)));
-    stream.receiveWindow += stream.owed;
-    stream.owed = 0;
+    else this.#flow.giveBack(stream, payload.length);
   }
 
   #settings(flags: number, streamId: number, payload: Uint8Array): void {
-    if (streamId !== 0) throw new ConnectionError(Code.ProtocolError, "SETTINGS on a stream");
-    if (flags & ACK) {
-      if (payload.length !== 0) {
-        throw new ConnectionError(Code.FrameSizeError, "a SETTINGS ACK with a payload");
-      }
-      return;
-    }
-    if (payload.length % 6 !== 0) {
-      throw new ConnectionError(Code.FrameSizeError, "a SETTINGS frame of a partial entry");
-    }
-    const view = new DataView(payload.buffer, payload.byteOffset, payload.length);
-    for (let at = 0; at < payload.length; at += 6) {
-      const id = view.getUint16(at);
-      const value = view.getUint32(at + 2);
+    const entries = settingsEntries(flags, streamId, payload);
+    if (entries === undefined) return; // An ACK of ours.
+    for (const [id, value] of entries) {
+      checkSetting(id, value);
       if (id === Setting.InitialWindowSize) {
-        if (value > MAX_WINDOW) {
-          throw new ConnectionError(Code.FlowControlError, "window too large");
-        }
-        const delta = value - this.#peerInitialWindow;
-        this.#peerInitialWindow = value;
-        for (const stream of this.#streams.values()) {
-          stream.sendWindow += delta;
-          if (stream.sendWindow > MAX_WINDOW) {
-            throw new ConnectionError(Code.FlowControlError, "a stream window overflows");
-          }
-        }
+        this.#flow.setPeerInitialWindow(value, this.#streams.values());
       } else if (id === Setting.MaxFrameSize) {
-        if (value < DEFAULT_FRAME_SIZE || value > 16_777_215) {
-          throw new ConnectionError(Code.ProtocolError, `MAX_FRAME_SIZE ${value}`);
-        }
         this.#peerFrameSize = value;
-      } else if (id === Setting.EnablePush && value > 1) {
-        throw new ConnectionError(Code.ProtocolError, `ENABLE_PUSH ${value}`);
       }
       // HEADER_TABLE_SIZE needs nothing: our header blocks never use the dynamic table.
     }
-    this.#sendControl(frame(Type.Settings, ACK, 0, new Uint8Array(0)));
-    this.#wake();
+    this.#out.sendControl(frame(Type.Settings, ACK, 0, new Uint8Array(0)));
+    this.#flow.wake();
   }
 
   #windowUpdate(streamId: number, payload: Uint8Array): void {
-    if (payload.length !== 4) {
-      throw new ConnectionError(Code.FrameSizeError, "a WINDOW_UPDATE size");
-    }
-    const increment = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0) & 0x7fffffff;
+    const increment = windowIncrement(payload);
     if (streamId === 0) {
-      if (increment === 0) throw new ConnectionError(Code.ProtocolError, "a zero window increment");
-      this.#sendWindow += increment;
-      if (this.#sendWindow > MAX_WINDOW) {
-        throw new ConnectionError(Code.FlowControlError, "the connection window overflows");
-      }
+      this.#flow.widen(increment);
     } else {
       this.#notIdle(streamId, "WINDOW_UPDATE");
-      const stream = this.#streams.get(streamId);
-      if (increment === 0) throw new StreamError(Code.ProtocolError, "a zero window increment");
-      if (stream) {
-        stream.sendWindow += increment;
-        if (stream.sendWindow > MAX_WINDOW) {
-          throw new StreamError(Code.FlowControlError, "the stream window overflows");
-        }
-      }
+      this.#flow.widenStream(this.#streams.get(streamId), increment);
     }
-    this.#wake();
+    this.#flow.wake();
   }
 
   #remoteEnd(stream: Stream): void {
@@ -671,13 +487,7 @@ class Connection implements Http2Server {
     // Both there: a request without them was reset as it arrived (see malformedFields).
     const method = fieldValue(fields, ":method") ?? "";
     const path = fieldValue(fields, ":path") ?? "";
-    const body = new Uint8Array(stream.bodyLength);
-    let offset = 0;
-    for (const part of stream.body) {
-      body.set(part, offset);
-      offset += part.length;
-    }
-    stream.body = [];
+    const body = takeBody(stream);
     const request: Http2Request = { streamId: stream.id, method, path, headers: fields, body };
     void this.#answer(stream, request);
   }
@@ -715,111 +525,26 @@ class Connection implements Http2Server {
   async #sendData(stream: Stream, body: Uint8Array, last: boolean): Promise<boolean> {
     let offset = 0;
     while (offset < body.length) {
-      const room = Math.min(this.#sendWindow, stream.sendWindow, this.#peerFrameSize);
+      const room = this.#flow.room(stream, this.#peerFrameSize);
       if (stream.closed || this.#closed) return false;
       if (room <= 0) {
-        await new Promise<void>((resolve) => this.#windowWaiters.push(resolve));
+        await this.#flow.opened();
         continue;
       }
       const size = Math.min(room, body.length - offset);
       const end = last && offset + size === body.length;
-      this.#send(
+      this.#out.send(
         frame(Type.Data, end ? END_STREAM : 0, stream.id, body.subarray(offset, offset + size)),
       );
-      this.#sendWindow -= size;
-      stream.sendWindow -= size;
+      this.#flow.spend(stream, size);
       offset += size;
     }
     return !stream.closed && !this.#closed;
   }
 
-  /** Hands a new stream's request to a streaming handler as it arrives. */
-  #startStreamed(stream: Stream, handler: Http2StreamHandler): void {
-    const inbound = new Inbound((size) => this.#giveBack(stream, size));
-    stream.inbound = inbound;
-    const fields = stream.headers ?? [];
-    let headSent = false;
-    let ended = false;
-    let sending: Promise<unknown> = Promise.resolve();
-    const gone = () => inbound.signal.reason ?? new Error("The HTTP/2 stream was closed");
-    const sendHead = (status: number, headers: readonly [string, string][]) => {
-      if (headSent) return;
-      headSent = true;
-      this.#sendHeaders(stream.id, [[":status", String(status)], ...headers], false);
-    };
-    /** Why nothing more can be sent, if so. */
-    const refusal = (): Error | undefined => {
-      if (stream.closed || this.#closed) return gone();
-      if (ended) return new Error("The HTTP/2 response has ended");
-    };
-    // Writes and the end go out in call order.
-    const queue = (task: () => Promise<void>): Promise<void> => {
-      const next = sending.then(task);
-      sending = next.catch(() => {});
-      return next;
-    };
-    const exchange: Http2Exchange = {
-      streamId: stream.id,
-      method: fieldValue(fields, ":method") ?? "",
-      path: fieldValue(fields, ":path") ?? "",
-      headers: fields,
-      body: inbound.body,
-      signal: inbound.signal,
-      respond: (status = 200, headers = []) => {
-        const refused = refusal();
-        if (refused) throw refused;
-        sendHead(status, headers);
-      },
-      write: (bytes) => {
-        const refused = refusal();
-        if (refused) return Promise.reject(refused);
-        sendHead(200, []);
-        return queue(async () => {
-          if (!await this.#sendData(stream, bytes, false)) throw gone();
-        });
-      },
-      end: (trailers = []) => {
-        const refused = refusal();
-        if (refused) return Promise.reject(refused);
-        sendHead(200, []);
-        ended = true;
-        return queue(() => {
-          if (stream.closed || this.#closed) throw gone();
-          if (trailers.length > 0) this.#sendHeaders(stream.id, [...trailers], true);
-          else this.#send(frame(Type.Data, END_STREAM, stream.id, new Uint8Array(0)));
-          if (!stream.remoteEnded) {
-            // Answered before the request ended: ask the peer to stop (§8.1).
-            inbound.end();
-            this.#reset(stream.id, Code.NoError);
-          }
-          this.#forget(stream);
-          return Promise.resolve();
-        });
-      },
-    };
-    void (async () => {
-      let code = Code.Cancel;
-      try {
-        await handler(exchange);
-      } catch {
-        code = Code.InternalError;
-      }
-      await sending;
-      if (!stream.closed && !this.#closed) this.#reset(stream.id, code);
-    })();
-  }
-
   #sendHeaders(streamId: number, fields: [string, string][], endStream: boolean): void {
-    const block = encodeHeaderBlock(fields);
-    const size = this.#peerFrameSize;
-    const first = block.subarray(0, size);
-    const flags = (endStream ? END_STREAM : 0) | (block.length <= size ? END_HEADERS : 0);
-    this.#send(frame(Type.Headers, flags, streamId, first));
-    for (let at = size; at < block.length; at += size) {
-      const end = at + size >= block.length;
-      this.#send(
-        frame(Type.Continuation, end ? END_HEADERS : 0, streamId, block.subarray(at, at + size)),
-      );
+    for (const bytes of headerFrames(streamId, fields, endStream, this.#peerFrameSize)) {
+      this.#out.send(bytes);
     }
   }
 
@@ -828,21 +553,17 @@ class Connection implements Http2Server {
    * are dropped (see {@linkcode Connection.#headers}).
    *
    * @param control Whether the peer's own frame called for it (then
-   *   counted by {@linkcode Connection.#sendControl}, which may throw).
+   *   counted by {@linkcode Outbox.sendControl}, which may throw).
    */
   #reset(streamId: number, code: Code, control = false): void {
     const reset = frame(Type.RstStream, 0, streamId, u32(code));
-    if (control) this.#sendControl(reset);
-    else this.#send(reset);
+    if (control) this.#out.sendControl(reset);
+    else this.#out.send(reset);
     const stream = this.#streams.get(streamId);
     if (stream) this.#forget(stream);
     // An idle stream (a PRIORITY of the wrong size resets one) stays idle: its HEADERS opens it.
     if (streamId > this.#lastStreamId) return;
     this.#resets.add(streamId);
-    if (this.#resets.size > this.#resetsKept) {
-      const [oldest] = this.#resets;
-      this.#resets.delete(oldest!);
-    }
   }
 
   #forget(stream: Stream): void {
@@ -855,58 +576,6 @@ class Connection implements Http2Server {
     if (stream.handling) this.#orphans++;
     stream.inbound?.fail(new DockerProtocolError("INVALID_HTTP2", "The HTTP/2 stream was reset"));
     this.#streams.delete(stream.id);
-    this.#wake();
-  }
-
-  #wake(): void {
-    for (const wake of this.#windowWaiters.splice(0)) wake();
-  }
-
-  #settingsPayload(entries: [Setting, number][]): Uint8Array {
-    const out = new Uint8Array(entries.length * 6);
-    const view = new DataView(out.buffer);
-    entries.forEach(([id, value], i) => {
-      view.setUint16(i * 6, id);
-      view.setUint32(i * 6 + 2, value);
-    });
-    return out;
-  }
-
-  /** Queues bytes for the wire, in order; a failed write ends the connection. */
-  #send(bytes: Uint8Array): void {
-    if (this.#closed) return;
-    this.#writing = this.#writing
-      .then(() => this.#ended ? undefined : this.#io.write(bytes))
-      .catch(() => this.#shutdown());
-  }
-
-  /**
-   * Resolves once what is queued has been written, or after
-   * {@linkcode DRAIN_MS} if the peer does not read it: a GOAWAY is worth a
-   * short wait, never a session that cannot end.
-   */
-  #drained(): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<void>((resolve) => timer = setTimeout(resolve, DRAIN_MS));
-    return Promise.race([this.#writing, late]).finally(() => clearTimeout(timer));
-  }
-
-  /**
-   * Sends a control frame the peer's frames called for, counting it until
-   * it is written.
-   *
-   * @throws {ConnectionError} `ENHANCE_YOUR_CALM` past {@linkcode MAX_QUEUED_CONTROL}.
-   */
-  #sendControl(bytes: Uint8Array): void {
-    if (this.#closed) return;
-    if (this.#controlQueued >= MAX_QUEUED_CONTROL) {
-      throw new ConnectionError(
-        Code.EnhanceYourCalm,
-        `more than ${MAX_QUEUED_CONTROL} control frames wait to be written: the peer does not read`,
-      );
-    }
-    this.#controlQueued++;
-    this.#send(bytes);
-    this.#writing = this.#writing.finally(() => this.#controlQueued--);
+    this.#flow.wake();
   }
 }
