@@ -6,11 +6,7 @@
  * @module
  */
 
-import { DockerError } from "../errors.ts";
-import type { HttpResponse } from "../http/response.ts";
-import { collectFrames, type Frame } from "../stream/demux.ts";
-import { extractTar } from "../stream/extract.ts";
-import { JsonLinesDecoder } from "../stream/json_lines.ts";
+import type { Frame } from "../stream/demux.ts";
 import type {
   ContainerChangeResponseItem,
   ContainerCreateBody,
@@ -42,8 +38,25 @@ import {
   type ContainerAttachWebSocketOptions,
   type ContainerWebSocketSession,
 } from "./_attach.ts";
-import { type ApiClient, bytesDecoder, filtersQuery, segment } from "./_client.ts";
-import { failing, rejecting } from "./_failing.ts";
+import type { ApiClient } from "./_client.ts";
+import { exportContainer, extractArchive } from "./_container_files.ts";
+import { changes, inspect, list, stats, statsStream, top } from "./_container_info.ts";
+import {
+  create,
+  kill,
+  pause,
+  prune,
+  remove,
+  rename,
+  resize,
+  restart,
+  start,
+  stop,
+  unpause,
+  update,
+  wait,
+} from "./_container_lifecycle.ts";
+import { run } from "./_container_run.ts";
 import type {
   ContainerChangesOptions,
   ContainerCreateOptions,
@@ -73,8 +86,7 @@ import type {
   ContainerUpdateOptions,
   ContainerWaitOptions,
 } from "./_container_types.ts";
-import { DEFAULT_MAX_OUTPUT, logsStream } from "./_frames.ts";
-import { assertSize } from "./_session.ts";
+import { logsStream } from "./_frames.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`);
 // mod.ts exports the same bindings.
@@ -97,19 +109,6 @@ export type {
   ContainerWebSocketSession,
 };
 
-/** Head timeout for a stop or restart: past the grace period, or none when unknown. */
-function stopHeadersTimeout(t: number | undefined): number {
-  return t !== undefined && t >= 0 ? (t + 30) * 1000 : 0;
-}
-
-/** Checks a stop timeout before any I/O. */
-function assertStopTimeout(t: number | undefined): void {
-  if (t !== undefined && !Number.isInteger(t)) {
-    throw new RangeError(`A stop timeout must be whole seconds (got ${t})`);
-  }
-}
-
-const empty = new Uint8Array(0);
 /** Container calls. Reach it as `docker.containers`. */
 export class Containers {
   readonly #api: ApiClient;
@@ -138,18 +137,7 @@ export class Containers {
    * ```
    */
   list(options: ContainerListOptions = {}): Promise<ContainerSummary[]> {
-    return this.#api.json<ContainerSummary[]>({
-      method: "GET",
-      path: "/containers/json",
-      query: {
-        all: options.all,
-        limit: options.limit,
-        size: options.size,
-        filters: filtersQuery(options.filters),
-      },
-      signal: options.signal,
-      action: "list containers",
-    });
+    return list(this.#api, options);
   }
 
   /**
@@ -176,19 +164,7 @@ export class Containers {
     body: ContainerCreateBody,
     options: ContainerCreateOptions = {},
   ): Promise<ContainerCreateResponse> {
-    return rejecting(() => {
-      if (!body || typeof body !== "object") {
-        throw new TypeError("A container create body is required");
-      }
-      return this.#api.json<ContainerCreateResponse>({
-        method: "POST",
-        path: "/containers/create",
-        query: { name: options.name, platform: options.platform },
-        json: body,
-        signal: options.signal,
-        action: options.name ? `create container "${options.name}"` : "create a container",
-      });
-    });
+    return create(this.#api, body, options);
   }
 
   /**
@@ -210,16 +186,7 @@ export class Containers {
    * ```
    */
   inspect(id: string, options: ContainerInspectOptions = {}): Promise<ContainerInspectResponse> {
-    return rejecting(() => {
-      const path = `/containers/${segment(id, "container id")}/json`;
-      return this.#api.json<ContainerInspectResponse>({
-        method: "GET",
-        path,
-        query: { size: options.size },
-        signal: options.signal,
-        action: `inspect container "${id}"`,
-      });
-    });
+    return inspect(this.#api, id, options);
   }
 
   /**
@@ -239,15 +206,8 @@ export class Containers {
    * console.log(alreadyStarted ? "was running" : "started");
    * ```
    */
-  async start(id: string, options: ContainerStartOptions = {}): Promise<ContainerStartResult> {
-    const status = await this.#api.empty({
-      method: "POST",
-      path: `/containers/${segment(id, "container id")}/start`,
-      query: { detachKeys: options.detachKeys },
-      signal: options.signal,
-      action: `start container "${id}"`,
-    });
-    return { alreadyStarted: status === 304 };
+  start(id: string, options: ContainerStartOptions = {}): Promise<ContainerStartResult> {
+    return start(this.#api, id, options);
   }
 
   /**
@@ -270,17 +230,7 @@ export class Containers {
    * ```
    */
   wait(id: string, options: ContainerWaitOptions = {}): Promise<ContainerWaitResponse> {
-    return rejecting(() =>
-      this.#api.json<ContainerWaitResponse>({
-        method: "POST",
-        path: `/containers/${segment(id, "container id")}/wait`,
-        query: { condition: options.condition },
-        signal: options.signal,
-        longLived: true,
-        headersTimeout: 0,
-        action: `wait for container "${id}"`,
-      })
-    );
+    return wait(this.#api, id, options);
   }
 
   /**
@@ -332,14 +282,8 @@ export class Containers {
    * await docker.containers.remove("web", { force: true });
    * ```
    */
-  async remove(id: string, options: ContainerRemoveOptions = {}): Promise<void> {
-    await this.#api.empty({
-      method: "DELETE",
-      path: `/containers/${segment(id, "container id")}`,
-      query: { force: options.force, v: options.volumes, link: options.link },
-      signal: options.signal,
-      action: `remove container "${id}"`,
-    });
+  remove(id: string, options: ContainerRemoveOptions = {}): Promise<void> {
+    return remove(this.#api, id, options);
   }
 
   /**
@@ -362,15 +306,7 @@ export class Containers {
    * ```
    */
   top(id: string, options: ContainerTopOptions = {}): Promise<ContainerTopResponse> {
-    return rejecting(() =>
-      this.#api.json<ContainerTopResponse>({
-        method: "GET",
-        path: `/containers/${segment(id, "container id")}/top`,
-        query: { ps_args: options.psArgs },
-        signal: options.signal,
-        action: `list processes of container "${id}"`,
-      })
-    );
+    return top(this.#api, id, options);
   }
 
   /**
@@ -392,18 +328,11 @@ export class Containers {
    * }
    * ```
    */
-  async changes(
+  changes(
     id: string,
     options: ContainerChangesOptions = {},
   ): Promise<ContainerChangeResponseItem[]> {
-    const changes = await this.#api.json<ContainerChangeResponseItem[] | null>({
-      method: "GET",
-      path: `/containers/${segment(id, "container id")}/changes`,
-      signal: options.signal,
-      action: `list changes of container "${id}"`,
-    });
-    // The engine sends `null` when nothing changed.
-    return changes ?? [];
+    return changes(this.#api, id, options);
   }
 
   /**
@@ -425,19 +354,7 @@ export class Containers {
    * ```
    */
   export(id: string, options: ContainerExportOptions = {}): ReadableStream<Uint8Array> {
-    return failing(() =>
-      this.#api.stream<Uint8Array>(
-        {
-          method: "GET",
-          path: `/containers/${segment(id, "container id")}/export`,
-          signal: options.signal,
-          worker: options.worker,
-          action: `export container "${id}"`,
-        },
-        bytesDecoder,
-        { kind: "bytes" },
-      )
-    );
+    return exportContainer(this.#api, id, options);
   }
 
   /**
@@ -461,20 +378,7 @@ export class Containers {
    * ```
    */
   stats(id: string, options: ContainerStatsOptions = {}): Promise<ContainerStats> {
-    return rejecting(() => {
-      if (options.stream !== undefined && options.stream !== false) {
-        throw new TypeError(
-          "containers.stats returns one sample; use containers.statsStream for a stream",
-        );
-      }
-      return this.#api.json<ContainerStats>({
-        method: "GET",
-        path: `/containers/${segment(id, "container id")}/stats`,
-        query: { stream: false, "one-shot": options.oneShot },
-        signal: options.signal,
-        action: `read stats of container "${id}"`,
-      });
-    });
+    return stats(this.#api, id, options);
   }
 
   /**
@@ -504,21 +408,7 @@ export class Containers {
     id: string,
     options: ContainerStatsStreamOptions = {},
   ): ReadableStream<ContainerStats> {
-    return failing(() =>
-      this.#api.stream<ContainerStats>(
-        {
-          method: "GET",
-          path: `/containers/${segment(id, "container id")}/stats`,
-          query: { stream: true },
-          signal: options.signal,
-          longLived: true,
-          worker: options.worker,
-          action: `stream stats of container "${id}"`,
-        },
-        () => new JsonLinesDecoder<ContainerStats>(),
-        { kind: "json" },
-      )
-    );
+    return statsStream(this.#api, id, options);
   }
 
   /**
@@ -540,16 +430,8 @@ export class Containers {
    * await docker.containers.resize("shell", { h: rows, w: columns });
    * ```
    */
-  async resize(id: string, options: ContainerResizeOptions): Promise<void> {
-    const path = `/containers/${segment(id, "container id")}/resize`;
-    assertSize(options.h, options.w);
-    await this.#api.empty({
-      method: "POST",
-      path,
-      query: { h: options.h, w: options.w },
-      signal: options.signal,
-      action: `resize the TTY of container "${id}"`,
-    });
+  resize(id: string, options: ContainerResizeOptions): Promise<void> {
+    return resize(this.#api, id, options);
   }
 
   /**
@@ -572,18 +454,8 @@ export class Containers {
    * console.log(alreadyStopped ? "was not running" : "stopped");
    * ```
    */
-  async stop(id: string, options: ContainerStopOptions = {}): Promise<ContainerStopResult> {
-    const path = `/containers/${segment(id, "container id")}/stop`;
-    assertStopTimeout(options.t);
-    const status = await this.#api.empty({
-      method: "POST",
-      path,
-      query: { t: options.t, signal: options.stopSignal },
-      signal: options.signal,
-      headersTimeout: stopHeadersTimeout(options.t),
-      action: `stop container "${id}"`,
-    });
-    return { alreadyStopped: status === 304 };
+  stop(id: string, options: ContainerStopOptions = {}): Promise<ContainerStopResult> {
+    return stop(this.#api, id, options);
   }
 
   /**
@@ -604,17 +476,8 @@ export class Containers {
    * await docker.containers.restart("web", { t: 0 });
    * ```
    */
-  async restart(id: string, options: ContainerRestartOptions = {}): Promise<void> {
-    const path = `/containers/${segment(id, "container id")}/restart`;
-    assertStopTimeout(options.t);
-    await this.#api.empty({
-      method: "POST",
-      path,
-      query: { t: options.t, signal: options.stopSignal },
-      signal: options.signal,
-      headersTimeout: stopHeadersTimeout(options.t),
-      action: `restart container "${id}"`,
-    });
+  restart(id: string, options: ContainerRestartOptions = {}): Promise<void> {
+    return restart(this.#api, id, options);
   }
 
   /**
@@ -634,15 +497,8 @@ export class Containers {
    * await docker.containers.kill("web", { killSignal: "SIGHUP" });
    * ```
    */
-  async kill(id: string, options: ContainerKillOptions = {}): Promise<void> {
-    const path = `/containers/${segment(id, "container id")}/kill`;
-    await this.#api.empty({
-      method: "POST",
-      path,
-      query: { signal: options.killSignal },
-      signal: options.signal,
-      action: `kill container "${id}"`,
-    });
+  kill(id: string, options: ContainerKillOptions = {}): Promise<void> {
+    return kill(this.#api, id, options);
   }
 
   /**
@@ -667,23 +523,12 @@ export class Containers {
    * console.log(Warnings);
    * ```
    */
-  async update(
+  update(
     id: string,
     body: ContainerUpdateBody,
     options: ContainerUpdateOptions = {},
   ): Promise<ContainerUpdateResponse> {
-    const path = `/containers/${segment(id, "container id")}/update`;
-    if (!body || typeof body !== "object") {
-      throw new TypeError("A container update body is required");
-    }
-    const result = await this.#api.json<ContainerUpdateResponse | null>({
-      method: "POST",
-      path,
-      json: body,
-      signal: options.signal,
-      action: `update container "${id}"`,
-    });
-    return { ...result, Warnings: result?.Warnings ?? [] };
+    return update(this.#api, id, body, options);
   }
 
   /**
@@ -703,18 +548,8 @@ export class Containers {
    * await docker.containers.rename("web", "web-old");
    * ```
    */
-  async rename(id: string, name: string, options: ContainerRenameOptions = {}): Promise<void> {
-    const path = `/containers/${segment(id, "container id")}/rename`;
-    if (typeof name !== "string" || name.trim() === "") {
-      throw new TypeError(`A new container name is required (got ${JSON.stringify(name)})`);
-    }
-    await this.#api.empty({
-      method: "POST",
-      path,
-      query: { name },
-      signal: options.signal,
-      action: `rename container "${id}" to "${name}"`,
-    });
+  rename(id: string, name: string, options: ContainerRenameOptions = {}): Promise<void> {
+    return rename(this.#api, id, name, options);
   }
 
   /**
@@ -734,13 +569,8 @@ export class Containers {
    * await docker.containers.pause("web");
    * ```
    */
-  async pause(id: string, options: ContainerPauseOptions = {}): Promise<void> {
-    await this.#api.empty({
-      method: "POST",
-      path: `/containers/${segment(id, "container id")}/pause`,
-      signal: options.signal,
-      action: `pause container "${id}"`,
-    });
+  pause(id: string, options: ContainerPauseOptions = {}): Promise<void> {
+    return pause(this.#api, id, options);
   }
 
   /**
@@ -759,13 +589,8 @@ export class Containers {
    * await docker.containers.unpause("web");
    * ```
    */
-  async unpause(id: string, options: ContainerUnpauseOptions = {}): Promise<void> {
-    await this.#api.empty({
-      method: "POST",
-      path: `/containers/${segment(id, "container id")}/unpause`,
-      signal: options.signal,
-      action: `unpause container "${id}"`,
-    });
+  unpause(id: string, options: ContainerUnpauseOptions = {}): Promise<void> {
+    return unpause(this.#api, id, options);
   }
 
   /**
@@ -943,27 +768,13 @@ export class Containers {
    * await docker.containers.extractArchive("web", "/etc/nginx", "./out");
    * ```
    */
-  async extractArchive(
+  extractArchive(
     id: string,
     path: string,
     dest: string,
     options: ContainerExtractArchiveOptions = {},
   ): Promise<ContainerExtractArchiveResult> {
-    if (typeof dest !== "string" || dest === "") {
-      throw new TypeError(`A destination directory is required (got ${JSON.stringify(dest)})`);
-    }
-    const signal = options.signal;
-    const { stat, body } = await this.getArchive(id, path, {
-      ...(signal ? { signal } : {}),
-      ...(options.worker !== undefined ? { worker: options.worker } : {}),
-    });
-    try {
-      const extracted = await extractTar(body, dest, options);
-      return { stat, extracted };
-    } catch (error) {
-      await body.cancel(error).catch(() => {});
-      throw error;
-    }
+    return extractArchive(this.#api, id, path, dest, options);
   }
 
   /**
@@ -1018,15 +829,8 @@ export class Containers {
    * console.log(ContainersDeleted, SpaceReclaimed);
    * ```
    */
-  async prune(options: ContainerPruneOptions = {}): Promise<ContainerPruneResponse> {
-    const result = await this.#api.json<ContainerPruneResponse>({
-      method: "POST",
-      path: "/containers/prune",
-      query: { filters: filtersQuery(options.filters) },
-      signal: options.signal,
-      action: "prune containers",
-    });
-    return { ...result, ContainersDeleted: result.ContainersDeleted ?? [] };
+  prune(options: ContainerPruneOptions = {}): Promise<ContainerPruneResponse> {
+    return prune(this.#api, options);
   }
 
   /**
@@ -1061,73 +865,10 @@ export class Containers {
    * console.log(exitCode, new TextDecoder().decode(stdout)); // 0 "hello\n"
    * ```
    */
-  async run(
+  run(
     body: ContainerCreateBody,
     options: ContainerRunOptions = {},
   ): Promise<ContainerRunResult> {
-    if (!body || typeof body !== "object") {
-      throw new TypeError("A container create body is required");
-    }
-    const wait = options.wait ?? true;
-    if (!wait && (options.remove || options.logs)) {
-      throw new TypeError(
-        "containers.run: `remove` and `logs` need `wait` (it cannot remove or read a running container)",
-      );
-    }
-    const signal = options.signal;
-    const signalOnly = signal ? { signal } : {};
-    const createOptions: ContainerCreateOptions = { ...signalOnly };
-    if (options.name !== undefined) createOptions.name = options.name;
-    if (options.platform !== undefined) createOptions.platform = options.platform;
-    const { Id: id } = await this.create(body, createOptions);
-    if (!wait) {
-      await this.start(id, signalOnly);
-      return { id, exitCode: null, stdout: empty, stderr: empty };
-    }
-    let session: ContainerAttachSession | undefined;
-    let waiting: HttpResponse | undefined;
-    try {
-      if (options.logs ?? true) {
-        session = await this.attach(id, { stream: true, tty: body.Tty === true, ...signalOnly });
-      }
-      const output = session
-        ? collectFrames(session.readable, {
-          maxBytes: options.maxOutput ?? DEFAULT_MAX_OUTPUT,
-          what: `the output of container "${id}"`,
-        })
-        : Promise.resolve({ stdout: empty, stderr: empty });
-      output.catch(() => {});
-      // The engine sends the head once the wait is registered, so an exit
-      // right after the start is not missed; an auto-removed container is
-      // waited for until it is gone.
-      waiting = await this.#api.send({
-        method: "POST",
-        path: `/containers/${segment(id, "container id")}/wait`,
-        query: { condition: body.HostConfig?.AutoRemove === true ? "removed" : "next-exit" },
-        signal,
-        longLived: true,
-        headersTimeout: 0,
-        action: `wait for container "${id}"`,
-      });
-      await this.start(id, signalOnly);
-      const [exit, { stdout, stderr }] = await Promise.all([
-        waiting.json<ContainerWaitResponse>(),
-        output,
-      ]);
-      if (exit.Error?.Message) {
-        throw new DockerError(`Cannot wait for container "${id}": ${exit.Error.Message}`);
-      }
-      return { id, exitCode: exit.StatusCode, stdout, stderr };
-    } catch (error) {
-      if (signal?.aborted) throw signal.reason;
-      throw error;
-    } finally {
-      // On failure, neither the wait nor the attach may outlive the call.
-      if (waiting && !waiting.finished) waiting.cancel();
-      session?.close();
-      if (options.remove) {
-        await this.remove(id, { force: true, volumes: true }).catch(() => {});
-      }
-    }
+    return run(this.#api, this, body, options);
   }
 }

@@ -14,31 +14,15 @@
  * @module
  */
 
-import {
-  authSecrets,
-  type CredentialStore,
-  encodeAuthHeader,
-  parseImageReference,
-  type RegistryAuth,
-  registryKey,
-  registryOfImage,
-  scrubSecrets,
-} from "../auth.ts";
-import { registryOfSearchTerm } from "../image_reference.ts";
-import { JsonLinesDecoder } from "../stream/json_lines.ts";
-import {
-  type ImageImportResult,
-  type ImageLoadEvent,
-  type ImageLoadResult,
-  type ImagePullResult,
-  type ImagePushEvent,
-  type ImagePushResult,
-  importCollector,
-  loadCollector,
-  type ProgressCollector,
+import type { CredentialStore } from "../auth.ts";
+import type {
+  ImageImportResult,
+  ImageLoadEvent,
+  ImageLoadResult,
+  ImagePullResult,
+  ImagePushEvent,
+  ImagePushResult,
   ProgressStream,
-  pullCollector,
-  pushCollector,
 } from "../stream/progress.ts";
 import type {
   CreateImageInfo,
@@ -46,20 +30,13 @@ import type {
   ImageDeleteResponseItem,
   ImageHistoryResponseItem,
   ImageInspect,
-  ImagePruneResponse,
   ImageSearchResponseItem,
   ImageSummary,
 } from "../types/mod.ts";
-import {
-  type ApiCall,
-  type ApiClient,
-  bytesDecoder,
-  filtersQuery,
-  imageSegment,
-  segment,
-} from "./_client.ts";
-import { failing, failingProgress, rejecting } from "./_failing.ts";
-
+import type { ApiClient } from "./_client.ts";
+import { failingProgress } from "./_failing.ts";
+import { commit, history, inspect, list, prune, remove, tag } from "./_image_store.ts";
+import { get, importImage, load, pull, push, search } from "./_image_transfer.ts";
 import {
   type BuildCachePruneOptions,
   type BuildCachePruneResult,
@@ -153,42 +130,6 @@ export type {
   ProgressStreamOptions,
 } from "../stream/progress.ts";
 
-/** Throws a TypeError for an empty or non-string value, before any I/O. */
-function required(value: unknown, what: string): asserts value is string {
-  if (typeof value !== "string" || value.trim() === "") {
-    throw new TypeError(`A ${what} is required (got ${JSON.stringify(value)})`);
-  }
-}
-
-/** Checks an optional list of strings. */
-function stringList(value: unknown, what: string): void {
-  if (value === undefined) return;
-  if (!Array.isArray(value) || value.some((item) => typeof item !== "string")) {
-    throw new TypeError(`${what} must be an array of strings`);
-  }
-}
-
-/** Checks a tar body. */
-function archive(value: unknown, what: string): asserts value is ImageArchive {
-  if (!(value instanceof ReadableStream) && !(value instanceof Uint8Array)) {
-    throw new TypeError(`${what} must be a ReadableStream<Uint8Array> or a Uint8Array`);
-  }
-}
-
-/**
- * The `repo` and `tag` of an import. A tag goes inside `repo` when `repo`
- * has none: Docker reads `repo=app:1` as `repo=app&tag=1`, and Podman 4.3
- * ignores `tag` on import (the image came out as `app:latest`).
- */
-function importName(
-  repo: string | undefined,
-  tag: string | undefined,
-): { repo: string | undefined; tag?: string | undefined } {
-  if (repo === undefined || tag === undefined || tag === "") return { repo, tag };
-  const tagged = repo.lastIndexOf(":") > repo.lastIndexOf("/");
-  return tagged ? { repo, tag } : { repo: `${repo}:${tag}` };
-}
-
 /** Image calls. Reach it as `docker.images`. */
 export class Images {
   readonly #api: ApiClient;
@@ -219,15 +160,8 @@ export class Images {
    * console.log(images.flatMap((image) => image.RepoTags ?? []));
    * ```
    */
-  async list(options: ImageListOptions = {}): Promise<ImageSummary[]> {
-    const images = await this.#api.json<ImageSummary[] | null>({
-      method: "GET",
-      path: "/images/json",
-      query: { all: options.all, filters: filtersQuery(options.filters), digests: options.digests },
-      signal: options.signal,
-      action: "list images",
-    });
-    return images ?? [];
+  list(options: ImageListOptions = {}): Promise<ImageSummary[]> {
+    return list(this.#api, options);
   }
 
   /**
@@ -248,14 +182,7 @@ export class Images {
    * ```
    */
   inspect(name: string, options: ImageInspectOptions = {}): Promise<ImageInspect> {
-    return rejecting(() =>
-      this.#api.json<ImageInspect>({
-        method: "GET",
-        path: `/images/${imageSegment(name)}/json`,
-        signal: options.signal,
-        action: `inspect image "${name}"`,
-      })
-    );
+    return inspect(this.#api, name, options);
   }
 
   /**
@@ -274,17 +201,11 @@ export class Images {
    * for (const layer of await docker.images.history("busybox")) console.log(layer.CreatedBy);
    * ```
    */
-  async history(
+  history(
     name: string,
     options: ImageHistoryOptions = {},
   ): Promise<ImageHistoryResponseItem[]> {
-    const layers = await this.#api.json<ImageHistoryResponseItem[] | null>({
-      method: "GET",
-      path: `/images/${imageSegment(name)}/history`,
-      signal: options.signal,
-      action: `read history of image "${name}"`,
-    });
-    return layers ?? [];
+    return history(this.#api, name, options);
   }
 
   /**
@@ -331,43 +252,7 @@ export class Images {
     ref: string,
     options: ImagePullOptions = {},
   ): ProgressStream<CreateImageInfo, ImagePullResult> {
-    return failingProgress(() => {
-      const parts = parseImageReference(ref);
-      if (options.tag !== undefined) required(options.tag, "tag");
-      if (
-        options.allTags && (parts.tag !== undefined || parts.digest !== undefined || options.tag)
-      ) {
-        throw new TypeError(
-          `Cannot pull every tag of "${ref}": give a repository without tag or digest`,
-        );
-      }
-      if (options.auth) encodeAuthHeader(options.auth); // checks it before any I/O
-      const tag = options.allTags
-        ? undefined
-        : options.tag ?? parts.digest ?? parts.tag ?? "latest";
-      const image = tag === undefined
-        ? parts.repository
-        : `${parts.repository}${tag.includes(":") ? "@" : ":"}${tag}`;
-      const action = `pull image "${image}"`;
-      return this.#progress<CreateImageInfo, ImagePullResult>(
-        async (secrets) => {
-          const auth = await this.#auth(registryOfImage(ref), options.auth, options.signal);
-          secrets.push(...authSecrets(auth));
-          const call: ApiCall = {
-            method: "POST",
-            path: "/images/create",
-            query: { fromImage: parts.repository, tag, platform: options.platform },
-            signal: options.signal,
-            action,
-          };
-          if (auth) call.headers = { "X-Registry-Auth": encodeAuthHeader(auth) };
-          return call;
-        },
-        pullCollector(image),
-        action,
-        options,
-      );
-    });
+    return pull(this.#api, this.#credentials, ref, options);
   }
 
   /**
@@ -402,38 +287,7 @@ export class Images {
     name: string,
     options: ImagePushOptions = {},
   ): ProgressStream<ImagePushEvent, ImagePushResult> {
-    return failingProgress(() => {
-      const parts = parseImageReference(name);
-      if (parts.digest !== undefined) {
-        throw new TypeError(`Cannot push "${name}": push a tag, not a digest`);
-      }
-      if (options.tag !== undefined) required(options.tag, "tag");
-      if (options.allTags && (parts.tag !== undefined || options.tag)) {
-        throw new TypeError(`Cannot push every tag of "${name}": give a repository without tag`);
-      }
-      if (options.auth) encodeAuthHeader(options.auth);
-      const tag = options.allTags ? undefined : options.tag ?? parts.tag ?? "latest";
-      const image = tag === undefined ? parts.repository : `${parts.repository}:${tag}`;
-      const action = `push image "${image}"`;
-      const path = `/images/${imageSegment(parts.repository)}/push`;
-      return this.#progress<ImagePushEvent, ImagePushResult>(
-        async (secrets) => {
-          const auth = await this.#auth(registryOfImage(name), options.auth, options.signal);
-          secrets.push(...authSecrets(auth));
-          return {
-            method: "POST",
-            path,
-            query: { tag },
-            headers: { "X-Registry-Auth": encodeAuthHeader(auth ?? {}) },
-            signal: options.signal,
-            action,
-          };
-        },
-        pushCollector(),
-        action,
-        options,
-      );
-    });
+    return push(this.#api, this.#credentials, name, options);
   }
 
   /**
@@ -455,26 +309,8 @@ export class Images {
    * await docker.images.tag("busybox:latest", "registry.example.com/tools/busybox", { tag: "1" });
    * ```
    */
-  async tag(name: string, repo: string, options: ImageTagOptions = {}): Promise<void> {
-    const path = `/images/${imageSegment(name)}/tag`;
-    const target = parseImageReference(repo);
-    if (target.digest !== undefined) {
-      throw new TypeError(`Cannot tag "${name}" as "${repo}": a tag cannot be a digest`);
-    }
-    if (options.tag !== undefined) required(options.tag, "tag");
-    if (target.tag !== undefined && options.tag !== undefined) {
-      throw new TypeError(
-        `Cannot tag "${name}": the tag is given both in "${repo}" and as an option`,
-      );
-    }
-    const tag = options.tag ?? target.tag;
-    await this.#api.empty({
-      method: "POST",
-      path,
-      query: { repo: target.repository, tag },
-      signal: options.signal,
-      action: `tag image "${name}" as "${target.repository}${tag === undefined ? "" : `:${tag}`}"`,
-    });
+  tag(name: string, repo: string, options: ImageTagOptions = {}): Promise<void> {
+    return tag(this.#api, name, repo, options);
   }
 
   /**
@@ -498,15 +334,8 @@ export class Images {
    * }
    * ```
    */
-  async remove(name: string, options: ImageRemoveOptions = {}): Promise<ImageDeleteResponseItem[]> {
-    const items = await this.#api.json<ImageDeleteResponseItem[] | null>({
-      method: "DELETE",
-      path: `/images/${imageSegment(name)}`,
-      query: { force: options.force, noprune: options.noprune },
-      signal: options.signal,
-      action: `remove image "${name}"`,
-    });
-    return items ?? [];
+  remove(name: string, options: ImageRemoveOptions = {}): Promise<ImageDeleteResponseItem[]> {
+    return remove(this.#api, name, options);
   }
 
   /**
@@ -532,28 +361,8 @@ export class Images {
    * console.log(found.map((item) => item.name));
    * ```
    */
-  async search(term: string, options: ImageSearchOptions = {}): Promise<ImageSearchResponseItem[]> {
-    required(term, "search term");
-    if (
-      options.limit !== undefined && !(Number.isSafeInteger(options.limit) && options.limit > 0)
-    ) {
-      throw new RangeError(`A search limit must be a positive integer (got ${options.limit})`);
-    }
-    if (options.auth) encodeAuthHeader(options.auth); // checks it before any I/O
-    const auth = await this.#auth(registryOfSearchTerm(term), options.auth, options.signal);
-    const call: ApiCall = {
-      method: "GET",
-      path: "/images/search",
-      query: { term, limit: options.limit, filters: filtersQuery(options.filters) },
-      signal: options.signal,
-      action: `search images for "${term}"`,
-    };
-    if (auth) call.headers = { "X-Registry-Auth": encodeAuthHeader(auth) };
-    try {
-      return await this.#api.json<ImageSearchResponseItem[] | null>(call) ?? [];
-    } catch (error) {
-      throw scrubSecrets(error, authSecrets(auth));
-    }
+  search(term: string, options: ImageSearchOptions = {}): Promise<ImageSearchResponseItem[]> {
+    return search(this.#api, this.#credentials, term, options);
   }
 
   /**
@@ -574,19 +383,8 @@ export class Images {
    * console.log(ImagesDeleted.length, SpaceReclaimed);
    * ```
    */
-  async prune(options: ImagePruneOptions = {}): Promise<ImagePruneResult> {
-    const result = await this.#api.json<ImagePruneResponse>({
-      method: "POST",
-      path: "/images/prune",
-      query: { filters: filtersQuery(options.filters) },
-      signal: options.signal,
-      action: "prune images",
-    });
-    return {
-      ...result,
-      ImagesDeleted: result.ImagesDeleted ?? [],
-      SpaceReclaimed: result.SpaceReclaimed ?? 0,
-    };
+  prune(options: ImagePruneOptions = {}): Promise<ImagePruneResult> {
+    return prune(this.#api, options);
   }
 
   /**
@@ -611,30 +409,7 @@ export class Images {
    * ```
    */
   commit(container: string, options: ImageCommitOptions = {}): Promise<IdResponse> {
-    return rejecting(() => {
-      segment(container, "container id");
-      stringList(options.changes, "changes");
-      if (options.config !== undefined && (!options.config || typeof options.config !== "object")) {
-        throw new TypeError("A commit config must be an object");
-      }
-      return this.#api.json<IdResponse>({
-        method: "POST",
-        path: "/commit",
-        query: {
-          container,
-          repo: options.repo,
-          tag: options.tag,
-          comment: options.comment,
-          author: options.author,
-          pause: options.pause,
-          changes: options.changes,
-        },
-        json: options.config ?? {},
-        signal: options.signal,
-        headersTimeout: 0,
-        action: `commit container "${container}"`,
-      });
-    });
+    return commit(this.#api, container, options);
   }
 
   /**
@@ -666,36 +441,7 @@ export class Images {
     source: ImageArchive | URL,
     options: ImageImportOptions = {},
   ): ProgressStream<CreateImageInfo, ImageImportResult> {
-    return failingProgress(() => {
-      const url = source instanceof URL;
-      if (!url) archive(source, "An image import source");
-      stringList(options.changes, "changes");
-      const action = options.repo ? `import image "${options.repo}"` : "import an image";
-      const call: ApiCall = {
-        method: "POST",
-        path: "/images/create",
-        query: {
-          fromSrc: url ? source.href : "-",
-          ...importName(options.repo, options.tag),
-          message: options.message,
-          changes: options.changes,
-          platform: options.platform,
-        },
-        signal: options.signal,
-        headersTimeout: 0,
-        action,
-      };
-      if (!url) {
-        call.body = source;
-        call.headers = { "Content-Type": "application/x-tar" };
-      }
-      return this.#progress<CreateImageInfo, ImageImportResult>(
-        () => Promise.resolve(call),
-        importCollector(),
-        action,
-        options,
-      );
-    });
+    return importImage(this.#api, source, options);
   }
 
   /**
@@ -721,31 +467,7 @@ export class Images {
    * ```
    */
   get(names: string | string[], options: ImageGetOptions = {}): ReadableStream<Uint8Array> {
-    return failing(() => {
-      let call: ApiCall;
-      if (Array.isArray(names)) {
-        if (names.length === 0) throw new TypeError("At least one image name is required");
-        for (const name of names) required(name, "image name");
-        call = {
-          method: "GET",
-          path: "/images/get",
-          query: { names },
-          signal: options.signal,
-          headersTimeout: 0,
-          action: `save images ${names.map((name) => `"${name}"`).join(", ")}`,
-        };
-      } else {
-        call = {
-          method: "GET",
-          path: `/images/${imageSegment(names)}/get`,
-          signal: options.signal,
-          headersTimeout: 0,
-          action: `save image "${names}"`,
-        };
-      }
-      call.worker = options.worker;
-      return this.#api.stream<Uint8Array>(call, bytesDecoder, { kind: "bytes" });
-    });
+    return get(this.#api, names, options);
   }
 
   /**
@@ -773,62 +495,7 @@ export class Images {
     source: ImageArchive,
     options: ImageLoadOptions = {},
   ): ProgressStream<ImageLoadEvent, ImageLoadResult> {
-    return failingProgress(() => {
-      archive(source, "An image archive");
-      const call: ApiCall = {
-        method: "POST",
-        path: "/images/load",
-        // The engine's default is quiet: ask explicitly.
-        query: { quiet: options.quiet ?? false },
-        body: source,
-        headers: { "Content-Type": "application/x-tar" },
-        signal: options.signal,
-        headersTimeout: 0,
-        action: "load images",
-      };
-      return this.#progress<ImageLoadEvent, ImageLoadResult>(
-        () => Promise.resolve(call),
-        loadCollector(),
-        "load images",
-        options,
-      );
-    });
-  }
-
-  /** The credentials for `registry`: the call's, else the client store's. */
-  async #auth(
-    registry: string,
-    explicit: RegistryAuth | false | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<RegistryAuth | undefined> {
-    if (explicit === false) return undefined;
-    const found = explicit ??
-      await this.#credentials?.get(registry, signal ? { signal } : {});
-    if (!found) return undefined;
-    if (found.serveraddress) return found;
-    return { ...found, serveraddress: registryKey(registry) };
-  }
-
-  /** Starts a JSON-lines progress call once `prepare` built it. */
-  #progress<TEvent, TResult>(
-    prepare: (secrets: string[]) => Promise<ApiCall>,
-    collector: ProgressCollector<TEvent, TResult>,
-    action: string,
-    options: { onProgress?: ((event: TEvent) => void) | undefined; worker?: boolean | undefined },
-  ): ProgressStream<TEvent, TResult> {
-    const secrets: string[] = [];
-    const source = prepare(secrets).then((call) =>
-      this.#api.stream<TEvent>(
-        { ...call, worker: options.worker },
-        () => new JsonLinesDecoder<TEvent>(),
-        { kind: "json" },
-      )
-    );
-    return new ProgressStream<TEvent, TResult>(source, collector, {
-      onProgress: options.onProgress,
-      action,
-      mapError: (error) => scrubSecrets(error, secrets),
-    });
+    return load(this.#api, source, options);
   }
 
   /**
