@@ -557,12 +557,22 @@ export function buildImage(
 }
 
 /**
+ * Filters `POST /build/prune` accepts and then ignores: moby's BuildKit
+ * builder validates them ("TODO: handle label", from Docker 20.10 to 29) but
+ * never passes them on, so a prune "by label" removes every unused cache
+ * record of every user of the engine.
+ */
+const IGNORED_CACHE_FILTERS: readonly string[] = ["label", "label!"];
+
+/**
  * `POST /build/prune`: removes build cache.
  *
  * @param api The API client.
  * @param options `keepStorage`, `all`, `filters`, `signal`.
  * @returns The ids removed (always an array) and the bytes reclaimed.
  * @throws {RangeError} When `keepStorage` is negative or fractional.
+ * @throws {TypeError} For a `label` or `label!` filter, which the engine
+ *   would ignore (see {@linkcode IGNORED_CACHE_FILTERS}).
  *
  * @example Remove cache older than a day
  * ```ts ignore
@@ -581,6 +591,16 @@ export async function pruneBuildCache(
   const keep = options.keepStorage;
   if (keep !== undefined && (!Number.isSafeInteger(keep) || keep < 0)) {
     throw new RangeError(`keepStorage must be a whole number of bytes (got ${keep})`);
+  }
+  const ignored = IGNORED_CACHE_FILTERS.find((key) => options.filters?.[key] !== undefined);
+  if (ignored !== undefined) {
+    throw new TypeError(
+      `Cannot prune the build cache by ${
+        JSON.stringify(ignored)
+      }: the engine accepts that filter ` +
+        "but ignores it, so all build cache would go; filter by id, parent, type, description, " +
+        "inuse, shared, private or until",
+    );
   }
   const response = await api.json<BuildCachePruneResponse | null>({
     method: "POST",

@@ -266,7 +266,9 @@ export interface BuildCachePruneOptions extends RequestOptions {
   all?: boolean;
   /**
    * Filters such as `{ until: ["24h"] }`, `{ type: ["regular"] }`,
-   * `{ inuse: ["false"] }`, `{ shared: ["true"] }`, `{ id: ["…"] }`.
+   * `{ inuse: ["false"] }`, `{ shared: ["true"] }`, `{ id: ["…"] }`. Not
+   * `label`: build cache has no labels the engine filters by; it accepts
+   * the filter and prunes everything, so berth refuses it.
    */
   filters?: Record<string, string[]>;
 }

@@ -635,6 +635,9 @@ export class Images {
    * @param options `keepStorage`, `all`, `filters`, `signal`.
    * @returns `{ CachesDeleted, SpaceReclaimed }` (`CachesDeleted` always an array).
    * @throws {RangeError} When `keepStorage` is negative or fractional.
+   * @throws {TypeError} For a `label` or `label!` filter: the engine
+   *   accepts them but ignores them (every engine up to Docker 29), so the
+   *   call would remove all build cache, everyone's, not the labelled.
    * @throws {DockerApiError} For an unknown filter.
    *
    * @example Remove build cache unused for a day

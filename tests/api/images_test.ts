@@ -1,4 +1,4 @@
-/** The query `Images.import` sends, on a fake engine. */
+/** What `Images` calls send, or refuse to send, on a fake engine. */
 
 import assert from "node:assert/strict";
 import { ApiClient } from "../../src/api/_client.ts";
@@ -106,6 +106,32 @@ Deno.test("Images.search sends X-Registry-Auth for the registry the term names, 
       images.search("team/app", { auth: "nope" as unknown as RegistryAuth }),
       TypeError,
     );
+  } finally {
+    http.close();
+  }
+});
+
+Deno.test("Images.pruneBuildCache refuses label filters, which the engine ignores, and sends nothing", async () => {
+  const requests: FakeRequest[] = [];
+  await using engine = await startFakeEngine(respondEach((request) => {
+    requests.push(request);
+    return httpResponse(200, `{"CachesDeleted":null,"SpaceReclaimed":0}`);
+  }));
+  const http = newClient(engine);
+  try {
+    const images = new Images(new ApiClient(http, { apiVersion: "1.41" }));
+    for (const key of ["label", "label!"]) {
+      const error = await rejection(images.pruneBuildCache({ filters: { [key]: ["team=a"] } }));
+      assert.ok(error instanceof TypeError, String(error));
+      assert.match(error.message, /ignores it, so all build cache would go/);
+    }
+    assert.equal(requests.length, 0);
+    // The filters the engine applies still go through.
+    const result = await images.pruneBuildCache({ filters: { until: ["24h"], type: ["regular"] } });
+    assert.deepEqual(result.CachesDeleted, []);
+    assert.equal(requests.length, 1);
+    const query = new URL(`http://d${requests[0]!.target}`).searchParams;
+    assert.deepEqual(JSON.parse(query.get("filters")!), { until: ["24h"], type: ["regular"] });
   } finally {
     http.close();
   }
