@@ -265,7 +265,7 @@ export function scrubSecrets(error: unknown, secrets: readonly (string | undefin
   if (error instanceof DockerStreamError) {
     const detail = error.detail === undefined ? undefined : { ...error.detail };
     if (detail?.message !== undefined) detail.message = clean(detail.message);
-    return new DockerStreamError(clean(error.message), detail);
+    return new DockerStreamError(clean(error.message), detail, clean(error.engineMessage));
   }
   if (error instanceof DockerApiError) {
     const Class = error instanceof DockerNotFoundError

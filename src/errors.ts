@@ -274,14 +274,20 @@ export class DockerProtocolError extends DockerError {
 /**
  * The engine reported an error inside a stream that started with a success
  * status: an `error`/`errorDetail` line of a pull, push, build or load, or a
- * system-error frame of an attach.
+ * system-error frame of an attach. A progress call's error names the call
+ * (`Cannot push image "reg/app:1": unauthorized: authentication required`);
+ * {@linkcode DockerStreamError.engineMessage} keeps the engine's own words.
  *
- * @example Read the engine's detail
+ * @example Read the engine's words and detail
  * ```ts
  * import { DockerStreamError } from "@berth/docker";
  *
- * const error = new DockerStreamError("manifest unknown", { code: 1, message: "manifest unknown" });
- * console.log(error.detail);
+ * const error = new DockerStreamError(
+ *   'Cannot pull image "app:1": manifest unknown',
+ *   { code: 1, message: "manifest unknown" },
+ *   "manifest unknown",
+ * );
+ * console.log(error.engineMessage, error.detail);
  * ```
  */
 export class DockerStreamError extends DockerError {
@@ -289,16 +295,25 @@ export class DockerStreamError extends DockerError {
   override name = "DockerStreamError";
   /** The engine's `errorDetail` object, when it sent one. */
   readonly detail: { code?: number; message?: string } | undefined;
+  /** The engine's error message as it sent it, without berth's context. */
+  readonly engineMessage: string;
 
   /**
    * Builds the error.
    *
-   * @param message The engine's error message.
+   * @param message What failed: the engine's message, with the call it
+   *   ended when known.
    * @param detail The engine's `errorDetail`, if any.
+   * @param engineMessage The engine's message alone. @default message
    */
-  constructor(message: string, detail?: { code?: number; message?: string }) {
+  constructor(
+    message: string,
+    detail?: { code?: number; message?: string },
+    engineMessage: string = message,
+  ) {
     super(message);
     this.detail = detail;
+    this.engineMessage = engineMessage;
   }
 }
 

@@ -548,11 +548,17 @@ Deno.test("scrubSecrets rebuilds errors without the secret, keeping class, statu
     assert.ok(!text.includes(secret), text);
   }
   const stream = scrubSecrets(
-    new DockerStreamError(`denied ${secret}`, { code: 1, message: secret }),
+    new DockerStreamError(
+      `Cannot push image "a": denied ${secret}`,
+      { code: 1, message: secret },
+      `denied ${secret}`,
+    ),
     [secret],
   );
   assert.ok(stream instanceof DockerStreamError);
   assert.equal(stream.detail?.message, "<redacted>");
+  assert.equal(stream.message, 'Cannot push image "a": denied <redacted>');
+  assert.equal(stream.engineMessage, "denied <redacted>");
   assert.ok(!(stream.stack ?? "").includes(secret));
   const untouched = new DockerStreamError("nothing secret here");
   assert.equal(scrubSecrets(untouched, [secret]), untouched);

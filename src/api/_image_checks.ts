@@ -9,7 +9,8 @@ import type { ImageArchive } from "./_image_types.ts";
 /** Throws a TypeError for an empty or non-string value, before any I/O. */
 export function required(value: unknown, what: string): asserts value is string {
   if (typeof value !== "string" || value.trim() === "") {
-    throw new TypeError(`A ${what} is required (got ${JSON.stringify(value)})`);
+    const article = /^[aeiou]/i.test(what) ? "An" : "A";
+    throw new TypeError(`${article} ${what} is required (got ${JSON.stringify(value)})`);
   }
 }
 

@@ -253,13 +253,16 @@ export function importImage(
     const url = source instanceof URL;
     if (!url) archive(source, "An image import source");
     stringList(options.changes, "changes");
-    const action = options.repo ? `import image "${options.repo}"` : "import an image";
+    const name = importName(options.repo, options.tag);
+    const action = name.repo === undefined
+      ? "import an image"
+      : `import image "${name.repo}${name.tag ? `:${name.tag}` : ""}"`;
     const call: ApiCall = {
       method: "POST",
       path: "/images/create",
       query: {
         fromSrc: url ? source.href : "-",
-        ...importName(options.repo, options.tag),
+        ...name,
         message: options.message,
         changes: options.changes,
         platform: options.platform,

@@ -245,7 +245,7 @@ export class Containers {
    * @param options `follow`, `stdout`, `stderr`, `since`, `until`,
    *   `timestamps`, `tail`, `tty`, `signal`.
    * @returns The frames.
-   * @throws {TypeError} When `id` is empty (synchronously).
+   * @throws {TypeError} Through the stream, never at the call: `id` is empty.
    *
    * @example Print a container's output
    * ```ts ignore
@@ -343,7 +343,7 @@ export class Containers {
    * @param id Container id or name.
    * @param options `signal`.
    * @returns The tar archive.
-   * @throws {TypeError} When `id` is empty (synchronously).
+   * @throws {TypeError} Through the stream, never at the call: `id` is empty.
    *
    * @example Save a container's filesystem to a file
    * ```ts ignore
@@ -390,7 +390,7 @@ export class Containers {
    * @param id Container id or name.
    * @param options `signal`.
    * @returns The samples.
-   * @throws {TypeError} When `id` is empty (synchronously).
+   * @throws {TypeError} Through the stream, never at the call: `id` is empty.
    *
    * @example Print CPU usage for a few seconds
    * ```ts ignore

@@ -221,8 +221,8 @@ export class Images {
    * @param ref Image reference such as `busybox`, `ghcr.io/team/app:1.0` or `app@sha256:…`.
    * @param options `tag`, `allTags`, `platform`, `auth`, `onProgress`, `signal`.
    * @returns The progress events; as a promise, `{ image, digest, status }`.
-   * @throws {TypeError} When `ref` is empty or malformed, or `auth` is not
-   *   credentials (synchronously).
+   * @throws {TypeError} Through the stream, never at the call: `ref` is empty or malformed, or
+   *   `auth` is not credentials.
    * @throws {DockerNotFoundError} Through the stream: no such repository or
    *   tag, or no access to it.
    * @throws {DockerStreamError} Through the stream: the engine reported an
@@ -266,11 +266,14 @@ export class Images {
    *   without tag, `latest` (or every tag with `allTags`).
    * @param options `tag`, `allTags`, `auth`, `onProgress`, `signal`.
    * @returns The progress events; as a promise, `{ digest, size, tag }`.
-   * @throws {TypeError} When `name` is empty, has a digest, or `auth` is
-   *   not credentials (synchronously).
+   * @throws {TypeError} Through the stream, never at the call: `name` is empty, has a digest, or
+   *   `auth` is not credentials.
    * @throws {DockerStreamError} Through the stream: no such local image
-   *   (`An image does not exist locally with the tag: …`), or the registry
-   *   refused (such as `unauthorized: authentication required`) or failed.
+   *   (`An image does not exist locally with the tag: …` when the
+   *   repository has no image here, `tag does not exist: …` when the tag is
+   *   missing), or the registry refused (such as `unauthorized:
+   *   authentication required`) or failed; the message names the push,
+   *   `engineMessage` has the engine's words.
    *
    * @example Push to a private registry
    * ```ts ignore
@@ -422,8 +425,8 @@ export class Images {
    *   or a `URL` the engine fetches.
    * @param options `repo`, `tag`, `changes`, `message`, `platform`, `onProgress`, `signal`.
    * @returns The progress events; as a promise, `{ id }`.
-   * @throws {TypeError} When `source` is not a stream, bytes or URL, or
-   *   `changes` is not a list of strings (synchronously).
+   * @throws {TypeError} Through the stream, never at the call: `source` is not a stream, bytes or
+   *   URL, or `changes` is not a list of strings.
    * @throws {DockerApiError} Through the stream: the archive is not a valid tar.
    *
    * @example Import a root filesystem archive
@@ -455,7 +458,8 @@ export class Images {
    * @param names An image name or id, or several.
    * @param options `signal`.
    * @returns The tar archive (with `manifest.json` at its root).
-   * @throws {TypeError} When a name is empty or the list is empty (synchronously).
+   * @throws {TypeError} Through the stream, never at the call: a name is empty or the list is
+   *   empty.
    * @throws {DockerNotFoundError} Through the stream: an image does not exist.
    *
    * @example Save an image to a file
@@ -479,7 +483,7 @@ export class Images {
    * @param options `quiet`, `onProgress`, `signal`.
    * @returns The progress events; as a promise, `{ images }` (`name:tag`,
    *   or ids for untagged images).
-   * @throws {TypeError} When `source` is not a stream or bytes (synchronously).
+   * @throws {TypeError} Through the stream, never at the call: `source` is not a stream or bytes.
    * @throws {DockerStreamError} Through the stream: the archive is not a valid image archive.
    *
    * @example Load a saved image

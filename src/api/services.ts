@@ -413,7 +413,7 @@ export class Services {
    * @param options `follow`, `stdout`, `stderr`, `since`, `timestamps`,
    *   `tail`, `details`, `tty`, `signal`.
    * @returns The frames.
-   * @throws {TypeError} When `id` is empty (synchronously).
+   * @throws {TypeError} Through the stream, never at the call: `id` is empty.
    *
    * @example Print the last lines of a service
    * ```ts ignore

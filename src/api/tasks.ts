@@ -169,7 +169,7 @@ export class Tasks {
    * @param options `follow`, `stdout`, `stderr`, `since`, `timestamps`,
    *   `tail`, `details`, `tty`, `signal`.
    * @returns The frames.
-   * @throws {TypeError} When `id` is empty (synchronously).
+   * @throws {TypeError} Through the stream, never at the call: `id` is empty.
    *
    * @example Collect a task's output
    * ```ts ignore

@@ -61,7 +61,7 @@
  * @module
  */
 
-import { DockerError } from "../errors.ts";
+import { DockerError, DockerStreamError } from "../errors.ts";
 import type { CreateImageInfo, ErrorDetail, ProgressDetail, PushImageInfo } from "../types/mod.ts";
 
 export type { CreateImageInfo, ErrorDetail, ProgressDetail, PushImageInfo };
@@ -160,12 +160,27 @@ class ProgressState<TEvent, TResult> {
       this.#options.onProgress?.(value);
       controller.enqueue(value);
     } catch (error) {
-      const mapped = this.#options.mapError ? this.#options.mapError(error) : error;
+      const mapped = this.#inContext(
+        this.#options.mapError ? this.#options.mapError(error) : error,
+      );
       this.reject(mapped);
       // A collector or callback error leaves the body unread: close it.
       reader?.cancel(mapped).catch(() => {});
       throw mapped;
     }
+  }
+
+  /**
+   * An error line of the engine's, named after the call it ended
+   * (`Cannot push image "reg/app:1": …`), as API errors are; its own words
+   * stay in `engineMessage`.
+   */
+  #inContext(error: unknown): unknown {
+    const action = this.#options.action;
+    if (!(error instanceof DockerStreamError) || action === undefined) return error;
+    const prefix = `Cannot ${action}: `;
+    if (error.message.startsWith(prefix)) return error;
+    return new DockerStreamError(prefix + error.message, error.detail, error.engineMessage);
   }
 
   async cancel(reason: unknown): Promise<void> {

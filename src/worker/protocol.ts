@@ -153,7 +153,7 @@ export interface SerializedError {
   method?: string | undefined;
   /** `DockerApiError.path`. */
   path?: string | undefined;
-  /** `DockerApiError.engineMessage`. */
+  /** `DockerApiError.engineMessage`, `DockerStreamError.engineMessage`. */
   engineMessage?: string | undefined;
   /** `DockerConnectionError.host`. */
   host?: string | undefined;
@@ -426,6 +426,7 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
     out.code = error.code;
   } else if (error instanceof DockerStreamError) {
     if (error.detail !== undefined) out.detail = { ...error.detail };
+    out.engineMessage = error.engineMessage;
   }
   if (depth === 0 && error.cause !== undefined) out.cause = serializeError(error.cause, 1);
   return out;
@@ -477,7 +478,7 @@ export function deserializeError(data: SerializedError): Error {
       );
       break;
     case "DockerStreamError":
-      error = new DockerStreamError(data.message, data.detail);
+      error = new DockerStreamError(data.message, data.detail, data.engineMessage ?? data.message);
       break;
     case "TypeError":
       error = new TypeError(data.message, options);

@@ -563,6 +563,23 @@ Deno.test("ProgressStream: an error line rejects both the reader and the result"
   await assert.rejects(() => progress.catch((e) => Promise.reject(e)), (e) => e === error);
 });
 
+Deno.test("ProgressStream: an error line names the call; engineMessage keeps the engine's words", async () => {
+  const { stream } = source(5, 1);
+  const progress = new ProgressStream(stream, sum(), { action: 'push image "reg/app:1"' });
+  const error = await progress.then(() => undefined, (e: unknown) => e);
+  assert.ok(error instanceof DockerStreamError);
+  assert.equal(error.message, 'Cannot push image "reg/app:1": engine says no');
+  assert.equal(error.engineMessage, "engine says no");
+  assert.deepEqual(error.detail, { message: "engine says no" });
+  // Without an action (a stream of the caller's own) the error passes as it is.
+  const plain = await new ProgressStream(source(5, 1).stream, sum()).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(plain instanceof DockerStreamError);
+  assert.equal(plain.message, "engine says no");
+});
+
 Deno.test("ProgressStream: values({ preventCancel }) then await drains the rest", async () => {
   const { stream, state } = source(5);
   const seen: number[] = [];

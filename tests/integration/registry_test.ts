@@ -265,7 +265,9 @@ Deno.test({
       );
       errors.push(pushError);
       assert.ok(pushError instanceof DockerStreamError, String(pushError));
-      assert.match(pushError.message, /unauthorized: authentication required/);
+      // The message names the push, as a refused pull's names the pull.
+      assert.equal(pushError.message, `Cannot push image "${ref}": ${pushError.engineMessage}`);
+      assert.match(pushError.engineMessage, /unauthorized: authentication required/);
 
       // No credentials at all: the engine still needs the header (sent as `{}`).
       const anonymous = await images.push(ref).then(() => undefined, (e: unknown) => e);

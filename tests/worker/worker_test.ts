@@ -175,6 +175,7 @@ Deno.test("deserializeError rebuilds every berth error class with its fields", (
     new DockerTimeoutError("slow", "headers", 50),
     new DockerProtocolError("INVALID_FRAME", "bad frame"),
     new DockerStreamError("pull failed", { code: 1, message: "pull failed" }),
+    new DockerStreamError('Cannot push image "a:1": denied', { message: "denied" }, "denied"),
     new TypeError("type"),
     new RangeError("range"),
   ];
