@@ -45,7 +45,7 @@ import {
   scrubSecrets,
 } from "../auth.ts";
 import { decodeBuildKitTrace } from "../build/buildkit_trace.ts";
-import { contextDockerfile, contextRoot, packContext } from "../build/context.ts";
+import { checkDockerfile, contextDockerfile, contextRoot, packContext } from "../build/context.ts";
 import { DockerApiError, DockerError, DockerStreamError } from "../errors.ts";
 import { type BuildSession, credentialsFromMap } from "../build/session.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
@@ -450,8 +450,9 @@ export function buildImage(
     // since the last build of it travels); the classic builder gets a tar.
     let synced: SessionContext | undefined;
     if (directory !== undefined) {
+      const root = await contextRoot(directory);
+      await checkDockerfile(root, options.dockerfile);
       if (options.version === "2") {
-        const root = await contextRoot(directory);
         synced = await sessionContext(root, options.dockerfile, options.excludes);
       } else await pack(directory);
     }

@@ -552,15 +552,17 @@ export class Images {
    *   `secrets`, `ssh`, `output`, `excludes`, `auth`, `onProgress`, `signal`.
    * @returns The build events; as a promise, `{ imageId, tags }` (with an
    *   `output`, `{ imageId: "", tags: [] }` once the output is stored).
-   * @throws {TypeError} Synchronously, for a malformed context or option;
-   *   through the stream, when the directory does not exist or is not a
-   *   directory.
-   * @throws {RangeError} Synchronously, for a negative or fractional limit.
+   * @throws {TypeError} Through the stream, never at the call: a malformed
+   *   context or option, a context directory that does not exist or is not
+   *   a directory, or a Dockerfile not found in it (checked before anything
+   *   is sent, for either builder).
+   * @throws {RangeError} Through the stream: a negative or fractional limit.
    * @throws {DockerStreamError} Through the stream: a step failed (such as
    *   `The command '/bin/sh -c exit 3' returned a non-zero code: 3`), or a
    *   `FROM` image could not be pulled.
    * @throws {DockerApiError} Through the stream: the engine refused the
-   *   build (such as `Cannot locate specified Dockerfile`).
+   *   build (such as `Cannot locate specified Dockerfile` for a tar context
+   *   without it).
    * @throws {DockerError} Through the stream: the context directory may
    *   not be read (the message names the `--allow-read` flag), the engine
    *   refused the session that `ssh` or `output` need, or ended without sending the

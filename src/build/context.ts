@@ -385,6 +385,49 @@ export async function packContext(
 }
 
 /**
+ * Checks that the Dockerfile a directory build names is a file of the
+ * context, before anything is sent: the classic builder would fail on the
+ * engine ("Cannot locate specified Dockerfile") only after the whole
+ * context went, and BuildKit with an error from deep in the file transfer.
+ *
+ * @param root The context directory (checked by {@linkcode contextRoot}).
+ * @param dockerfile The `dockerfile` option (a path in the context, or an
+ *   absolute path inside it); `Dockerfile` when undefined.
+ * @throws {TypeError} When it is not in the context, does not exist or is
+ *   not a file.
+ * @throws {DockerError} When it may not be read (Deno permission or file mode).
+ */
+export async function checkDockerfile(root: string, dockerfile: string | undefined): Promise<void> {
+  const relative = contextDockerfile(root, dockerfile);
+  const path = `${root === "/" ? "" : root}/${relative}`;
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      throw new TypeError(
+        `Cannot locate the Dockerfile ${JSON.stringify(relative)} in the build context ${
+          JSON.stringify(root)
+        }`,
+        { cause: error },
+      );
+    }
+    throw fileSystemError(
+      error,
+      `Cannot read the Dockerfile ${JSON.stringify(path)}`,
+      `--allow-read=${root}`,
+    );
+  }
+  if (!info.isFile) {
+    throw new TypeError(
+      `The Dockerfile ${JSON.stringify(relative)} in the build context ${
+        JSON.stringify(root)
+      } is not a file`,
+    );
+  }
+}
+
+/**
  * The context directory, checked to be one.
  *
  * @param directory A path or a `file:` URL.

@@ -206,15 +206,25 @@ Deno.test("buildImage: a null build arg keeps the ARG's default; squash needs an
   );
 });
 
-Deno.test("buildImage with a missing Dockerfile is a DockerApiError", async () => {
-  using docker = client();
-  await using context = await contextDir({ "Dockerfile": `FROM ${testImage()}\n` });
+Deno.test("buildImage with a missing Dockerfile: a TypeError before anything is sent, for either builder", async () => {
+  const events: DockerCallEvent[] = [];
+  using docker = client((event) => events.push(event));
+  await using context = await contextDir({ "Dockerfile": `FROM ${testImage()}\n`, "dir/a": "a" });
+  for (const version of ["1", "2"] as const) {
+    for (const dockerfile of ["Missing.dockerfile", "nope/Dockerfile", "dir"]) {
+      const error = await buildImage(docker.api, context.path, { version, dockerfile }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof TypeError, `${version} ${dockerfile}: ${error}`);
+      assert.match(error.message, new RegExp(`Dockerfile "${dockerfile}" (in|is)`));
+    }
+  }
+  assert.deepEqual(events.map((event) => event.path), [], "nothing was sent");
+  // A tar context without it is the engine's to refuse.
+  const tar = tarStream([{ name: "Dockerfile", body: `FROM ${testImage()}\n` }]);
   await assert.rejects(
-    async () =>
-      await buildImage(docker.api, context.path, {
-        excludes: [],
-        dockerfile: "Missing.dockerfile",
-      }),
+    async () => await buildImage(docker.api, tar, { dockerfile: "Missing.dockerfile" }),
     (error: unknown) => {
       assert.ok(error instanceof DockerApiError, String(error));
       assert.match(error.message, /Cannot build an image: .*Cannot locate specified Dockerfile/);
