@@ -8,6 +8,15 @@
  * deno run --allow-all examples/copy_files.ts [image]
  * ```
  *
+ * Or with no more than it needs: the socket, the temporary directory, and
+ * read and write unscoped, as Deno creates symlinks (the tree has one) only
+ * with unscoped `--allow-read` and `--allow-write`:
+ *
+ * ```sh
+ * deno run --allow-read --allow-write --allow-net=unix:/var/run/docker.sock \
+ *   --allow-env=DOCKER_HOST examples/copy_files.ts [image]
+ * ```
+ *
  * @module
  */
 
@@ -17,13 +26,15 @@ import { tarStream } from "../src/stream/tar.ts";
 const image = Deno.args[0] ?? "busybox:latest";
 
 await using docker = new Docker();
-const { Id } = await docker.containers.create({
-  Image: image,
-  Cmd: ["sleep", "60"],
-  Labels: { "berth.example": "copy_files" },
-});
 const local = await Deno.makeTempDir({ prefix: "berth-copy-" });
+let Id: string | undefined;
 try {
+  // Created inside `try`, so that whatever fails later, it is removed.
+  ({ Id } = await docker.containers.create({
+    Image: image,
+    Cmd: ["sleep", "60"],
+    Labels: { "berth.example": "copy_files" },
+  }));
   // Into the container: a directory, two files and a symlink, streamed.
   await docker.containers.putArchive(
     Id,
@@ -48,5 +59,5 @@ try {
   console.log(await Deno.readTextFile(`${local}/site/index.html`));
 } finally {
   await Deno.remove(local, { recursive: true });
-  await docker.containers.remove(Id, { force: true });
+  if (Id !== undefined) await docker.containers.remove(Id, { force: true });
 }

@@ -5,10 +5,10 @@
  * where the output is deterministic, by shape where it holds ids and times.
  * `examples/berth.ts` is covered by `cli_test.ts`.
  *
- * `pull.ts` and `push_private.ts` run with the narrow `--allow-*` flags their
- * headers document (socket path and config directory substituted), so that
- * the documented flags are checked too; the others run with `--allow-all`,
- * as documented. Objects an example creates by itself carry its own label
+ * `pull.ts`, `push_private.ts` and `copy_files.ts` run with the narrow
+ * `--allow-*` flags their headers document (socket path and config directory
+ * substituted), so that the documented flags are checked too; the others run
+ * with `--allow-all`, as documented. Objects an example creates by itself carry its own label
  * (`berth.example=<name>`), not `berth.test=1`: the tests find those the
  * example should have removed and remove them.
  *
@@ -272,7 +272,16 @@ Deno.test("examples/run_container.ts: runs the command given after the image", a
 
 Deno.test("examples/copy_files.ts: copies a tree into a container and extracts it back", async () => {
   await withoutLeftovers("copy_files", "the container is removed", async () => {
-    const result = await runExample("copy_files.ts", [testImage()]);
+    // The narrow flags its header documents.
+    const socket = socketPath();
+    const result = await runExample("copy_files.ts", [testImage()], {
+      permissions: [
+        "--allow-read",
+        "--allow-write",
+        `--allow-net=unix:${socket}`,
+        "--allow-env=DOCKER_HOST",
+      ],
+    });
     assert.equal(result.code, 0, printed(result));
     assert.equal(result.stderr, "");
     const lines = result.stdout.split("\n");
@@ -289,6 +298,23 @@ Deno.test("examples/copy_files.ts: copies a tree into a container and extracts i
     ]);
     // index.html's content, then console.log's newline.
     assert.deepEqual(lines.slice(4), ["<h1>hello</h1>", "", ""]);
+  });
+});
+
+Deno.test("examples/copy_files.ts: failing for want of a permission leaves no container", async () => {
+  await withoutLeftovers("copy_files", "nothing is left behind", async () => {
+    // The socket alone: the temporary directory may not be made.
+    const socket = socketPath();
+    const result = await runExample("copy_files.ts", [testImage()], {
+      permissions: [
+        `--allow-read=${socket}`,
+        `--allow-write=${socket}`,
+        `--allow-net=unix:${socket}`,
+        "--allow-env=DOCKER_HOST",
+      ],
+    });
+    assert.notEqual(result.code, 0, printed(result));
+    assert.match(result.stderr, /NotCapable|Requires write access/, printed(result));
   });
 });
 
