@@ -11,7 +11,10 @@ import type { ExchangeRecord } from "./http/exchange_types.ts";
 export interface DockerCallEvent {
   /** Request method. */
   method: string;
-  /** Request path with query, including the `/v1.xx` prefix. */
+  /**
+   * Request path with query, including the `/v1.xx` prefix (none for a
+   * call that failed while its API version was still being asked for).
+   */
   path: string;
   /** Response status, or `undefined` when no response head arrived. */
   status: number | undefined;

@@ -341,7 +341,24 @@ export class ApiClient {
 
   /** Builds the HTTP request of a call (the version prefix may need a negotiation first). */
   async #request(call: ApiCall): Promise<HttpRequest> {
-    const version = call.versioned === false ? undefined : await this.apiVersion(call.signal);
+    let version: string | undefined;
+    if (call.versioned !== false) {
+      const startTime = performance.timeOrigin + performance.now();
+      try {
+        version = await this.apiVersion(call.signal);
+      } catch (error) {
+        // Cut by its signal, or the negotiation failed: the call is still
+        // one the observer should see, without a version in its target.
+        let target = call.path;
+        try {
+          target += encodeQuery(call.query);
+        } catch {
+          // A bad query fails the call later anyway; the path says enough.
+        }
+        this.http.recordUnsent(call.method, target, call.headers, startTime, error);
+        throw error;
+      }
+    }
     return this.#buildRequest(call, version);
   }
 

@@ -242,9 +242,8 @@ export class HttpClient {
       }
     }
     const signal = request.signal;
-    signal?.throwIfAborted();
     const longLived = request.longLived === true || request.upgrade !== undefined;
-    return new Exchange(
+    const exchange = new Exchange(
       {
         method: request.method,
         target: request.target,
@@ -263,6 +262,12 @@ export class HttpClient {
       request.headersTimeout ?? this.#settings.headersTimeout,
       request.bodyTimeout ?? (longLived ? 0 : this.#settings.bodyTimeout),
     );
+    if (signal?.aborted) {
+      // Nothing is sent; the call is still recorded, as one aborted while queued is.
+      exchange.abandon(signal.reason);
+      throw signal.reason;
+    }
+    return exchange;
   }
 
   /** Waits for a slot or connects, then runs the exchange. */
@@ -299,6 +304,47 @@ export class HttpClient {
 
   #recycle(scratch: Uint8Array): void {
     if (this.#scratch.length < MAX_SCRATCH) this.#scratch.push(scratch);
+  }
+
+  /**
+   * Records a call that failed before it had a request to send (while it
+   * waited for the API version, say): no status, no bytes. With this, the
+   * record callback sees every call that got as far as its signal and its
+   * version, sent or not.
+   *
+   * @param method The call's method.
+   * @param target What it would have asked for (without a version prefix, if it had none yet).
+   * @param headers Its header fields.
+   * @param startTime When the call began (`performance.timeOrigin + performance.now()`).
+   * @param error Why it ended.
+   */
+  recordUnsent(
+    method: string,
+    target: string,
+    headers: HeaderFields | undefined,
+    startTime: number,
+    error: unknown,
+  ): void {
+    const onRecord = this.#settings.onRecord;
+    if (!onRecord) return;
+    const fields = headers ?? NO_HEADERS;
+    const named = Object.keys(fields).some((name) => name.toLowerCase() === "host");
+    try {
+      onRecord({
+        method,
+        target,
+        requestHeaders: named ? fields : { Host: this.#settings.hostHeader, ...fields },
+        status: undefined,
+        startTime,
+        endTime: performance.timeOrigin + performance.now(),
+        bytesSent: 0,
+        bytesReceived: 0,
+        reusedConnection: false,
+        error,
+      });
+    } catch {
+      // An observer must not break the call it observes.
+    }
   }
 
   /** Closes every connection; pending and later requests fail. */

@@ -1,12 +1,14 @@
 /**
  * The API layer's own handling of what an engine answers, on a fake engine:
- * a body that should be JSON and is not says which call got it.
+ * a body that should be JSON and is not says which call got it; every call
+ * is recorded, sent or not.
  */
 
 import assert from "node:assert/strict";
 import { ApiClient } from "../../src/api/_client.ts";
 import { Containers } from "../../src/api/containers.ts";
-import { DockerNotFoundError, DockerProtocolError } from "../../src/errors.ts";
+import { DockerApiError, DockerNotFoundError, DockerProtocolError } from "../../src/errors.ts";
+import type { ExchangeRecord } from "../../src/http/exchange_types.ts";
 import {
   chunked,
   concat,
@@ -112,6 +114,66 @@ Deno.test("an error answer over 1 MiB still gives the typed error from its statu
     const error = await containers.inspect("web").catch((e) => e);
     assert.ok(error instanceof DockerNotFoundError, String(error));
     assert.equal(error.status, 404);
+  } finally {
+    http.close();
+  }
+});
+
+Deno.test("a call cut by its signal, or by a failed version negotiation, before anything is sent is still recorded", async () => {
+  let versionStatus = 500;
+  await using engine = await startFakeEngine(
+    respondEach((request) =>
+      request.target === "/version"
+        ? httpResponse(
+          versionStatus,
+          versionStatus === 200 ? '{"ApiVersion":"1.41"}' : '{"message":"down"}',
+        )
+        : httpResponse(200, "[]")
+    ),
+  );
+  const records: ExchangeRecord[] = [];
+  const http = newClient(engine, { onRecord: (record) => records.push(record) });
+  try {
+    const containers = new Containers(new ApiClient(http));
+    const reason = new Error("not now");
+    const targets = () =>
+      records.map((record) =>
+        `${record.target} ${
+          record.error === reason
+            ? "aborted"
+            : record.error instanceof DockerApiError
+            ? record.error.status
+            : record.status
+        }`
+      );
+
+    // Before the version is known: the negotiation fails, and so does the call waiting on it.
+    await assert.rejects(containers.list({ all: true }), DockerApiError);
+    assert.deepEqual(targets(), ["/version 500", "/containers/json?all=1 500"]);
+    // Aborted while the version is asked for: recorded without a version prefix.
+    records.length = 0;
+    versionStatus = 200;
+    await assert.rejects(
+      containers.list({ signal: AbortSignal.abort(reason) }),
+      (e) => e === reason,
+    );
+    // Once it is known: an aborted call is recorded with its full target, nothing sent.
+    await containers.list();
+    await assert.rejects(
+      containers.list({ all: true, signal: AbortSignal.abort(reason) }),
+      (e) => e === reason,
+    );
+    assert.deepEqual(targets(), [
+      "/containers/json aborted",
+      "/version 200",
+      "/v1.41/containers/json 200",
+      "/v1.41/containers/json?all=1 aborted",
+    ]);
+    for (const record of records.filter((record) => record.error === reason)) {
+      assert.equal(record.bytesSent, 0);
+      assert.equal(record.status, undefined);
+      assert.equal(record.requestHeaders.Host, "docker");
+    }
   } finally {
     http.close();
   }

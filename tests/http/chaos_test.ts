@@ -108,16 +108,21 @@ function checkRun(scenario: Scenario, run: Run): string | undefined {
 
 /**
  * What is wrong with what the observer heard of one request, once every
- * exchange has ended: one record per call that reached the client (none
- * for one aborted before), agreeing with the wire.
+ * exchange has ended: one record per call that reached the client (one
+ * aborted before too: its error the reason, nothing sent), agreeing with
+ * the wire.
  */
 function checkRecords(engine: ChaosEngine, run: Run): string | undefined {
   const { records, plan } = run;
-  const want = plan.abort === "before" ? 0 : 1;
-  if (records.length !== want) return `${records.length} exchange records, want ${want}`;
-  const record = records[0];
+  if (records.length !== 1) return `${records.length} exchange records, want 1`;
+  const record = records[0]!;
+  if (plan.abort === "before" && (record.error !== run.error || record.bytesSent !== 0)) {
+    return `an abort before the call recorded ${
+      describeError(record.error)
+    }, ${record.bytesSent} bytes sent`;
+  }
   const last = engine.sendsOf(plan.id).at(-1);
-  if (record === undefined || record.status === undefined || last === undefined) return undefined;
+  if (record.status === undefined || last === undefined) return undefined;
   if (record.status !== plan.answer.status) return `record status ${record.status}`;
   if (record.reusedConnection !== last.index > 0) {
     return `record says reusedConnection ${record.reusedConnection}, the answer came on c${last.conn.id}#${last.index}`;
