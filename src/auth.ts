@@ -27,10 +27,14 @@
  *
  * ## Deno permissions
  *
- * Reading the config needs `--allow-env=DOCKER_CONFIG,HOME` (unless a path
- * is given) and `--allow-read=<config dir>`; a credential helper needs
- * `--allow-run=docker-credential-<name>`. berth never prompts: a missing
- * permission is a {@linkcode DockerError} naming the flag to add.
+ * Reading the config needs `--allow-env=DOCKER_CONFIG` (and `HOME` too
+ * when `DOCKER_CONFIG` is unset; neither when a path is given) and
+ * `--allow-read=<config dir>`; a credential helper needs
+ * `--allow-run=docker-credential-<name>`, which Deno grants only when the
+ * helper is on the PATH. berth never prompts: a missing permission is a
+ * {@linkcode DockerError} naming the flag to add, and a helper that is not
+ * on the PATH is reported as such (when Deno may read `PATH` and its
+ * directories to tell).
  *
  * ## Secrecy
  *
@@ -388,21 +392,31 @@ function dirname(path: string): string {
 }
 
 /**
- * Finds the Docker config file: `$DOCKER_CONFIG/config.json`, else
- * `~/.docker/config.json`; `undefined` when neither variable is set.
+ * Finds the Docker config file like the docker CLI's `config.Dir()`:
+ * `$DOCKER_CONFIG/config.json` when `DOCKER_CONFIG` is set (the home
+ * variable is then not read, nor needed), else `~/.docker/config.json`;
+ * `undefined` when neither variable is set.
  */
 function defaultConfigPath(): string | undefined {
   const home = homeVariable();
-  if (
-    !granted({ name: "env", variable: "DOCKER_CONFIG" }) ||
-    !granted({ name: "env", variable: home })
-  ) {
+  const homeGranted = granted({ name: "env", variable: home });
+  if (!granted({ name: "env", variable: "DOCKER_CONFIG" })) {
+    // DOCKER_CONFIG wins over the home directory, so it must be read first.
     throw new DockerError(
-      `Cannot find the Docker config: Deno needs --allow-env=DOCKER_CONFIG,${home} (or pass the config path)`,
+      `Cannot find the Docker config: Deno needs --allow-env=${
+        homeGranted
+          ? "DOCKER_CONFIG"
+          : `DOCKER_CONFIG,${home} (${home} only when DOCKER_CONFIG is unset)`
+      }, or pass the config path`,
     );
   }
   const dir = Deno.env.get("DOCKER_CONFIG");
   if (dir) return join(dir, "config.json");
+  if (!homeGranted) {
+    throw new DockerError(
+      `Cannot find the Docker config: DOCKER_CONFIG is unset, so it is ~/.docker/config.json, and Deno needs --allow-env=${home} to find ~ (or set DOCKER_CONFIG, or pass the config path)`,
+    );
+  }
   const homeDir = Deno.env.get(home);
   if (!homeDir) return undefined;
   return join(join(homeDir, ".docker"), "config.json");
@@ -504,12 +518,15 @@ function findEntry(
   return undefined;
 }
 
-/** Finds the credential helper configured for `key`. */
-function findHelper(helpers: Record<string, string> | undefined, key: string): string | undefined {
+/** Finds the credential helper configured for `key`, with the config key that names it. */
+function findHelper(
+  helpers: Record<string, string> | undefined,
+  key: string,
+): { name: string; configKey: string } | undefined {
   if (!helpers) return undefined;
-  if (Object.hasOwn(helpers, key)) return helpers[key];
+  if (Object.hasOwn(helpers, key)) return { name: helpers[key]!, configKey: key };
   for (const configKey of Object.keys(helpers)) {
-    if (keyMatches(configKey, key)) return helpers[configKey];
+    if (keyMatches(configKey, key)) return { name: helpers[configKey]!, configKey };
   }
   return undefined;
 }
@@ -694,9 +711,14 @@ export class CredentialStore {
     for (const raw of Object.keys(config.auths ?? {})) add(raw);
     for (const raw of Object.keys(config.credHelpers ?? {})) add(raw);
     if (config.credsStore) {
-      for (const raw of await helperList(config.credsStore, source.helperTimeout, options.signal)) {
-        add(raw);
-      }
+      const origin = `credsStore in "${path}"`;
+      const listed = await helperList(
+        config.credsStore,
+        origin,
+        source.helperTimeout,
+        options.signal,
+      );
+      for (const raw of listed) add(raw);
     }
     for (const key of keys) {
       const found = await lookup(config, key, path, source.helperTimeout, options.signal);
@@ -728,9 +750,13 @@ async function lookup(
   signal: AbortSignal | undefined,
 ): Promise<RegistryAuth | undefined> {
   const helper = findHelper(config.credHelpers, key);
-  if (helper) return await helperGet(helper, key, timeout, signal);
+  if (helper) {
+    const origin = `credHelpers[${JSON.stringify(helper.configKey)}] in "${path}"`;
+    return await helperGet(helper.name, key, origin, timeout, signal);
+  }
   if (config.credsStore) {
-    const stored = await helperGet(config.credsStore, key, timeout, signal);
+    const origin = `credsStore in "${path}"`;
+    const stored = await helperGet(config.credsStore, key, origin, timeout, signal);
     if (stored) return stored;
   }
   const entry = findEntry(config.auths, key);

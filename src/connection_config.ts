@@ -287,6 +287,7 @@ async function fromDockerHost(
   reader: Reader,
   host: string,
   configDir: () => string | undefined,
+  configDirUnknown: () => string,
 ): Promise<Endpoint> {
   const source = "DOCKER_HOST";
   checkScheme(host, source);
@@ -297,7 +298,7 @@ async function fromDockerHost(
   if (verify !== undefined) {
     if (certPath === undefined) {
       throw new DockerConnectionError(
-        `Cannot use TLS for ${host}: DOCKER_TLS_VERIFY is set but neither DOCKER_CERT_PATH nor a configuration directory (DOCKER_CONFIG, HOME) is known`,
+        `Cannot use TLS for ${host}: DOCKER_TLS_VERIFY is set but neither DOCKER_CERT_PATH nor a configuration directory is known (${configDirUnknown()})`,
         host,
       );
     }
@@ -317,11 +318,12 @@ async function fromDockerHost(
 async function fromContext(
   name: string,
   configDir: string | undefined,
+  configDirUnknown: () => string,
 ): Promise<Endpoint> {
   const source = `context ${name}`;
   if (configDir === undefined) {
     throw new DockerConnectionError(
-      `Cannot use Docker context "${name}": the configuration directory is unknown (set DOCKER_CONFIG or HOME, or pass configDir)`,
+      `Cannot use Docker context "${name}": the configuration directory is unknown (${configDirUnknown()})`,
       source,
     );
   }
@@ -456,22 +458,31 @@ export async function resolveDockerOptions(
     }
     return configDirValue;
   };
+  // Why configDir() found nothing: the variables Deno may not read, or unset.
+  const configDirUnknown = () => {
+    const denied = ["DOCKER_CONFIG", "HOME"].filter((name) => reader.deniedEnv.includes(name));
+    return denied.length
+      ? `Deno may not read ${denied.join(" or ")}: run with --allow-env=${
+        denied.join(",")
+      }, or pass configDir`
+      : "set DOCKER_CONFIG or HOME, or pass configDir";
+  };
 
   let endpoint: Endpoint;
   if (options.host !== undefined) {
     checkScheme(options.host, "options");
     endpoint = { host: options.host, tls: undefined, source: "options" };
   } else if (context !== undefined && context !== "default") {
-    endpoint = await fromContext(context, configDir());
+    endpoint = await fromContext(context, configDir(), configDirUnknown);
   } else {
     const dockerHost = context === undefined ? reader.env("DOCKER_HOST") : undefined;
     if (dockerHost !== undefined) {
-      endpoint = await fromDockerHost(reader, dockerHost, configDir);
+      endpoint = await fromDockerHost(reader, dockerHost, configDir, configDirUnknown);
     } else {
       let name = context ?? reader.env("DOCKER_CONTEXT");
       if (name === undefined) name = await currentContext(reader, configDir());
       endpoint = name !== undefined && name !== "default"
-        ? await fromContext(name, configDir())
+        ? await fromContext(name, configDir(), configDirUnknown)
         : fromDefault(reader, getHome(), candidates);
     }
   }

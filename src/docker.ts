@@ -34,6 +34,7 @@ import {
   type TlsOptions,
 } from "./http/transport.ts";
 import { type DockerObserver, recordObserver } from "./observer.ts";
+import { DockerConnectionError } from "./errors.ts";
 
 /** The engine address used when neither `host` nor `DOCKER_HOST` says otherwise. */
 export const DEFAULT_HOST = "unix:///var/run/docker.sock";
@@ -46,6 +47,7 @@ export interface DockerOptions {
    * [--host unix:///path] system dial-stdio`, one process per pooled
    * connection; needs `--allow-run=ssh`).
    * @default `DOCKER_HOST` when Deno may read it, else `unix:///var/run/docker.sock`
+   *   (without `--allow-env=DOCKER_HOST`, a failure to connect says so)
    */
   host?: string;
   /** TLS material (PEM text); given with `tcp://`, it turns TLS on. Not for `ssh://`. */
@@ -154,11 +156,18 @@ export class Docker implements AsyncDisposable {
    * @throws {TypeError} When the host is malformed, or `tls` is given with an `ssh://` host.
    */
   constructor(options: DockerOptions = {}) {
-    const address = parseHost(options.host ?? envHost() ?? DEFAULT_HOST, options.tls);
+    const env = options.host === undefined ? envHost() : undefined;
+    const address = parseHost(options.host ?? env?.host ?? DEFAULT_HOST, options.tls);
     this.host = formatHost(address);
-    this.#connector = createConnector(address, options.connectTimeout ?? 30_000, {
+    const connector = createConnector(address, options.connectTimeout ?? 30_000, {
       ssh: options.ssh,
     });
+    // The default socket only because DOCKER_HOST could not be read: a
+    // failure to connect says so. Decided here, once; other clients keep
+    // the connector as it is.
+    this.#connector = env?.unread
+      ? noting(connector, "(DOCKER_HOST was not read: run with --allow-env=DOCKER_HOST to use it)")
+      : connector;
     const httpOptions: ConstructorParameters<typeof HttpClient>[0] = {
       connect: this.#connector,
       host: this.host,
@@ -261,13 +270,32 @@ export class Docker implements AsyncDisposable {
   }
 }
 
-/** `DOCKER_HOST`, when set and readable without a permission prompt. */
-function envHost(): string | undefined {
+/**
+ * `DOCKER_HOST`, when set and readable without a permission prompt;
+ * `unread` when Deno may not read it (it is then neither read nor asked for).
+ */
+function envHost(): { host: string | undefined; unread: boolean } {
   try {
     const state = Deno.permissions.querySync({ name: "env", variable: "DOCKER_HOST" }).state;
-    if (state !== "granted") return undefined;
-    return Deno.env.get("DOCKER_HOST") || undefined;
+    if (state !== "granted") return { host: undefined, unread: true };
+    return { host: Deno.env.get("DOCKER_HOST") || undefined, unread: false };
   } catch {
-    return undefined;
+    return { host: undefined, unread: true };
   }
+}
+
+/** A connector whose connection failures end with `note`. */
+function noting(connector: Connector, note: string): Connector {
+  const noted: Connector = async () => {
+    try {
+      return await connector();
+    } catch (error) {
+      if (!(error instanceof DockerConnectionError)) throw error;
+      throw new DockerConnectionError(`${error.message} ${note}`, error.host, {
+        cause: error.cause,
+      });
+    }
+  };
+  if (connector.close) noted.close = connector.close;
+  return noted;
 }

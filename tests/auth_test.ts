@@ -522,6 +522,102 @@ Deno.test("CredentialStore names the missing Deno permission instead of promptin
   );
 });
 
+Deno.test("CredentialStore says a credential helper is not on the PATH, and which config entry names it", async () => {
+  await using _helpers = await fakeHelpers({
+    "berth-there": helperScript("r.example.com", "u", "p"),
+  });
+  await using store = await tempConfig({ credsStore: "berth-absent" });
+  await using helpers = await tempConfig({ credHelpers: { "r.example.com": "berth-absent" } });
+  const env = (dir: string) => ({
+    DOCKER_CONFIG: dir,
+    PATH: Deno.env.get("PATH") ?? "",
+    DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
+  });
+  const absent = "docker-credential-berth-absent";
+  const notFound = (path: string, origin: string) =>
+    `DockerError: Cannot get credentials for "r.example.com": credential helper "${absent}" (from ${origin} in "${path}") was not found on the PATH`;
+  // Deno drops an --allow-run it cannot resolve on the PATH, so the
+  // permission reads as missing: berth looks on the PATH itself.
+  const flags = ["--allow-env", "--allow-read", `--allow-run=${absent}`];
+  assert.equal(
+    await childLookup(store.dir, flags, undefined, env(store.dir)),
+    notFound(store.path, "credsStore"),
+  );
+  assert.equal(
+    await childLookup(helpers.dir, flags, undefined, env(helpers.dir)),
+    notFound(helpers.path, 'credHelpers["r.example.com"]'),
+  );
+  // Every command allowed: the spawn itself finds nothing.
+  assert.equal(
+    await childLookup(
+      store.dir,
+      ["--allow-env", "--allow-read", "--allow-run"],
+      undefined,
+      env(store.dir),
+    ),
+    notFound(store.path, "credsStore"),
+  );
+  // On the PATH but not allowed: only the permission is named.
+  await using there = await tempConfig({ credsStore: "berth-there" });
+  const denied = await childLookup(
+    there.dir,
+    ["--allow-env", "--allow-read"],
+    undefined,
+    env(there.dir),
+  );
+  assert.equal(
+    denied,
+    `DockerError: Cannot get credentials for "r.example.com" with credential helper "docker-credential-berth-there" (from credsStore in "${there.path}"): Deno needs --allow-run=docker-credential-berth-there`,
+  );
+  // PATH not readable: berth cannot tell which, and says both.
+  const unsure = await childLookup(
+    store.dir,
+    ["--allow-env=DOCKER_CONFIG,HOME", `--allow-read=${store.dir}`, `--allow-run=${absent}`],
+    undefined,
+    env(store.dir),
+  );
+  assert.match(
+    unsure,
+    new RegExp(`Deno needs --allow-run=${absent}, and the helper must be on the PATH`),
+  );
+});
+
+Deno.test("CredentialStore.fromDockerConfig needs HOME only when DOCKER_CONFIG is unset", async () => {
+  await using config = await tempConfig({
+    auths: { "r.example.com": { username: "env", password: "pw" } },
+  });
+  const base = {
+    PATH: Deno.env.get("PATH") ?? "",
+    DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
+  };
+  const withConfig = { ...base, DOCKER_CONFIG: config.dir, HOME: "/nonexistent" };
+  const withoutConfig = { ...base, HOME: config.dir };
+  const read = `--allow-read=${config.dir}`;
+  const run = (flags: string[], env: Record<string, string>) =>
+    childLookup(config.dir, flags, undefined, env);
+  // DOCKER_CONFIG set: it alone is enough, as with the docker CLI's config.Dir().
+  assert.equal(await run(["--allow-env=DOCKER_CONFIG", read], withConfig), "ok");
+  // Nothing readable: both, and when HOME is needed.
+  assert.equal(
+    await run([read], withConfig),
+    "DockerError: Cannot find the Docker config: Deno needs --allow-env=DOCKER_CONFIG,HOME (HOME only when DOCKER_CONFIG is unset), or pass the config path",
+  );
+  // HOME readable: DOCKER_CONFIG still comes first, and is all that is missing.
+  assert.equal(
+    await run(["--allow-env=HOME", read], withConfig),
+    "DockerError: Cannot find the Docker config: Deno needs --allow-env=DOCKER_CONFIG, or pass the config path",
+  );
+  // DOCKER_CONFIG unset: then HOME is needed, and only HOME is asked for.
+  assert.match(
+    await run(["--allow-env=DOCKER_CONFIG", read], withoutConfig),
+    /DockerError: Cannot find the Docker config: DOCKER_CONFIG is unset, .*--allow-env=HOME /,
+  );
+  // ... and with it, ~/.docker/config.json is found.
+  await Deno.mkdir(`${config.dir}/.docker`);
+  await Deno.writeTextFile(`${config.dir}/.docker/config.json`, "{}");
+  assert.equal(await run(["--allow-env=DOCKER_CONFIG,HOME", read], withoutConfig), "ok");
+});
+
 Deno.test("scrubSecrets rebuilds errors without the secret, keeping class, status and action", () => {
   const secret = "s3cr3t-pw";
   const api = new DockerNotFoundError({

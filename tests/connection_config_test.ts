@@ -325,6 +325,71 @@ Deno.test("resolveDockerOptions skips what Deno may not read, without prompting,
   assert.equal(result.flags[1], "--allow-read=/var/run/docker.sock");
 });
 
+/** Runs `resolveDockerOptions()` in a child Deno with `flags` and `env`; its result or error. */
+async function resolveIn(
+  dir: string,
+  flags: string[],
+  env: Record<string, string>,
+): Promise<{ host?: string; source?: string; error?: string }> {
+  const script = `${dir}/resolve_in.ts`;
+  const url = new URL("../src/connection_config.ts", import.meta.url).href;
+  await Deno.writeTextFile(
+    script,
+    `import { resolveDockerOptions } from ${JSON.stringify(url)};
+    try {
+      const r = await resolveDockerOptions({ warn: () => {} });
+      console.log(JSON.stringify({ host: r.host, source: r.source }));
+    } catch (error) {
+      console.log(JSON.stringify({ error: error.message }));
+    }`,
+  );
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", "--no-check", "--no-config", ...flags, script],
+    env: { ...env, NO_COLOR: "1" },
+    clearEnv: true,
+    stdin: "null",
+  }).output();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  return JSON.parse(new TextDecoder().decode(output.stdout));
+}
+
+Deno.test("resolveDockerOptions reads the config dir from DOCKER_CONFIG alone, and names the variables it may not read", async () => {
+  await using config = await configDir();
+  await writeContext(config.path, "from-config", { Host: "unix:///config.sock" });
+  await Deno.writeTextFile(
+    `${config.path}/config.json`,
+    JSON.stringify({ currentContext: "from-config" }),
+  );
+  const env = {
+    DOCKER_CONFIG: config.path,
+    DOCKER_CONTEXT: "from-config",
+    HOME: "/nonexistent",
+    DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
+  };
+  const read = `--allow-read=${config.path}`;
+  // DOCKER_CONFIG readable, HOME not: the docker CLI needs no HOME then, nor does berth.
+  const { DOCKER_CONTEXT: _, ...withoutContext } = env;
+  assert.deepEqual(
+    await resolveIn(config.path, ["--allow-env=DOCKER_CONFIG", read], withoutContext),
+    {
+      host: "unix:///config.sock",
+      source: "context from-config",
+    },
+  );
+  // A context named, but the config dir's variables not readable: say which.
+  const denied = await resolveIn(config.path, ["--allow-env=DOCKER_CONTEXT", read], env);
+  assert.equal(
+    denied.error,
+    'Cannot use Docker context "from-config": the configuration directory is unknown (Deno may not read DOCKER_CONFIG or HOME: run with --allow-env=DOCKER_CONFIG,HOME, or pass configDir)',
+  );
+  const noHome = await resolveIn(
+    config.path,
+    ["--allow-env=DOCKER_CONTEXT,DOCKER_CONFIG", read],
+    { ...env, DOCKER_CONFIG: "" },
+  );
+  assert.match(noHome.error ?? "", /Deno may not read HOME: run with --allow-env=HOME,/);
+});
+
 Deno.test("dockerFromEnv names the source, candidates and missing permissions when it cannot connect", async () => {
   await using config = await configDir();
   const error = await rejection(dockerFromEnv({

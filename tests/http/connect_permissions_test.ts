@@ -20,21 +20,22 @@ interface Outcome {
 }
 
 /**
- * Runs a script that pings `host` with the given permission flags and
- * returns the error it reports.
+ * Runs a script that pings `host` (the client's default when `undefined`)
+ * with the given permission flags and returns the error it reports.
  */
 async function pingFrom(
   dir: string,
-  host: string,
+  host: string | undefined,
   flags: string[],
-  options: { asNobody?: boolean; modUrl?: string } = {},
+  options: { asNobody?: boolean; modUrl?: string; env?: Record<string, string> } = {},
 ): Promise<Outcome> {
   const script = `${dir}/ping.ts`;
   const modUrl = options.modUrl ?? new URL("mod.ts", ROOT).href;
+  const hostOption = host === undefined ? "" : `host: ${JSON.stringify(host)}, `;
   await Deno.writeTextFile(
     script,
     `import { Docker } from ${JSON.stringify(modUrl)};
-const docker = new Docker({ host: ${JSON.stringify(host)}, apiVersion: "1.41" });
+const docker = new Docker({ ${hostOption}apiVersion: "1.41" });
 try {
   await docker.system.ping();
   console.log(JSON.stringify({ name: "none", message: "", cause: "" }));
@@ -62,7 +63,7 @@ try {
   const [command, ...args] = options.asNobody
     ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", ...deno]
     : deno;
-  const env: Record<string, string> = { NO_COLOR: "1" };
+  const env: Record<string, string> = { ...options.env, NO_COLOR: "1" };
   if (options.asNobody) {
     // nobody's own home does not exist: a module cache it may write to.
     env.DENO_DIR = `${dir}/deno-dir`;
@@ -123,6 +124,71 @@ Deno.test("a TCP host without Deno's net permission: DockerConnectionError namin
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+const DEFAULT_SOCKET = "/var/run/docker.sock";
+const UNREAD = "(DOCKER_HOST was not read: run with --allow-env=DOCKER_HOST to use it)";
+
+/** Whether the default socket path exists here (then a default client could connect). */
+function defaultSocketExists(): boolean {
+  try {
+    Deno.lstatSync(DEFAULT_SOCKET);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// The default socket is fixed at /var/run/docker.sock. Without any flag the
+// connect fails with NotCapable before the path is looked at, so this case
+// holds whether or not a daemon runs here.
+Deno.test("new Docker() without --allow-env: a connect failure says DOCKER_HOST was not read", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "berth-perm-" });
+  try {
+    const env = { DOCKER_HOST: `unix://${dir}/elsewhere.sock` };
+    const outcome = await pingFrom(dir, undefined, [], { env });
+    assert.equal(outcome.name, "DockerConnectionError", outcome.message);
+    assert.equal(outcome.cause, "NotCapable");
+    assert.equal(
+      outcome.message,
+      `Cannot connect to the Docker engine at unix://${DEFAULT_SOCKET}: Deno lacks permission: run with --allow-read=${DEFAULT_SOCKET} --allow-write=${DEFAULT_SOCKET} --allow-net=unix:${DEFAULT_SOCKET} ${UNREAD}`,
+    );
+    // DOCKER_HOST readable (here empty, so unset): nothing to add.
+    const read = await pingFrom(dir, undefined, ["--allow-env=DOCKER_HOST"], {
+      env: { DOCKER_HOST: "" },
+    });
+    assert.equal(read.name, "DockerConnectionError", read.message);
+    assert.equal(read.message.includes("DOCKER_HOST"), false, read.message);
+    // An explicit host: DOCKER_HOST plays no part.
+    const explicit = await pingFrom(dir, `unix://${dir}/missing.sock`, [], { env });
+    assert.equal(explicit.message.includes("DOCKER_HOST"), false, explicit.message);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "new Docker() without --allow-env: a missing default socket says DOCKER_HOST was not read",
+  // With a daemon on the default socket this client would connect.
+  ignore: defaultSocketExists(),
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "berth-perm-" });
+    try {
+      const flags = ["read", "write"].map((kind) => `--allow-${kind}=${DEFAULT_SOCKET}`);
+      flags.push(`--allow-net=unix:${DEFAULT_SOCKET}`);
+      const outcome = await pingFrom(dir, undefined, flags, {
+        env: { DOCKER_HOST: `unix://${dir}/elsewhere.sock` },
+      });
+      assert.equal(outcome.name, "DockerConnectionError", outcome.message);
+      assert.equal(outcome.cause, "NotFound");
+      assert.equal(
+        outcome.message,
+        `Cannot connect to the Docker engine at unix://${DEFAULT_SOCKET}: the socket does not exist; is the engine running? ${UNREAD}`,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
 
 /** Whether this process can run a command as `nobody` (root with setpriv). */
