@@ -8,8 +8,9 @@
  * destination; no write goes through a symlink (every parent is checked
  * with `lstat`, files are created with `O_EXCL`); symlinks and hard links
  * are created last, after every file, and only when their target stays
- * inside the destination; devices and FIFOs are skipped; entry count and
- * total size are capped.
+ * inside the destination (the others fail the extraction, or are skipped
+ * under the `"skip-outside"` policy); devices and FIFOs are skipped; entry
+ * count and total size are capped.
  *
  * @module
  */
@@ -22,12 +23,28 @@ import { readTar, type TarReaderEntry } from "./tar.ts";
 export { DockerError };
 
 /**
- * What to do with symlinks or hard links in the archive: `"within"` creates
- * those whose target stays inside the destination and throws
- * {@linkcode UnsafeArchiveError} for the others, `"skip"` creates none (they
- * are counted in `skipped`), `"reject"` throws at the first one.
+ * What to do with symlinks or hard links in the archive:
+ *
+ * - `"within"` creates those whose target stays inside the destination and
+ *   throws {@linkcode UnsafeArchiveError} (reason `"link-outside"`) at the
+ *   first other one.
+ * - `"skip-outside"` creates the same links as `"within"` and skips the
+ *   others instead of throwing (they are counted in `skipped`): for a tree
+ *   copied out of a container, which often holds absolute symlinks such as
+ *   `/etc/alternatives/...`. A symlink is created when its target is
+ *   relative and made of `../` (not above the destination) followed by
+ *   names only; a hard link when its target is a regular file inside the
+ *   destination, reached without symlinks. A link left out leaves nothing
+ *   in its place (a link pointing at it then dangles).
+ * - `"skip"` creates none (they are counted in `skipped`).
+ * - `"reject"` throws at the first one (reason `"link-refused"`).
+ *
+ * Deno creates symlinks only with unscoped `--allow-read --allow-write`
+ * (path-scoped grants are refused), so under scoped flags an archive with
+ * symlinks extracts only with `"skip"`. Hard links need no more than the
+ * scoped flags.
  */
-export type ExtractLinkPolicy = "within" | "skip" | "reject";
+export type ExtractLinkPolicy = "within" | "skip-outside" | "skip" | "reject";
 
 /** Options of {@linkcode extractTar}. */
 export interface ExtractTarOptions {
@@ -59,8 +76,9 @@ export interface ExtractTarResult {
   /** Bytes of file data written. */
   bytes: number;
   /**
-   * Entries not created: devices, FIFOs and other special kinds, and links
-   * under the `"skip"` policy.
+   * Entries not created: devices, FIFOs and other special kinds, links
+   * under the `"skip"` policy, and links leading outside under
+   * `"skip-outside"`.
    */
   skipped: number;
 }
@@ -77,7 +95,11 @@ export type UnsafeArchiveReason =
   | "symlink-in-path"
   /** The path exists (and `overwrite` is off, or it is a directory, or a non-directory is in the way). */
   | "exists"
-  /** A link's target is absolute, climbs out of the destination, or (hard link) is not a regular file. */
+  /**
+   * A link's target is absolute or climbs out of the destination, or (hard
+   * link) is not a regular file there; never thrown for a link under
+   * `"skip-outside"`.
+   */
   | "link-outside"
   /** A link in an archive extracted with the `"reject"` policy. */
   | "link-refused"
@@ -121,6 +143,13 @@ export class UnsafeArchiveError extends DockerError {
 }
 
 const WINDOWS = Deno.build.os === "windows";
+
+const POLICIES: readonly ExtractLinkPolicy[] = ["within", "skip-outside", "skip", "reject"];
+
+/** Whether `error` refuses a link because of its target, which `"skip-outside"` skips. */
+function isOutside(error: unknown): boolean {
+  return error instanceof UnsafeArchiveError && error.reason === "link-outside";
+}
 
 function refuse(
   entry: { name: string },
@@ -205,6 +234,43 @@ interface DeferredLink {
   segments: string[];
   /** Normalised target segments (hard links only). */
   target: string[];
+  /** Skip it (rather than throw) when its target turns out to be outside. */
+  skipOutside: boolean;
+}
+
+/**
+ * Checks a link's target as far as it can be before anything is created:
+ * a symlink's with {@linkcode checkSymlinkTarget}, a hard link's lexically.
+ *
+ * @returns The hard link target's segments (empty for a symlink).
+ * @throws {UnsafeArchiveError} With reason `"link-outside"`.
+ */
+function linkTarget(entry: TarReaderEntry, segments: string[]): string[] {
+  if (entry.type === "symlink") {
+    checkSymlinkTarget(entry, segments);
+    return [];
+  }
+  if (entry.linkname.startsWith("/")) {
+    throw refuse(
+      entry,
+      "link-outside",
+      `the hard link target ${JSON.stringify(entry.linkname)} is absolute`,
+    );
+  }
+  let target: string[];
+  try {
+    target = segmentsOf(entry, entry.linkname);
+  } catch {
+    throw refuse(
+      entry,
+      "link-outside",
+      `the hard link target ${JSON.stringify(entry.linkname)} is outside the destination`,
+    );
+  }
+  if (target.length === 0) {
+    throw refuse(entry, "link-outside", "the hard link target is the destination itself");
+  }
+  return target;
 }
 
 interface DeferredDirectory {
@@ -234,12 +300,22 @@ function checkLimit(value: number, key: string): number {
  * links first (their target must be a regular file already extracted or
  * present), then symlinks; symlink modes and times are not set.
  *
- * On error, the archive stream is cancelled and what was written before the
- * failing entry stays in place (nothing is rolled back); nothing is ever
- * written outside `dest`. Existing contents of `dest` are trusted except
- * that symlinks among them are never written through; `dest` must not be
+ * On error, the archive stream is cancelled and nothing is rolled back:
+ * what was written before the failing entry stays (no link at all when the
+ * failure comes before the links are made), and a file being written when
+ * it failed may be left partial. Directories already created still get
+ * their mode and time (as far as the file system lets), so a partial tree
+ * is never more open than the archive says; while the extraction runs,
+ * directories from the archive are `0o700`. Nothing is ever written
+ * outside `dest`. Existing contents of `dest` are trusted except that
+ * symlinks among them are never written through; `dest` must not be
  * modified concurrently by someone untrusted (path checks and writes are not
- * atomic). Requires `--allow-read` and `--allow-write` on `dest`.
+ * atomic).
+ *
+ * Requires `--allow-read` and `--allow-write` on `dest`. Symlinks need both
+ * unscoped (`--allow-read --allow-write`): Deno refuses `Deno.symlink` under
+ * path-scoped grants, since a symlink's target is only resolved when it is
+ * followed. With scoped flags, pass `symlinks: "skip"`.
  *
  * @param stream The tar archive (plain, not compressed).
  * @param dest Directory to extract into.
@@ -253,7 +329,8 @@ function checkLimit(value: number, key: string): number {
  * @throws {DockerProtocolError} When the archive is malformed or truncated.
  * @throws {DockerError} When the file system refuses (a Deno permission
  *   missing: the message names `--allow-read` and `--allow-write` on
- *   `dest`; no space; ...), with the original error as `cause`.
+ *   `dest`, or says that symlinks need them unscoped; no space; ...), with
+ *   the original error as `cause`.
  *
  * @example Extract an archive made in memory
  * ```ts
@@ -268,6 +345,22 @@ function checkLimit(value: number, key: string): number {
  * ]);
  * const result = await extractTar(archive, dest);
  * console.log(result, await Deno.readTextFile(`${dest}/motd`)); // { entries: 3, bytes: 8, skipped: 0 } "welcome\n"
+ * await Deno.remove(dest, { recursive: true });
+ * ```
+ *
+ * @example Keep the links that stay inside, skip those leading out
+ * ```ts
+ * import { extractTar } from "./extract.ts";
+ * import { tarStream } from "./tar.ts";
+ *
+ * const dest = await Deno.makeTempDir();
+ * const archive = tarStream([
+ *   { name: "usr/bin/vim.basic", body: "vim" },
+ *   { name: "usr/bin/view", type: "symlink", linkname: "vim.basic" }, // created
+ *   { name: "etc/vi", type: "symlink", linkname: "/usr/bin/vim.basic" }, // absolute: skipped
+ * ]);
+ * const result = await extractTar(archive, dest, { symlinks: "skip-outside" });
+ * console.log(result.skipped, await Deno.readLink(`${dest}/usr/bin/view`)); // 1 "vim.basic"
  * await Deno.remove(dest, { recursive: true });
  * ```
  */
@@ -287,9 +380,11 @@ export async function extractTar(
     hardlink: options.hardlinks ?? "within",
   };
   for (const [key, value] of Object.entries(policies)) {
-    if (value !== "within" && value !== "skip" && value !== "reject") {
+    if (!POLICIES.includes(value)) {
       throw new TypeError(
-        `extractTar: ${key}s must be "within", "skip" or "reject" (got ${JSON.stringify(value)})`,
+        `extractTar: ${key}s must be "within", "skip-outside", "skip" or "reject" (got ${
+          JSON.stringify(value)
+        })`,
       );
     }
   }
@@ -298,10 +393,11 @@ export async function extractTar(
 
   const reader = readTar(stream, { maxEntries: Infinity }).getReader();
   const result: ExtractTarResult = { entries: 0, bytes: 0, skipped: 0 };
+  let extractor: Extractor | undefined;
   try {
     await Deno.mkdir(dest, { recursive: true });
     const root = await Deno.realPath(dest);
-    const extractor = new Extractor(root, overwrite, signal);
+    extractor = new Extractor(root, overwrite, signal, dest);
     const links: DeferredLink[] = [];
     while (true) {
       signal?.throwIfAborted();
@@ -352,31 +448,17 @@ export async function extractTar(
           if (segments.length === 0) {
             throw refuse(entry, "invalid-name", "a link needs a non-empty name");
           }
-          let target: string[] = [];
-          if (entry.type === "symlink") {
-            checkSymlinkTarget(entry, segments);
-          } else {
-            if (entry.linkname.startsWith("/")) {
-              throw refuse(
-                entry,
-                "link-outside",
-                `the hard link target ${JSON.stringify(entry.linkname)} is absolute`,
-              );
+          let target: string[];
+          try {
+            target = linkTarget(entry, segments);
+          } catch (error) {
+            if (policy === "skip-outside" && isOutside(error)) {
+              result.skipped++;
+              break;
             }
-            try {
-              target = segmentsOf(entry, entry.linkname);
-            } catch {
-              throw refuse(
-                entry,
-                "link-outside",
-                `the hard link target ${JSON.stringify(entry.linkname)} is outside the destination`,
-              );
-            }
-            if (target.length === 0) {
-              throw refuse(entry, "link-outside", "the hard link target is the destination itself");
-            }
+            throw error;
           }
-          links.push({ entry, segments, target });
+          links.push({ entry, segments, target, skipOutside: policy === "skip-outside" });
           break;
         }
         default:
@@ -384,12 +466,17 @@ export async function extractTar(
       }
       await entry.body.cancel().catch(() => {});
     }
-    for (const link of links) if (link.entry.type === "hardlink") await extractor.hardlink(link);
+    for (const link of links) {
+      if (link.entry.type === "hardlink" && !(await extractor.hardlink(link))) result.skipped++;
+    }
     for (const link of links) if (link.entry.type === "symlink") await extractor.symlink(link);
     await extractor.finishDirectories();
     return result;
   } catch (error) {
     await reader.cancel(error).catch(() => {});
+    // A partial tree gets the modes the archive gives its directories too
+    // (the ones created so far are 0o700 until then).
+    await extractor?.finishDirectories(true);
     throw fileSystemError(
       error,
       `Cannot extract into ${JSON.stringify(dest)}`,
@@ -405,15 +492,18 @@ class Extractor {
   readonly #root: string;
   readonly #overwrite: boolean;
   readonly #signal: AbortSignal | undefined;
+  /** `dest` as the caller gave it, for messages. */
+  readonly #dest: string;
   /** Relative paths known to be real directories (created or checked). */
   readonly #directories = new Set<string>();
   /** Directory modes and times, applied at the end. */
   readonly #deferred = new Map<string, DeferredDirectory>();
 
-  constructor(root: string, overwrite: boolean, signal: AbortSignal | undefined) {
+  constructor(root: string, overwrite: boolean, signal: AbortSignal | undefined, dest: string) {
     this.#root = root;
     this.#overwrite = overwrite;
     this.#signal = signal;
+    this.#dest = dest;
   }
 
   #path(segments: string[]): string {
@@ -518,7 +608,8 @@ class Extractor {
         await this.#clear(entry, path);
         info = null;
       }
-      if (info === null) await Deno.mkdir(path, { mode: 0o755 });
+      // Private until finishDirectories gives it the archive's mode.
+      if (info === null) await Deno.mkdir(path, { mode: 0o700 });
       this.#directories.add(relative);
     }
     this.#deferred.set(relative, {
@@ -529,8 +620,33 @@ class Extractor {
     });
   }
 
-  async hardlink(link: DeferredLink): Promise<void> {
+  /**
+   * Creates a hard link, once its target is known to be a regular file
+   * inside the destination, reached without symlinks.
+   *
+   * @returns `false` when it was skipped (target outside, under `"skip-outside"`).
+   */
+  async hardlink(link: DeferredLink): Promise<boolean> {
     const { entry, segments, target } = link;
+    let targetPath: string;
+    try {
+      targetPath = await this.#hardlinkTarget(entry, target);
+    } catch (error) {
+      // Every refusal here is about the target (missing, not a regular
+      // file, or behind a symlink that may lead anywhere): never a write.
+      if (link.skipOutside && error instanceof UnsafeArchiveError) return false;
+      throw error;
+    }
+    if (target.join("/") === segments.join("/")) return true; // a link to itself: already there
+    await this.#parents(entry, segments, true);
+    const path = this.#path(segments);
+    await this.#clear(entry, path);
+    await Deno.link(targetPath, path);
+    return true;
+  }
+
+  /** The path of a hard link's target, checked to be a regular file reached without symlinks. */
+  async #hardlinkTarget(entry: TarReaderEntry, target: string[]): Promise<string> {
     await this.#parents(entry, target, false);
     const targetPath = this.#path(target);
     let info: Deno.FileInfo;
@@ -551,11 +667,7 @@ class Extractor {
         `the hard link target ${JSON.stringify(entry.linkname)} is not a regular file`,
       );
     }
-    if (target.join("/") === segments.join("/")) return; // a link to itself: already there
-    await this.#parents(entry, segments, true);
-    const path = this.#path(segments);
-    await this.#clear(entry, path);
-    await Deno.link(targetPath, path);
+    return targetPath;
   }
 
   async symlink(link: DeferredLink): Promise<void> {
@@ -563,16 +675,37 @@ class Extractor {
     await this.#parents(entry, segments, true);
     const path = this.#path(segments);
     await this.#clear(entry, path);
-    await Deno.symlink(entry.linkname, path);
+    try {
+      await Deno.symlink(entry.linkname, path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotCapable)) throw error;
+      // Deno 2.9 refuses Deno.symlink under path-scoped grants: naming the
+      // scoped flags the caller already has would not help.
+      throw new DockerError(
+        `Cannot extract into ${JSON.stringify(this.#dest)}: creating the symlink ${
+          JSON.stringify(entry.name)
+        } needs unscoped --allow-read --allow-write (Deno refuses Deno.symlink under path-scoped grants); run with them, or extract with symlinks: "skip"`,
+        { cause: error },
+      );
+    }
   }
 
-  async finishDirectories(): Promise<void> {
+  /**
+   * Gives the archive's directories their modes and times, deepest first.
+   *
+   * @param bestEffort After a failure: go on past errors, throw none.
+   */
+  async finishDirectories(bestEffort = false): Promise<void> {
     const directories = [...this.#deferred.values()].sort((a, b) => b.depth - a.depth);
     for (const directory of directories) {
-      const info = await Deno.lstat(directory.path);
-      if (!info.isDirectory) continue;
-      if (!WINDOWS) await Deno.chmod(directory.path, directory.mode);
-      await Deno.utime(directory.path, directory.mtime, directory.mtime);
+      try {
+        const info = await Deno.lstat(directory.path);
+        if (!info.isDirectory) continue;
+        if (!WINDOWS) await Deno.chmod(directory.path, directory.mode);
+        await Deno.utime(directory.path, directory.mtime, directory.mtime);
+      } catch (error) {
+        if (!bestEffort) throw error;
+      }
     }
   }
 }

@@ -453,3 +453,174 @@ Deno.test("extractTar refuses empty and NUL names, and checks its arguments", as
   controller.abort(new Error("stop"));
   await assert.rejects(extract([{ name: "a" }], box.dest, { signal: controller.signal }), /stop/);
 });
+
+Deno.test("extractTar skip-outside creates symlinks that stay inside and skips the others", async () => {
+  await using box = await sandbox();
+  const entries: TarEntry[] = [
+    { name: "usr/bin/vim.basic", body: "vim" },
+    { name: "etc/alternatives", type: "directory" },
+    // Absolute, as in a container's /etc/alternatives: skipped.
+    { name: "etc/alternatives/vi", type: "symlink", linkname: "/usr/bin/vim.basic" },
+    // Relative and inside: created, though it dangles once "vi" is skipped.
+    { name: "usr/bin/vi", type: "symlink", linkname: "../../etc/alternatives/vi" },
+    { name: "usr/bin/view", type: "symlink", linkname: "vim.basic" },
+    { name: "esc", type: "symlink", linkname: "../outside" },
+    { name: "usr/deep", type: "symlink", linkname: "../../outside/x" },
+    { name: "l", type: "symlink", linkname: "." },
+    { name: "evil", type: "symlink", linkname: "l/../../outside" },
+    { name: "evil2", type: "symlink", linkname: "l/../x" },
+    // A chain whose last link leads out: only that one is skipped.
+    { name: "c1", type: "symlink", linkname: "c2" },
+    { name: "c2", type: "symlink", linkname: "c3" },
+    { name: "c3", type: "symlink", linkname: box.outside },
+  ];
+  await assertRefused(extract(entries, box.dest), "link-outside", "etc/alternatives/vi");
+  await Deno.remove(box.dest, { recursive: true });
+  const result = await extract(entries, box.dest, { symlinks: "skip-outside" });
+  assert.deepEqual(result, { entries: 13, bytes: 3, skipped: 6 });
+  assert.deepEqual(await tree(box.dest), [
+    "c1",
+    "c2",
+    "etc/",
+    "etc/alternatives/",
+    "l",
+    "usr/",
+    "usr/bin/",
+    "usr/bin/vi",
+    "usr/bin/view",
+    "usr/bin/vim.basic",
+  ]);
+  assert.equal(await Deno.readLink(`${box.dest}/usr/bin/vi`), "../../etc/alternatives/vi");
+  assert.equal(await Deno.readTextFile(`${box.dest}/usr/bin/view`), "vim");
+  assert.equal(await Deno.readLink(`${box.dest}/c1`), "c2");
+  assert.equal(await Deno.readLink(`${box.dest}/c2`), "c3");
+  await assert.rejects(Deno.stat(`${box.dest}/c1`), Deno.errors.NotFound, "c1 dangles");
+  assert.equal(await Deno.realPath(`${box.dest}/l`), box.dest);
+  await assertNothingOutside(box);
+});
+
+Deno.test("extractTar skip-outside keeps the other safety rules: no write through a link, links last", async () => {
+  await using box = await sandbox();
+  const options: ExtractTarOptions = { symlinks: "skip-outside", hardlinks: "skip-outside" };
+  // The skipped link leaves nothing: "link/" becomes a real directory.
+  assert.deepEqual(
+    await extract(
+      [
+        { name: "link", type: "symlink", linkname: box.outside },
+        { name: "link/pwned", body: "pwned" },
+      ],
+      box.dest,
+      options,
+    ),
+    { entries: 2, bytes: 5, skipped: 1 },
+  );
+  assert.ok((await Deno.lstat(`${box.dest}/link`)).isDirectory);
+  // A link inside is made last, so it cannot redirect a file: refused as with "within".
+  await assertRefused(
+    extract(
+      [
+        { name: "sub", type: "directory" },
+        { name: "in", type: "symlink", linkname: "sub" },
+        { name: "in/file", body: "x" },
+      ],
+      box.dest,
+      options,
+    ),
+    "exists",
+    "in",
+  );
+  // A link is never written through a symlink already in dest.
+  await Deno.symlink(box.outside, `${box.dest}/pre`);
+  await assertRefused(
+    extract([{ name: "pre/s", type: "symlink", linkname: "x" }], box.dest, options),
+    "symlink-in-path",
+    "pre/s",
+  );
+  await assertRefused(
+    extract(
+      [{ name: "f", body: "f" }, { name: "pre/h", type: "hardlink", linkname: "f" }],
+      box.dest,
+      {
+        ...options,
+        overwrite: true,
+      },
+    ),
+    "symlink-in-path",
+    "pre/h",
+  );
+  // Names are still checked: only the target decides a skip.
+  await assertRefused(
+    extract([{ name: "../s", type: "symlink", linkname: "x" }], box.dest, options),
+    "parent-traversal",
+  );
+  await assertNothingOutside(box);
+});
+
+Deno.test("extractTar skip-outside skips hard links whose target is not a regular file inside dest", async () => {
+  await using box = await sandbox();
+  await Deno.writeTextFile(`${box.outside}/x`, "secret");
+  await Deno.symlink(box.outside, `${box.dest}/pre`);
+  await Deno.symlink(`${box.outside}/x`, `${box.dest}/prefile`);
+  const entries: TarEntry[] = [
+    { name: "a/f", body: "data" },
+    { name: "s", type: "symlink", linkname: "a/f" },
+    { name: "h1", type: "hardlink", linkname: "/etc/passwd" },
+    { name: "h2", type: "hardlink", linkname: "../outside/x" },
+    { name: "h3", type: "hardlink", linkname: "a/../../outside/x" },
+    { name: "h4", type: "hardlink", linkname: "pre/x" },
+    { name: "h5", type: "hardlink", linkname: "prefile" },
+    { name: "h6", type: "hardlink", linkname: "missing" },
+    { name: "h7", type: "hardlink", linkname: "s" },
+    { name: "h8", type: "hardlink", linkname: "a/f/x" },
+    { name: "h9", type: "hardlink", linkname: "." },
+    { name: "a/good", type: "hardlink", linkname: "a/f" },
+  ];
+  const result = await extract(entries, box.dest, { hardlinks: "skip-outside" });
+  assert.deepEqual(result, { entries: 12, bytes: 4, skipped: 9 });
+  assert.deepEqual(await tree(box.dest), ["a/", "a/f", "a/good", "pre", "prefile", "s"]);
+  assert.equal(
+    (await Deno.stat(`${box.dest}/a/good`)).ino,
+    (await Deno.stat(`${box.dest}/a/f`)).ino,
+  );
+  assert.equal((await Deno.stat(`${box.outside}/x`)).nlink, 1, "no link to the outside file");
+  assert.deepEqual(await list(box.outside), ["x"]);
+  await assert.rejects(
+    extract([{ name: "h", type: "hardlink", linkname: "a" }], box.dest, {
+      hardlinks: "skip-outside" as "skip",
+      symlinks: "outside" as "skip",
+    }),
+    (error: unknown) =>
+      error instanceof TypeError && error.message.includes(`"skip-outside"`) &&
+      error.message.includes(`symlinks`),
+  );
+});
+
+Deno.test("extractTar keeps directories private while it runs and gives them their modes even on failure", async () => {
+  await using box = await sandbox();
+  const seen: number[] = [];
+  const reader = tarStream([
+    { name: "open", type: "directory", mode: 0o777, mtime: MTIME },
+    { name: "open/f", body: "x".repeat(2000) },
+    { name: "private", type: "directory", mode: 0o700, mtime: MTIME },
+    { name: "private/key", body: "k", mode: 0o600 },
+    { name: "../evil", body: "x" },
+  ]).getReader();
+  const watched = new ReadableStream<Uint8Array>({
+    pull: async (controller) => {
+      const info = await Deno.lstat(`${box.dest}/open`).catch(() => null);
+      if (info) seen.push(info.mode! & 0o777);
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  await assertRefused(extractTar(watched, box.dest), "parent-traversal", "../evil");
+  assert.ok(seen.length > 0 && seen.every((mode) => mode === 0o700), `modes seen: ${seen}`);
+  const info = async (path: string) => await Deno.lstat(`${box.dest}/${path}`);
+  assert.equal((await info("open")).mode! & 0o777, 0o777, "the archive's mode, after the failure");
+  assert.equal((await info("private")).mode! & 0o777, 0o700);
+  assert.equal((await info("open")).mtime!.getTime(), MTIME * 1000);
+  assert.equal((await info("private")).mtime!.getTime(), MTIME * 1000);
+  await assertNothingOutside(box);
+});
