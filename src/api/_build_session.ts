@@ -93,7 +93,11 @@ async function storeOutput(
   archive: ReadableStream<Uint8Array>,
 ): Promise<void> {
   if (output.type === "local") {
-    await extractTar(archive, output.dest, { overwrite: true });
+    await extractTar(archive, output.dest, {
+      overwrite: true,
+      ...(output.symlinks === undefined ? {} : { symlinks: output.symlinks }),
+      ...(output.hardlinks === undefined ? {} : { hardlinks: output.hardlinks }),
+    });
   } else if (typeof output.dest === "string") {
     let file: Deno.FsFile;
     try {

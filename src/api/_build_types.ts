@@ -8,6 +8,7 @@
 import type { RegistryAuth } from "../auth.ts";
 import type { BuildKitStatus } from "../build/buildkit_trace.ts";
 import type { BuildCachePruneResponse, BuildInfo, ImageID } from "../types/mod.ts";
+import type { ExtractLinkPolicy } from "../stream/extract.ts";
 import type { RequestOptions, StreamOptions } from "./_client.ts";
 
 // Re-exported so this module documents on its own (`deno doc --lint`).
@@ -210,7 +211,9 @@ export interface ImageBuildOptions extends StreamOptions {
    * `dest`, existing files are replaced, at most 100,000 entries and
    * 10 GiB). The build's promise then settles once the output is stored,
    * with `imageId: ""` and no tags.
-   * Needs `--allow-write` (and `--allow-read` for `local`) on `dest`.
+   * Needs `--allow-write` (and `--allow-read` for `local`) on `dest`,
+   * unscoped for a `local` output with symlinks (Deno creates symlinks only
+   * with unscoped `--allow-read --allow-write`).
    */
   output?: ImageBuildOutput;
   /** Called with every progress event, whether or not the stream is read. */
@@ -233,6 +236,18 @@ export type ImageBuildOutput =
     type: "local";
     /** The directory (created when missing). */
     dest: string;
+    /**
+     * Symlinks in the result whose target leads out of `dest` (absolute
+     * ones, such as an image tree's `/bin/sh -> /bin/busybox`) fail the
+     * output under `"within"`; `"skip-outside"` leaves those out and keeps
+     * the others; `"skip"` creates none, which is also the way to store an
+     * output with symlinks under path-scoped `--allow-read`/`--allow-write`
+     * (see {@linkcode ExtractLinkPolicy}).
+     * @default "within"
+     */
+    symlinks?: ExtractLinkPolicy;
+    /** The same for hard links. @default "within" */
+    hardlinks?: ExtractLinkPolicy;
   };
 
 /** Result of `Images.build`. */

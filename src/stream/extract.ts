@@ -144,7 +144,13 @@ export class UnsafeArchiveError extends DockerError {
 
 const WINDOWS = Deno.build.os === "windows";
 
-const POLICIES: readonly ExtractLinkPolicy[] = ["within", "skip-outside", "skip", "reject"];
+/** Every {@linkcode ExtractLinkPolicy}, for checking an option before any I/O. */
+export const LINK_POLICIES: readonly ExtractLinkPolicy[] = [
+  "within",
+  "skip-outside",
+  "skip",
+  "reject",
+];
 
 /** Whether `error` refuses a link because of its target, which `"skip-outside"` skips. */
 function isOutside(error: unknown): boolean {
@@ -380,7 +386,7 @@ export async function extractTar(
     hardlink: options.hardlinks ?? "within",
   };
   for (const [key, value] of Object.entries(policies)) {
-    if (!POLICIES.includes(value)) {
+    if (!LINK_POLICIES.includes(value)) {
       throw new TypeError(
         `extractTar: ${key}s must be "within", "skip-outside", "skip" or "reject" (got ${
           JSON.stringify(value)

@@ -347,6 +347,46 @@ Deno.test("buildImage unpacks a local output into a directory, again over an ear
   assert.equal(await Deno.readTextFile(`${out}/result.txt`), `${second}\n`);
 });
 
+Deno.test("buildImage's local output: an absolute symlink fails it by default, skip-outside leaves it out", async () => {
+  using docker = client();
+  await using context = await contextDir({
+    "Dockerfile": [
+      `FROM ${testImage()} AS tree`,
+      "RUN mkdir -p /out/etc && echo cfg > /out/etc/app.conf && " +
+      "ln -s app.conf /out/etc/current && ln -s /etc/passwd /out/etc/host-passwd",
+      "FROM scratch",
+      "COPY --from=tree /out /",
+      "",
+    ].join("\n"),
+  });
+  await using dest = await tempDir();
+  const build = (out: string, symlinks?: "skip-outside") =>
+    buildImage(docker.api, context.path, {
+      ...BUILDKIT,
+      labels: { ...TEST_LABELS },
+      output: symlinks ? { type: "local", dest: out, symlinks } : { type: "local", dest: out },
+    });
+  const refused = await rejection(build(`${dest.path}/default`));
+  assert.ok(refused instanceof DockerStreamError, String(refused));
+  assert.match(refused.message, /berth could not store the build output: .*\/etc\/passwd/);
+
+  const out = `${dest.path}/kept`;
+  assert.deepEqual(await build(out, "skip-outside"), { imageId: "", tags: [] });
+  assert.equal(await Deno.readLink(`${out}/etc/current`), "app.conf");
+  assert.equal(await Deno.readTextFile(`${out}/etc/current`), "cfg\n");
+  await assert.rejects(Deno.lstat(`${out}/etc/host-passwd`), Deno.errors.NotFound);
+
+  // A policy that is not one is refused before anything is sent.
+  assert.throws(
+    () =>
+      buildImage(docker.api, context.path, {
+        ...BUILDKIT,
+        output: { type: "local", dest: out, symlinks: "follow" as "skip" },
+      }),
+    { name: "TypeError", message: /output.symlinks must be one of/ },
+  );
+});
+
 Deno.test("buildImage rejects when its output cannot be stored", async () => {
   using docker = client();
   await using context = await resultContext();
