@@ -24,7 +24,7 @@ import {
   type StreamOptions,
   withSignal,
 } from "./_client.ts";
-import { closedOnAbort, closeOnAbort, type HijackedSession, hijackedSession } from "./_session.ts";
+import { closeOnAbort, type HijackedSession, hijackedSession, throwIfAborted } from "./_session.ts";
 
 /**
  * Options of {@linkcode Containers.attach}. With `worker` the session runs
@@ -36,7 +36,11 @@ export interface ContainerAttachOptions extends StreamOptions {
   /**
    * Send the session's `writable` to the process's stdin. The container
    * needs `OpenStdin: true`; with `StdinOnce: true` (and no TTY) closing
-   * `writable` closes the process's stdin, so `cat` sees EOF. @default false
+   * `writable` closes the process's stdin, so `cat` sees EOF. With a TTY
+   * (or without `StdinOnce`) closing `writable` ends the session's output
+   * instead and the process does not see EOF; a TTY process's input ends
+   * as on a terminal, with the EOF character Ctrl-D (`"\x04"`) at the
+   * start of a line. @default false
    */
   stdin?: boolean;
   /** Receive stdout. @default true */
@@ -147,7 +151,7 @@ async function openSession(
     connection.close();
     throw error;
   }
-  return hijackedSession(connection, raw, api.host);
+  return hijackedSession(connection, raw, api.host, options.signal);
 }
 
 /**
@@ -199,7 +203,9 @@ export async function attach(
     await tty.then(() => {}, () => {});
     throw error;
   }
-  return { ...session, id, resize, ...closedOnAbort(session, options.signal) };
+  // The session watches the signal itself (an abort fails its streams).
+  throwIfAborted(session, options.signal);
+  return { ...session, id, resize };
 }
 
 /**

@@ -3,7 +3,9 @@
  * protocols, the socket carries the process's stdin one way and its output
  * the other. Output is demultiplexed (or raw for TTY sessions); stdin is a
  * `WritableStream` whose `close()` half-closes the socket, so the process
- * sees EOF while its output keeps flowing.
+ * sees EOF while its output keeps flowing. Aborting the call's signal
+ * closes the socket and fails both streams with the signal's reason, as
+ * for every other stream.
  *
  * @module
  */
@@ -12,11 +14,27 @@ import { DockerConnectionError } from "../errors.ts";
 import { type Connection, readBuffersAreExclusive } from "../http/connection.ts";
 import { type Frame, FrameDecoder } from "../stream/demux.ts";
 
-/** A duplex session with a container process. */
+/**
+ * A duplex session with a container process. Aborting the `signal` of the
+ * call that opened it closes the socket: the next read of `readable`
+ * rejects with `signal.reason` (output received but not read yet is
+ * dropped), and so do writes to `writable`. Its own `close()` (or
+ * cancelling `readable`) ends the output quietly instead.
+ */
 export interface HijackedSession extends AsyncDisposable {
-  /** The process's output: stdout/stderr frames (TTY sessions: raw stdout frames). */
+  /**
+   * The process's output: stdout/stderr frames (TTY sessions: raw stdout
+   * frames). Ends when the process's output ends (it exited), or when the
+   * session is closed.
+   */
   readonly readable: ReadableStream<Frame>;
-  /** The process's stdin. `close()` sends EOF (half-close) and keeps reading open. */
+  /**
+   * The process's stdin. `close()` sends EOF (half-close) and keeps reading
+   * open. With a TTY the engine takes that EOF as the end of the session
+   * and closes its output instead, and the process never sees it: end a
+   * TTY process's input as a terminal would, by writing its EOF character
+   * (Ctrl-D, `"\x04"`, at the start of a line).
+   */
   readonly writable: WritableStream<Uint8Array>;
   /**
    * Sends EOF to the process's stdin without closing the output side,
@@ -26,7 +44,7 @@ export interface HijackedSession extends AsyncDisposable {
    * which some engines treat as a full close.
    */
   closeWrite(): Promise<void>;
-  /** Closes both directions at once. */
+  /** Closes both directions at once; the output then ends (without an error). */
   close(): void;
 }
 
@@ -36,12 +54,16 @@ export interface HijackedSession extends AsyncDisposable {
  * @param connection The raw connection (bytes read with the head come first).
  * @param tty Whether output is raw (TTY) rather than multiplexed.
  * @param host The engine address, for messages.
+ * @param signal The call's signal: an abort closes the connection and
+ *   fails the output and stdin with its reason. Watched until the
+ *   connection closes.
  * @returns The session.
  */
 export function hijackedSession(
   connection: Connection,
   tty: boolean,
   host: string,
+  signal?: AbortSignal,
 ): HijackedSession {
   // In a stream worker read buffers get transferred, so a split frame must
   // be copied rather than held as a view.
@@ -49,7 +71,14 @@ export function hijackedSession(
   /** Output that does not decode, held until the frames before it are read. */
   let failure: { error: unknown } | undefined;
   const broke = (error: unknown) => sessionBroke(error, host);
+  /** Set by an abort of the call's signal: what reads and writes fail with. */
+  let aborted: { reason: unknown } | undefined;
+  let readController: ReadableStreamDefaultController<Frame>;
+  let writeController: WritableStreamDefaultController;
   const readable = new ReadableStream<Frame>({
+    start: (controller) => {
+      readController = controller;
+    },
     pull: async (controller) => {
       if (failure) throw failure.error;
       const out: Frame[] = [];
@@ -106,6 +135,9 @@ export function hijackedSession(
     return closingWrite;
   };
   const writable = new WritableStream<Uint8Array>({
+    start: (controller) => {
+      writeController = controller;
+    },
     write: async (chunk) => {
       if (!(chunk instanceof Uint8Array)) throw new TypeError("stdin takes Uint8Array chunks");
       const written = connection.write(chunk);
@@ -113,12 +145,31 @@ export function hijackedSession(
       try {
         await written;
       } catch (error) {
+        // A write the abort cut short fails as later ones do.
+        if (aborted) throw aborted.reason;
         throw broke(error);
       }
     },
     close: closeWrite,
     abort: () => connection.close(),
   });
+  if (signal) {
+    // An abort closes the socket (a read in flight then fails with the
+    // reason) and fails both streams at once. A session that has ended or
+    // was closed stays as it is.
+    const abort = () => {
+      if (connection.closed) return;
+      aborted = { reason: signal.reason };
+      connection.close(signal.reason);
+      readController.error(signal.reason);
+      writeController.error(signal.reason);
+    };
+    if (signal.aborted) abort();
+    else {
+      signal.addEventListener("abort", abort, { once: true });
+      connection.onClose(() => signal.removeEventListener("abort", abort));
+    }
+  }
   const close = () => connection.close();
   return {
     readable,
@@ -133,9 +184,9 @@ export function hijackedSession(
 }
 
 /**
- * Ties a session to its call's signal: an abort before this point closes
- * the connection (`closeNow`) and throws the reason; a later abort closes
- * the session (its output then ends quietly, as after `close()`).
+ * Ties a WebSocket attach to its call's signal: an abort before this point
+ * closes the connection (`closeNow`) and throws the reason; a later abort
+ * closes the session (its output then ends quietly, as after `close()`).
  *
  * @param signal The call's signal.
  * @param closeNow Closes the session at once.
@@ -158,31 +209,20 @@ export function closeOnAbort(
 }
 
 /**
- * The session as a call returns it: an abort of the call's signal closes
- * it ({@linkcode closeOnAbort}), and closing or disposing of it stops
- * listening to the signal.
+ * Checks, as a call hands its session over, that the call's signal did not
+ * abort on the way (during a resize, say). The session watches the signal
+ * itself from its start ({@linkcode hijackedSession}, or the worker's), so
+ * such an abort has closed it already; the call then fails instead of
+ * returning a dead session.
  *
  * @param session The open session.
  * @param signal The call's signal.
- * @returns The `close` and `Symbol.asyncDispose` to put on the returned session.
- * @throws The signal's reason when it is already aborted (the session is then closed).
+ * @throws The signal's reason when it is aborted (the session is then closed).
  */
-export function closedOnAbort(
-  session: HijackedSession,
-  signal: AbortSignal | undefined,
-): Pick<HijackedSession, "close" | typeof Symbol.asyncDispose> {
-  const stopListening = closeOnAbort(signal, session.close, () => session.close());
-  return {
-    close: () => {
-      stopListening();
-      session.close();
-    },
-    // The session's own: in a worker it resolves once the worker closed the socket.
-    [Symbol.asyncDispose]: () => {
-      stopListening();
-      return session[Symbol.asyncDispose]();
-    },
-  };
+export function throwIfAborted(session: HijackedSession, signal: AbortSignal | undefined): void {
+  if (!signal?.aborted) return;
+  session.close();
+  throw signal.reason;
 }
 
 /**

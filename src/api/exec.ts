@@ -16,7 +16,7 @@ import {
 } from "./_client.ts";
 import { rejecting } from "./_failing.ts";
 import { DEFAULT_MAX_OUTPUT } from "./_frames.ts";
-import { assertSize, closedOnAbort, type HijackedSession, hijackedSession } from "./_session.ts";
+import { assertSize, type HijackedSession, hijackedSession, throwIfAborted } from "./_session.ts";
 
 /**
  * Options of {@linkcode Exec.start} for an attached session. With `worker`
@@ -62,7 +62,10 @@ export interface ExecResizeOptions extends RequestOptions {
 
 /** Options of {@linkcode Exec.run}. */
 export interface ExecRunOptions extends StreamOptions {
-  /** Bytes or text for the process's stdin, then EOF. */
+  /**
+   * Bytes or text for the process's stdin, then EOF. Not with `tty`: the
+   * call then fails with a `TypeError` (see `tty`).
+   */
   stdin?: Uint8Array | string | ReadableStream<Uint8Array>;
   /** Extra environment, `KEY=value`. */
   env?: string[];
@@ -72,7 +75,17 @@ export interface ExecRunOptions extends StreamOptions {
   user?: string;
   /** Run with extended privileges. @default false */
   privileged?: boolean;
-  /** Allocate a TTY (stdout and stderr are then merged, raw). @default false */
+  /**
+   * Allocate a TTY (stdout and stderr are then merged, raw). Not with
+   * `stdin`, which fails the call with a `TypeError` before any I/O: when
+   * the input of a TTY session ends, the engine closes the session's output
+   * instead of the process's stdin, so the output after that point is lost
+   * and the process never sees EOF (the docker CLI likewise refuses `-t`
+   * when its input is not a terminal). Run without `tty`, or use
+   * {@linkcode Exec.start} for an interactive session and end its input as
+   * a terminal does, with Ctrl-D (`"\x04"`).
+   * @default false
+   */
   tty?: boolean;
   /**
    * Most bytes of output (stdout and stderr together) held in memory. A
@@ -151,6 +164,9 @@ export class Exec {
    * Sends `POST /exec/{id}/start`. Detached, it returns once the process
    * runs; otherwise the connection is hijacked and returned as a session:
    * `writable` is stdin (close it to send EOF), `readable` the output.
+   * With a TTY, closing `writable` ends the session's output instead and
+   * the process does not see EOF: write the terminal's EOF character,
+   * Ctrl-D (`"\x04"`), instead.
    *
    * @param id Exec instance id.
    * @param options `detach`, `tty`, `consoleSize`, `signal`.
@@ -176,10 +192,19 @@ export class Exec {
   /**
    * Sends `POST /exec/{id}/start` and hijacks the connection: the returned
    * session's `writable` is stdin (close it to send EOF), `readable` the
-   * output, `resize()` sets the TTY size.
+   * output, `resize()` sets the TTY size. The output ends when the process
+   * exits. Aborting `signal` closes the session: reads of `readable` and
+   * writes to `writable` then reject with `signal.reason`.
+   *
+   * With a TTY (`Tty: true` at create), closing `writable` (or
+   * `closeWrite()`) makes the engine end the session's output rather than
+   * close the process's stdin, so the process does not see EOF and what it
+   * writes afterwards is lost. End its input as a terminal does: write the
+   * EOF character, Ctrl-D (`"\x04"`), at the start of a line.
    *
    * @param id Exec instance id.
-   * @param options `tty`, `consoleSize`, `signal` (aborting closes the session), `worker`.
+   * @param options `tty`, `consoleSize`, `signal` (aborting closes the
+   *   session and fails its streams with `signal.reason`), `worker`.
    * @returns The attached session.
    * @throws {TypeError} When `id` is empty.
    * @throws {DockerNotFoundError} When no such exec exists.
@@ -190,6 +215,20 @@ export class Exec {
    * await using docker = new Docker();
    * const { Id } = await docker.exec.create("web", { Cmd: ["ls"], AttachStdout: true });
    * await using session = await docker.exec.start(Id);
+   * for await (const frame of session.readable) console.log(new TextDecoder().decode(frame.data));
+   * ```
+   *
+   * @example End the input of a TTY session with Ctrl-D
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const { Id } = await docker.exec.create("web", {
+   *   Cmd: ["cat"], AttachStdin: true, AttachStdout: true, Tty: true,
+   * });
+   * await using session = await docker.exec.start(Id, { tty: true });
+   * const writer = session.writable.getWriter();
+   * await writer.write(new TextEncoder().encode("hi\n\x04")); // Ctrl-D: cat sees EOF
+   * // The echo and cat's copy; the output ends when cat exits.
    * for await (const frame of session.readable) console.log(new TextDecoder().decode(frame.data));
    * ```
    */
@@ -220,7 +259,7 @@ export class Exec {
     const worker = (options as ExecStartOptions).worker;
     const session = this.#api.inWorker({ worker })
       ? await this.#api.sessionInWorker(call, { kind: "frames", tty })
-      : hijackedSession(await this.#api.upgrade(call), tty, this.#api.host);
+      : hijackedSession(await this.#api.upgrade(call), tty, this.#api.host, options.signal);
     const resize = (rows: number, columns: number) => this.resize(id, { h: rows, w: columns });
     const consoleSize = (options as ExecStartOptions).consoleSize;
     if (consoleSize) {
@@ -231,8 +270,9 @@ export class Exec {
         throw error;
       }
     }
-    // As for an attach: an abort from now on closes the session.
-    return { ...session, id, resize, ...closedOnAbort(session, options.signal) };
+    // The session watches the signal itself (an abort fails its streams).
+    throwIfAborted(session, options.signal);
+    return { ...session, id, resize };
   }
 
   /**
@@ -302,7 +342,8 @@ export class Exec {
    * @param cmd The command and its arguments.
    * @param options `stdin`, `env`, `workingDir`, `user`, `privileged`, `tty`, `signal`.
    * @returns `{ exitCode, stdout, stderr }`.
-   * @throws {TypeError} When `containerId` or `cmd` is empty.
+   * @throws {TypeError} When `containerId` or `cmd` is empty, or `tty` is
+   *   set together with `stdin`.
    * @throws {DockerNotFoundError} When no such container exists.
    * @throws {DockerConflictError} When the container is not running.
    * @throws {DockerOutputLimitError} When the output exceeds `maxOutput`.
@@ -320,6 +361,16 @@ export class Exec {
     cmd: string[],
     options: ExecRunOptions = {},
   ): Promise<ExecRunResult> {
+    if (options.tty === true && options.stdin !== undefined) {
+      throw new TypeError(
+        "exec.run cannot feed `stdin` to a process with a `tty`: when the input of a TTY " +
+          "session ends, the engine closes the session's output instead of the process's " +
+          "stdin, so the output after that is lost and the process never sees EOF (the " +
+          "docker CLI refuses -t when its input is not a terminal). Run without `tty`, or " +
+          "use exec.start for an interactive session and end its input as a terminal " +
+          'does, with Ctrl-D ("\\x04")',
+      );
+    }
     const body: ExecCreateBody = {
       Cmd: cmd,
       AttachStdin: options.stdin !== undefined,
@@ -336,9 +387,8 @@ export class Exec {
     const startOptions: ExecStartOptions = { tty: options.tty === true };
     if (signal) startOptions.signal = signal;
     if (options.worker !== undefined) startOptions.worker = options.worker;
+    // An abort closes the session, which fails its streams with the reason.
     await using session = await this.start(Id, startOptions);
-    const onAbort = () => session.close();
-    signal?.addEventListener("abort", onAbort, { once: true });
     try {
       const feeding = feed(session, options.stdin);
       const output = collectFrames(session.readable, {
@@ -351,8 +401,6 @@ export class Exec {
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       throw error;
-    } finally {
-      signal?.removeEventListener("abort", onAbort);
     }
   }
 

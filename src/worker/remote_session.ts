@@ -13,7 +13,11 @@
  * - `closeWrite()`: a `closeWrite` message, answered the same way, after
  *   which the worker has half-closed the socket;
  * - `close()`: a `cancel`; output reads then end quietly, as on the main
- *   thread.
+ *   thread;
+ * - an abort of the call's signal (watched from `open` until the worker
+ *   holds nothing more): a `cancel` too, but output reads, writes waiting
+ *   for their answer and later writes reject with the signal's reason, as
+ *   on the main thread.
  *
  * A WebSocket attach ({@linkcode RemoteSession.openWebSocket}) has the
  * worker run the WebSocket: its output is the messages' payloads, a string
@@ -64,6 +68,12 @@ export class RemoteSession {
   /** Why the session is gone, when it failed rather than being closed. */
   #failure: { error: unknown } | undefined;
   #writeClosed = false;
+  /** Aborted with the call's signal: the output stream then fails with its reason. */
+  readonly #aborts = new AbortController();
+  /** Stops watching the call's signal. */
+  #unwatch: (() => void) | undefined;
+  /** The stdin stream's controller, to fail it on an abort. */
+  #stdin: WritableStreamDefaultController | undefined;
 
   /**
    * Starts the session: `open` (with `upgrade`) is posted as soon as the
@@ -86,8 +96,8 @@ export class RemoteSession {
     this.id = id;
     this.#channel = channel;
     this.#host = host;
-    // No signal here: an abort before the head fails `open`, a later one
-    // closes the session quietly (see `attach`), as on the main thread.
+    // The stream's signal is the session's own: `open` aborts it when the
+    // call's signal aborts (a WebSocket session is not tied to it).
     this.#stream = new RemoteStream<Frame | Uint8Array>(
       id,
       {
@@ -99,7 +109,7 @@ export class RemoteSession {
       },
       request,
       spec,
-      undefined,
+      this.#aborts.signal,
       [],
     );
   }
@@ -108,7 +118,10 @@ export class RemoteSession {
    * Resolves with the session once the worker has switched protocols.
    *
    * @param signal Aborts the opening: it then rejects with the signal's
-   *   reason and the worker closes what it opened. Not watched afterwards.
+   *   reason and the worker closes what it opened. Watched afterwards too,
+   *   until the session is closed or the worker holds nothing more: an
+   *   abort then has the worker close the socket, and fails the output and
+   *   stdin with the signal's reason.
    * @returns The session, in the same shape as on the main thread.
    * @throws The call's error (a `DockerApiError` subclass for an error
    *   status, `DockerProtocolError` when the engine did not switch).
@@ -119,9 +132,13 @@ export class RemoteSession {
     const closeWrite = () => this.#closeWrite();
     const close = (): void => {
       this.#gone = true;
+      this.#unwatch?.();
       void stream.close();
     };
     const writable = new WritableStream<Uint8Array>({
+      start: (controller) => {
+        this.#stdin = controller;
+      },
       write: (chunk) => {
         if (!(chunk instanceof Uint8Array)) throw new TypeError("stdin takes Uint8Array chunks");
         return this.#write(chunk);
@@ -129,6 +146,7 @@ export class RemoteSession {
       close: closeWrite,
       abort: close,
     });
+    this.#watch(signal);
     return {
       readable: stream.readable as ReadableStream<Frame>,
       writable,
@@ -171,6 +189,35 @@ export class RemoteSession {
       abort: () => void close(),
     });
     return { readable: stream.readable as ReadableStream<Uint8Array>, writable, close };
+  }
+
+  /** Ties the open session to the call's signal (see {@linkcode RemoteSession.open}). */
+  #watch(signal: AbortSignal | undefined): void {
+    if (!signal || this.#gone) return;
+    const abort = () => this.#abort(signal.reason);
+    if (signal.aborted) {
+      abort();
+      return;
+    }
+    signal.addEventListener("abort", abort, { once: true });
+    this.#unwatch = () => signal.removeEventListener("abort", abort);
+  }
+
+  /**
+   * The call's signal aborted: the output fails with `reason` and the
+   * worker closes the socket (the stream's `cancel`); stdin, the writes
+   * waiting for their answer included, fails with `reason` too. A session
+   * that was closed or has ended stays as it is.
+   */
+  #abort(reason: unknown): void {
+    this.#unwatch = undefined;
+    if (this.#gone) return;
+    this.#gone = true;
+    this.#failure = { error: reason };
+    this.#stdin?.error(reason);
+    for (const ack of this.#acks.values()) ack.reject(reason);
+    this.#acks.clear();
+    this.#aborts.abort(reason);
   }
 
   /** Half-closes the write side once (a close frame on a WebSocket). */
@@ -267,6 +314,8 @@ export class RemoteSession {
   /** The worker holds nothing more: writes still waiting will not be answered. */
   #end(): void {
     this.#gone = true;
+    this.#unwatch?.();
+    this.#unwatch = undefined;
     if (this.#acks.size === 0) return;
     const error = this.#goneError();
     for (const ack of this.#acks.values()) ack.reject(error);

@@ -385,9 +385,10 @@ async function runClient(
  *   end or the failure, and all of it when the engine ended the session
  *   cleanly and the client read on; a frame cut short fails the output
  *   with `DockerProtocolError`;
- * - a failure is a `DockerError`; a session the client closed (abort,
- *   `close()`, disposal, cancel) ends its output quietly while the engine
- *   had not closed first, and `docker.close()` fails it with
+ * - a failure is a `DockerError`, or the abort's reason; a session the
+ *   client closed (`close()`, disposal, cancel) ends its output quietly
+ *   while the engine had not closed first, an abort fails it with the
+ *   signal's reason, and `docker.close()` fails it with
  *   `DockerConnectionError`;
  * - whatever the client did to stop, and when the output failed, the
  *   engine sees the connection close without a `close()` of the caller's;
@@ -448,8 +449,9 @@ async function checkSession(
   record: EngineRecord,
   outcome: ClientOutcome,
 ): Promise<void> {
-  assertTypedFailure(outcome.readError, "the output");
-  assertTypedFailure(outcome.writeError, "stdin");
+  const reason = plan.stop === "abort" ? CHAOS_ABORT : undefined;
+  assertTypedFailure(outcome.readError, "the output", reason);
+  assertTypedFailure(outcome.writeError, "stdin", reason);
   // Stdin: what arrived is what was written, in order.
   const received = concat(record.stdin);
   const all = concat(plan.writes);
@@ -502,6 +504,11 @@ async function checkSession(
       assert.ok(
         outcome.readError instanceof DockerConnectionError,
         `docker.close() during a session: ${describeError(outcome.readError)}`,
+      );
+    } else if (plan.stop === "abort") {
+      assert.ok(
+        outcome.readError === CHAOS_ABORT,
+        `an abort during a session: ${describeError(outcome.readError)}`,
       );
     } else {
       assert.ok(outcome.ended, `${plan.stop} did not end the output quietly`);

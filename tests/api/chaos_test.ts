@@ -100,7 +100,7 @@ Deno.test("ApiClient.stream: a cancel before the response head closes the connec
 for (const worker of [false, true]) {
   const where = worker ? "in a worker" : "on this thread";
 
-  Deno.test(`Exec.start ${where}: an abort after the session opened closes it`, async () => {
+  Deno.test(`Exec.start ${where}: an abort after the session opened closes it and fails the read with its reason`, async () => {
     const { engine, closed } = await answering(concat([
       new TextEncoder().encode(MULTIPLEXED_SWITCH),
       frame(1, "hello"),
@@ -112,9 +112,10 @@ for (const worker of [false, true]) {
     const reader = session.readable.getReader();
     assert.equal(new TextDecoder().decode((await reader.read()).value?.data), "hello");
     const next = reader.read();
-    abort.abort(new Error("stop"));
-    // As for an attach: the output ends quietly, the socket closes.
-    assert.deepEqual(await withDeadline(next, 500, "the read"), { done: true, value: undefined });
+    const reason = new Error("stop");
+    abort.abort(reason);
+    // As for an attach and every stream: the read fails with the reason, the socket closes.
+    assert.equal(await withDeadline(rejection(next), 500, "the read"), reason);
     await withDeadline(closed, 500, "the engine seeing the close");
   });
 

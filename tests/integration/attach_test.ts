@@ -118,17 +118,28 @@ Deno.test("containers.attach asks the engine for the TTY mode when not given, an
   });
 });
 
-Deno.test("containers.attach: a signal abort closes the session", async () => {
+Deno.test("containers.attach: a signal abort closes the session and fails its reads and writes with signal.reason", async () => {
   await using docker = testDocker();
-  await withContainer(docker, { Cmd: ["sleep", "60"] }, async (id) => {
+  const body = { Cmd: ["sh", "-c", "while true; do echo tick; sleep 0.05; done"], OpenStdin: true };
+  await withContainer(docker, body, async (id) => {
     const controller = new AbortController();
-    await using session = await docker.containers.attach(id, { signal: controller.signal });
+    await using session = await docker.containers.attach(id, {
+      stdin: true,
+      signal: controller.signal,
+    });
     await docker.containers.start(id);
+    let frames = 0;
     const reading = (async () => {
-      for await (const _ of session.readable) { /* nothing is printed */ }
+      for await (const _ of session.readable) {
+        if (++frames === 2) controller.abort(new Error("user abort"));
+      }
     })();
-    controller.abort();
-    await reading; // ends: the connection is closed
+    await assert.rejects(reading, (error) => error === controller.signal.reason);
+    assert.equal(frames, 2);
+    await assert.rejects(
+      session.writable.getWriter().write(encoder.encode("late\n")),
+      (error) => error === controller.signal.reason,
+    );
   });
 });
 

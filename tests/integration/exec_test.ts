@@ -198,6 +198,33 @@ Deno.test("Exec.start with a TTY: resize is seen by stty size in the session", a
   await withRunning(docker, (containerId) => checkTtyResize(docker, containerId));
 });
 
+for (const worker of [false, true]) {
+  Deno.test(`Exec.start ${worker ? "in a worker" : "on this thread"}: a signal abort closes the session and fails its reads and writes with signal.reason`, async () => {
+    await using docker = testDocker();
+    await withRunning(docker, async (containerId) => {
+      const { Id } = await docker.exec.create(containerId, {
+        Cmd: ["sh", "-c", "while true; do echo tick; sleep 0.05; done"],
+        AttachStdin: true,
+        AttachStdout: true,
+      });
+      const controller = new AbortController();
+      await using session = await docker.exec.start(Id, { signal: controller.signal, worker });
+      let frames = 0;
+      const reading = (async () => {
+        for await (const _ of session.readable) {
+          if (++frames === 2) controller.abort(new Error("user abort"));
+        }
+      })();
+      await assert.rejects(reading, (error) => error === controller.signal.reason);
+      assert.equal(frames, 2);
+      await assert.rejects(
+        session.writable.getWriter().write(encoder.encode("late\n")),
+        (error) => error === controller.signal.reason,
+      );
+    });
+  });
+}
+
 Deno.test("Exec.start detached returns at once; inspect follows the process to its exit code", async () => {
   await using docker = testDocker();
   await withRunning(docker, async (containerId) => {

@@ -164,18 +164,30 @@ Deno.test("workers: containers.attach close() ends the output; resize of a TTY w
   });
 });
 
-Deno.test("workers: containers.attach: a signal abort closes the session; an aborted signal attaches nothing", async () => {
+Deno.test("workers: containers.attach: a signal abort closes the session and fails its reads and writes with signal.reason; an aborted signal attaches nothing", async () => {
   using client = workerContainers();
   await using docker = testDocker();
-  await withContainer(docker, { Cmd: ["sleep", "60"] }, async (id) => {
+  const body = { Cmd: ["sh", "-c", "while true; do echo tick; sleep 0.05; done"], OpenStdin: true };
+  await withContainer(docker, body, async (id) => {
     const controller = new AbortController();
-    await using session = await client.containers.attach(id, { signal: controller.signal });
+    await using session = await client.containers.attach(id, {
+      stdin: true,
+      signal: controller.signal,
+    });
     await docker.containers.start(id);
+    let frames = 0;
     const reading = (async () => {
-      for await (const _ of session.readable) { /* nothing is printed */ }
+      for await (const _ of session.readable) {
+        if (++frames === 2) controller.abort(new Error("user abort"));
+      }
     })();
-    controller.abort();
-    await reading; // ends at once; the worker closes the connection
+    // Rejects at once; the worker closes the connection.
+    await assert.rejects(reading, (error) => error === controller.signal.reason);
+    assert.equal(frames, 2);
+    await assert.rejects(
+      session.writable.getWriter().write(encoder.encode("late\n")),
+      (error) => error === controller.signal.reason,
+    );
     await session[Symbol.asyncDispose](); // resolves once it has
     assert.equal(client.pool.streams, 0);
     const reason = new Error("not now");

@@ -286,7 +286,7 @@ Deno.test("Containers.attach in a worker: close() ends the output quietly, close
   await waitFor(() => closed);
 });
 
-Deno.test("Containers.attach in a worker: an abort before the switch rejects with its reason, after it closes the session", async () => {
+Deno.test("Containers.attach in a worker: an abort before the switch rejects with its reason, after it closes the session and fails the output with it", async () => {
   let closedEarly = false;
   await using early = await startFakeEngine(async (connection) => {
     await connection.readRequest();
@@ -316,9 +316,10 @@ Deno.test("Containers.attach in a worker: an abort before the switch rejects wit
     signal: later.signal,
   });
   const reading = collectOutput(session.readable);
-  later.abort(new Error("done"));
-  // As on this thread: the output just ends.
-  assert.equal((await withDeadline(reading, 2000, "output end")).stdout.length, 0);
+  const laterReason = new Error("done");
+  later.abort(laterReason);
+  // As on this thread: the output fails with the reason.
+  assert.equal(await withDeadline(rejection(reading), 2000, "output end"), laterReason);
   await waitFor(() => closed);
   await waitFor(() => client.pool.streams === 0);
 });
