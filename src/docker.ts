@@ -94,6 +94,12 @@ export interface DockerOptions {
    * own connection, so parsing and decoding happen off this thread. A call's `worker: false` keeps it here;
    * without this option a call's `worker: true` still uses one worker.
    * Workers start on first use, stop after 10 s idle and on `close()`.
+   * An idle worker keeps the process alive until it stops, so a script
+   * that never closes the client exits only 10 s after its last stream.
+   * A starting worker loads berth's worker module: with berth imported from
+   * a local path (a checkout, a vendored copy) that needs `--allow-read` on
+   * berth's `src` directory, else the stream fails with a `DockerError`
+   * naming the flag; from JSR it needs nothing more.
    * @default off
    */
   workers?: { size: number };

@@ -260,12 +260,39 @@ export class System {
 
   /**
    * Sends `GET /events`: a live stream of engine events. The request is
-   * sent at once, so events after this call are seen even if reading
-   * starts later. The stream runs until `until`, cancel, or abort.
+   * sent at once (in a worker: once the worker has started), and reading
+   * may start later. The stream runs until `until`, cancel, or abort.
+   *
+   * Without `since` the stream starts whenever the engine has registered
+   * the subscription, and nothing guarantees that this happens before a
+   * call made right after this one is handled: that call's events can be
+   * missed, on this thread and more often in a worker, which starts
+   * later. For gap-free handling pass `since`: a `new Date()` taken before
+   * the calls whose events matter, or, when subscribing again, the `time`
+   * of the last event handled. The engine then replays the events it
+   * still holds from that time on (the last 256) and goes on with live
+   * ones, with no gap between the two. `since` is inclusive and compared
+   * with the engine's clock: events of the `since` second itself may come
+   * again (drop the repeats), and for a remote engine take it a little
+   * earlier to allow for clock skew.
    *
    * @param options `since`, `until`, `filters`, `signal`, `worker` (decode
    *   in a worker thread).
    * @returns The events, decoded from JSON lines.
+   *
+   * @example See the events of a call made right after subscribing
+   * ```ts ignore
+   * import { Docker } from "@berth/docker";
+   * await using docker = new Docker();
+   * const events = docker.system.events({
+   *   since: new Date(), // taken before the call: its events cannot be missed
+   *   filters: { type: ["container"] },
+   * });
+   * const { Id } = await docker.containers.create({ Image: "busybox" });
+   * for await (const event of events) {
+   *   if (event.Actor?.ID === Id && event.Action === "create") break;
+   * }
+   * ```
    *
    * @example Watch container starts for ten seconds
    * ```ts ignore

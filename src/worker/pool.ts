@@ -23,8 +23,19 @@
  * A worker inherits the permissions of the main thread (it connects to the
  * engine socket itself). The worker module is found with the static
  * `new URL("./worker.ts", import.meta.url)`, which resolves in a local
- * checkout and from JSR alike. `deno compile` does not follow that URL, so
- * the module must be embedded with `--include`:
+ * checkout and from JSR alike. It is not part of the main module graph, so
+ * Deno loads it (and its imports) when the first worker starts, under the
+ * script's permissions: from a local path (a checkout, a vendored copy)
+ * that takes `--allow-read` on berth's `src` directory; from JSR it takes
+ * import access to `jsr.io:443`, which Deno allows by default (and which
+ * the static import of berth needed already). A worker that cannot load
+ * makes Deno print `error: Uncaught (in worker …)` to stderr, whatever the
+ * `error` handler does, so the pool checks these permissions first and
+ * fails the stream with a `DockerError` naming the flag instead of
+ * starting the worker.
+ *
+ * `deno compile` does not follow the worker's URL, so the module must be
+ * embedded with `--include`:
  *
  * ```sh
  * # berth in a local checkout (the path as seen from where deno runs):
@@ -86,10 +97,79 @@ export interface WorkerPoolOptions {
   /** Milliseconds a worker without streams lives on; 0 = until closed. @default 10000 */
   idleTimeout?: number | undefined;
   /**
-   * Another worker module, for tests (one that fails on purpose).
+   * Another worker module, for tests (one that fails on purpose). Its
+   * permissions are not checked before a worker starts (see
+   * {@linkcode workerLoadProblem}).
    * @default `./worker.ts` beside this module
    */
   workerModule?: URL | undefined;
+}
+
+/** The worker module: not in the main module graph, Deno loads it when a worker starts. */
+const WORKER_MODULE = new URL("./worker.ts", import.meta.url);
+
+/** berth's `src` directory: the worker module and everything it imports are under it. */
+const SOURCE_ROOT = new URL("../", import.meta.url);
+
+/** Terminal colour codes, which Deno puts in the message of a module that failed to load. */
+// deno-lint-ignore no-control-regex
+const COLOR_CODES = /\u001b\[[0-9;]*m/g;
+
+/**
+ * Says why a worker could not load its module with this process's
+ * permissions, when Deno can tell before one starts. A worker that fails
+ * to load makes Deno print `error: Uncaught (in worker …)` to stderr
+ * whatever the `error` handler does (`preventDefault()` included), so the
+ * pool asks first and starts no worker that would fail.
+ *
+ * - A `file:` module (berth imported from a local path: a checkout, a
+ *   vendored copy) needs read access to the whole of `root`, where the
+ *   module's imports are too.
+ * - An `http:`/`https:` module (berth from JSR) needs import access to its
+ *   host and port, which Deno's default `--allow-import` list grants for
+ *   `jsr.io:443`.
+ *
+ * @param module The worker module.
+ * @param root The directory that holds the module and all its imports.
+ * @returns The message to fail the stream with, or `undefined` when the
+ *   permissions are there or cannot be checked (a `deno compile` program
+ *   loads its embedded modules; other schemes).
+ */
+export function workerLoadProblem(module: URL, root: URL): string | undefined {
+  if (Deno.build.standalone) return undefined;
+  const onThisThread =
+    "or run the stream on the main thread (`worker: false`, or no `workers` option)";
+  if (module.protocol === "file:") {
+    const status = Deno.permissions.querySync({ name: "read", path: root });
+    if (status.state === "granted" && !status.partial) return undefined;
+    const path = filePath(root);
+    const which = status.partial
+      ? "some of berth's files (a --deny-read covers them)"
+      : "berth's files";
+    return `Cannot start a stream worker: Deno lacks read access to ${which} in ${path}. ` +
+      `berth is imported from a local path, so a worker loads its module ` +
+      `(${filePath(module)}) and that module's imports from there; ` +
+      `run with --allow-read=${path}, ${onThisThread}`;
+  }
+  if (module.protocol === "https:" || module.protocol === "http:") {
+    const port = module.port || (module.protocol === "https:" ? "443" : "80");
+    const host = `${module.hostname}:${port}`;
+    if (Deno.permissions.querySync({ name: "import", host }).state === "granted") return undefined;
+    return `Cannot start a stream worker: Deno lacks import access to ${host}. ` +
+      `berth is imported from ${module.origin}, so a worker loads its module ` +
+      `(${module.href}) from there when it starts; ` +
+      `run with --allow-import=${host}, ${onThisThread}`;
+  }
+  return undefined;
+}
+
+/** The path of a `file:` URL, as the `--allow-read` flag takes it. */
+function filePath(url: URL): string {
+  const path = decodeURIComponent(url.pathname).replace(/(.)\/$/, "$1");
+  // `/C:/dir` on Windows.
+  return Deno.build.os === "windows"
+    ? path.replace(/^\/([A-Za-z]:)/, "$1").replaceAll("/", "\\")
+    : path;
 }
 
 /** What a worker's messages about one stream go to: a stream or a session. */
@@ -281,13 +361,13 @@ export class WorkerPool {
     signal: AbortSignal | undefined,
     open: (session: RemoteSession) => Promise<T>,
   ): Promise<T> {
-    if (this.#closed || signal?.aborted) {
+    const slot = this.#closed || signal?.aborted ? undefined : this.#pick();
+    if (slot === undefined || slot instanceof DockerError) {
       request.catch(() => {});
       if (spec instanceof Promise) spec.catch(() => {});
-      return Promise.reject(signal?.aborted ? signal.reason : this.#closedError());
+      return Promise.reject(signal?.aborted ? signal.reason : slot ?? this.#closedError());
     }
     const id = this.#nextId++;
-    const slot = this.#pick();
     const { channel, released } = this.#channel(slot, id);
     const session = new RemoteSession(id, channel, request, spec, this.#settings.host);
     if (!released()) slot.streams.set(id, session);
@@ -302,7 +382,8 @@ export class WorkerPool {
     lookups?: AbortController,
   ): RemoteStream<T> {
     const id = this.#nextId++;
-    if (this.#closed || signal?.aborted) {
+    const slot = this.#closed || signal?.aborted ? undefined : this.#pick();
+    if (slot === undefined || slot instanceof DockerError) {
       // Nothing to start: the stream fails with the reason (the first read,
       // and the head), as on this thread.
       const remote = new RemoteStream<T>(
@@ -314,10 +395,9 @@ export class WorkerPool {
         head,
         lookups,
       );
-      if (!signal?.aborted) remote.fail(this.#closedError());
+      if (!signal?.aborted) remote.fail(slot ?? this.#closedError());
       return remote;
     }
-    const slot = this.#pick();
     const { channel, released } = this.#channel(slot, id);
     const remote = new RemoteStream<T>(id, channel, request, spec, signal, head, lookups);
     if (!released()) slot.streams.set(id, remote as RemoteStream<unknown>);
@@ -362,13 +442,24 @@ export class WorkerPool {
     for (const slot of this.#slots.splice(0)) this.#stopSlot(slot, error);
   }
 
-  /** The least busy worker; a new one while all are busy and fewer than `size` run. */
-  #pick(): Slot {
+  /**
+   * The least busy worker; a new one while all are busy and fewer than
+   * `size` run. The error when a worker is needed and cannot load (see
+   * {@linkcode workerLoadProblem}); a running one is used while there is one.
+   */
+  #pick(): Slot | DockerError {
     let best: Slot | undefined;
     for (const slot of this.#slots) {
       if (!best || slot.streams.size < best.streams.size) best = slot;
     }
-    if (!best || (best.streams.size > 0 && this.#slots.length < this.#size)) best = this.#spawn();
+    if (!best || (best.streams.size > 0 && this.#slots.length < this.#size)) {
+      // A test's own module is not checked: it may live outside berth's files.
+      const problem = this.#workerModule
+        ? undefined
+        : workerLoadProblem(WORKER_MODULE, SOURCE_ROOT);
+      if (problem === undefined) best = this.#spawn();
+      else if (!best) return new DockerError(problem);
+    }
     if (best.idleTimer !== undefined) {
       clearTimeout(best.idleTimer);
       best.idleTimer = undefined;
@@ -386,7 +477,8 @@ export class WorkerPool {
     worker.onmessage = (event: MessageEvent<WorkerMessage>) => this.#receive(slot, event.data);
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();
-      this.#crash(slot, new DockerError(`A stream worker failed: ${event.message}`));
+      const message = event.message.replace(COLOR_CODES, "");
+      this.#crash(slot, new DockerError(`A stream worker failed: ${message}`));
     };
     worker.onmessageerror = () => {
       this.#crash(slot, new DockerError("A stream worker sent a message that could not be read"));

@@ -159,6 +159,52 @@ Deno.test("worker events: system.events decodes the same events in a worker as o
   assert.ok(client.pool.workers >= 1);
 });
 
+Deno.test("system.events with since taken before a call sees that call's event, in a worker and on this thread; without since it is missed", async () => {
+  await using docker = testDocker();
+  using client = workerClient();
+  for (const worker of [true, false]) {
+    const since = new Date();
+    await withContainer(docker, { Cmd: ["true"] }, async (id) => {
+      // The container exists before either subscription is even sent.
+      const stop = new AbortController();
+      const deadline = Date.now() + 20_000;
+      const filters = { container: [id] };
+      const seen = { since: [] as string[], live: [] as string[] };
+      const read = async (stream: ReadableStream<EventMessage>, into: string[]) => {
+        try {
+          for await (const event of stream) into.push(event.Action ?? "");
+        } catch (error) {
+          if (!stop.signal.aborted) throw error;
+        }
+      };
+      const signal = stop.signal;
+      const reading = Promise.all([
+        read(client.system.events({ since, filters, signal, worker }), seen.since),
+        read(client.system.events({ filters, signal, worker }), seen.live),
+      ]);
+      reading.catch(() => {}); // Awaited below.
+      try {
+        // Live events until both streams have one: each is subscribed by then.
+        while (!seen.since.includes("die") || !seen.live.includes("die")) {
+          assert.ok(Date.now() < deadline, `no live event within 20 s: ${JSON.stringify(seen)}`);
+          await docker.containers.start(id);
+          await docker.containers.wait(id);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      } finally {
+        stop.abort();
+        await reading;
+      }
+      const where = worker ? "in a worker" : "on this thread";
+      // `since` replays the create, then goes on live with no gap.
+      assert.equal(seen.since[0], "create", `${where}: ${seen.since}`);
+      assert.ok(seen.since.includes("start"), `${where}: ${seen.since}`);
+      // Without it the stream starts after the create.
+      assert.ok(!seen.live.includes("create"), `${where}: ${seen.live}`);
+    });
+  }
+});
+
 Deno.test("worker streams: error statuses arrive as the same DockerApiError subclasses", async () => {
   using client = workerClient();
   const missing = uniqueName("missing");
