@@ -119,7 +119,7 @@ export interface ContainerStatsOptions extends RequestOptions {
   stream?: false;
   /**
    * Answer at once with a single sample, instead of waiting for a second
-   * sample (about a second) to fill `precpu_stats`. @default false
+   * sample (one to two seconds) to fill `precpu_stats`. @default false
    */
   oneShot?: boolean;
 }

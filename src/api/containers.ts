@@ -360,12 +360,13 @@ export class Containers {
   /**
    * Sends `GET /containers/{id}/stats?stream=0`: one sample of the
    * container's CPU, memory, network and block I/O usage. Without
-   * `oneShot` the engine waits for a second sample (about a second) so
-   * that `precpu_stats` is filled.
+   * `oneShot` the engine waits for a second sample (one to two seconds:
+   * it samples once a second) so that `precpu_stats` is filled.
    *
    * @param id Container id or name.
    * @param options `oneShot`, `signal`.
-   * @returns The sample (zeroed counters when the container is not running).
+   * @returns The sample; for a container that is not running, sections
+   *   empty or zero (`memory_stats: {}` from Docker 20.10).
    * @throws {TypeError} When `id` is empty.
    * @throws {DockerNotFoundError} When no such container exists.
    *
@@ -392,15 +393,16 @@ export class Containers {
    * @returns The samples.
    * @throws {TypeError} Through the stream, never at the call: `id` is empty.
    *
-   * @example Print CPU usage for a few seconds
+   * @example Print the CPU usage of five samples
    * ```ts ignore
    * import { Docker } from "@berth/docker";
    * await using docker = new Docker();
-   * const samples = docker.containers.statsStream("web", { signal: AbortSignal.timeout(5000) });
-   * for await (const s of samples) {
+   * let left = 5;
+   * for await (const s of docker.containers.statsStream("web")) {
    *   const cpu = (s.cpu_stats?.cpu_usage?.total_usage ?? 0) - (s.precpu_stats?.cpu_usage?.total_usage ?? 0);
    *   const system = (s.cpu_stats?.system_cpu_usage ?? 0) - (s.precpu_stats?.system_cpu_usage ?? 0);
    *   console.log(system > 0 ? (cpu / system) * (s.cpu_stats?.online_cpus ?? 1) * 100 : 0);
+   *   if (--left === 0) break; // cancels the stream and closes its connection
    * }
    * ```
    */
@@ -599,8 +601,10 @@ export class Containers {
    * stderr frames, or raw stdout frames with a TTY), `writable` its stdin.
    * Closing `writable` (or `closeWrite()`) half-closes the socket; without
    * a TTY and with `StdinOnce` the process then sees EOF while its output
-   * keeps arriving. With a TTY the engine ends the session at that EOF
-   * instead. Attach before {@linkcode Containers.start} to miss no output.
+   * keeps arriving. With a TTY (or without `StdinOnce`) the engine ends the
+   * session's output at that EOF instead, and the process does not see it:
+   * end a TTY process's input with Ctrl-D (`"\x04"`). Attach before
+   * {@linkcode Containers.start} to miss no output.
    *
    * With `worker: true` (or a client created with `workers`) the session
    * runs in a stream worker: the worker opens the attach itself (a socket
@@ -610,7 +614,8 @@ export class Containers {
    *
    * @param id Container id or name.
    * @param options `stdin`, `stdout`, `stderr`, `stream`, `logs`,
-   *   `detachKeys`, `tty`, `worker`, `signal` (aborting closes the session).
+   *   `detachKeys`, `tty`, `worker`, `signal` (aborting closes the session
+   *   and fails its reads and writes with `signal.reason`).
    * @returns The session; close it, or use `await using`.
    * @throws {TypeError} When `id` is empty.
    * @throws {DockerNotFoundError} When no such container exists.
