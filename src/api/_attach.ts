@@ -15,6 +15,7 @@ import {
   checkWebSocketAccept,
   webSocketAccept,
   webSocketKey,
+  type WebSocketMessage,
   webSocketSession,
 } from "../stream/websocket.ts";
 import {
@@ -24,7 +25,7 @@ import {
   type StreamOptions,
   withSignal,
 } from "./_client.ts";
-import { closeOnAbort, type HijackedSession, hijackedSession, throwIfAborted } from "./_session.ts";
+import { type HijackedSession, hijackedSession, throwIfAborted } from "./_session.ts";
 
 /**
  * Options of {@linkcode Containers.attach}. With `worker` the session runs
@@ -95,13 +96,17 @@ export interface ContainerAttachWebSocketOptions extends StreamOptions {
 /**
  * A WebSocket session with a container's main process. The engine attaches
  * stdin, stdout and stderr; output arrives raw (stdout and stderr are not
- * told apart over a WebSocket).
+ * told apart over a WebSocket). Aborting the `signal` of the call that
+ * opened it closes the WebSocket: the next read of `readable` rejects with
+ * `signal.reason` (output received but not read yet is dropped), and so do
+ * writes to `writable`. Its own `close()` (or cancelling `readable`) ends
+ * the output quietly instead.
  */
 export interface ContainerWebSocketSession extends AsyncDisposable {
   /**
    * The process's output: the payload of each message the engine sends.
-   * Ends when the engine closes the WebSocket (the process ended or the
-   * session was closed).
+   * Ends when the engine closes the WebSocket (the process ended), or when
+   * the session is closed.
    */
   readonly readable: ReadableStream<Uint8Array>;
   /**
@@ -245,14 +250,15 @@ export async function attachWebSocket(
   // Computed before the call is sent: the digest is an async op of its
   // own, which a failed call would otherwise leave running behind it.
   const expected = await webSocketAccept(key);
+  const signal = options.signal;
   if (api.inWorker(options)) {
+    // The worker's session watches the signal itself (an abort fails its streams).
     const remote = await api.webSocketInWorker(call, expected);
-    const stopListening = closeOnAbort(options.signal, () => void remote.close(), remote.close);
-    const close = () => {
-      stopListening();
-      return remote.close();
-    };
-    return { ...remote, close, [Symbol.asyncDispose]: close };
+    if (signal?.aborted) {
+      await remote.close();
+      throw signal.reason;
+    }
+    return { ...remote, [Symbol.asyncDispose]: remote.close };
   }
   const response = await api.send(call);
   if (response.status !== 101) {
@@ -265,30 +271,97 @@ export async function attachWebSocket(
   const connection = takeUpgraded(response, call);
   try {
     checkWebSocketAccept(response.headers.get("sec-websocket-accept"), expected, call.action);
+    if (signal?.aborted) throw signal.reason;
   } catch (error) {
     connection.close();
     throw error;
   }
+  return webSocketOnConnection(connection, signal);
+}
+
+/**
+ * Runs the WebSocket over an upgraded connection, as the session the
+ * caller gets: messages become their payloads, and an abort of `signal`
+ * closes the WebSocket and fails the output and stdin with its reason,
+ * as for a hijacked session ({@linkcode hijackedSession}).
+ */
+function webSocketOnConnection(
+  connection: Connection,
+  signal: AbortSignal | undefined,
+): ContainerWebSocketSession {
   const session = webSocketSession(connection);
-  const stopListening = closeOnAbort(
-    options.signal,
-    () => connection.close(),
-    () => session.close(),
-  );
+  /** Set by an abort of the signal: what reads and writes fail with. */
+  let aborted: { reason: unknown } | undefined;
+  /**
+   * Stops watching the signal once the caller closes the session
+   * (`close()`, cancelling `readable`, aborting `writable`) or the
+   * connection closes (the output is over): an abort then changes nothing.
+   */
+  let end = () => {};
   const close = () => {
-    stopListening();
+    end();
     return session.close();
   };
   // Messages become their payloads; pulled one at a time, so the socket is
   // read only as fast as the consumer reads.
   const messages = session.readable.getReader();
+  let readController!: ReadableStreamDefaultController<Uint8Array>;
   const readable = new ReadableStream<Uint8Array>({
-    pull: async (controller) => {
-      const { done, value } = await messages.read();
-      if (done) controller.close();
-      else controller.enqueue(value.data);
+    start: (controller) => {
+      readController = controller;
     },
-    cancel: (reason) => messages.cancel(reason),
+    pull: async (controller) => {
+      let next: ReadableStreamReadResult<WebSocketMessage>;
+      try {
+        next = await messages.read();
+      } catch (error) {
+        // The abort has failed the stream already.
+        if (aborted) return;
+        throw error;
+      }
+      if (aborted) return;
+      if (next.done) controller.close();
+      else controller.enqueue(next.value.data);
+    },
+    cancel: (reason) => {
+      end();
+      return messages.cancel(reason);
+    },
   }, { highWaterMark: 0 });
-  return { readable, writable: session.writable, close, [Symbol.asyncDispose]: close };
+  // The session's own writable, behind one that an abort can fail.
+  const stdin = session.writable.getWriter();
+  let writeController!: WritableStreamDefaultController;
+  const writable = new WritableStream<Uint8Array | string>({
+    start: (controller) => {
+      writeController = controller;
+    },
+    write: async (chunk) => {
+      try {
+        await stdin.write(chunk);
+      } catch (error) {
+        // A write the abort cut short fails as later ones do.
+        throw aborted ? aborted.reason : error;
+      }
+    },
+    close: () => stdin.close(),
+    abort: (reason) => {
+      end();
+      return stdin.abort(reason);
+    },
+  });
+  if (signal) {
+    // The WebSocket closes as after `close()` (the close frame, then the
+    // socket), and both streams fail at once with the reason.
+    const abort = () => {
+      aborted = { reason: signal.reason };
+      readController.error(signal.reason);
+      writeController.error(signal.reason);
+      void session.close();
+    };
+    signal.addEventListener("abort", abort, { once: true });
+    end = () => signal.removeEventListener("abort", abort);
+    // However the session ends, the WebSocket closes the connection.
+    connection.onClose(end);
+  }
+  return { readable, writable, close, [Symbol.asyncDispose]: close };
 }

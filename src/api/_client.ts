@@ -565,7 +565,7 @@ export class ApiClient {
    * stdin. Use {@linkcode ApiClient.inWorker} to decide.
    *
    * @param call What to send (`upgrade` is implied; its `signal` aborts the
-   *   opening only).
+   *   opening, and afterwards closes the session with the reason).
    * @param spec The output decoder (`frames`), or a promise of it.
    * @returns The session, once the engine switched protocols.
    * @throws {DockerError} When the client has no worker pool.
@@ -587,7 +587,8 @@ export class ApiClient {
    * and runs the WebSocket.
    *
    * @param call What to send (`upgradeProtocol: "websocket"`, the key in
-   *   its headers; its `signal` aborts the opening).
+   *   its headers; its `signal` aborts the opening, and afterwards closes
+   *   the session with the reason).
    * @param accept The `Sec-WebSocket-Accept` the handshake must answer.
    * @returns The payloads out, the messages in, and `close()`.
    */

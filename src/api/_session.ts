@@ -184,31 +184,6 @@ export function hijackedSession(
 }
 
 /**
- * Ties a WebSocket attach to its call's signal: an abort before this point
- * closes the connection (`closeNow`) and throws the reason; a later abort
- * closes the session (its output then ends quietly, as after `close()`).
- *
- * @param signal The call's signal.
- * @param closeNow Closes the session at once.
- * @param close Closes the session on a later abort.
- * @returns The function that stops listening.
- * @throws The signal's reason when it is already aborted.
- */
-export function closeOnAbort(
-  signal: AbortSignal | undefined,
-  closeNow: () => void,
-  close: () => unknown,
-): () => void {
-  if (!signal) return () => {};
-  if (signal.aborted) {
-    closeNow();
-    throw signal.reason;
-  }
-  signal.addEventListener("abort", close, { once: true });
-  return () => signal.removeEventListener("abort", close);
-}
-
-/**
  * Checks, as a call hands its session over, that the call's signal did not
  * abort on the way (during a resize, say). The session watches the signal
  * itself from its start ({@linkcode hijackedSession}, or the worker's), so

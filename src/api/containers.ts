@@ -659,7 +659,8 @@ export class Containers {
    * sent the message.
    *
    * @param id Container id or name.
-   * @param options `logs`, `stream`, `detachKeys`, `signal` (aborting closes the session), `worker`.
+   * @param options `logs`, `stream`, `detachKeys`, `worker`, `signal` (aborting closes the
+   *   session and fails its reads and writes with `signal.reason`).
    * @returns The session; close it, or use `await using`.
    * @throws {TypeError} When `id` is empty.
    * @throws {DockerNotFoundError} When no such container exists.

@@ -326,8 +326,9 @@ export class WorkerPool {
    *
    * @param request The request (with `upgrade`), target already versioned.
    * @param spec The output decoder (`frames`), or a promise of it.
-   * @param signal Aborts the opening (it rejects with the signal's reason);
-   *   not watched once the session is returned.
+   * @param signal Aborts the opening (it rejects with the signal's
+   *   reason); watched afterwards too: an abort then closes the session and
+   *   fails its streams with the reason.
    * @returns The session, once the engine switched protocols.
    */
   session(
@@ -343,7 +344,8 @@ export class WorkerPool {
    *
    * @param request The request (`upgrade: "websocket"`, the key sent).
    * @param accept The `Sec-WebSocket-Accept` the handshake must answer.
-   * @param signal Aborts the opening.
+   * @param signal Aborts the opening; afterwards, closes the session and
+   *   fails its streams with the reason.
    * @returns The session's payloads out and messages in.
    */
   webSocket(

@@ -13,16 +13,18 @@
  * - `closeWrite()`: a `closeWrite` message, answered the same way, after
  *   which the worker has half-closed the socket;
  * - `close()`: a `cancel`; output reads then end quietly, as on the main
- *   thread;
- * - an abort of the call's signal (watched from `open` until the worker
- *   holds nothing more): a `cancel` too, but output reads, writes waiting
- *   for their answer and later writes reject with the signal's reason, as
- *   on the main thread.
+ *   thread (as after the reader cancels the output, which sends a `cancel`
+ *   too); new writes fail at once;
+ * - an abort of the call's signal (watched from `open` until the session
+ *   is closed, its output cancelled, or the worker holds nothing more): a
+ *   `cancel` too, but output reads, writes waiting for their answer and
+ *   later writes reject with the signal's reason, as on the main thread.
  *
  * A WebSocket attach ({@linkcode RemoteSession.openWebSocket}) has the
  * worker run the WebSocket: its output is the messages' payloads, a string
  * written goes as a `write` marked `text`, and closing the writable sends
- * the close frame (a `closeWrite`).
+ * the close frame (a `closeWrite`). `close()` and an abort are as above
+ * (the worker's cancel closes the WebSocket).
  *
  * @module
  */
@@ -96,12 +98,17 @@ export class RemoteSession {
     this.id = id;
     this.#channel = channel;
     this.#host = host;
-    // The stream's signal is the session's own: `open` aborts it when the
-    // call's signal aborts (a WebSocket session is not tied to it).
+    // The stream's signal is the session's own: `open` and `openWebSocket`
+    // abort it when the call's signal aborts.
     this.#stream = new RemoteStream<Frame | Uint8Array>(
       id,
       {
-        post: (message, transfer) => channel.post(message, transfer),
+        post: (message, transfer) => {
+          // The stream stops (its reader cancelled it, close(), an abort):
+          // the session is over, and a later abort changes nothing.
+          if (message.type === "cancel") this.#stop();
+          channel.post(message, transfer);
+        },
         release: () => {
           this.#end();
           channel.release();
@@ -119,9 +126,9 @@ export class RemoteSession {
    *
    * @param signal Aborts the opening: it then rejects with the signal's
    *   reason and the worker closes what it opened. Watched afterwards too,
-   *   until the session is closed or the worker holds nothing more: an
-   *   abort then has the worker close the socket, and fails the output and
-   *   stdin with the signal's reason.
+   *   until the session is closed, its output cancelled, or the worker
+   *   holds nothing more: an abort then has the worker close the socket,
+   *   and fails the output and stdin with the signal's reason.
    * @returns The session, in the same shape as on the main thread.
    * @throws The call's error (a `DockerApiError` subclass for an error
    *   status, `DockerProtocolError` when the engine did not switch).
@@ -131,8 +138,7 @@ export class RemoteSession {
     const stream = this.#stream;
     const closeWrite = () => this.#closeWrite();
     const close = (): void => {
-      this.#gone = true;
-      this.#unwatch?.();
+      this.#stop();
       void stream.close();
     };
     const writable = new WritableStream<Uint8Array>({
@@ -164,7 +170,9 @@ export class RemoteSession {
    * protocols and checked the handshake (open the stream with the
    * `websocket` spec).
    *
-   * @param signal As for {@linkcode RemoteSession.open}.
+   * @param signal As for {@linkcode RemoteSession.open}: an abort once the
+   *   session is open has the worker close the WebSocket, and fails the
+   *   output and the messages in with the signal's reason.
    * @returns The payloads out, the messages in (strings as text messages),
    *   and `close()`, which resolves once the worker closed the socket.
    */
@@ -176,10 +184,13 @@ export class RemoteSession {
     await this.#switched(signal);
     const stream = this.#stream;
     const close = (): Promise<void> => {
-      this.#gone = true;
+      this.#stop();
       return stream.close();
     };
     const writable = new WritableStream<Uint8Array | string>({
+      start: (controller) => {
+        this.#stdin = controller;
+      },
       write: (chunk) => {
         // As on the main thread.
         if (this.#gone || this.#writeClosed) throw new DockerError("WebSocket session is closed");
@@ -188,10 +199,14 @@ export class RemoteSession {
       close: () => this.#closeWrite(), // The close frame.
       abort: () => void close(),
     });
+    this.#watch(signal);
     return { readable: stream.readable as ReadableStream<Uint8Array>, writable, close };
   }
 
-  /** Ties the open session to the call's signal (see {@linkcode RemoteSession.open}). */
+  /**
+   * Ties the open session (attach or WebSocket) to the call's signal (see
+   * {@linkcode RemoteSession.open}).
+   */
   #watch(signal: AbortSignal | undefined): void {
     if (!signal || this.#gone) return;
     const abort = () => this.#abort(signal.reason);
@@ -311,11 +326,16 @@ export class RemoteSession {
     return promise;
   }
 
-  /** The worker holds nothing more: writes still waiting will not be answered. */
-  #end(): void {
+  /** The session is over: new writes fail at once, and the call's signal is no longer watched. */
+  #stop(): void {
     this.#gone = true;
     this.#unwatch?.();
     this.#unwatch = undefined;
+  }
+
+  /** The worker holds nothing more: writes still waiting will not be answered. */
+  #end(): void {
+    this.#stop();
     if (this.#acks.size === 0) return;
     const error = this.#goneError();
     for (const ack of this.#acks.values()) ack.reject(error);

@@ -161,6 +161,47 @@ Deno.test("containers.attachWebSocket sends text and bytes to cat and reads the 
   });
 });
 
+Deno.test("containers.attachWebSocket: a signal abort closes the session and fails its reads and writes with signal.reason; close() ends it quietly", async () => {
+  await using docker = testDocker();
+  const body = { Cmd: ["sh", "-c", "while true; do echo tick; sleep 0.05; done"], OpenStdin: true };
+  await withContainer(docker, body, async (id) => {
+    await docker.containers.start(id);
+    const controller = new AbortController();
+    await using ws = await docker.containers.attachWebSocket(id, { signal: controller.signal });
+    let messages = 0;
+    const reading = (async () => {
+      for await (const _ of ws.readable) {
+        if (++messages === 2) controller.abort(new Error("user abort"));
+      }
+    })();
+    await assert.rejects(reading, (error) => error === controller.signal.reason);
+    assert.equal(messages, 2);
+    await assert.rejects(
+      ws.writable.getWriter().write("late\n"),
+      (error) => error === controller.signal.reason,
+    );
+
+    // close() ends the output quietly, also when the signal aborts after it.
+    const later = new AbortController();
+    const quiet = await docker.containers.attachWebSocket(id, { signal: later.signal });
+    const reader = quiet.readable.getReader();
+    await readUntilText(reader, "tick\n");
+    const pending = reader.read();
+    const closing = quiet.close();
+    later.abort(new Error("after close"));
+    await closing;
+    // A message that was on its way may still come first.
+    let next = await pending;
+    while (!next.done) next = await reader.read();
+    await assert.rejects(quiet.writable.getWriter().write("late\n"), /WebSocket session is closed/);
+    const reason = new Error("not now");
+    await assert.rejects(
+      () => docker.containers.attachWebSocket(id, { signal: AbortSignal.abort(reason) }),
+      (error) => error === reason,
+    );
+  });
+});
+
 Deno.test("containers.attach and attachWebSocket reject a missing container with DockerNotFoundError", async () => {
   await using docker = testDocker();
   const missing = uniqueName("missing");

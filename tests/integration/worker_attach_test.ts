@@ -253,7 +253,7 @@ Deno.test("workers: containers.attachWebSocket sends text and bytes to cat and r
   });
 });
 
-Deno.test("workers: containers.attachWebSocket close(), abort, and a missing container", async () => {
+Deno.test("workers: containers.attachWebSocket close() ends quietly; a signal abort fails reads and writes with signal.reason; a missing container", async () => {
   using client = workerContainers();
   await using docker = testDocker();
   await withContainer(docker, { Cmd: ["sleep", "60"], OpenStdin: true }, async (id) => {
@@ -274,9 +274,14 @@ Deno.test("workers: containers.attachWebSocket close(), abort, and a missing con
     const reading = (async () => {
       for await (const _ of aborted.readable) { /* nothing is printed */ }
     })();
-    controller.abort();
-    await reading; // ends at once; the worker closes the connection
-    await aborted[Symbol.asyncDispose]();
+    controller.abort(new Error("user abort"));
+    // Rejects at once; the worker closes the connection.
+    await assert.rejects(reading, (error) => error === controller.signal.reason);
+    await assert.rejects(
+      aborted.writable.getWriter().write("late\n"),
+      (error) => error === controller.signal.reason,
+    );
+    await aborted[Symbol.asyncDispose](); // resolves once it has
     assert.equal(client.pool.streams, 0);
     const reason = new Error("not now");
     await assert.rejects(
