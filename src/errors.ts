@@ -126,7 +126,9 @@ export class DockerNotFoundError extends DockerApiError {
 
 /**
  * The engine answered 409: the request conflicts with the object's state
- * (a name in use, removing a running container, ...).
+ * (a name in use, removing a running container, ...). A swarm update with
+ * a stale `version` is one too, though the engine answers it with 500 or
+ * 400 (`status` keeps what it sent): read the object again and retry.
  *
  * @example Recognise a name clash
  * ```ts

@@ -66,7 +66,10 @@ export interface ContainerLogsOptions extends OutputStreamOptions {
   stdout?: boolean;
   /** Include stderr. @default true */
   stderr?: boolean;
-  /** Only logs since this time (Date, Unix seconds or RFC 3339 string). */
+  /**
+   * Only logs since this time: a Date, Unix seconds, an RFC 3339
+   * timestamp, or a duration such as `"10m"` (before now).
+   */
   since?: Date | number | string;
   /** Only logs before this time. */
   until?: Date | number | string;

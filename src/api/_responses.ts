@@ -63,7 +63,9 @@ export function discardBody(response: HttpResponse): number | Promise<number> {
 
 /**
  * Reads an error response and builds the typed error (404 →
- * {@linkcode DockerNotFoundError}, 409 → {@linkcode DockerConflictError}).
+ * {@linkcode DockerNotFoundError}, 409 → {@linkcode DockerConflictError},
+ * and so is a swarm update with a stale version, which the engine answers
+ * with 500 or 400: see {@linkcode STALE_VERSION}).
  *
  * @param response The error response; its body is read (up to 1 MiB).
  * @param call What was sent: `method`, `action`, and `signal` (an abort
@@ -104,6 +106,17 @@ export async function apiError(
     action: call.action,
   };
   if (response.status === 404) return new DockerNotFoundError(options);
-  if (response.status === 409) return new DockerConflictError(options);
+  if (response.status === 409 || STALE_VERSION.test(message)) {
+    return new DockerConflictError(options);
+  }
   return new DockerApiError(options);
 }
+
+/**
+ * What swarmkit says of an update whose `version` is not the object's
+ * current one (`ErrSequenceConflict`: another update came first). The
+ * engine passes it on as a 500 (services, nodes, the swarm) or a 400
+ * (secrets, configs), never as 409; it is the conflict of an optimistic
+ * update all the same, met by reading the object again and retrying.
+ */
+const STALE_VERSION = /\bupdate out of sequence\b/;

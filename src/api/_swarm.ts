@@ -22,9 +22,16 @@ import { rejecting } from "./_failing.ts";
  * @throws {RangeError} When it is not a non-negative integer.
  */
 export function versionQuery(version: unknown, action: string): number {
-  if (typeof version !== "number") {
+  if (version === undefined) {
     throw new TypeError(
       `Cannot ${action}: options.version (the object's Version.Index) is required`,
+    );
+  }
+  if (typeof version !== "number") {
+    throw new TypeError(
+      `Cannot ${action}: options.version must be a number, the object's Version.Index (got ${
+        JSON.stringify(version)
+      })`,
     );
   }
   if (!Number.isSafeInteger(version) || version < 0) {

@@ -105,7 +105,12 @@ export class Configs {
 
   /**
    * Sends `POST /configs/create`: stores a config in the swarm. `Data` is
-   * the content itself; berth base64-encodes it for the wire.
+   * the content itself; berth base64-encodes it for the wire. What
+   * {@linkcode Configs.inspect} and {@linkcode Configs.list} return (and
+   * {@linkcode Configs.update} takes) is the engine's spec, with `Data` in
+   * base64: to copy a config, decode it first
+   * (`Uint8Array.from(atob(Spec.Data), (c) => c.charCodeAt(0))`), or the
+   * copy holds the base64 text.
    *
    * @param spec `Name`, `Data`, `Labels`, `Templating`.
    * @param options `signal`.
@@ -168,8 +173,9 @@ export class Configs {
    *   `version` is missing.
    * @throws {RangeError} When `version` is not a non-negative integer.
    * @throws {DockerNotFoundError} When no such config exists.
-   * @throws {DockerApiError} With 400 when anything but the labels changes;
-   *   500 ("update out of sequence") when the config changed since `version`.
+   * @throws {DockerConflictError} When the config changed since `version`
+   *   (the engine's "update out of sequence", sent as 400 or 500).
+   * @throws {DockerApiError} With 400 when anything but the labels changes.
    *
    * @example Add a label
    * ```ts ignore

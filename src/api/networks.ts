@@ -202,7 +202,8 @@ export class Networks {
    * @throws {TypeError} When `id` is empty.
    * @throws {DockerNotFoundError} When no such network exists.
    * @throws {DockerApiError} With 403 for predefined networks (`bridge`,
-   *   `host`, `none`), 500 or 403 while containers are connected.
+   *   `host`, `none`), 500 or 403 while containers are connected, 400 while
+   *   a swarm service uses it.
    *
    * @example Remove a network
    * ```ts ignore

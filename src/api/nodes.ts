@@ -131,9 +131,10 @@ export class Nodes {
    *   `version` is missing.
    * @throws {RangeError} When `version` is not a non-negative integer.
    * @throws {DockerNotFoundError} When no such node exists.
+   * @throws {DockerConflictError} When the node changed since `version`
+   *   (the engine's "update out of sequence", sent as 500).
    * @throws {DockerApiError} 400 for an invalid spec (such as demoting the
-   *   last manager); 500 ("update out of sequence") when the node changed
-   *   since `version`.
+   *   last manager).
    *
    * @example Drain a node
    * ```ts ignore

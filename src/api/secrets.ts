@@ -169,8 +169,9 @@ export class Secrets {
    *   `version` is missing.
    * @throws {RangeError} When `version` is not a non-negative integer.
    * @throws {DockerNotFoundError} When no such secret exists.
-   * @throws {DockerApiError} With 400 when anything but the labels changes;
-   *   500 ("update out of sequence") when the secret changed since `version`.
+   * @throws {DockerConflictError} When the secret changed since `version`
+   *   (the engine's "update out of sequence", sent as 400 or 500).
+   * @throws {DockerApiError} With 400 when anything but the labels changes.
    *
    * @example Add a label
    * ```ts ignore

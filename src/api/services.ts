@@ -154,7 +154,10 @@ export interface ServiceLogsOptions extends OutputStreamOptions {
   stdout?: boolean;
   /** Include stderr. @default true */
   stderr?: boolean;
-  /** Only logs since this time (Date, Unix seconds or RFC 3339 string). */
+  /**
+   * Only logs since this time: a Date, Unix seconds, an RFC 3339
+   * timestamp, or a duration such as `"10m"` (before now).
+   */
   since?: Date | number | string;
   /** Prefix every line with an RFC 3339 timestamp. @default false */
   timestamps?: boolean;
@@ -222,7 +225,13 @@ export class Services {
   /**
    * Sends `POST /services/create`: creates a service. Its tasks are
    * scheduled in the background; watch them with {@linkcode Services.list}
-   * (`status`) or `docker.tasks.list`.
+   * (`status`) or `docker.tasks.list`: an image that cannot be had shows
+   * only there (a task's `Status.Err`, such as `No such image: …`), not
+   * in `Warnings`. The image reference is sent as given: unlike
+   * `docker service create`, berth does not ask the registry for its digest
+   * to pin it, so a tag such as `:latest` is resolved by each node when it
+   * pulls (pin it yourself with a digest, from
+   * `docker.distribution.inspect`, for the same image on every node).
    *
    * @param spec `Name`, `TaskTemplate` (`ContainerSpec.Image` at least),
    *   `Mode`, `Labels`, `UpdateConfig`, `Networks`, `EndpointSpec`, ...
@@ -320,7 +329,10 @@ export class Services {
    * from the `Spec` of {@linkcode Services.inspect}.
    *
    * @param id Service id or name.
-   * @param spec The whole new spec (ignored with `rollback`).
+   * @param spec The whole new spec. With `rollback: "previous"` the engine
+   *   still checks it (an empty one is refused: "mismatched Runtime and
+   *   *Spec fields"): send the current `Spec`, and the engine puts the
+   *   previous one back.
    * @param options `version` (required), `registryAuthFrom`, `rollback`,
    *   `auth`, `signal`.
    * @returns `{ Warnings }`, always an array.
@@ -328,8 +340,10 @@ export class Services {
    *   `version` is missing or `auth` is not credentials.
    * @throws {RangeError} When `version` is not a non-negative integer.
    * @throws {DockerNotFoundError} When no such service exists.
-   * @throws {DockerApiError} 400 for an invalid spec; 500 ("update out of
-   *   sequence") when the service changed since `version`.
+   * @throws {DockerConflictError} When the service changed since `version`
+   *   (the engine's "update out of sequence", sent as 500): inspect it again
+   *   and retry.
+   * @throws {DockerApiError} 400 for an invalid spec.
    *
    * @example Scale a service to three replicas
    * ```ts ignore

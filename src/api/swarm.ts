@@ -280,9 +280,10 @@ export class Swarm {
    *   `rotateManagerToken`, `rotateManagerUnlockKey`, `signal`.
    * @throws {TypeError} When `spec` is not an object or `version` is missing.
    * @throws {RangeError} When `version` is not a non-negative integer.
+   * @throws {DockerConflictError} When the swarm changed since `version`
+   *   (the engine's "update out of sequence", sent as 500).
    * @throws {DockerApiError} With 503 when the engine is not a swarm manager;
-   *   400 for an invalid spec; 500 ("update out of sequence") when the
-   *   swarm changed since `version`.
+   *   400 for an invalid spec.
    *
    * @example Rotate the worker join token
    * ```ts ignore
@@ -351,7 +352,8 @@ export class Swarm {
    * @throws {TypeError} When `unlockKey` is empty.
    * @throws {DockerConflictError} When the swarm is not locked.
    * @throws {DockerApiError} With 503 when the engine is not in a swarm,
-   *   400 when the key is wrong.
+   *   401 when the key is wrong ("invalid key provided"), 400 when it is
+   *   not a key at all.
    *
    * @example Unlock a restarted manager
    * ```ts ignore

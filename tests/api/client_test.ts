@@ -7,7 +7,13 @@
 import assert from "node:assert/strict";
 import { ApiClient } from "../../src/api/_client.ts";
 import { Containers } from "../../src/api/containers.ts";
-import { DockerApiError, DockerNotFoundError, DockerProtocolError } from "../../src/errors.ts";
+import {
+  DockerApiError,
+  DockerConflictError,
+  DockerNotFoundError,
+  DockerProtocolError,
+} from "../../src/errors.ts";
+import { Services } from "../../src/api/services.ts";
 import type { ExchangeRecord } from "../../src/http/exchange_types.ts";
 import {
   chunked,
@@ -174,6 +180,32 @@ Deno.test("a call cut by its signal, or by a failed version negotiation, before 
       assert.equal(record.status, undefined);
       assert.equal(record.requestHeaders.Host, "docker");
     }
+  } finally {
+    http.close();
+  }
+});
+
+Deno.test("a swarm update with a stale version is a DockerConflictError, whatever status the engine gives it", async () => {
+  const stale = '{"message":"rpc error: code = Unknown desc = update out of sequence"}';
+  let status = 500;
+  await using engine = await startFakeEngine(respondEach(() => httpResponse(status, stale)));
+  const http = newClient(engine);
+  try {
+    const services = new Services(new ApiClient(http, { apiVersion: "1.41" }));
+    for (status of [500, 400]) {
+      const error = await services.update("web", {}, { version: 7 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof DockerConflictError, String(error));
+      assert.equal(error.status, status);
+      assert.match(error.message, /Cannot update service "web": .*update out of sequence/);
+    }
+    // A version of the wrong type says so, before any I/O.
+    const wrongType = await services.update("web", {}, { version: "7" as unknown as number })
+      .then(() => undefined, (e: unknown) => e);
+    assert.ok(wrongType instanceof TypeError);
+    assert.match(wrongType.message, /options.version must be a number.*\(got "7"\)/);
   } finally {
     http.close();
   }

@@ -51,6 +51,15 @@ async function expectStatus(call: () => unknown, status: number, message?: RegEx
   assert.equal((error as DockerApiError).status, status, error.message);
 }
 
+/**
+ * Expects the engine's "update out of sequence" (a stale `version`): a
+ * `DockerConflictError`, although the engine answers 500.
+ */
+async function expectStale(call: () => unknown): Promise<void> {
+  const error = await expectError(call, DockerConflictError, /out of sequence/);
+  assert.equal((error as DockerConflictError).status, 500, error.message);
+}
+
 /** Polls `probe` until it returns a value, or fails with the last thing it saw. */
 async function eventually<T>(
   what: string,
@@ -88,7 +97,7 @@ async function readModifyWrite<T extends { Version?: { Index?: number } }>(
       await write(current, current.Version?.Index ?? 0);
       return current;
     } catch (error) {
-      const raced = error instanceof DockerApiError && /out of sequence/.test(error.message);
+      const raced = error instanceof DockerConflictError && /out of sequence/.test(error.message);
       if (!raced || attempt === 10) throw error;
     }
   }
@@ -364,12 +373,8 @@ Deno.test({
           assert.notEqual(after.JoinTokens?.Worker, before.JoinTokens?.Worker);
           assert.equal(after.JoinTokens?.Manager, before.JoinTokens?.Manager);
           assert.ok((after.Version?.Index ?? 0) > version);
-          // The engine reports a version conflict as a plain 500.
-          await expectStatus(
-            () => docker.swarm.update(before.Spec ?? {}, { version }),
-            500,
-            /out of sequence/,
-          );
+          // The engine reports a version conflict as a 500; berth, as a conflict.
+          await expectStale(() => docker.swarm.update(before.Spec ?? {}, { version }));
         },
       );
 
@@ -434,10 +439,8 @@ Deno.test({
           });
           assert.deepEqual(byLabel.map((n) => n.ID), [nodeId]);
 
-          await expectStatus(
-            () => docker.nodes.update(nodeId, { ...node.Spec, Labels: {} }, { version }),
-            500,
-            /out of sequence/,
+          await expectStale(() =>
+            docker.nodes.update(nodeId, { ...node.Spec, Labels: {} }, { version })
           );
           await expectStatus(() => docker.nodes.remove(nodeId), 400, /manager/);
           await expectError(() => docker.nodes.inspect(missing), DockerNotFoundError);
@@ -478,11 +481,7 @@ Deno.test({
           }, { version });
           const updated = await docker.secrets.inspect(secretId);
           assert.equal(updated.Spec?.Labels?.stage, "updated");
-          await expectStatus(
-            () => docker.secrets.update(secretId, { ...secret.Spec }, { version }),
-            500,
-            /out of sequence/,
-          );
+          await expectStale(() => docker.secrets.update(secretId, { ...secret.Spec }, { version }));
           await expectStatus(
             () =>
               docker.secrets.update(secretId, { ...updated.Spec, Name: `${secretName}-renamed` }, {
@@ -541,11 +540,7 @@ Deno.test({
           }, { version });
           const updated = await docker.configs.inspect(configId);
           assert.equal(updated.Spec?.Labels?.stage, "updated");
-          await expectStatus(
-            () => docker.configs.update(configId, { ...config.Spec }, { version }),
-            500,
-            /out of sequence/,
-          );
+          await expectStale(() => docker.configs.update(configId, { ...config.Spec }, { version }));
 
           await expectError(
             () => docker.configs.create({ Name: configName, Data: "other", Labels: labels }),
@@ -728,10 +723,8 @@ Deno.test({
         });
         const version = service.Version?.Index ?? 0;
         await runningTasks(docker, serviceId, 2);
-        await expectStatus(
-          () => docker.services.update(serviceId, { ...service.Spec }, { version }),
-          500,
-          /out of sequence/,
+        await expectStale(() =>
+          docker.services.update(serviceId, { ...service.Spec }, { version })
         );
         await expectError(
           // A complete spec: the engine checks the spec before it looks the service up.
