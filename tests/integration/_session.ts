@@ -1,10 +1,12 @@
 /**
- * Helpers for the attach tests, on this thread and in a worker: read a
- * session's stdout up to a condition, write stdin in pieces.
+ * Helpers for the attach and exec tests, on this thread and in a worker:
+ * read a session's stdout up to a condition, write stdin in pieces, abort
+ * a session mid-output.
  *
  * @module
  */
 
+import assert from "node:assert/strict";
 import type { Frame } from "../../mod.ts";
 import { concat } from "../_fake_engine.ts";
 
@@ -70,4 +72,30 @@ export async function writeAll(
     await writer.write(bytes.subarray(offset, offset + 65_536));
   }
   return writer;
+}
+
+/**
+ * Reads a session's output and aborts `controller` at its second frame;
+ * checks that the read loop and a later stdin write both reject with the
+ * abort's reason, and that no frame came after it.
+ *
+ * @param session The open session (its output must keep coming).
+ * @param controller The controller of the signal the session was opened with.
+ */
+export async function abortAtSecondFrame(
+  session: { readable: ReadableStream<unknown>; writable: WritableStream<Uint8Array> },
+  controller: AbortController,
+): Promise<void> {
+  let frames = 0;
+  const reading = (async () => {
+    for await (const _ of session.readable) {
+      if (++frames === 2) controller.abort(new Error("user abort"));
+    }
+  })();
+  await assert.rejects(reading, (error) => error === controller.signal.reason);
+  assert.equal(frames, 2);
+  await assert.rejects(
+    session.writable.getWriter().write(new TextEncoder().encode("late\n")),
+    (error) => error === controller.signal.reason,
+  );
 }

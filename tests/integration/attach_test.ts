@@ -9,7 +9,7 @@ import { DockerNotFoundError } from "../../mod.ts";
 import { testDocker, text, uniqueName, withContainer } from "./_docker.ts";
 import { concat } from "../_fake_engine.ts";
 import { payload } from "../_helpers.ts";
-import { readUntil, readUntilText, writeAll } from "./_session.ts";
+import { abortAtSecondFrame, readUntil, readUntilText, writeAll } from "./_session.ts";
 
 const encoder = new TextEncoder();
 
@@ -128,18 +128,7 @@ Deno.test("containers.attach: a signal abort closes the session and fails its re
       signal: controller.signal,
     });
     await docker.containers.start(id);
-    let frames = 0;
-    const reading = (async () => {
-      for await (const _ of session.readable) {
-        if (++frames === 2) controller.abort(new Error("user abort"));
-      }
-    })();
-    await assert.rejects(reading, (error) => error === controller.signal.reason);
-    assert.equal(frames, 2);
-    await assert.rejects(
-      session.writable.getWriter().write(encoder.encode("late\n")),
-      (error) => error === controller.signal.reason,
-    );
+    await abortAtSecondFrame(session, controller);
   });
 });
 

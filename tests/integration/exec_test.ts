@@ -13,6 +13,7 @@ import {
   type Frame,
 } from "../../mod.ts";
 import { testDocker, text, uniqueName, withContainer } from "./_docker.ts";
+import { abortAtSecondFrame } from "./_session.ts";
 
 const encoder = new TextEncoder();
 
@@ -209,18 +210,7 @@ for (const worker of [false, true]) {
       });
       const controller = new AbortController();
       await using session = await docker.exec.start(Id, { signal: controller.signal, worker });
-      let frames = 0;
-      const reading = (async () => {
-        for await (const _ of session.readable) {
-          if (++frames === 2) controller.abort(new Error("user abort"));
-        }
-      })();
-      await assert.rejects(reading, (error) => error === controller.signal.reason);
-      assert.equal(frames, 2);
-      await assert.rejects(
-        session.writable.getWriter().write(encoder.encode("late\n")),
-        (error) => error === controller.signal.reason,
-      );
+      await abortAtSecondFrame(session, controller);
     });
   });
 }

@@ -27,7 +27,7 @@ import {
 } from "./_docker.ts";
 import { concat } from "../_fake_engine.ts";
 import { payload } from "../_helpers.ts";
-import { readUntil, readUntilText, writeAll } from "./_session.ts";
+import { abortAtSecondFrame, readUntil, readUntilText, writeAll } from "./_session.ts";
 
 const encoder = new TextEncoder();
 
@@ -175,19 +175,7 @@ Deno.test("workers: containers.attach: a signal abort closes the session and fai
       signal: controller.signal,
     });
     await docker.containers.start(id);
-    let frames = 0;
-    const reading = (async () => {
-      for await (const _ of session.readable) {
-        if (++frames === 2) controller.abort(new Error("user abort"));
-      }
-    })();
-    // Rejects at once; the worker closes the connection.
-    await assert.rejects(reading, (error) => error === controller.signal.reason);
-    assert.equal(frames, 2);
-    await assert.rejects(
-      session.writable.getWriter().write(encoder.encode("late\n")),
-      (error) => error === controller.signal.reason,
-    );
+    await abortAtSecondFrame(session, controller);
     await session[Symbol.asyncDispose](); // resolves once it has
     assert.equal(client.pool.streams, 0);
     const reason = new Error("not now");
