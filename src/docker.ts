@@ -34,7 +34,9 @@ import {
   type TlsOptions,
 } from "./http/transport.ts";
 import { type DockerObserver, recordObserver } from "./observer.ts";
-import { DockerConnectionError } from "./errors.ts";
+
+/** Why a client that could not read DOCKER_HOST failed at the default socket. */
+const UNREAD_DOCKER_HOST = "(DOCKER_HOST was not read: run with --allow-env=DOCKER_HOST to use it)";
 
 /** The engine address used when neither `host` nor `DOCKER_HOST` says otherwise. */
 export const DEFAULT_HOST = "unix:///var/run/docker.sock";
@@ -165,15 +167,14 @@ export class Docker implements AsyncDisposable {
     const env = options.host === undefined ? envHost() : undefined;
     const address = parseHost(options.host ?? env?.host ?? DEFAULT_HOST, options.tls);
     this.host = formatHost(address);
-    const connector = createConnector(address, options.connectTimeout ?? 30_000, {
-      ssh: options.ssh,
-    });
     // The default socket only because DOCKER_HOST could not be read: a
-    // failure to connect says so. Decided here, once; other clients keep
-    // the connector as it is.
-    this.#connector = env?.unread
-      ? noting(connector, "(DOCKER_HOST was not read: run with --allow-env=DOCKER_HOST to use it)")
-      : connector;
+    // failure to connect says so, here and in a stream worker. Decided here,
+    // once; other clients' connectors have no note.
+    const failureNote = env?.unread ? UNREAD_DOCKER_HOST : undefined;
+    this.#connector = createConnector(address, options.connectTimeout ?? 30_000, {
+      ssh: options.ssh,
+      failureNote,
+    });
     const httpOptions: ConstructorParameters<typeof HttpClient>[0] = {
       connect: this.#connector,
       host: this.host,
@@ -192,6 +193,7 @@ export class Docker implements AsyncDisposable {
     this.#workers = new WorkerPool({
       ...options,
       host: this.host,
+      failureNote,
       size: options.workers?.size ?? 1,
       onRecord: httpOptions.onRecord,
     });
@@ -288,20 +290,4 @@ function envHost(): { host: string | undefined; unread: boolean } {
   } catch {
     return { host: undefined, unread: true };
   }
-}
-
-/** A connector whose connection failures end with `note`. */
-function noting(connector: Connector, note: string): Connector {
-  const noted: Connector = async () => {
-    try {
-      return await connector();
-    } catch (error) {
-      if (!(error instanceof DockerConnectionError)) throw error;
-      throw new DockerConnectionError(`${error.message} ${note}`, error.host, {
-        cause: error.cause,
-      });
-    }
-  };
-  if (connector.close) noted.close = connector.close;
-  return noted;
 }

@@ -46,6 +46,11 @@ export interface Connector {
 export interface ConnectorOptions {
   /** How to run ssh for `ssh://` addresses. */
   ssh?: SshOptions | undefined;
+  /**
+   * Appended to the message of every `DockerConnectionError` a connect
+   * fails with, such as why this address was chosen.
+   */
+  failureNote?: string | undefined;
 }
 
 /**
@@ -193,6 +198,32 @@ export function createConnector(
   address: EngineAddress,
   connectTimeout: number,
   options: ConnectorOptions = {},
+): Connector {
+  const connector = openConnector(address, connectTimeout, options);
+  return options.failureNote === undefined ? connector : noting(connector, options.failureNote);
+}
+
+/** A connector whose connection failures end with `note`. */
+function noting(connector: Connector, note: string): Connector {
+  const noted: Connector = async () => {
+    try {
+      return await connector();
+    } catch (error) {
+      if (!(error instanceof DockerConnectionError)) throw error;
+      throw new DockerConnectionError(`${error.message} ${note}`, error.host, {
+        cause: error.cause,
+      });
+    }
+  };
+  if (connector.close) noted.close = connector.close;
+  return noted;
+}
+
+/** The connector of {@linkcode createConnector}, without its failure note. */
+function openConnector(
+  address: EngineAddress,
+  connectTimeout: number,
+  options: ConnectorOptions,
 ): Connector {
   const host = formatHost(address);
   if (address.transport === "ssh") {

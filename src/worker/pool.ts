@@ -82,6 +82,8 @@ export interface WorkerPoolOptions {
   ssh?: SshOptions | undefined;
   /** Milliseconds to wait for a connection. @default 30000 */
   connectTimeout?: number | undefined;
+  /** Appended to the message of a connection failure (see `ConnectorOptions`). */
+  failureNote?: string | undefined;
   /** Most concurrent ordinary requests per worker. @default 16 */
   maxConnections?: number | undefined;
   /** Milliseconds an idle connection is kept. @default 10000 */
@@ -242,6 +244,7 @@ export class WorkerPool {
       tls: options.tls,
       ssh: options.ssh,
       connectTimeout: options.connectTimeout ?? 30_000,
+      failureNote: options.failureNote,
       maxConnections: options.maxConnections,
       keepAliveTimeout: options.keepAliveTimeout,
       headersTimeout: options.headersTimeout,

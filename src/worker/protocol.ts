@@ -95,6 +95,8 @@ export interface WorkerSettings {
   ssh?: SshOptions | undefined;
   /** Milliseconds to wait for a connection. */
   connectTimeout: number;
+  /** Appended to the message of a connection failure. */
+  failureNote?: string | undefined;
   /** Most concurrent counted requests of this worker. */
   maxConnections?: number | undefined;
   /** Milliseconds an idle connection is kept. */

@@ -142,7 +142,10 @@ let host = "";
 function init(settings: WorkerSettings): void {
   const address = parseHost(settings.host, settings.tls);
   const options: HttpClientOptions = {
-    connect: createConnector(address, settings.connectTimeout, { ssh: settings.ssh }),
+    connect: createConnector(address, settings.connectTimeout, {
+      ssh: settings.ssh,
+      failureNote: settings.failureNote,
+    }),
     host: settings.host,
     hostHeader: hostHeader(address),
   };

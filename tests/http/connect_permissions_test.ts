@@ -27,7 +27,13 @@ async function pingFrom(
   dir: string,
   host: string | undefined,
   flags: string[],
-  options: { asNobody?: boolean; modUrl?: string; env?: Record<string, string> } = {},
+  options: {
+    asNobody?: boolean;
+    modUrl?: string;
+    env?: Record<string, string>;
+    /** Read an events stream in a stream worker instead of pinging. */
+    worker?: boolean;
+  } = {},
 ): Promise<Outcome> {
   const script = `${dir}/ping.ts`;
   const modUrl = options.modUrl ?? new URL("mod.ts", ROOT).href;
@@ -37,7 +43,11 @@ async function pingFrom(
     `import { Docker } from ${JSON.stringify(modUrl)};
 const docker = new Docker({ ${hostOption}apiVersion: "1.41" });
 try {
-  await docker.system.ping();
+  ${
+      options.worker
+        ? "await docker.system.events({ worker: true }).getReader().read();"
+        : "await docker.system.ping();"
+    }
   console.log(JSON.stringify({ name: "none", message: "", cause: "" }));
 } catch (error) {
   console.log(JSON.stringify({
@@ -181,10 +191,17 @@ Deno.test({
       });
       assert.equal(outcome.name, "DockerConnectionError", outcome.message);
       assert.equal(outcome.cause, "NotFound");
-      assert.equal(
-        outcome.message,
-        `Cannot connect to the Docker engine at unix://${DEFAULT_SOCKET}: the socket does not exist; is the engine running? ${UNREAD}`,
-      );
+      const missing =
+        `Cannot connect to the Docker engine at unix://${DEFAULT_SOCKET}: the socket does not exist; is the engine running? ${UNREAD}`;
+      assert.equal(outcome.message, missing);
+      // A stream in a worker connects there, and says the same.
+      const src = new URL("src", ROOT).pathname;
+      const inWorker = await pingFrom(dir, undefined, [...flags, `--allow-read=${src}`], {
+        env: { DOCKER_HOST: `unix://${dir}/elsewhere.sock` },
+        worker: true,
+      });
+      assert.equal(inWorker.name, "DockerConnectionError", inWorker.message);
+      assert.equal(inWorker.message, missing);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
