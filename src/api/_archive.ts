@@ -12,8 +12,8 @@ import {
   type ApiCall,
   type ApiClient,
   bytesDecoder,
+  containerSegment,
   type RequestOptions,
-  segment,
   type StreamOptions,
 } from "./_client.ts";
 
@@ -113,7 +113,7 @@ function archiveCall(
   path: string,
   options: RequestOptions,
 ): ApiCall & { action: string } {
-  const route = `/containers/${segment(id, "container id")}/archive`;
+  const route = `/containers/${containerSegment(id)}/archive`;
   assertContainerPath(path);
   const action = method === "HEAD"
     ? `stat ${JSON.stringify(path)} in container "${id}"`
@@ -197,7 +197,7 @@ export async function putArchive(
   tar: ReadableStream<Uint8Array> | Uint8Array,
   options: ContainerPutArchiveOptions,
 ): Promise<void> {
-  const route = `/containers/${segment(id, "container id")}/archive`;
+  const route = `/containers/${containerSegment(id)}/archive`;
   assertContainerPath(path);
   if (!(tar instanceof Uint8Array) && !(tar instanceof ReadableStream)) {
     throw new TypeError("A tar archive (Uint8Array or ReadableStream<Uint8Array>) is required");

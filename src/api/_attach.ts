@@ -21,7 +21,7 @@ import {
 import {
   type ApiCall,
   type ApiClient,
-  segment,
+  containerSegment,
   type StreamOptions,
   withSignal,
 } from "./_client.ts";
@@ -181,7 +181,7 @@ export async function attach(
 ): Promise<ContainerAttachSession> {
   const call: ApiCall = {
     method: "POST",
-    path: `/containers/${segment(id, "container id")}/attach`,
+    path: `/containers/${containerSegment(id)}/attach`,
     query: {
       stdin: options.stdin ?? false,
       stdout: options.stdout ?? true,
@@ -230,7 +230,7 @@ export async function attachWebSocket(
   const key = webSocketKey();
   const call: ApiCall = {
     method: "GET",
-    path: `/containers/${segment(id, "container id")}/attach/ws`,
+    path: `/containers/${containerSegment(id)}/attach/ws`,
     query: {
       logs: options.logs ?? false,
       stream: options.stream ?? true,

@@ -142,6 +142,25 @@ export function segment(value: string, what: string): string {
   return encodeURIComponent(value);
 }
 
+/**
+ * Encodes a container id or name as one path segment, as
+ * {@linkcode segment} does, without the leading `/` the engine puts on
+ * names (`Names` of a list, `Name` of an inspect): `/web` and `web` name the
+ * same container, but an encoded leading slash makes the engine redirect
+ * (301) instead of answering.
+ *
+ * @param value The id or name.
+ * @returns The encoded segment.
+ * @throws {TypeError} When empty (or `/` alone), `.` or `..`.
+ */
+export function containerSegment(value: string): string {
+  const name = typeof value === "string" && value.startsWith("/") ? value.slice(1) : value;
+  if (name === "" && value !== "") {
+    throw new TypeError(`Invalid container id ${JSON.stringify(value)}`);
+  }
+  return segment(name, "container id");
+}
+
 /** The error for a required id or name that is empty or not a string. */
 function missing(what: string, value: unknown): TypeError {
   const article = /^[aeiou]/.test(what) ? "An" : "A";

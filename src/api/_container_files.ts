@@ -11,7 +11,7 @@
 
 import { extractTar } from "../stream/extract.ts";
 import { getArchive } from "./_archive.ts";
-import { type ApiClient, bytesDecoder, segment } from "./_client.ts";
+import { type ApiClient, bytesDecoder, containerSegment } from "./_client.ts";
 import type {
   ContainerExportOptions,
   ContainerExtractArchiveOptions,
@@ -32,7 +32,7 @@ export function exportContainer(
     api.stream<Uint8Array>(
       {
         method: "GET",
-        path: `/containers/${segment(id, "container id")}/export`,
+        path: `/containers/${containerSegment(id)}/export`,
         signal: options.signal,
         worker: options.worker,
         action: `export container "${id}"`,

@@ -16,7 +16,7 @@ import type {
   ContainerSummary,
   ContainerTopResponse,
 } from "../types/mod.ts";
-import { type ApiClient, filtersQuery, segment } from "./_client.ts";
+import { type ApiClient, containerSegment, filtersQuery } from "./_client.ts";
 import type {
   ContainerChangesOptions,
   ContainerInspectOptions,
@@ -50,7 +50,7 @@ export function inspect(
   options: ContainerInspectOptions,
 ): Promise<ContainerInspectResponse> {
   return rejecting(() => {
-    const path = `/containers/${segment(id, "container id")}/json`;
+    const path = `/containers/${containerSegment(id)}/json`;
     return api.json<ContainerInspectResponse>({
       method: "GET",
       path,
@@ -70,7 +70,7 @@ export function top(
   return rejecting(() =>
     api.json<ContainerTopResponse>({
       method: "GET",
-      path: `/containers/${segment(id, "container id")}/top`,
+      path: `/containers/${containerSegment(id)}/top`,
       query: { ps_args: options.psArgs },
       signal: options.signal,
       action: `list processes of container "${id}"`,
@@ -86,7 +86,7 @@ export async function changes(
 ): Promise<ContainerChangeResponseItem[]> {
   const changes = await api.json<ContainerChangeResponseItem[] | null>({
     method: "GET",
-    path: `/containers/${segment(id, "container id")}/changes`,
+    path: `/containers/${containerSegment(id)}/changes`,
     signal: options.signal,
     action: `list changes of container "${id}"`,
   });
@@ -108,7 +108,7 @@ export function stats(
     }
     return api.json<ContainerStats>({
       method: "GET",
-      path: `/containers/${segment(id, "container id")}/stats`,
+      path: `/containers/${containerSegment(id)}/stats`,
       query: { stream: false, "one-shot": options.oneShot },
       signal: options.signal,
       action: `read stats of container "${id}"`,
@@ -126,7 +126,7 @@ export function statsStream(
     api.stream<ContainerStats>(
       {
         method: "GET",
-        path: `/containers/${segment(id, "container id")}/stats`,
+        path: `/containers/${containerSegment(id)}/stats`,
         query: { stream: true },
         signal: options.signal,
         longLived: true,

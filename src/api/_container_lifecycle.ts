@@ -16,7 +16,7 @@ import type {
   ContainerUpdateResponse,
   ContainerWaitResponse,
 } from "../types/mod.ts";
-import { type ApiClient, filtersQuery, segment } from "./_client.ts";
+import { type ApiClient, containerSegment, filtersQuery } from "./_client.ts";
 import type {
   ContainerCreateOptions,
   ContainerKillOptions,
@@ -78,7 +78,7 @@ export async function start(
 ): Promise<ContainerStartResult> {
   const status = await api.empty({
     method: "POST",
-    path: `/containers/${segment(id, "container id")}/start`,
+    path: `/containers/${containerSegment(id)}/start`,
     query: { detachKeys: options.detachKeys },
     signal: options.signal,
     action: `start container "${id}"`,
@@ -95,7 +95,7 @@ export function wait(
   return rejecting(() =>
     api.json<ContainerWaitResponse>({
       method: "POST",
-      path: `/containers/${segment(id, "container id")}/wait`,
+      path: `/containers/${containerSegment(id)}/wait`,
       query: { condition: options.condition },
       signal: options.signal,
       longLived: true,
@@ -113,7 +113,7 @@ export async function remove(
 ): Promise<void> {
   await api.empty({
     method: "DELETE",
-    path: `/containers/${segment(id, "container id")}`,
+    path: `/containers/${containerSegment(id)}`,
     query: { force: options.force, v: options.volumes, link: options.link },
     signal: options.signal,
     action: `remove container "${id}"`,
@@ -126,7 +126,7 @@ export async function resize(
   id: string,
   options: ContainerResizeOptions,
 ): Promise<void> {
-  const path = `/containers/${segment(id, "container id")}/resize`;
+  const path = `/containers/${containerSegment(id)}/resize`;
   assertSize(options.h, options.w);
   await api.empty({
     method: "POST",
@@ -143,7 +143,7 @@ export async function stop(
   id: string,
   options: ContainerStopOptions,
 ): Promise<ContainerStopResult> {
-  const path = `/containers/${segment(id, "container id")}/stop`;
+  const path = `/containers/${containerSegment(id)}/stop`;
   assertStopTimeout(options.t);
   const status = await api.empty({
     method: "POST",
@@ -162,7 +162,7 @@ export async function restart(
   id: string,
   options: ContainerRestartOptions,
 ): Promise<void> {
-  const path = `/containers/${segment(id, "container id")}/restart`;
+  const path = `/containers/${containerSegment(id)}/restart`;
   assertStopTimeout(options.t);
   await api.empty({
     method: "POST",
@@ -180,7 +180,11 @@ export async function kill(
   id: string,
   options: ContainerKillOptions,
 ): Promise<void> {
-  const path = `/containers/${segment(id, "container id")}/kill`;
+  const path = `/containers/${containerSegment(id)}/kill`;
+  const signal = options.killSignal;
+  if (typeof signal === "number" && (!Number.isSafeInteger(signal) || signal < 1)) {
+    throw new RangeError(`killSignal must be a positive signal number or a name (got ${signal})`);
+  }
   await api.empty({
     method: "POST",
     path,
@@ -197,7 +201,7 @@ export async function update(
   body: ContainerUpdateBody,
   options: ContainerUpdateOptions,
 ): Promise<ContainerUpdateResponse> {
-  const path = `/containers/${segment(id, "container id")}/update`;
+  const path = `/containers/${containerSegment(id)}/update`;
   if (!body || typeof body !== "object") {
     throw new TypeError("A container update body is required");
   }
@@ -218,7 +222,7 @@ export async function rename(
   name: string,
   options: ContainerRenameOptions,
 ): Promise<void> {
-  const path = `/containers/${segment(id, "container id")}/rename`;
+  const path = `/containers/${containerSegment(id)}/rename`;
   if (typeof name !== "string" || name.trim() === "") {
     throw new TypeError(`A new container name is required (got ${JSON.stringify(name)})`);
   }
@@ -239,7 +243,7 @@ export async function pause(
 ): Promise<void> {
   await api.empty({
     method: "POST",
-    path: `/containers/${segment(id, "container id")}/pause`,
+    path: `/containers/${containerSegment(id)}/pause`,
     signal: options.signal,
     action: `pause container "${id}"`,
   });
@@ -253,7 +257,7 @@ export async function unpause(
 ): Promise<void> {
   await api.empty({
     method: "POST",
-    path: `/containers/${segment(id, "container id")}/unpause`,
+    path: `/containers/${containerSegment(id)}/unpause`,
     signal: options.signal,
     action: `unpause container "${id}"`,
   });

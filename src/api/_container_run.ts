@@ -13,7 +13,7 @@ import type { HttpResponse } from "../http/response.ts";
 import { collectFrames } from "../stream/demux.ts";
 import type { ContainerCreateBody, ContainerWaitResponse } from "../types/mod.ts";
 import type { ContainerAttachSession } from "./_attach.ts";
-import { type ApiClient, segment } from "./_client.ts";
+import { type ApiClient, containerSegment } from "./_client.ts";
 import type {
   ContainerCreateOptions,
   ContainerRunOptions,
@@ -83,7 +83,7 @@ export async function run(
     // waited for until it is gone.
     waiting = await api.send({
       method: "POST",
-      path: `/containers/${segment(id, "container id")}/wait`,
+      path: `/containers/${containerSegment(id)}/wait`,
       query: { condition: body.HostConfig?.AutoRemove === true ? "removed" : "next-exit" },
       signal,
       longLived: true,

@@ -10,6 +10,7 @@ import type { HttpResponse } from "../http/response.ts";
 import {
   type ApiCall,
   type ApiClient,
+  containerSegment,
   type PieceDecoder,
   type Query,
   segment,
@@ -153,7 +154,9 @@ export function logsStream(
   lookupTty: (options: { signal?: AbortSignal }) => Promise<boolean>,
 ): ReadableStream<Frame> {
   return failing(() => {
-    const path = `/${kind}s/${segment(id, `${kind} id`)}/logs`;
+    const path = `/${kind}s/${
+      kind === "container" ? containerSegment(id) : segment(id, `${kind} id`)
+    }/logs`;
     // A lookup (when `tty` is not given) ends with the stream: cancelled,
     // or failed, before it is done.
     const lookups = options.tty === undefined ? new AbortController() : undefined;

@@ -489,6 +489,7 @@ export class Containers {
    * @param id Container id or name.
    * @param options `killSignal`, `signal`.
    * @throws {TypeError} When `id` is empty.
+   * @throws {RangeError} When `killSignal` is a number below 1 or not an integer.
    * @throws {DockerNotFoundError} When no such container exists.
    * @throws {DockerConflictError} When the container is not running.
    *
@@ -582,7 +583,8 @@ export class Containers {
    * @param options `signal`.
    * @throws {TypeError} When `id` is empty.
    * @throws {DockerNotFoundError} When no such container exists.
-   * @throws {DockerConflictError} When the container is not paused.
+   * @throws {DockerApiError} With 500 when the container is not paused (the
+   *   engine gives no 409 here, unlike `pause` of a stopped container).
    *
    * @example Resume a container
    * ```ts ignore

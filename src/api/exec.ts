@@ -10,6 +10,7 @@ import type { ExecCreateBody, ExecInspectResponse, IdResponse } from "../types/m
 import {
   type ApiCall,
   type ApiClient,
+  containerSegment,
   type RequestOptions,
   segment,
   type StreamOptions,
@@ -152,7 +153,7 @@ export class Exec {
       }
       return this.#api.json<IdResponse>({
         method: "POST",
-        path: `/containers/${segment(containerId, "container id")}/exec`,
+        path: `/containers/${containerSegment(containerId)}/exec`,
         json: body,
         signal: options.signal,
         action: `create an exec in container "${containerId}"`,

@@ -230,7 +230,10 @@ export class Networks {
    *   static addresses, ...).
    * @param options `signal`.
    * @throws {TypeError} When `id` or `body.Container` is empty.
-   * @throws {DockerNotFoundError} When the network or the container does not exist.
+   * @throws {DockerNotFoundError} When the network or the container does not
+   *   exist (a container that was created but never started is connected
+   *   lazily: Docker 20.10 answers 200 for a missing network then, and the
+   *   start fails).
    * @throws {DockerApiError} With 403 when the container is already on the
    *   network, or the network does not accept it (swarm scope, ...).
    *

@@ -226,9 +226,13 @@ export class Plugins {
    *
    * @param remote Plugin reference in the registry, such as `vieux/sshfs:latest`.
    * @param options `auth`, `signal`.
-   * @returns The privileges the plugin asks for.
+   * @returns The privileges the plugin asks for. Docker 20.10 answers an
+   *   empty list, not an error, when the registry cannot be reached or the
+   *   reference is unknown: an empty list is only "no privileges" for a
+   *   plugin known to exist (a `pull` with `privileges: "all"` fails
+   *   clearly instead).
    * @throws {TypeError} When `remote` is empty.
-   * @throws {DockerApiError} When the registry refuses or the reference is unknown.
+   * @throws {DockerApiError} When the registry refuses.
    *
    * @example Review privileges
    * ```ts ignore

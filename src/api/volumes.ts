@@ -203,7 +203,10 @@ export class Volumes {
    * matches the filters. Without filters that is every unused volume on the
    * engine, so pass a label filter to stay within your own. An engine that
    * berth speaks to at API 1.42 or later (Docker 29, whose minimum is 1.44)
-   * removes only anonymous volumes unless the filters say `all: ["true"]`.
+   * removes only anonymous volumes unless the filters say `all: ["true"]`;
+   * an engine at API 1.41 (Docker 20.10) knows no `all` filter and refuses
+   * it with 400 ("Invalid filter 'all'"), so send it only when
+   * `docker.apiVersion()` is 1.42 or later.
    *
    * @param options `filters`, `signal`.
    * @returns The removed names (always an array) and the bytes reclaimed.

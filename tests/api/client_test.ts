@@ -210,3 +210,37 @@ Deno.test("a swarm update with a stale version is a DockerConflictError, whateve
     http.close();
   }
 });
+
+Deno.test("a container name as the engine gives it (a leading /) names the container in every path", async () => {
+  const targets: string[] = [];
+  await using engine = await startFakeEngine(respondEach((request) => {
+    targets.push(request.target);
+    return request.method === "GET"
+      ? httpResponse(200, '{"Id":"abc","Config":{"Tty":false}}')
+      : httpResponse(204, "");
+  }));
+  const http = newClient(engine);
+  try {
+    const containers = new Containers(new ApiClient(http, { apiVersion: "1.41" }));
+    await containers.inspect("/web");
+    await containers.start("/web");
+    await containers.remove("/web", { force: true });
+    assert.deepEqual(targets, [
+      "/v1.41/containers/web/json",
+      "/v1.41/containers/web/start",
+      "/v1.41/containers/web?force=1",
+    ]);
+    // A slash alone names nothing; one inside a name stays encoded.
+    await assert.rejects(containers.inspect("/"), TypeError);
+    await containers.inspect("//web");
+    assert.equal(targets.at(-1), "/v1.41/containers/%2Fweb/json");
+    // A signal number below 1 is refused before any I/O (the engine took -1 as 2^64 - 1).
+    const sent = targets.length;
+    for (const killSignal of [-1, 0, 1.5]) {
+      await assert.rejects(containers.kill("web", { killSignal }), RangeError);
+    }
+    assert.equal(targets.length, sent);
+  } finally {
+    http.close();
+  }
+});

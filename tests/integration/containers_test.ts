@@ -206,6 +206,18 @@ Deno.test("Containers methods answer DockerConflictError when the state does not
   });
 });
 
+Deno.test("a container's name as the engine gives it (a leading /) works as an id", async () => {
+  await using docker = testDocker();
+  await withContainer(docker, { Cmd: ["sleep", "60"] }, async (id, name) => {
+    const [listed] = await docker.containers.list({ all: true, filters: { id: [id] } });
+    const engineName = listed!.Names![0]!;
+    assert.equal(engineName, `/${name}`);
+    assert.equal((await docker.containers.inspect(engineName)).Id, id);
+    await docker.containers.start(engineName);
+    await docker.containers.stop(engineName, { t: 0 });
+  });
+});
+
 Deno.test("containers.top lists the running process, with ps_args", async () => {
   await using docker = testDocker();
   await withRunning(docker, async (id) => {
