@@ -49,7 +49,7 @@ import { checkDockerfile, contextDockerfile, contextRoot, packContext } from "..
 import { DockerApiError, DockerError, DockerStreamError } from "../errors.ts";
 import { type BuildSession, credentialsFromMap } from "../build/session.ts";
 import { JsonLinesDecoder } from "../stream/json_lines.ts";
-import { type ExtractLinkPolicy, LINK_POLICIES } from "../stream/extract.ts";
+import { checkLinkPolicy } from "../stream/extract.ts";
 import { type ProgressCollector, ProgressStream } from "../stream/progress.ts";
 import type { BuildCachePruneResponse } from "../types/mod.ts";
 import { type ApiCall, type ApiClient, filtersQuery, type Query } from "./_client.ts";
@@ -180,14 +180,7 @@ function checkOptions(options: ImageBuildOptions): void {
     if (type === "local") {
       const links = options.output as { symlinks?: unknown; hardlinks?: unknown };
       for (const key of ["symlinks", "hardlinks"] as const) {
-        const policy = links[key];
-        if (policy !== undefined && !LINK_POLICIES.includes(policy as ExtractLinkPolicy)) {
-          throw new TypeError(
-            `output.${key} must be one of ${LINK_POLICIES.map((p) => `"${p}"`).join(", ")} (got ${
-              JSON.stringify(policy)
-            })`,
-          );
-        }
+        if (links[key] !== undefined) checkLinkPolicy(links[key], `output.${key}`);
       }
     }
   }

@@ -135,7 +135,7 @@ export interface PieceDecoder<T> {
  * @throws {TypeError} When empty, `.` or `..`, or not a string.
  */
 export function segment(value: string, what: string): string {
-  if (typeof value !== "string" || value.trim() === "") throw missing(what, value);
+  if (typeof value !== "string" || value.trim() === "") throw missingArgument(what, value);
   if (value === "." || value === "..") {
     throw new TypeError(`Invalid ${what} ${JSON.stringify(value)}`);
   }
@@ -161,8 +161,15 @@ export function containerSegment(value: string): string {
   return segment(name, "container id");
 }
 
-/** The error for a required id or name that is empty or not a string. */
-function missing(what: string, value: unknown): TypeError {
+/**
+ * The error for a required id, name or reference that is empty or not a
+ * string: `A container id is required (got "")`.
+ *
+ * @param what What it names, lower case (`"image name"` takes "An").
+ * @param value What was given.
+ * @returns The error to throw, before any I/O.
+ */
+export function missingArgument(what: string, value: unknown): TypeError {
   const article = /^[aeiou]/.test(what) ? "An" : "A";
   return new TypeError(`${article} ${what} is required (got ${JSON.stringify(value)})`);
 }
@@ -177,7 +184,7 @@ function missing(what: string, value: unknown): TypeError {
  * @throws {TypeError} When empty or when a part is empty, `.` or `..`.
  */
 export function imageSegment(name: string, what = "image name"): string {
-  if (typeof name !== "string" || name.trim() === "") throw missing(what, name);
+  if (typeof name !== "string" || name.trim() === "") throw missingArgument(what, name);
   return name.split("/").map((part) => segment(part, `${what} part`)).join("/");
 }
 

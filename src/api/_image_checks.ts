@@ -4,14 +4,12 @@
  * @module
  */
 
+import { missingArgument } from "./_client.ts";
 import type { ImageArchive } from "./_image_types.ts";
 
 /** Throws a TypeError for an empty or non-string value, before any I/O. */
 export function required(value: unknown, what: string): asserts value is string {
-  if (typeof value !== "string" || value.trim() === "") {
-    const article = /^[aeiou]/i.test(what) ? "An" : "A";
-    throw new TypeError(`${article} ${what} is required (got ${JSON.stringify(value)})`);
-  }
+  if (typeof value !== "string" || value.trim() === "") throw missingArgument(what, value);
 }
 
 /** Checks an optional list of strings. */

@@ -27,6 +27,7 @@ import {
   type ApiClient,
   filtersQuery,
   imageSegment,
+  missingArgument,
   type RequestOptions,
   type StreamOptions,
 } from "./_client.ts";
@@ -669,9 +670,7 @@ function pushCollector(): ProgressCollector<PluginProgressMessage, PluginPushRes
 
 /** Checks a reference passed in the query (not the path). */
 function reference(value: string, what: string): string {
-  if (typeof value !== "string" || value.trim() === "") {
-    throw new TypeError(`A ${what} is required (got ${JSON.stringify(value)})`);
-  }
+  if (typeof value !== "string" || value.trim() === "") throw missingArgument(what, value);
   return value;
 }
 

@@ -10,7 +10,7 @@
 import { DockerConnectionError } from "../errors.ts";
 import { Deadlines } from "./deadlines.ts";
 import { ConnectionPool } from "./pool.ts";
-import { Exchange } from "./exchange.ts";
+import { Exchange, headersAsSent } from "./exchange.ts";
 import type { ExchangeRecord, ExchangeSettings, ResponseReader } from "./exchange_types.ts";
 import {
   type EncodedRequest,
@@ -327,13 +327,11 @@ export class HttpClient {
   ): void {
     const onRecord = this.#settings.onRecord;
     if (!onRecord) return;
-    const fields = headers ?? NO_HEADERS;
-    const named = Object.keys(fields).some((name) => name.toLowerCase() === "host");
     try {
       onRecord({
         method,
         target,
-        requestHeaders: named ? fields : { Host: this.#settings.hostHeader, ...fields },
+        requestHeaders: headersAsSent(headers ?? NO_HEADERS, this.#settings.hostHeader),
         status: undefined,
         startTime,
         endTime: performance.timeOrigin + performance.now(),

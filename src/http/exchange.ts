@@ -781,7 +781,7 @@ function isStaleIoError(error: unknown): boolean {
 }
 
 /** The request's fields with the client's `Host` first, as the writer sends them. */
-function headersAsSent(headers: HeaderFields, host: string): HeaderFields {
+export function headersAsSent(headers: HeaderFields, host: string): HeaderFields {
   for (const name in headers) if (name.toLowerCase() === "host") return headers;
   return { Host: host, ...headers };
 }

@@ -144,13 +144,25 @@ export class UnsafeArchiveError extends DockerError {
 
 const WINDOWS = Deno.build.os === "windows";
 
-/** Every {@linkcode ExtractLinkPolicy}, for checking an option before any I/O. */
-export const LINK_POLICIES: readonly ExtractLinkPolicy[] = [
-  "within",
-  "skip-outside",
-  "skip",
-  "reject",
-];
+/** Every {@linkcode ExtractLinkPolicy}. */
+const LINK_POLICIES: readonly ExtractLinkPolicy[] = ["within", "skip-outside", "skip", "reject"];
+
+/**
+ * Checks a link policy option before any I/O.
+ *
+ * @param value What was given.
+ * @param name The option, for the message (`output.symlinks`).
+ * @throws {TypeError} When it is not an {@linkcode ExtractLinkPolicy}.
+ */
+export function checkLinkPolicy(value: unknown, name: string): asserts value is ExtractLinkPolicy {
+  if (!LINK_POLICIES.includes(value as ExtractLinkPolicy)) {
+    throw new TypeError(
+      `${name} must be one of ${LINK_POLICIES.map((p) => `"${p}"`).join(", ")} (got ${
+        JSON.stringify(value)
+      })`,
+    );
+  }
+}
 
 /** Whether `error` refuses a link because of its target, which `"skip-outside"` skips. */
 function isOutside(error: unknown): boolean {
@@ -386,13 +398,7 @@ export async function extractTar(
     hardlink: options.hardlinks ?? "within",
   };
   for (const [key, value] of Object.entries(policies)) {
-    if (!LINK_POLICIES.includes(value)) {
-      throw new TypeError(
-        `extractTar: ${key}s must be "within", "skip-outside", "skip" or "reject" (got ${
-          JSON.stringify(value)
-        })`,
-      );
-    }
+    checkLinkPolicy(value, `extractTar: ${key}s`);
   }
   const signal = options.signal;
   signal?.throwIfAborted();
